@@ -1,0 +1,185 @@
+//! The command line: clap definitions and the flags that override config.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::FlagOverride;
+
+/// Exit codes, the same for every command.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// The work failed (no usable plan; a check failed).
+    pub const FAILED: u8 = 1;
+    /// Bad flags or config.
+    pub const USAGE: u8 = 2;
+    /// The local model is missing or unusable.
+    pub const MODEL: u8 = 3;
+    /// The command is not built yet.
+    pub const NOT_BUILT: u8 = 4;
+    /// Interrupted (Ctrl-C).
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// tandem: plans with a frontier cloud model, executes on a local llama.cpp model.
+#[derive(Debug, Parser)]
+#[command(name = "tandem", version, about, long_about = None)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do; none opens the interactive UI.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options every command takes; the ones that are config values override every config layer.
+#[derive(Debug, Default, Args)]
+pub struct GlobalArgs {
+    /// Workspace root [default: the current directory].
+    #[arg(short = 'C', long, global = true, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// Local GGUF model file [config: local.model].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// Planner provider: local, cloud, auto or a provider name [config: planner.provider].
+    #[arg(long, global = true, value_name = "PROVIDER")]
+    pub planner: Option<String>,
+    /// Executor provider [config: executor.provider].
+    #[arg(long, global = true, value_name = "PROVIDER")]
+    pub executor: Option<String>,
+    /// Threads for the local model; 0 = physical cores [config: local.threads].
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<u32>,
+    /// Local context window in tokens [config: local.context_size].
+    #[arg(long, global = true, value_name = "TOKENS")]
+    pub ctx_size: Option<u32>,
+    /// Layers to offload to the GPU [config: local.gpu_layers].
+    #[arg(long, global = true, value_name = "N")]
+    pub gpu_layers: Option<u32>,
+    /// Sampling temperature for the local model; 0 = greedy [config: local.sampling.temperature].
+    #[arg(long, global = true, value_name = "T")]
+    pub temperature: Option<f32>,
+    /// Sampling seed for the local model [config: local.sampling.seed].
+    #[arg(long, global = true, value_name = "N")]
+    pub seed: Option<u32>,
+    /// No network at all: every role runs on the local model.
+    #[arg(long, global = true)]
+    pub offline: bool,
+    /// Make the plan, save it, change nothing.
+    #[arg(long, global = true)]
+    pub plan_only: bool,
+}
+
+impl GlobalArgs {
+    /// The flags that set config values, as overrides for the top layer.
+    pub fn overrides(&self) -> Vec<FlagOverride> {
+        // Destructured in full so that a new flag cannot be forgotten here.
+        let GlobalArgs {
+            workspace: _,
+            model,
+            planner,
+            executor,
+            threads,
+            ctx_size,
+            gpu_layers,
+            temperature,
+            seed,
+            offline: _,
+            plan_only: _,
+        } = self;
+        let mut out = Vec::new();
+        let mut set = |key, flag, value: Option<toml::Value>| {
+            if let Some(value) = value {
+                out.push(FlagOverride { key, flag, value });
+            }
+        };
+        set("local.model", "--model", model.as_ref().map(|p| p.to_string_lossy().into_owned().into()));
+        set("planner.provider", "--planner", planner.clone().map(Into::into));
+        set("executor.provider", "--executor", executor.clone().map(Into::into));
+        set("local.threads", "--threads", threads.map(|v| i64::from(v).into()));
+        set("local.context_size", "--ctx-size", ctx_size.map(|v| i64::from(v).into()));
+        set("local.gpu_layers", "--gpu-layers", gpu_layers.map(|v| i64::from(v).into()));
+        set("local.sampling.temperature", "--temperature", temperature.map(|v| f64::from(v).into()));
+        set("local.sampling.seed", "--seed", seed.map(|v| i64::from(v).into()));
+        out
+    }
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a task without the UI (with --plan-only: plan it and stop).
+    Exec(ExecArgs),
+    /// Feed the same prompt file to the agent again and again (a ralph loop).
+    Loop(LoopArgs),
+    /// Show what sessions cost and saved.
+    Spend(SpendArgs),
+    /// Show the effective config and where each value came from; check the model and endpoints.
+    Doctor(DoctorArgs),
+}
+
+/// `tandem exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The task; read from --file or stdin when absent.
+    pub task: Option<String>,
+    /// Read the task from a file.
+    #[arg(short = 'f', long, value_name = "FILE", conflicts_with = "task")]
+    pub file: Option<PathBuf>,
+    /// Print JSON instead of Markdown.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tandem loop`.
+#[derive(Debug, Args)]
+pub struct LoopArgs {
+    /// The prompt file fed to every iteration.
+    #[arg(default_value = "PROMPT.md")]
+    pub prompt: PathBuf,
+}
+
+/// `tandem spend`.
+#[derive(Debug, Args)]
+pub struct SpendArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tandem doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Skip loading the model (only check the file's header).
+    #[arg(long)]
+    pub no_load: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_become_overrides_with_their_names() {
+        let cli = Cli::parse_from(["tandem", "--model", "m.gguf", "--threads", "3", "exec", "--plan-only", "do it"]);
+        let o = cli.global.overrides();
+        let pairs: Vec<(&str, &str, String)> = o.iter().map(|f| (f.key, f.flag, f.value.to_string())).collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("local.model", "--model", "\"m.gguf\"".to_string()),
+                ("local.threads", "--threads", "3".to_string())
+            ]
+        );
+        assert!(cli.global.plan_only);
+        assert!(matches!(cli.command, Some(Command::Exec(ExecArgs { task: Some(ref t), .. })) if t == "do it"));
+    }
+}

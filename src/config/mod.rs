@@ -1,0 +1,230 @@
+//! Configuration: TOML layers with provenance, resolved into one typed `Config`.
+
+mod error;
+mod load;
+mod schema;
+mod source;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use error::ConfigError;
+pub use load::{ConfigFileStatus, ENV_ALIASES, FlagOverride, env_key};
+pub use schema::{
+    ConfigFile, LocalConfig, ProviderConfig, ProviderKind, RoleConfig, SamplingConfig,
+};
+pub use source::Source;
+
+use crate::paths::{self, Dirs};
+use crate::secret::{self, Secret};
+
+/// The file name of the demo model in the models cache.
+pub const DEMO_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// What to load config from.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// The workspace root; its `.tandem/config.toml` is the project layer.
+    pub workspace: PathBuf,
+    /// User directories; `dirs.config/config.toml` is the user layer.
+    pub dirs: Dirs,
+    /// The environment (a snapshot, so tests can pass their own).
+    pub env: BTreeMap<String, String>,
+    /// Values from command-line flags.
+    pub flags: Vec<FlagOverride>,
+}
+
+impl LoadOptions {
+    /// Options from this process's environment for `workspace`.
+    pub fn from_process(workspace: PathBuf, flags: Vec<FlagOverride>) -> Self {
+        LoadOptions {
+            workspace,
+            dirs: Dirs::from_env(),
+            env: std::env::vars().collect(),
+            flags,
+        }
+    }
+}
+
+/// An API key and where it came from.
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    /// The key.
+    pub secret: Secret,
+    /// `env OPENAI_API_KEY`, or the config file that holds it.
+    pub source: Source,
+}
+
+/// The effective configuration, with the source of every value.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The typed values.
+    pub values: ConfigFile,
+    /// The workspace root.
+    pub workspace: PathBuf,
+    /// User directories.
+    pub dirs: Dirs,
+    /// The config files looked for.
+    pub files: Vec<ConfigFileStatus>,
+    origins: BTreeMap<String, Source>,
+    table: toml::Table,
+    api_keys: BTreeMap<String, ApiKey>,
+}
+
+/// The local model to load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelLocation {
+    /// The demo model in the cache dir (no model configured).
+    Demo(PathBuf),
+    /// A model file the user configured.
+    Configured(PathBuf),
+}
+
+impl ModelLocation {
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        match self {
+            ModelLocation::Demo(p) | ModelLocation::Configured(p) => p,
+        }
+    }
+}
+
+impl Config {
+    /// Loads and checks all layers.
+    pub fn load(opts: LoadOptions) -> Result<Config, ConfigError> {
+        let files = [
+            ("user", opts.dirs.user_config_file()),
+            ("project", paths::project_config_file(&opts.workspace)),
+        ];
+        let merged = load::merge_layers(&files, &opts.env, &opts.flags)?;
+        let mut values = load::typed(&merged.table)?;
+        validate::infer_provider_kinds(&mut values);
+        validate::check(&values, &opts.workspace).map_err(|(key, message)| {
+            let origin = merged
+                .origins
+                .get(&key)
+                .or_else(|| {
+                    // A missing field inside a table: point at any key of that table.
+                    merged.origins.iter().find(|(k, _)| k.starts_with(&format!("{key}."))).map(|(_, s)| s)
+                })
+                .map_or_else(|| "config".to_string(), ToString::to_string);
+            ConfigError::Invalid { origin, key, message }
+        })?;
+        let api_keys = values
+            .providers
+            .iter()
+            .filter_map(|(name, p)| {
+                let key = match &p.api_key {
+                    Some(k) if !k.is_empty() => ApiKey {
+                        secret: Secret::new(k.clone()),
+                        source: merged
+                            .origins
+                            .get(&format!("providers.{name}.api_key"))
+                            .cloned()
+                            .unwrap_or(Source::Default),
+                    },
+                    _ => {
+                        let value = opts.env.get(&p.api_key_env).filter(|v| !v.is_empty())?;
+                        ApiKey {
+                            secret: Secret::new(value.clone()),
+                            source: Source::Env(p.api_key_env.clone()),
+                        }
+                    }
+                };
+                Some((name.clone(), key))
+            })
+            .collect();
+        Ok(Config {
+            values,
+            workspace: opts.workspace,
+            dirs: opts.dirs,
+            files: merged.files,
+            origins: merged.origins,
+            table: merged.table,
+            api_keys,
+        })
+    }
+
+    /// Where the value at a dotted key came from (`Default` for keys never set).
+    pub fn origin(&self, key: &str) -> Source {
+        self.origins.get(key).cloned().unwrap_or(Source::Default)
+    }
+
+    /// The API key for a provider, if one is configured.
+    pub fn api_key(&self, provider: &str) -> Option<&ApiKey> {
+        self.api_keys.get(provider)
+    }
+
+    /// Every effective value as (dotted key, display value with secrets masked, source), sorted by key.
+    pub fn entries(&self) -> Vec<(String, String, Source)> {
+        let mut out = Vec::new();
+        load::record_leaves(&self.table, "", &mut |key| {
+            let value = lookup(&self.table, &key).map_or_else(String::new, |v| {
+                if is_secret_key(&key) {
+                    v.as_str().map_or_else(|| "****".into(), secret::mask)
+                } else {
+                    v.to_string()
+                }
+            });
+            let source = self.origin(&key);
+            out.push((key, value, source));
+        });
+        for (name, key) in &self.api_keys {
+            let k = format!("providers.{name}.api_key");
+            if !out.iter().any(|(existing, _, _)| existing == &k) {
+                out.push((k, key.secret.masked(), key.source.clone()));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// The local model file: the configured one (relative paths resolved against the layer that set them),
+    /// else the demo model.
+    pub fn model_location(&self) -> ModelLocation {
+        let raw = self.values.local.model.trim();
+        if raw.is_empty() {
+            return ModelLocation::Demo(self.dirs.models().join(DEMO_MODEL_FILE));
+        }
+        ModelLocation::Configured(self.resolve_path("local.model", raw))
+    }
+
+    /// Resolves a path-valued setting: `~` is the home dir; a relative path is relative to the workspace
+    /// when set in the project file, to the config dir when set in the user file, else to the current dir.
+    pub fn resolve_path(&self, key: &str, raw: &str) -> PathBuf {
+        let expanded = match raw.strip_prefix("~/") {
+            Some(rest) => std::env::var_os("HOME").map_or_else(|| PathBuf::from(raw), |h| PathBuf::from(h).join(rest)),
+            None => PathBuf::from(raw),
+        };
+        if expanded.is_absolute() {
+            return expanded;
+        }
+        let base = match self.origin(key) {
+            Source::File { path, .. } if path == paths::project_config_file(&self.workspace) => {
+                self.workspace.clone()
+            }
+            Source::File { path, .. } => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            _ => std::env::current_dir().unwrap_or_default(),
+        };
+        base.join(expanded)
+    }
+}
+
+/// Whether a dotted key holds a secret that must be masked when shown.
+pub fn is_secret_key(key: &str) -> bool {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    matches!(last, "api_key" | "token" | "secret" | "password")
+}
+
+fn lookup<'a>(table: &'a toml::Table, key: &str) -> Option<&'a toml::Value> {
+    let mut parts = key.split('.');
+    let mut value = table.get(parts.next()?)?;
+    for part in parts {
+        value = value.as_table()?.get(part)?;
+    }
+    Some(value)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,166 @@
+//! The config file's shape: serde structs that mirror the TOML, with the built-in defaults.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration, as one file or the merge of all layers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The local llama.cpp engine.
+    pub local: LocalConfig,
+    /// Which provider plans.
+    pub planner: RoleConfig,
+    /// Which provider executes steps.
+    pub executor: RoleConfig,
+    /// Named model providers; `planner.provider` and `executor.provider` refer to these names.
+    pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+/// The local engine: model file, context, threads, GPU offload, sampling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalConfig {
+    /// Path to a GGUF file; empty means the demo model (SmolLM2-135M-Instruct) in the cache dir.
+    pub model: String,
+    /// Context window in tokens; 0 means the model's training context.
+    pub context_size: u32,
+    /// Threads for decoding; 0 means the number of physical cores.
+    pub threads: u32,
+    /// Tokens per prefill batch.
+    pub batch_size: u32,
+    /// Layers to offload to the GPU (needs a `cuda` build); 0 keeps everything on the CPU.
+    pub gpu_layers: u32,
+    /// `auto` (the GGUF's template, applied by llama.cpp or as Jinja), `chatml`, or a path to a Jinja file.
+    pub chat_template: String,
+    /// Most tokens one reply may generate.
+    pub max_tokens: u32,
+    /// The sampler chain.
+    pub sampling: SamplingConfig,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        LocalConfig {
+            model: String::new(),
+            context_size: 8192,
+            threads: 0,
+            batch_size: 512,
+            gpu_layers: 0,
+            chat_template: "auto".into(),
+            max_tokens: 1024,
+            sampling: SamplingConfig::default(),
+        }
+    }
+}
+
+/// Sampler settings; temperature 0 means greedy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SamplingConfig {
+    /// Softmax temperature; 0 picks the most likely token.
+    pub temperature: f64,
+    /// Keep the k most likely tokens; 0 disables.
+    pub top_k: i32,
+    /// Nucleus sampling mass; 1 disables.
+    pub top_p: f64,
+    /// Drop tokens below this fraction of the top token's probability; 0 disables.
+    pub min_p: f64,
+    /// Penalty for repeating recent tokens; 1 disables.
+    pub repeat_penalty: f64,
+    /// How many recent tokens the repeat penalty looks at.
+    pub repeat_last_n: i32,
+    /// Random seed; unset means a fresh seed per request.
+    pub seed: Option<u32>,
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        SamplingConfig {
+            temperature: 0.2,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repeat_penalty: 1.05,
+            repeat_last_n: 64,
+            seed: None,
+        }
+    }
+}
+
+/// A role's binding to a provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoleConfig {
+    /// `auto` (planner: a cloud provider with a key, else local), `local`, or a name from `[providers]`.
+    pub provider: String,
+}
+
+impl Default for RoleConfig {
+    fn default() -> Self {
+        RoleConfig {
+            provider: "auto".into(),
+        }
+    }
+}
+
+/// The wire protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// OpenAI chat completions (OpenAI, OpenRouter, vLLM, llama-server, Ollama, LM Studio).
+    Openai,
+    /// Anthropic's native Messages API.
+    Anthropic,
+}
+
+/// One cloud (or remote) model endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// The wire protocol; inferred from the name for `openai` and `anthropic`.
+    pub kind: Option<ProviderKind>,
+    /// The API's base URL.
+    pub base_url: String,
+    /// The model name sent to the API.
+    pub model: String,
+    /// The environment variable holding the API key.
+    pub api_key_env: String,
+    /// The API key itself (prefer `api_key_env`; never put keys in a project file).
+    pub api_key: Option<String>,
+}
+
+impl Default for ConfigFile {
+    fn default() -> Self {
+        let mut providers = BTreeMap::new();
+        providers.insert(
+            "openai".to_string(),
+            ProviderConfig {
+                kind: Some(ProviderKind::Openai),
+                base_url: "https://api.openai.com/v1".into(),
+                model: "gpt-5.1".into(),
+                api_key_env: "OPENAI_API_KEY".into(),
+                api_key: None,
+            },
+        );
+        providers.insert(
+            "anthropic".to_string(),
+            ProviderConfig {
+                kind: Some(ProviderKind::Anthropic),
+                base_url: "https://api.anthropic.com".into(),
+                model: "claude-sonnet-4-5".into(),
+                api_key_env: "ANTHROPIC_API_KEY".into(),
+                api_key: None,
+            },
+        );
+        ConfigFile {
+            local: LocalConfig::default(),
+            planner: RoleConfig::default(),
+            executor: RoleConfig {
+                provider: "local".into(),
+            },
+            providers,
+        }
+    }
+}

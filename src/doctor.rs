@@ -1,0 +1,157 @@
+//! `tandem doctor`: the effective config with the source of each value, and checks of the model and endpoints.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::cli::{DoctorArgs, GlobalArgs, exit};
+use crate::config::{Config, ProviderConfig, ProviderKind};
+use crate::model::local::{EngineConfig, LocalEngine, check_file, llama_system_info};
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Works.
+    Ok,
+    /// Not checked, or not needed.
+    Info,
+    /// Broken.
+    Fail,
+}
+
+impl Status {
+    fn mark(self) -> &'static str {
+        match self {
+            Status::Ok => "✓",
+            Status::Info => "○",
+            Status::Fail => "✗",
+        }
+    }
+}
+
+/// One check's outcome.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// What was checked.
+    pub name: String,
+    /// How it came out.
+    pub status: Status,
+    /// Details for a person.
+    pub detail: String,
+}
+
+/// Runs doctor; exit 0 when no check failed.
+pub async fn run(config: &Config, global: &GlobalArgs, args: &DoctorArgs, log_dir: &std::path::Path) -> anyhow::Result<u8> {
+    let mut out = String::new();
+    writeln!(out, "tandem {}\n", env!("CARGO_PKG_VERSION"))?;
+    writeln!(out, "Workspace  {}", config.workspace.display())?;
+    for f in &config.files {
+        let state = if f.loaded { "loaded" } else { "not found" };
+        writeln!(out, "Config     {:<8} {} ({state})", f.layer, f.path.display())?;
+    }
+    writeln!(out, "Logs       {}", log_dir.display())?;
+    writeln!(out, "Models     {}", config.dirs.models().display())?;
+    writeln!(out, "\nEffective config (value, then where it came from)")?;
+    let entries = config.entries();
+    let width = entries.iter().map(|(k, v, _)| k.len() + v.len()).max().unwrap_or(0) + 4;
+    for (key, value, source) in &entries {
+        let pair = format!("{key} = {value}");
+        writeln!(out, "  {pair:<width$} {source}")?;
+    }
+    print!("{out}");
+
+    println!("\nChecks");
+    let mut checks = vec![check_model(config, args.no_load).await];
+    for (name, provider) in &config.values.providers {
+        checks.push(check_provider(config, name, provider, global.offline).await);
+    }
+    let name_width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for c in &checks {
+        println!("  {} {:<name_width$}  {}", c.status.mark(), c.name, c.detail);
+    }
+    let failed = checks.iter().any(|c| c.status == Status::Fail);
+    Ok(if failed { exit::FAILED } else { exit::OK })
+}
+
+async fn check_model(config: &Config, no_load: bool) -> Check {
+    let location = config.model_location();
+    let name = "model".to_string();
+    let path = location.path().to_path_buf();
+    if let Err(e) = check_file(&path) {
+        let detail = crate::exec::model_error_hint(&e, &location);
+        return Check { name, status: Status::Fail, detail };
+    }
+    if no_load {
+        return Check { name, status: Status::Ok, detail: format!("{} (GGUF header ok; not loaded)", path.display()) };
+    }
+    let engine_config = match EngineConfig::from_config(config) {
+        Ok(c) => c,
+        Err(e) => return Check { name, status: Status::Fail, detail: e.to_string() },
+    };
+    let loaded = tokio::task::spawn_blocking(move || LocalEngine::load(engine_config)).await;
+    match loaded {
+        Ok(Ok(engine)) => {
+            let i = engine.info();
+            let cpu = llama_system_info();
+            let simd: Vec<&str> = cpu
+                .split('|')
+                .map(|f| f.rsplit(':').next().unwrap_or(f).trim())
+                .filter(|f| f.ends_with("= 1"))
+                .map(|f| f.trim_end_matches("= 1").trim())
+                .collect();
+            Check {
+                name,
+                status: Status::Ok,
+                detail: format!(
+                    "{}\n     {}, {:.0}M params, {:.0} MB, loaded in {:.2} s\n     context {} tokens (trained {}), {} threads, {} GPU layers\n     chat template: {}\n     llama.cpp CPU features: {}",
+                    i.path.display(),
+                    i.description,
+                    i.n_params as f64 / 1e6,
+                    i.size_bytes as f64 / 1e6,
+                    i.load_time.as_secs_f64(),
+                    i.n_ctx,
+                    i.n_ctx_train,
+                    i.threads,
+                    i.gpu_layers,
+                    i.template,
+                    if simd.is_empty() { "none reported".to_string() } else { simd.join(" ") },
+                ),
+            }
+        }
+        Ok(Err(e)) => Check { name, status: Status::Fail, detail: crate::exec::model_error_hint(&e, &location) },
+        Err(e) => Check { name, status: Status::Fail, detail: format!("loading panicked: {e}") },
+    }
+}
+
+async fn check_provider(config: &Config, name: &str, p: &ProviderConfig, offline: bool) -> Check {
+    let label = format!("provider {name}");
+    let info = |detail: String| Check { name: label.clone(), status: Status::Info, detail };
+    if offline {
+        return info(format!("{}: not checked (--offline)", p.base_url));
+    }
+    let Some(key) = config.api_key(name) else {
+        return info(format!("no API key (${} is not set); not checked", p.api_key_env));
+    };
+    let base = p.base_url.trim_end_matches('/');
+    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+        Ok(c) => c,
+        Err(e) => return Check { name: label, status: Status::Fail, detail: format!("HTTP client: {e}") },
+    };
+    let request = match p.kind {
+        Some(ProviderKind::Anthropic) => client
+            .get(format!("{base}/v1/models"))
+            .header("x-api-key", key.secret.expose())
+            .header("anthropic-version", "2023-06-01"),
+        _ => client.get(format!("{base}/models")).bearer_auth(key.secret.expose()),
+    };
+    let (status, detail) = match request.send().await {
+        Ok(r) if r.status().is_success() => (Status::Ok, format!("{base}: reachable, key accepted ({})", key.source)),
+        Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
+            (Status::Fail, format!("{base}: key rejected (HTTP {}); key from {}", r.status().as_u16(), key.source))
+        }
+        Ok(r) => (Status::Fail, format!("{base}: HTTP {}", r.status())),
+        Err(e) if e.is_timeout() => (Status::Fail, format!("{base}: no answer within 10 s")),
+        Err(e) if e.is_connect() => (Status::Fail, format!("{base}: cannot connect")),
+        Err(e) => (Status::Fail, format!("{base}: {e}")),
+    };
+    Check { name: label, status, detail }
+}

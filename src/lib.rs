@@ -1,0 +1,16 @@
+//! tandem: a terminal coding agent that plans with a frontier cloud model and executes on a local
+//! llama.cpp model.
+
+pub mod agent;
+pub mod cli;
+pub mod config;
+pub mod doctor;
+pub mod exec;
+pub mod logging;
+pub mod model;
+pub mod paths;
+pub mod prompts;
+pub mod protocol;
+pub mod repomap;
+pub mod sandbox;
+pub mod secret;

@@ -1,0 +1,75 @@
+//! The `tandem` binary: parse the command line, set up logging and config, dispatch.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use tandem::cli::{Cli, Command, exit};
+use tandem::config::{Config, LoadOptions};
+use tandem::paths::Dirs;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tandem: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("tandem: {e:#}");
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let dirs = Dirs::from_env();
+    let log_dir = dirs.logs();
+    // Logging is best-effort: a read-only state dir must not stop the tool.
+    let _log = match tandem::logging::init(&log_dir) {
+        Ok(guard) => Some(guard),
+        Err(e) => {
+            eprintln!("tandem: warning: no log file ({}: {e})", log_dir.display());
+            None
+        }
+    };
+    let workspace = match &cli.global.workspace {
+        Some(dir) => std::fs::canonicalize(dir)
+            .map_err(|e| anyhow::anyhow!("workspace {}: {e}", dir.display()))?,
+        None => std::env::current_dir()?,
+    };
+    let config = match Config::load(LoadOptions::from_process(workspace, cli.global.overrides())) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("tandem: {e}");
+            return Ok(exit::USAGE);
+        }
+    };
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), workspace = %config.workspace.display(), "start");
+    match &cli.command {
+        Some(Command::Exec(args)) => tandem::exec::run(config, &cli.global, args).await,
+        Some(Command::Doctor(args)) => {
+            tandem::doctor::run(&config, &cli.global, args, &log_dir).await
+        }
+        Some(Command::Loop(_)) => not_built("tandem loop (ralph loops) is issue #7"),
+        Some(Command::Spend(_)) => not_built("tandem spend (the spend ledger) is issue #3"),
+        None if cli.global.plan_only => not_built(
+            "the interactive UI is issue #8; for a headless plan run `tandem exec --plan-only \"<task>\"`",
+        ),
+        None => not_built(
+            "the interactive UI is issue #8; for now run `tandem exec --plan-only \"<task>\"`",
+        ),
+    }
+}
+
+fn not_built(what: &str) -> anyhow::Result<u8> {
+    eprintln!("tandem: not built yet: {what}.");
+    Ok(exit::NOT_BUILT)
+}

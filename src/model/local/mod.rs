@@ -1,0 +1,284 @@
+//! The local llama.cpp engine: one thread owns the model and context; requests stream tokens back.
+
+mod gguf;
+mod hardware;
+mod prefix;
+mod sampler;
+mod template;
+mod text;
+mod types;
+mod worker;
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+pub use gguf::check_file;
+pub use hardware::{llama_system_info, physical_cores};
+pub use prefix::{common_prefix, tokens_to_keep};
+pub use sampler::grammar_text;
+pub use template::{TemplateChoice, TemplateMode, chatml};
+pub use types::{
+    CancelToken, Completion, Constraint, EngineError, FinishReason, GenEvent, GenRequest, GenStats, Prompt,
+    SamplingParams,
+};
+
+use crate::config::Config;
+use worker::Job;
+
+/// How to load the engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The GGUF file.
+    pub model_path: PathBuf,
+    /// Context window; 0 is the model's training context.
+    pub context_size: u32,
+    /// Threads; never 0 here (resolved from config's 0 = physical cores).
+    pub threads: u32,
+    /// Tokens per prefill batch.
+    pub batch_size: u32,
+    /// Layers offloaded to the GPU.
+    pub gpu_layers: u32,
+    /// Chat template choice.
+    pub chat_template: TemplateChoice,
+}
+
+impl EngineConfig {
+    /// The engine settings of a loaded config; reads a Jinja template file if one is configured.
+    pub fn from_config(config: &Config) -> Result<Self, EngineError> {
+        let local = &config.values.local;
+        let chat_template = match local.chat_template.trim() {
+            "auto" => TemplateChoice::Auto,
+            "chatml" => TemplateChoice::ChatMl,
+            raw => {
+                let path = config.resolve_path("local.chat_template", raw);
+                let source = std::fs::read_to_string(&path)
+                    .map_err(|e| EngineError::Template(format!("{}: {e}", path.display())))?;
+                TemplateChoice::Jinja { source, path }
+            }
+        };
+        Ok(EngineConfig {
+            model_path: config.model_location().path().to_path_buf(),
+            context_size: local.context_size,
+            threads: resolve_threads(local.threads),
+            batch_size: local.batch_size,
+            gpu_layers: local.gpu_layers,
+            chat_template,
+        })
+    }
+
+    /// Settings for `model_path` with tandem's defaults.
+    pub fn for_model(model_path: impl Into<PathBuf>) -> Self {
+        let d = crate::config::LocalConfig::default();
+        EngineConfig {
+            model_path: model_path.into(),
+            context_size: d.context_size,
+            threads: resolve_threads(d.threads),
+            batch_size: d.batch_size,
+            gpu_layers: d.gpu_layers,
+            chat_template: TemplateChoice::Auto,
+        }
+    }
+}
+
+/// Turns config's `threads = 0` into the number of physical cores.
+pub fn resolve_threads(configured: u32) -> u32 {
+    if configured == 0 { u32::try_from(physical_cores()).unwrap_or(1) } else { configured }
+}
+
+/// What was loaded.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    /// The GGUF file.
+    pub path: PathBuf,
+    /// The model's name and architecture from its metadata.
+    pub description: String,
+    /// Parameter count.
+    pub n_params: u64,
+    /// Weights size in bytes.
+    pub size_bytes: u64,
+    /// The context the model was trained with.
+    pub n_ctx_train: u32,
+    /// The context in use.
+    pub n_ctx: u32,
+    /// Threads in use.
+    pub threads: u32,
+    /// Layers on the GPU.
+    pub gpu_layers: u32,
+    /// How chat prompts are rendered.
+    pub template: String,
+    /// How long loading took.
+    pub load_time: Duration,
+}
+
+/// A handle to the engine thread; dropping it stops the thread.
+pub struct LocalEngine {
+    jobs: Option<mpsc::Sender<Job>>,
+    info: ModelInfo,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LocalEngine {
+    /// Loads the model on a new engine thread and waits until it is ready (blocking: call it from a
+    /// blocking context in async code).
+    pub fn load(config: EngineConfig) -> Result<Self, EngineError> {
+        let (jobs_tx, jobs_rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("tandem-llama".into())
+            .spawn(move || worker::run(config, jobs_rx, ready_tx))
+            .map_err(|e| EngineError::Decode(format!("cannot start the engine thread: {e}")))?;
+        match ready_rx.recv() {
+            Ok(Ok(info)) => {
+                tracing::info!(model = %info.path.display(), n_ctx = info.n_ctx, threads = info.threads, template = %info.template, "local model loaded");
+                Ok(LocalEngine { jobs: Some(jobs_tx), info, thread: Some(thread) })
+            }
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(EngineError::Stopped)
+            }
+        }
+    }
+
+    /// What was loaded.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn send(&self, job: Job) -> Result<(), EngineError> {
+        self.jobs.as_ref().ok_or(EngineError::Stopped)?.send(job).map_err(|_| EngineError::Stopped)
+    }
+
+    /// Starts a generation; its events stream from the returned handle. Requests run one after another.
+    pub fn generate(&self, request: GenRequest) -> Generation {
+        self.generate_with(request, CancelToken::new())
+    }
+
+    /// Like [`generate`](Self::generate), cancelled by the caller's own token.
+    pub fn generate_with(&self, request: GenRequest, cancel: CancelToken) -> Generation {
+        let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
+        let job = Job::Generate { request, events: events_tx.clone(), cancel: cancel.clone() };
+        if self.send(job).is_err() {
+            let _ = events_tx.send(GenEvent::Failed(EngineError::Stopped));
+        }
+        Generation { events, cancel, finished: false }
+    }
+
+    /// Counts the tokens of a prompt as the engine would see it (template applied).
+    pub fn count_tokens(&self, prompt: Prompt) -> Result<usize, EngineError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.send(Job::Tokenize { prompt, reply })?;
+        rx.blocking_recv().map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Forgets the KV cache, so the next request prefills from scratch.
+    pub fn clear_cache(&self) -> Result<(), EngineError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.send(Job::ClearCache { reply })?;
+        rx.blocking_recv().map_err(|_| EngineError::Stopped)
+    }
+
+    /// Generates to the end and returns the whole output (blocking).
+    pub fn complete(&self, request: GenRequest) -> Result<Completion, EngineError> {
+        self.generate(request).collect_blocking()
+    }
+}
+
+impl Drop for LocalEngine {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A running generation: a stream of [`GenEvent`]s; dropping it cancels the request.
+pub struct Generation {
+    events: UnboundedReceiver<GenEvent>,
+    cancel: CancelToken,
+    finished: bool,
+}
+
+impl Generation {
+    /// A token that cancels this generation from anywhere.
+    pub fn cancel_token(&self) -> CancelToken {
+        self.cancel.clone()
+    }
+
+    /// The next event, waiting for it; `None` after `Done` or `Failed`.
+    pub async fn next(&mut self) -> Option<GenEvent> {
+        if self.finished {
+            return None;
+        }
+        let event = self.events.recv().await;
+        self.note(event)
+    }
+
+    /// The next event, blocking the thread (not for async contexts).
+    pub fn blocking_next(&mut self) -> Option<GenEvent> {
+        if self.finished {
+            return None;
+        }
+        let event = self.events.blocking_recv();
+        self.note(event)
+    }
+
+    fn note(&mut self, event: Option<GenEvent>) -> Option<GenEvent> {
+        // A closed channel without a final event means the engine thread died.
+        let event = event.unwrap_or(GenEvent::Failed(EngineError::Stopped));
+        if !matches!(event, GenEvent::Text(_)) {
+            self.finished = true;
+        }
+        Some(event)
+    }
+
+    /// Waits for the end and returns the whole output (blocking).
+    pub fn collect_blocking(mut self) -> Result<Completion, EngineError> {
+        let mut text = String::new();
+        while let Some(event) = self.blocking_next() {
+            if let Some(done) = fold(&mut text, event)? {
+                return Ok(done);
+            }
+        }
+        Err(EngineError::Stopped)
+    }
+
+    /// Waits for the end and returns the whole output.
+    pub async fn collect(mut self) -> Result<Completion, EngineError> {
+        let mut text = String::new();
+        while let Some(event) = self.next().await {
+            if let Some(done) = fold(&mut text, event)? {
+                return Ok(done);
+            }
+        }
+        Err(EngineError::Stopped)
+    }
+}
+
+fn fold(text: &mut String, event: GenEvent) -> Result<Option<Completion>, EngineError> {
+    match event {
+        GenEvent::Text(t) => {
+            text.push_str(&t);
+            Ok(None)
+        }
+        GenEvent::Done { finish, stats } => Ok(Some(Completion { text: std::mem::take(text), finish, stats })),
+        GenEvent::Failed(e) => Err(e),
+    }
+}
+
+impl Drop for Generation {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.cancel.cancel();
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The sampler chain for one request, with an optional grammar checked the cheap way first.
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
+
+use super::types::{Constraint, EngineError, SamplingParams};
+
+/// Picks each next token: penalties, top-k, top-p, min-p, temperature, then a seeded draw (or greedy).
+pub struct TokenSampler {
+    chain: LlamaSampler,
+    grammar: Option<LlamaSampler>,
+}
+
+impl TokenSampler {
+    /// Builds the chain; a grammar that llama.cpp cannot parse is an error here, before any decoding.
+    pub fn new(
+        model: &LlamaModel,
+        params: &SamplingParams,
+        constraint: Option<&Constraint>,
+    ) -> Result<Self, EngineError> {
+        let mut stages = Vec::new();
+        if params.repeat_penalty != 1.0 && params.repeat_last_n > 0 {
+            stages.push(LlamaSampler::penalties(model.n_vocab(), params.repeat_last_n, params.repeat_penalty, 0.0, 0.0));
+        }
+        if params.temperature <= 0.0 {
+            stages.push(LlamaSampler::greedy());
+        } else {
+            if params.top_k > 0 {
+                stages.push(LlamaSampler::top_k(params.top_k));
+            }
+            if params.top_p < 1.0 {
+                stages.push(LlamaSampler::top_p(params.top_p, 1));
+            }
+            if params.min_p > 0.0 {
+                stages.push(LlamaSampler::min_p(params.min_p, 1));
+            }
+            stages.push(LlamaSampler::temp(params.temperature));
+            stages.push(LlamaSampler::dist(params.seed.unwrap_or_else(random_seed)));
+        }
+        let grammar = match constraint {
+            None => None,
+            Some(c) => {
+                let gbnf = grammar_text(c)?;
+                Some(LlamaSampler::grammar(model, &gbnf, "root").map_err(|e| {
+                    EngineError::Grammar(format!("llama.cpp rejected the grammar ({e}); details in the log"))
+                })?)
+            }
+        };
+        Ok(TokenSampler { chain: LlamaSampler::chain_simple(stages), grammar })
+    }
+
+    /// Lets the repeat penalty see prompt tokens (the grammar only constrains output).
+    pub fn accept_prompt(&mut self, tokens: &[LlamaToken]) {
+        self.chain.accept_many(tokens);
+    }
+
+    /// Samples the next token from the logits at batch index `idx`, and accepts it.
+    ///
+    /// With a grammar, the unconstrained choice is checked against the grammar first; only when it is
+    /// rejected is the grammar applied to the whole vocabulary (llama.cpp's common sampler does the same).
+    pub fn sample(&mut self, ctx: &LlamaContext<'_>, idx: i32) -> Result<LlamaToken, EngineError> {
+        let Some(grammar) = self.grammar.as_mut() else {
+            return Ok(self.chain.sample(ctx, idx));
+        };
+        let mut candidates = ctx.token_data_array_ith(idx);
+        candidates.apply_sampler(&mut self.chain);
+        let mut token = candidates.selected_token();
+        if let Some(t) = token {
+            let mut single = LlamaTokenDataArray::new(vec![LlamaTokenData::new(t, 1.0, 0.0)], false);
+            single.apply_sampler(grammar);
+            if single.data.first().is_none_or(|d| d.logit() == f32::NEG_INFINITY) {
+                token = None;
+            }
+        }
+        let token = match token {
+            Some(t) => t,
+            None => {
+                let mut all = ctx.token_data_array_ith(idx);
+                all.apply_sampler(grammar);
+                all.apply_sampler(&mut self.chain);
+                all.selected_token()
+                    .ok_or_else(|| EngineError::Grammar("no token satisfies the grammar".into()))?
+            }
+        };
+        grammar
+            .try_accept(token)
+            .map_err(|e| EngineError::Grammar(format!("grammar rejected token {}: {e}", token.0)))?;
+        self.chain.accept(token);
+        Ok(token)
+    }
+}
+
+/// The GBNF text for a constraint.
+pub fn grammar_text(constraint: &Constraint) -> Result<String, EngineError> {
+    match constraint {
+        Constraint::Gbnf(g) => Ok(g.clone()),
+        Constraint::JsonSchema(schema) => llama_cpp_2::json_schema_to_grammar(&schema.to_string())
+            .map_err(|e| EngineError::Grammar(format!("cannot turn the JSON schema into a grammar: {e}"))),
+    }
+}
+
+fn random_seed() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    // Truncation is the point: any 32 bits of the hash make a seed.
+    h.finish() as u32
+}

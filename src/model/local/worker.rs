@@ -1,0 +1,306 @@
+//! The engine thread: owns the llama.cpp model and context, serves one job at a time.
+
+use std::num::NonZeroU32;
+use std::sync::OnceLock;
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::prefix::tokens_to_keep;
+use super::sampler::TokenSampler;
+use super::template::ChatFormatter;
+use super::text::{StopMatcher, StopScan, Utf8Stream};
+use super::types::{
+    CancelToken, EngineError, FinishReason, GenEvent, GenRequest, GenStats, Prompt,
+};
+use super::{EngineConfig, ModelInfo};
+
+/// Work for the engine thread.
+pub(super) enum Job {
+    Generate {
+        request: GenRequest,
+        events: UnboundedSender<GenEvent>,
+        cancel: CancelToken,
+    },
+    Tokenize {
+        prompt: Prompt,
+        reply: tokio::sync::oneshot::Sender<Result<usize, EngineError>>,
+    },
+    ClearCache {
+        reply: tokio::sync::oneshot::Sender<()>,
+    },
+}
+
+/// The process-wide llama.cpp backend (llama.cpp allows one initialisation per process).
+fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            // Before init, so that not even llama.cpp's start-up lines reach a terminal.
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| EngineError::Decode(format!("llama.cpp backend: {e}")))
+}
+
+/// Loads the model and context, reports the outcome on `ready`, then serves jobs until the channel closes.
+pub(super) fn run(
+    config: EngineConfig,
+    jobs: Receiver<Job>,
+    ready: std::sync::mpsc::Sender<Result<ModelInfo, EngineError>>,
+) {
+    let loaded = (|| {
+        let backend = backend()?;
+        super::gguf::check_file(&config.model_path)?;
+        let started = Instant::now();
+        let params = LlamaModelParams::default().with_n_gpu_layers(config.gpu_layers);
+        let model = LlamaModel::load_from_file(backend, &config.model_path, &params)
+            .map_err(|_| EngineError::LoadFailed { path: config.model_path.clone() })?;
+        let n_ctx = if config.context_size == 0 { model.n_ctx_train() } else { config.context_size };
+        let threads = i32::try_from(config.threads).unwrap_or(i32::MAX);
+        let ctx_params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(config.batch_size)
+            .with_n_ubatch(config.batch_size)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
+        let formatter = ChatFormatter::new(&model, &config.chat_template)?;
+        let info = ModelInfo {
+            path: config.model_path.clone(),
+            description: model_description(&model),
+            n_params: model.n_params(),
+            size_bytes: model.size(),
+            n_ctx_train: model.n_ctx_train(),
+            n_ctx,
+            threads: config.threads,
+            gpu_layers: config.gpu_layers,
+            template: formatter.mode().to_string(),
+            load_time: started.elapsed(),
+        };
+        Ok((model, ctx_params, formatter, info))
+    })();
+    let (model, ctx_params, formatter, info) = match loaded {
+        Ok(parts) => parts,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let Ok(backend) = backend() else { return };
+    let n_ctx = info.n_ctx;
+    let ctx = match model.new_context(backend, ctx_params) {
+        Ok(ctx) => ctx,
+        Err(_) => {
+            let _ = ready.send(Err(EngineError::Context { n_ctx }));
+            return;
+        }
+    };
+    let batch_size = config.batch_size as usize;
+    let mut worker = Worker { model: &model, ctx, formatter, cached: Vec::new(), batch: LlamaBatch::new(batch_size, 1), batch_size };
+    if ready.send(Ok(info)).is_err() {
+        return;
+    }
+    while let Ok(job) = jobs.recv() {
+        match job {
+            Job::Generate { request, events, cancel } => {
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    worker.generate(&request, &events, &cancel)
+                }));
+                let event = match outcome {
+                    Ok(Ok((finish, stats))) => GenEvent::Done { finish, stats },
+                    Ok(Err(e)) => GenEvent::Failed(e),
+                    Err(_) => {
+                        worker.forget_cache();
+                        GenEvent::Failed(EngineError::Decode("the engine panicked; the cache was reset".into()))
+                    }
+                };
+                let _ = events.send(event);
+            }
+            Job::Tokenize { prompt, reply } => {
+                let _ = reply.send(worker.tokenize(&prompt).map(|t| t.len()));
+            }
+            Job::ClearCache { reply } => {
+                worker.forget_cache();
+                let _ = reply.send(());
+            }
+        }
+    }
+}
+
+fn model_description(model: &LlamaModel) -> String {
+    let arch = model.meta_val_str("general.architecture").unwrap_or_else(|_| "unknown".into());
+    match model.meta_val_str("general.name") {
+        Ok(name) => format!("{name} ({arch})"),
+        Err(_) => arch,
+    }
+}
+
+struct Worker<'m> {
+    model: &'m LlamaModel,
+    ctx: LlamaContext<'m>,
+    formatter: ChatFormatter,
+    /// Exactly the tokens whose KV entries are in sequence 0, in order.
+    cached: Vec<LlamaToken>,
+    batch: LlamaBatch<'static>,
+    batch_size: usize,
+}
+
+impl Worker<'_> {
+    fn forget_cache(&mut self) {
+        self.ctx.clear_kv_cache();
+        self.cached.clear();
+    }
+
+    fn tokenize(&self, prompt: &Prompt) -> Result<Vec<LlamaToken>, EngineError> {
+        let text = match prompt {
+            Prompt::Raw(text) => text.clone(),
+            Prompt::Chat(messages) => self.formatter.render(self.model, messages)?,
+        };
+        // A template that writes the BOS token itself must not get a second one.
+        let bos = self.model.vocab().bos();
+        let bos_text = String::from_utf8_lossy(&self.model.vocab().token_to_piece(bos, true, None)).into_owned();
+        let add_special = bos_text.is_empty() || !text.starts_with(&bos_text);
+        Ok(self.model.vocab().tokenize(text.as_bytes(), add_special, true))
+    }
+
+    /// Drops cached tokens after `keep`; falls back to clearing everything where llama.cpp cannot cut a
+    /// sequence part-way (recurrent and some sliding-window models).
+    fn truncate_cache(&mut self, keep: usize) -> usize {
+        if keep >= self.cached.len() {
+            return keep.min(self.cached.len());
+        }
+        let cut = u32::try_from(keep).ok();
+        match self.ctx.clear_kv_cache_seq(Some(0), cut, None) {
+            Ok(true) => {
+                self.cached.truncate(keep);
+                keep
+            }
+            _ => {
+                self.forget_cache();
+                0
+            }
+        }
+    }
+
+    /// Decodes `tokens` at positions from `self.cached.len()`, logits for the last one only.
+    fn decode(&mut self, tokens: &[LlamaToken], cancel: &CancelToken) -> Result<bool, EngineError> {
+        let chunks = tokens.len().div_ceil(self.batch_size);
+        for (i, chunk) in tokens.chunks(self.batch_size).enumerate() {
+            if cancel.is_cancelled() {
+                return Ok(false);
+            }
+            self.batch.clear();
+            let start = self.cached.len();
+            for (j, &token) in chunk.iter().enumerate() {
+                let pos = i32::try_from(start + j).map_err(|_| EngineError::Decode("position overflow".into()))?;
+                let last = i + 1 == chunks && j + 1 == chunk.len();
+                self.batch.add(token, pos, &[0], last).map_err(|e| EngineError::Decode(e.to_string()))?;
+            }
+            if let Err(e) = self.ctx.decode(&mut self.batch) {
+                // What this batch put in the cache is unknown: start clean next time.
+                self.forget_cache();
+                return Err(EngineError::Decode(e.to_string()));
+            }
+            self.cached.extend_from_slice(chunk);
+        }
+        Ok(true)
+    }
+
+    fn generate(
+        &mut self,
+        request: &GenRequest,
+        events: &UnboundedSender<GenEvent>,
+        cancel: &CancelToken,
+    ) -> Result<(FinishReason, GenStats), EngineError> {
+        let started = Instant::now();
+        let tokens = self.tokenize(&request.prompt)?;
+        let n_ctx = self.ctx.n_ctx() as usize;
+        let prompt_tokens = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
+        if tokens.is_empty() {
+            return Err(EngineError::EmptyPrompt);
+        }
+        if tokens.len() >= n_ctx {
+            return Err(EngineError::ContextOverflow { prompt_tokens, n_ctx: n_ctx as u32 });
+        }
+        let mut sampler = TokenSampler::new(self.model, &request.sampling, request.constraint.as_ref())?;
+        sampler.accept_prompt(&tokens);
+
+        let keep = self.truncate_cache(tokens_to_keep(&self.cached, &tokens));
+        let mut stats = GenStats {
+            prompt_tokens,
+            reused_tokens: keep as u32,
+            prefilled_tokens: (tokens.len() - keep) as u32,
+            ..GenStats::default()
+        };
+        if !self.decode(&tokens[keep..], cancel)? {
+            stats.prefill = started.elapsed();
+            return Ok((FinishReason::Cancelled, stats));
+        }
+        stats.prefill = started.elapsed();
+
+        let decode_start = Instant::now();
+        let mut stops = request.stop.clone();
+        stops.extend(self.formatter.extra_stops());
+        let mut stop = StopMatcher::new(&stops);
+        let mut utf8 = Utf8Stream::default();
+        let mut logits_at = self.batch.n_tokens() - 1;
+        let vocab = self.model.vocab();
+        let emit = |text: String| -> bool { text.is_empty() || events.send(GenEvent::Text(text)).is_ok() };
+        let finish = loop {
+            if cancel.is_cancelled() {
+                break FinishReason::Cancelled;
+            }
+            if stats.generated_tokens >= request.max_tokens {
+                break FinishReason::MaxTokens;
+            }
+            if self.cached.len() >= n_ctx {
+                break FinishReason::ContextFull;
+            }
+            let token = sampler.sample(&self.ctx, logits_at)?;
+            if stats.generated_tokens == 0 {
+                stats.time_to_first_token = started.elapsed();
+            }
+            if vocab.is_eog(token) {
+                break FinishReason::Eos;
+            }
+            stats.generated_tokens += 1;
+            let text = utf8.push(&vocab.token_to_piece(token, false, None));
+            match stop.push(&text) {
+                StopScan::Stopped(before) => {
+                    emit(before);
+                    break FinishReason::Stop;
+                }
+                StopScan::Continue(out) => {
+                    if !emit(out) {
+                        // Nobody is listening any more.
+                        break FinishReason::Cancelled;
+                    }
+                }
+            }
+            if !self.decode(&[token], cancel)? {
+                break FinishReason::Cancelled;
+            }
+            logits_at = 0;
+        };
+        if finish != FinishReason::Stop {
+            let tail = utf8.finish();
+            let mut rest = match stop.push(&tail) {
+                StopScan::Stopped(before) => before,
+                StopScan::Continue(out) => out,
+            };
+            rest.push_str(&stop.finish());
+            emit(rest);
+        }
+        stats.decode = decode_start.elapsed();
+        Ok((finish, stats))
+    }
+}

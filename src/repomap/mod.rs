@@ -1,0 +1,74 @@
+//! The planner's picture of the repository: a gitignore-aware file list with the contents of small files,
+//! within a character budget. (A first version; the ranked tree-sitter map replaces it.)
+
+use std::path::Path;
+
+/// Files larger than this are listed but never inlined.
+const MAX_INLINE_BYTES: u64 = 16 * 1024;
+
+/// A text overview of `root`: every non-ignored file with its line count, then file contents, smallest
+/// first, until `budget_chars` is used.
+pub fn overview(root: &Path, budget_chars: usize) -> String {
+    let mut files: Vec<(String, u64, Option<String>)> = Vec::new();
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(true)
+        .require_git(false)
+        .filter_entry(|e| e.file_name() != ".tandem" && e.file_name() != ".git")
+        .build();
+    for entry in walker.flatten() {
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let Ok(rel) = entry.path().strip_prefix(root) else { continue };
+        let size = entry.metadata().map_or(0, |m| m.len());
+        let text = (size <= MAX_INLINE_BYTES)
+            .then(|| std::fs::read(entry.path()).ok())
+            .flatten()
+            .filter(|bytes| !bytes.contains(&0))
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        files.push((rel.to_string_lossy().replace('\\', "/"), size, text));
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let mut out = String::from("Files:\n");
+    for (path, size, text) in &files {
+        match text {
+            Some(t) => out.push_str(&format!("- {path} ({} lines)\n", t.lines().count())),
+            None => out.push_str(&format!("- {path} ({size} bytes, not shown)\n")),
+        }
+    }
+    let mut by_size: Vec<&(String, u64, Option<String>)> = files.iter().filter(|f| f.2.is_some()).collect();
+    by_size.sort_by_key(|f| f.1);
+    for (path, _, text) in by_size {
+        let Some(text) = text else { continue };
+        let block = format!("\n=== {path} ===\n{}\n", text.trim_end());
+        if out.len() + block.len() > budget_chars {
+            continue;
+        }
+        out.push_str(&block);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_files_and_inlines_small_ones_within_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("src")).unwrap();
+        std::fs::write(dir.path().join("src/a.py"), "print('a')\n").unwrap();
+        std::fs::write(dir.path().join("big.txt"), "x".repeat(500)).unwrap();
+        std::fs::write(dir.path().join("blob.bin"), [0u8, 1, 2]).unwrap();
+        std::fs::write(dir.path().join(".gitignore"), "ignored.txt\n").unwrap();
+        std::fs::write(dir.path().join("ignored.txt"), "secret").unwrap();
+        std::fs::create_dir_all(dir.path().join(".git")).unwrap();
+        let out = overview(dir.path(), 200);
+        assert!(out.contains("- src/a.py (1 lines)"), "{out}");
+        assert!(out.contains("- blob.bin (3 bytes, not shown)"), "{out}");
+        assert!(out.contains("=== src/a.py ===\nprint('a')"), "{out}");
+        assert!(!out.contains("=== big.txt"), "over budget: {out}");
+        assert!(!out.contains("ignored.txt"), "gitignored: {out}");
+    }
+}
