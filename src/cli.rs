@@ -95,14 +95,48 @@ impl GlobalArgs {
                 out.push(FlagOverride { key, flag, value });
             }
         };
-        set("local.model", "--model", model.as_ref().map(|p| p.to_string_lossy().into_owned().into()));
-        set("planner.provider", "--planner", planner.clone().map(Into::into));
-        set("executor.provider", "--executor", executor.clone().map(Into::into));
-        set("local.threads", "--threads", threads.map(|v| i64::from(v).into()));
-        set("local.context_size", "--ctx-size", ctx_size.map(|v| i64::from(v).into()));
-        set("local.gpu_layers", "--gpu-layers", gpu_layers.map(|v| i64::from(v).into()));
-        set("local.sampling.temperature", "--temperature", temperature.map(|v| f64::from(v).into()));
-        set("local.sampling.seed", "--seed", seed.map(|v| i64::from(v).into()));
+        set(
+            "local.model",
+            "--model",
+            model
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned().into()),
+        );
+        set(
+            "planner.provider",
+            "--planner",
+            planner.clone().map(Into::into),
+        );
+        set(
+            "executor.provider",
+            "--executor",
+            executor.clone().map(Into::into),
+        );
+        set(
+            "local.threads",
+            "--threads",
+            threads.map(|v| i64::from(v).into()),
+        );
+        set(
+            "local.context_size",
+            "--ctx-size",
+            ctx_size.map(|v| i64::from(v).into()),
+        );
+        set(
+            "local.gpu_layers",
+            "--gpu-layers",
+            gpu_layers.map(|v| i64::from(v).into()),
+        );
+        set(
+            "local.sampling.temperature",
+            "--temperature",
+            temperature.map(|v| f64::from(v).into()),
+        );
+        set(
+            "local.sampling.seed",
+            "--seed",
+            seed.map(|v| i64::from(v).into()),
+        );
         out
     }
 }
@@ -169,9 +203,21 @@ mod tests {
 
     #[test]
     fn flags_become_overrides_with_their_names() {
-        let cli = Cli::parse_from(["tandem", "--model", "m.gguf", "--threads", "3", "exec", "--plan-only", "do it"]);
+        let cli = Cli::parse_from([
+            "tandem",
+            "--model",
+            "m.gguf",
+            "--threads",
+            "3",
+            "exec",
+            "--plan-only",
+            "do it",
+        ]);
         let o = cli.global.overrides();
-        let pairs: Vec<(&str, &str, String)> = o.iter().map(|f| (f.key, f.flag, f.value.to_string())).collect();
+        let pairs: Vec<(&str, &str, String)> = o
+            .iter()
+            .map(|f| (f.key, f.flag, f.value.to_string()))
+            .collect();
         assert_eq!(
             pairs,
             vec![
@@ -180,6 +226,8 @@ mod tests {
             ]
         );
         assert!(cli.global.plan_only);
-        assert!(matches!(cli.command, Some(Command::Exec(ExecArgs { task: Some(ref t), .. })) if t == "do it"));
+        assert!(
+            matches!(cli.command, Some(Command::Exec(ExecArgs { task: Some(ref t), .. })) if t == "do it")
+        );
     }
 }

@@ -40,19 +40,34 @@ pub struct Check {
 }
 
 /// Runs doctor; exit 0 when no check failed.
-pub async fn run(config: &Config, global: &GlobalArgs, args: &DoctorArgs, log_dir: &std::path::Path) -> anyhow::Result<u8> {
+pub async fn run(
+    config: &Config,
+    global: &GlobalArgs,
+    args: &DoctorArgs,
+    log_dir: &std::path::Path,
+) -> anyhow::Result<u8> {
     let mut out = String::new();
     writeln!(out, "tandem {}\n", env!("CARGO_PKG_VERSION"))?;
     writeln!(out, "Workspace  {}", config.workspace.display())?;
     for f in &config.files {
         let state = if f.loaded { "loaded" } else { "not found" };
-        writeln!(out, "Config     {:<8} {} ({state})", f.layer, f.path.display())?;
+        writeln!(
+            out,
+            "Config     {:<8} {} ({state})",
+            f.layer,
+            f.path.display()
+        )?;
     }
     writeln!(out, "Logs       {}", log_dir.display())?;
     writeln!(out, "Models     {}", config.dirs.models().display())?;
     writeln!(out, "\nEffective config (value, then where it came from)")?;
     let entries = config.entries();
-    let width = entries.iter().map(|(k, v, _)| k.len() + v.len()).max().unwrap_or(0) + 4;
+    let width = entries
+        .iter()
+        .map(|(k, v, _)| k.len() + v.len())
+        .max()
+        .unwrap_or(0)
+        + 4;
     for (key, value, source) in &entries {
         let pair = format!("{key} = {value}");
         writeln!(out, "  {pair:<width$} {source}")?;
@@ -66,7 +81,12 @@ pub async fn run(config: &Config, global: &GlobalArgs, args: &DoctorArgs, log_di
     }
     let name_width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for c in &checks {
-        println!("  {} {:<name_width$}  {}", c.status.mark(), c.name, c.detail);
+        println!(
+            "  {} {:<name_width$}  {}",
+            c.status.mark(),
+            c.name,
+            c.detail
+        );
     }
     let failed = checks.iter().any(|c| c.status == Status::Fail);
     Ok(if failed { exit::FAILED } else { exit::OK })
@@ -78,14 +98,28 @@ async fn check_model(config: &Config, no_load: bool) -> Check {
     let path = location.path().to_path_buf();
     if let Err(e) = check_file(&path) {
         let detail = crate::exec::model_error_hint(&e, &location);
-        return Check { name, status: Status::Fail, detail };
+        return Check {
+            name,
+            status: Status::Fail,
+            detail,
+        };
     }
     if no_load {
-        return Check { name, status: Status::Ok, detail: format!("{} (GGUF header ok; not loaded)", path.display()) };
+        return Check {
+            name,
+            status: Status::Ok,
+            detail: format!("{} (GGUF header ok; not loaded)", path.display()),
+        };
     }
     let engine_config = match EngineConfig::from_config(config) {
         Ok(c) => c,
-        Err(e) => return Check { name, status: Status::Fail, detail: e.to_string() },
+        Err(e) => {
+            return Check {
+                name,
+                status: Status::Fail,
+                detail: e.to_string(),
+            };
+        }
     };
     let loaded = tokio::task::spawn_blocking(move || LocalEngine::load(engine_config)).await;
     match loaded {
@@ -113,45 +147,87 @@ async fn check_model(config: &Config, no_load: bool) -> Check {
                     i.threads,
                     i.gpu_layers,
                     i.template,
-                    if simd.is_empty() { "none reported".to_string() } else { simd.join(" ") },
+                    if simd.is_empty() {
+                        "none reported".to_string()
+                    } else {
+                        simd.join(" ")
+                    },
                 ),
             }
         }
-        Ok(Err(e)) => Check { name, status: Status::Fail, detail: crate::exec::model_error_hint(&e, &location) },
-        Err(e) => Check { name, status: Status::Fail, detail: format!("loading panicked: {e}") },
+        Ok(Err(e)) => Check {
+            name,
+            status: Status::Fail,
+            detail: crate::exec::model_error_hint(&e, &location),
+        },
+        Err(e) => Check {
+            name,
+            status: Status::Fail,
+            detail: format!("loading panicked: {e}"),
+        },
     }
 }
 
 async fn check_provider(config: &Config, name: &str, p: &ProviderConfig, offline: bool) -> Check {
     let label = format!("provider {name}");
-    let info = |detail: String| Check { name: label.clone(), status: Status::Info, detail };
+    let info = |detail: String| Check {
+        name: label.clone(),
+        status: Status::Info,
+        detail,
+    };
     if offline {
         return info(format!("{}: not checked (--offline)", p.base_url));
     }
     let Some(key) = config.api_key(name) else {
-        return info(format!("no API key (${} is not set); not checked", p.api_key_env));
+        return info(format!(
+            "no API key (${} is not set); not checked",
+            p.api_key_env
+        ));
     };
     let base = p.base_url.trim_end_matches('/');
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+    {
         Ok(c) => c,
-        Err(e) => return Check { name: label, status: Status::Fail, detail: format!("HTTP client: {e}") },
+        Err(e) => {
+            return Check {
+                name: label,
+                status: Status::Fail,
+                detail: format!("HTTP client: {e}"),
+            };
+        }
     };
     let request = match p.kind {
         Some(ProviderKind::Anthropic) => client
             .get(format!("{base}/v1/models"))
             .header("x-api-key", key.secret.expose())
             .header("anthropic-version", "2023-06-01"),
-        _ => client.get(format!("{base}/models")).bearer_auth(key.secret.expose()),
+        _ => client
+            .get(format!("{base}/models"))
+            .bearer_auth(key.secret.expose()),
     };
     let (status, detail) = match request.send().await {
-        Ok(r) if r.status().is_success() => (Status::Ok, format!("{base}: reachable, key accepted ({})", key.source)),
-        Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
-            (Status::Fail, format!("{base}: key rejected (HTTP {}); key from {}", r.status().as_u16(), key.source))
-        }
+        Ok(r) if r.status().is_success() => (
+            Status::Ok,
+            format!("{base}: reachable, key accepted ({})", key.source),
+        ),
+        Ok(r) if matches!(r.status().as_u16(), 401 | 403) => (
+            Status::Fail,
+            format!(
+                "{base}: key rejected (HTTP {}); key from {}",
+                r.status().as_u16(),
+                key.source
+            ),
+        ),
         Ok(r) => (Status::Fail, format!("{base}: HTTP {}", r.status())),
         Err(e) if e.is_timeout() => (Status::Fail, format!("{base}: no answer within 10 s")),
         Err(e) if e.is_connect() => (Status::Fail, format!("{base}: cannot connect")),
         Err(e) => (Status::Fail, format!("{base}: {e}")),
     };
-    Check { name: label, status, detail }
+    Check {
+        name: label,
+        status,
+        detail,
+    }
 }

@@ -26,7 +26,8 @@ pub fn init(dir: &Path) -> std::io::Result<LogGuard> {
         .build(dir)
         .map_err(std::io::Error::other)?;
     let (writer, guard) = tracing_appender::non_blocking(appender);
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     // A second init (tests, embedding) keeps the first subscriber; that is not an error worth failing over.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

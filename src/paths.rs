@@ -76,8 +76,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn dirs(vars: &[(&str, &str)]) -> Dirs {
-        let map: HashMap<String, PathBuf> =
-            vars.iter().map(|(k, v)| (k.to_string(), PathBuf::from(v))).collect();
+        let map: HashMap<String, PathBuf> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), PathBuf::from(v)))
+            .collect();
         Dirs::resolve(|k| map.get(k).cloned())
     }
 

@@ -73,7 +73,8 @@ impl Plan {
     /// Parses a model's reply strictly: the whole reply must be one plan (a ```json fence is allowed).
     pub fn parse(reply: &str) -> Result<Plan, PlanError> {
         let body = strip_fence(reply.trim());
-        let mut plan: Plan = serde_json::from_str(body).map_err(|e| PlanError::Malformed(e.to_string()))?;
+        let mut plan: Plan =
+            serde_json::from_str(body).map_err(|e| PlanError::Malformed(e.to_string()))?;
         if plan.steps.is_empty() {
             return Err(PlanError::Invalid("it has no steps".into()));
         }
@@ -106,7 +107,9 @@ impl Plan {
 }
 
 fn strip_fence(s: &str) -> &str {
-    let Some(rest) = s.strip_prefix("```") else { return s };
+    let Some(rest) = s.strip_prefix("```") else {
+        return s;
+    };
     let rest = rest.strip_prefix("json").unwrap_or(rest);
     rest.strip_suffix("```").unwrap_or(rest).trim()
 }
@@ -123,7 +126,10 @@ mod tests {
 {"id":7,"goal":"Test","files":[],"done_when":"green"}]}
 ```"#;
         let plan = Plan::parse(reply).unwrap();
-        assert_eq!(plan.steps.iter().map(|s| s.id).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            plan.steps.iter().map(|s| s.id).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
         assert_eq!(
             plan.to_markdown(),
             "# Plan: Add a flag\n\n1. **Edit**\n   - files: `a.py`\n   - done when: tests pass\n\
@@ -133,14 +139,24 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_plan() {
-        assert!(matches!(Plan::parse("Sure! Here is a plan"), Err(PlanError::Malformed(_))));
-        assert!(matches!(Plan::parse(r#"{"summary":"x","steps":[]}"#), Err(PlanError::Invalid(_))));
         assert!(matches!(
-            Plan::parse(r#"{"summary":"x","steps":[{"id":1,"goal":"g","files":[],"done_when":"d","extra":1}]}"#),
+            Plan::parse("Sure! Here is a plan"),
             Err(PlanError::Malformed(_))
         ));
         assert!(matches!(
-            Plan::parse(r#"{"summary":"x","steps":[{"id":1,"goal":" ","files":[],"done_when":"d"}]}"#),
+            Plan::parse(r#"{"summary":"x","steps":[]}"#),
+            Err(PlanError::Invalid(_))
+        ));
+        assert!(matches!(
+            Plan::parse(
+                r#"{"summary":"x","steps":[{"id":1,"goal":"g","files":[],"done_when":"d","extra":1}]}"#
+            ),
+            Err(PlanError::Malformed(_))
+        ));
+        assert!(matches!(
+            Plan::parse(
+                r#"{"summary":"x","steps":[{"id":1,"goal":" ","files":[],"done_when":"d"}]}"#
+            ),
             Err(PlanError::Invalid(_))
         ));
     }

@@ -1,1 +1,3 @@
+//! The integration suite, one binary so the crate links once.
 
+mod suite;

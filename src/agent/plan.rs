@@ -2,7 +2,8 @@
 
 use crate::model::ChatMessage;
 use crate::model::local::{
-    CancelToken, Completion, Constraint, EngineError, FinishReason, GenRequest, LocalEngine, Prompt, SamplingParams,
+    CancelToken, Completion, Constraint, EngineError, FinishReason, GenRequest, LocalEngine,
+    Prompt, SamplingParams,
 };
 use crate::protocol::{Plan, PlanError};
 
@@ -13,7 +14,11 @@ pub const PLAN_ATTEMPTS: u32 = 3;
 pub fn planner_messages(system: &str, task: &str, overview: &str) -> Vec<ChatMessage> {
     vec![
         ChatMessage::system(system.trim()),
-        ChatMessage::user(format!("Repository overview:\n{}\n\nTask: {}", overview.trim(), task.trim())),
+        ChatMessage::user(format!(
+            "Repository overview:\n{}\n\nTask: {}",
+            overview.trim(),
+            task.trim()
+        )),
     ]
 }
 
@@ -74,7 +79,9 @@ pub fn plan_locally(
             constraint: Some(Constraint::JsonSchema(Plan::json_schema())),
             stop: Vec::new(),
         };
-        let completion = engine.generate_with(request, cancel.clone()).collect_blocking()?;
+        let completion = engine
+            .generate_with(request, cancel.clone())
+            .collect_blocking()?;
         if completion.finish == FinishReason::Cancelled {
             return Err(PlanTurnError::Cancelled);
         }

@@ -67,17 +67,36 @@ pub(super) fn merge_layers(
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                statuses.push(ConfigFileStatus { layer, path: path.clone(), loaded: false });
+                statuses.push(ConfigFileStatus {
+                    layer,
+                    path: path.clone(),
+                    loaded: false,
+                });
                 continue;
             }
-            Err(source) => return Err(ConfigError::Read { path: path.clone(), source }),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                });
+            }
         };
         let (layer_table, lines) = parse_file(path, &text)?;
         merge_into(&mut table, &layer_table, "", &mut |key| {
             let line = lines.get(&key).copied().unwrap_or(1);
-            origins.insert(key, Source::File { path: path.clone(), line });
+            origins.insert(
+                key,
+                Source::File {
+                    path: path.clone(),
+                    line,
+                },
+            );
         });
-        statuses.push(ConfigFileStatus { layer, path: path.clone(), loaded: true });
+        statuses.push(ConfigFileStatus {
+            layer,
+            path: path.clone(),
+            loaded: true,
+        });
     }
 
     for (var, raw) in env {
@@ -104,7 +123,11 @@ pub(super) fn merge_layers(
             origins.insert(k, Source::Flag(flag.flag.to_string()));
         });
     }
-    Ok(Merged { table, origins, files: statuses })
+    Ok(Merged {
+        table,
+        origins,
+        files: statuses,
+    })
 }
 
 /// The config key an environment variable sets, if it is one of ours.
@@ -116,8 +139,12 @@ pub fn env_key(var: &str) -> Option<String> {
         return Some((*key).to_string());
     }
     let rest = var.strip_prefix("TANDEM_")?;
-    rest.contains("__")
-        .then(|| rest.split("__").map(str::to_ascii_lowercase).collect::<Vec<_>>().join("."))
+    rest.contains("__").then(|| {
+        rest.split("__")
+            .map(str::to_ascii_lowercase)
+            .collect::<Vec<_>>()
+            .join(".")
+    })
 }
 
 /// Types an environment value: a TOML literal (number, bool, array) if that fits the key, else a string.
@@ -162,7 +189,11 @@ fn parse_file(path: &Path, text: &str) -> Result<(Table, BTreeMap<String, usize>
         let inner = e.into_inner();
         let offset = inner.span().map_or(0, |s| s.start);
         let (line, _) = line_col(text, offset);
-        let key = error_key(&path_str, inner.message(), &inner.span().and_then(|s| text.get(s)));
+        let key = error_key(
+            &path_str,
+            inner.message(),
+            &inner.span().and_then(|s| text.get(s)),
+        );
         return Err(ConfigError::Invalid {
             origin: format!("{}:{line}", path.display()),
             key,
@@ -197,15 +228,22 @@ fn friendly(message: &str) -> String {
 /// Checks a partial table against the schema (unknown keys, types); returns the offending key.
 pub(super) fn check_layer(table: &Table) -> Result<(), (String, String)> {
     let value = Value::Table(table.clone());
-    serde_path_to_error::deserialize::<_, ConfigFile>(value).map(|_| ()).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.inner().to_string();
-        (error_key(&path, &message, &None), friendly(&message))
-    })
+    serde_path_to_error::deserialize::<_, ConfigFile>(value)
+        .map(|_| ())
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let message = e.inner().to_string();
+            (error_key(&path, &message, &None), friendly(&message))
+        })
 }
 
 /// Records the line of each leaf key of a spanned table.
-fn key_lines(table: &toml::de::DeTable<'_>, prefix: &str, text: &str, out: &mut BTreeMap<String, usize>) {
+fn key_lines(
+    table: &toml::de::DeTable<'_>,
+    prefix: &str,
+    text: &str,
+    out: &mut BTreeMap<String, usize>,
+) {
     for (key, value) in table {
         let path = join(prefix, key.get_ref());
         match value.get_ref() {
@@ -260,7 +298,11 @@ fn single(key: &str, value: Value) -> Table {
 }
 
 fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") }
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
 }
 
 /// Types the merged table.

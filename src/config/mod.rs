@@ -100,16 +100,14 @@ impl Config {
         let merged = load::merge_layers(&files, &opts.env, &opts.flags)?;
         let mut values = load::typed(&merged.table)?;
         validate::infer_provider_kinds(&mut values);
-        validate::check(&values, &opts.workspace).map_err(|(key, message)| {
-            let origin = merged
-                .origins
-                .get(&key)
-                .or_else(|| {
-                    // A missing field inside a table: point at any key of that table.
-                    merged.origins.iter().find(|(k, _)| k.starts_with(&format!("{key}."))).map(|(_, s)| s)
-                })
+        validate::check(&values).map_err(|(key, message)| {
+            let origin = origin_near(&merged.origins, &key)
                 .map_or_else(|| "config".to_string(), ToString::to_string);
-            ConfigError::Invalid { origin, key, message }
+            ConfigError::Invalid {
+                origin,
+                key,
+                message,
+            }
         })?;
         let api_keys = values
             .providers
@@ -194,7 +192,8 @@ impl Config {
     /// when set in the project file, to the config dir when set in the user file, else to the current dir.
     pub fn resolve_path(&self, key: &str, raw: &str) -> PathBuf {
         let expanded = match raw.strip_prefix("~/") {
-            Some(rest) => std::env::var_os("HOME").map_or_else(|| PathBuf::from(raw), |h| PathBuf::from(h).join(rest)),
+            Some(rest) => std::env::var_os("HOME")
+                .map_or_else(|| PathBuf::from(raw), |h| PathBuf::from(h).join(rest)),
             None => PathBuf::from(raw),
         };
         if expanded.is_absolute() {
@@ -209,6 +208,22 @@ impl Config {
         };
         base.join(expanded)
     }
+}
+
+/// The origin of `key`, or for a key that is missing, of the nearest table around it that was set.
+fn origin_near<'a>(origins: &'a BTreeMap<String, Source>, key: &str) -> Option<&'a Source> {
+    if let Some(s) = origins.get(key) {
+        return Some(s);
+    }
+    let mut prefix = key;
+    while let Some((parent, _)) = prefix.rsplit_once('.') {
+        let inside = format!("{parent}.");
+        if let Some((_, s)) = origins.iter().find(|(k, _)| k.starts_with(&inside)) {
+            return Some(s);
+        }
+        prefix = parent;
+    }
+    None
 }
 
 /// Whether a dotted key holds a secret that must be masked when shown.

@@ -1,7 +1,5 @@
 //! Checks on values that types alone cannot express; each failure names its key.
 
-use std::path::Path;
-
 use super::schema::{ConfigFile, ProviderKind};
 
 /// Fills in `kind` for providers named after a known protocol.
@@ -18,30 +16,54 @@ pub(super) fn infer_provider_kinds(cfg: &mut ConfigFile) {
 }
 
 /// Returns the first invalid key and why.
-pub(super) fn check(cfg: &ConfigFile, workspace: &Path) -> Result<(), (String, String)> {
+pub(super) fn check(cfg: &ConfigFile) -> Result<(), (String, String)> {
     let fail = |key: &str, msg: String| Err((key.to_string(), msg));
     let s = &cfg.local.sampling;
     if !(s.temperature.is_finite() && s.temperature >= 0.0) {
-        return fail("local.sampling.temperature", format!("must be 0 or more, got {}", s.temperature));
+        return fail(
+            "local.sampling.temperature",
+            format!("must be 0 or more, got {}", s.temperature),
+        );
     }
     if !(s.top_p > 0.0 && s.top_p <= 1.0) {
-        return fail("local.sampling.top_p", format!("must be in (0, 1], got {}", s.top_p));
+        return fail(
+            "local.sampling.top_p",
+            format!("must be in (0, 1], got {}", s.top_p),
+        );
     }
     if !(0.0..=1.0).contains(&s.min_p) {
-        return fail("local.sampling.min_p", format!("must be in [0, 1], got {}", s.min_p));
+        return fail(
+            "local.sampling.min_p",
+            format!("must be in [0, 1], got {}", s.min_p),
+        );
     }
     if s.top_k < 0 {
-        return fail("local.sampling.top_k", format!("must be 0 (off) or more, got {}", s.top_k));
+        return fail(
+            "local.sampling.top_k",
+            format!("must be 0 (off) or more, got {}", s.top_k),
+        );
     }
     if !(s.repeat_penalty.is_finite() && s.repeat_penalty > 0.0) {
-        return fail("local.sampling.repeat_penalty", format!("must be above 0 (1 is off), got {}", s.repeat_penalty));
+        return fail(
+            "local.sampling.repeat_penalty",
+            format!("must be above 0 (1 is off), got {}", s.repeat_penalty),
+        );
     }
     if s.repeat_last_n < 0 {
-        return fail("local.sampling.repeat_last_n", format!("must be 0 or more, got {}", s.repeat_last_n));
+        return fail(
+            "local.sampling.repeat_last_n",
+            format!("must be 0 or more, got {}", s.repeat_last_n),
+        );
     }
     let l = &cfg.local;
     if l.context_size != 0 && l.context_size < 256 {
-        return fail("local.context_size", format!("must be 0 (the model's own) or at least 256, got {}", l.context_size));
+        return fail(
+            "local.context_size",
+            format!(
+                "must be 0 (the model's own) or at least 256, got {}",
+                l.context_size
+            ),
+        );
     }
     if l.batch_size == 0 {
         return fail("local.batch_size", "must be at least 1".into());
@@ -50,30 +72,49 @@ pub(super) fn check(cfg: &ConfigFile, workspace: &Path) -> Result<(), (String, S
         return fail("local.max_tokens", "must be at least 1".into());
     }
     if l.chat_template.trim().is_empty() {
-        return fail("local.chat_template", "must be `auto`, `chatml` or a path to a Jinja template".into());
+        return fail(
+            "local.chat_template",
+            "must be `auto`, `chatml` or a path to a Jinja template".into(),
+        );
     }
     for role in ["planner", "executor"] {
-        let provider = if role == "planner" { &cfg.planner.provider } else { &cfg.executor.provider };
-        let known = matches!(provider.as_str(), "auto" | "local" | "cloud") || cfg.providers.contains_key(provider);
+        let provider = if role == "planner" {
+            &cfg.planner.provider
+        } else {
+            &cfg.executor.provider
+        };
+        let known = matches!(provider.as_str(), "auto" | "local" | "cloud")
+            || cfg.providers.contains_key(provider);
         if !known {
             let names: Vec<&str> = cfg.providers.keys().map(String::as_str).collect();
             return fail(
                 &format!("{role}.provider"),
-                format!("unknown provider `{provider}`; use auto, local, cloud or one of: {}", names.join(", ")),
+                format!(
+                    "unknown provider `{provider}`; use auto, local, cloud or one of: {}",
+                    names.join(", ")
+                ),
             );
         }
     }
     for (name, p) in &cfg.providers {
         if p.kind.is_none() {
-            return fail(&format!("providers.{name}.kind"), "missing: set kind = \"openai\" or \"anthropic\"".into());
+            return fail(
+                &format!("providers.{name}.kind"),
+                "missing: set kind = \"openai\" or \"anthropic\"".into(),
+            );
         }
         if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
-            return fail(&format!("providers.{name}.base_url"), format!("must be an http(s) URL, got `{}`", p.base_url));
+            return fail(
+                &format!("providers.{name}.base_url"),
+                format!("must be an http(s) URL, got `{}`", p.base_url),
+            );
         }
         if p.model.trim().is_empty() {
-            return fail(&format!("providers.{name}.model"), "must name the model to request".into());
+            return fail(
+                &format!("providers.{name}.model"),
+                "must name the model to request".into(),
+            );
         }
     }
-    let _ = workspace;
     Ok(())
 }

@@ -9,7 +9,9 @@ use serde::Serialize;
 use crate::agent::plan::{PlanTurnError, plan_locally, planner_messages};
 use crate::cli::{ExecArgs, GlobalArgs, exit};
 use crate::config::{Config, ModelLocation};
-use crate::model::local::{CancelToken, EngineConfig, EngineError, GenStats, LocalEngine, SamplingParams};
+use crate::model::local::{
+    CancelToken, EngineConfig, EngineError, GenStats, LocalEngine, SamplingParams,
+};
 use crate::prompts::{self, PromptName};
 use crate::protocol::Plan;
 
@@ -61,7 +63,8 @@ pub async fn run(config: Config, global: &GlobalArgs, args: &ExecArgs) -> anyhow
     let location = config.model_location();
     let engine_config = EngineConfig::from_config(&config)?;
     eprintln!("tandem: loading {}", location.path().display());
-    let engine = match tokio::task::spawn_blocking(move || LocalEngine::load(engine_config)).await? {
+    let engine = match tokio::task::spawn_blocking(move || LocalEngine::load(engine_config)).await?
+    {
         Ok(engine) => engine,
         Err(e) => {
             eprintln!("tandem: {}", model_error_hint(&e, &location));
@@ -73,7 +76,10 @@ pub async fn run(config: Config, global: &GlobalArgs, args: &ExecArgs) -> anyhow
         model: engine.info().description.clone(),
         reason,
     };
-    eprintln!("tandem: planning with {} (local: {})", route.model, route.reason);
+    eprintln!(
+        "tandem: planning with {} (local: {})",
+        route.model, route.reason
+    );
 
     let overview = crate::repomap::overview(&config.workspace, OVERVIEW_BUDGET);
     let system = prompts::load(PromptName::Planner, &config.dirs.config);
@@ -99,7 +105,11 @@ pub async fn run(config: Config, global: &GlobalArgs, args: &ExecArgs) -> anyhow
             eprintln!("tandem: interrupted; nothing was changed");
             return Ok(exit::INTERRUPTED);
         }
-        Err(PlanTurnError::Unparseable { attempts, error, last_reply }) => {
+        Err(PlanTurnError::Unparseable {
+            attempts,
+            error,
+            last_reply,
+        }) => {
             tracing::warn!(%last_reply, "last unparseable plan reply");
             eprintln!("tandem: no usable plan after {attempts} attempts: {error}");
             return Ok(exit::FAILED);
@@ -107,17 +117,29 @@ pub async fn run(config: Config, global: &GlobalArgs, args: &ExecArgs) -> anyhow
         Err(PlanTurnError::Engine(e)) => bail!(e),
     };
     for (i, attempt) in outcome.attempts.iter().enumerate() {
-        eprintln!("tandem: attempt {}: {}", i + 1, describe_stats(&attempt.stats));
+        eprintln!(
+            "tandem: attempt {}: {}",
+            i + 1,
+            describe_stats(&attempt.stats)
+        );
     }
 
     let saved = save_plan(&config, &task, &route, &outcome.plan)?;
     if args.json {
         let created = now_rfc3339();
-        let doc = SavedPlan { task: &task, created, planner: &route, plan: &outcome.plan };
+        let doc = SavedPlan {
+            task: &task,
+            created,
+            planner: &route,
+            plan: &outcome.plan,
+        };
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         println!("{}", outcome.plan.to_markdown());
-        println!("_Planned by {} ({}: {})._", route.model, route.provider, route.reason);
+        println!(
+            "_Planned by {} ({}: {})._",
+            route.model, route.provider, route.reason
+        );
     }
     eprintln!("tandem: plan saved to {}", saved.display());
     Ok(exit::OK)
@@ -181,12 +203,13 @@ pub fn describe_stats(s: &GenStats) -> String {
 fn read_task(args: &ExecArgs) -> anyhow::Result<String> {
     let task = match (&args.task, &args.file) {
         (Some(task), _) => task.clone(),
-        (None, Some(file)) => {
-            std::fs::read_to_string(file).with_context(|| format!("cannot read the task from {}", file.display()))?
-        }
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the task from {}", file.display()))?,
         (None, None) if !std::io::stdin().is_terminal() => {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).context("cannot read the task from stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("cannot read the task from stdin")?;
             s
         }
         (None, None) => bail!("no task: pass it as an argument, with -f FILE, or on stdin"),
@@ -208,10 +231,17 @@ fn save_plan(config: &Config, task: &str, route: &Route, plan: &Plan) -> anyhow:
     let dir = config.workspace.join(".tandem").join("plans");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let stamp = time::OffsetDateTime::now_utc()
-        .format(time::macros::format_description!("[year][month][day]-[hour][minute][second]"))
+        .format(time::macros::format_description!(
+            "[year][month][day]-[hour][minute][second]"
+        ))
         .unwrap_or_default();
     let base = format!("{stamp}-{}", slug(task));
-    let doc = SavedPlan { task, created: now_rfc3339(), planner: route, plan };
+    let doc = SavedPlan {
+        task,
+        created: now_rfc3339(),
+        planner: route,
+        plan,
+    };
     let json_path = dir.join(format!("{base}.json"));
     crate::sandbox::write_atomic(&json_path, serde_json::to_string_pretty(&doc)?.as_bytes())
         .with_context(|| format!("cannot write {}", json_path.display()))?;
@@ -230,7 +260,11 @@ fn slug(task: &str) -> String {
         .take(6)
         .map(str::to_ascii_lowercase)
         .collect();
-    if words.is_empty() { "task".into() } else { words.join("-") }
+    if words.is_empty() {
+        "task".into()
+    } else {
+        words.join("-")
+    }
 }
 
 #[cfg(test)]
@@ -239,7 +273,10 @@ mod tests {
 
     #[test]
     fn slugs_are_short_and_safe() {
-        assert_eq!(slug("Add a `--done` flag to todo.py, please! now"), "add-a-done-flag-to-todo");
+        assert_eq!(
+            slug("Add a `--done` flag to todo.py, please! now"),
+            "add-a-done-flag-to-todo"
+        );
         assert_eq!(slug("日本語"), "task");
     }
 }

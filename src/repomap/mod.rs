@@ -19,7 +19,9 @@ pub fn overview(root: &Path, budget_chars: usize) -> String {
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
-        let Ok(rel) = entry.path().strip_prefix(root) else { continue };
+        let Ok(rel) = entry.path().strip_prefix(root) else {
+            continue;
+        };
         let size = entry.metadata().map_or(0, |m| m.len());
         let text = (size <= MAX_INLINE_BYTES)
             .then(|| std::fs::read(entry.path()).ok())
@@ -37,7 +39,8 @@ pub fn overview(root: &Path, budget_chars: usize) -> String {
             None => out.push_str(&format!("- {path} ({size} bytes, not shown)\n")),
         }
     }
-    let mut by_size: Vec<&(String, u64, Option<String>)> = files.iter().filter(|f| f.2.is_some()).collect();
+    let mut by_size: Vec<&(String, u64, Option<String>)> =
+        files.iter().filter(|f| f.2.is_some()).collect();
     by_size.sort_by_key(|f| f.1);
     for (path, _, text) in by_size {
         let Some(text) = text else { continue };

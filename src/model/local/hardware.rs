@@ -15,11 +15,15 @@ fn linux_physical_cores() -> Option<usize> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let is_cpu = name.strip_prefix("cpu").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        let is_cpu = name
+            .strip_prefix("cpu")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
         if !is_cpu {
             continue;
         }
-        if let Ok(siblings) = std::fs::read_to_string(entry.path().join("topology/thread_siblings_list")) {
+        if let Ok(siblings) =
+            std::fs::read_to_string(entry.path().join("topology/thread_siblings_list"))
+        {
             cores.insert(siblings.trim().to_string());
         }
     }
@@ -35,7 +39,10 @@ pub fn llama_system_info() -> String {
         return String::new();
     }
     // SAFETY: non-null and NUL-terminated, as above.
-    unsafe { std::ffi::CStr::from_ptr(ptr) }.to_string_lossy().trim().to_string()
+    unsafe { std::ffi::CStr::from_ptr(ptr) }
+        .to_string_lossy()
+        .trim()
+        .to_string()
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ mod gguf;
 mod hardware;
 mod prefix;
 mod sampler;
+mod stderr;
 mod template;
 mod text;
 mod types;
@@ -23,8 +24,8 @@ pub use prefix::{common_prefix, tokens_to_keep};
 pub use sampler::grammar_text;
 pub use template::{TemplateChoice, TemplateMode, chatml};
 pub use types::{
-    CancelToken, Completion, Constraint, EngineError, FinishReason, GenEvent, GenRequest, GenStats, Prompt,
-    SamplingParams,
+    CancelToken, Completion, Constraint, EngineError, FinishReason, GenEvent, GenRequest, GenStats,
+    Prompt, SamplingParams,
 };
 
 use crate::config::Config;
@@ -87,7 +88,11 @@ impl EngineConfig {
 
 /// Turns config's `threads = 0` into the number of physical cores.
 pub fn resolve_threads(configured: u32) -> u32 {
-    if configured == 0 { u32::try_from(physical_cores()).unwrap_or(1) } else { configured }
+    if configured == 0 {
+        u32::try_from(physical_cores()).unwrap_or(1)
+    } else {
+        configured
+    }
 }
 
 /// What was loaded.
@@ -135,7 +140,11 @@ impl LocalEngine {
         match ready_rx.recv() {
             Ok(Ok(info)) => {
                 tracing::info!(model = %info.path.display(), n_ctx = info.n_ctx, threads = info.threads, template = %info.template, "local model loaded");
-                Ok(LocalEngine { jobs: Some(jobs_tx), info, thread: Some(thread) })
+                Ok(LocalEngine {
+                    jobs: Some(jobs_tx),
+                    info,
+                    thread: Some(thread),
+                })
             }
             Ok(Err(e)) => {
                 let _ = thread.join();
@@ -154,7 +163,11 @@ impl LocalEngine {
     }
 
     fn send(&self, job: Job) -> Result<(), EngineError> {
-        self.jobs.as_ref().ok_or(EngineError::Stopped)?.send(job).map_err(|_| EngineError::Stopped)
+        self.jobs
+            .as_ref()
+            .ok_or(EngineError::Stopped)?
+            .send(job)
+            .map_err(|_| EngineError::Stopped)
     }
 
     /// Starts a generation; its events stream from the returned handle. Requests run one after another.
@@ -165,11 +178,19 @@ impl LocalEngine {
     /// Like [`generate`](Self::generate), cancelled by the caller's own token.
     pub fn generate_with(&self, request: GenRequest, cancel: CancelToken) -> Generation {
         let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
-        let job = Job::Generate { request, events: events_tx.clone(), cancel: cancel.clone() };
+        let job = Job::Generate {
+            request,
+            events: events_tx.clone(),
+            cancel: cancel.clone(),
+        };
         if self.send(job).is_err() {
             let _ = events_tx.send(GenEvent::Failed(EngineError::Stopped));
         }
-        Generation { events, cancel, finished: false }
+        Generation {
+            events,
+            cancel,
+            finished: false,
+        }
     }
 
     /// Counts the tokens of a prompt as the engine would see it (template applied).
@@ -270,7 +291,11 @@ fn fold(text: &mut String, event: GenEvent) -> Result<Option<Completion>, Engine
             text.push_str(&t);
             Ok(None)
         }
-        GenEvent::Done { finish, stats } => Ok(Some(Completion { text: std::mem::take(text), finish, stats })),
+        GenEvent::Done { finish, stats } => Ok(Some(Completion {
+            text: std::mem::take(text),
+            finish,
+            stats,
+        })),
         GenEvent::Failed(e) => Err(e),
     }
 }

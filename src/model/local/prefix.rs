@@ -9,7 +9,11 @@ pub fn common_prefix<T: PartialEq>(a: &[T], b: &[T]) -> usize {
 /// last prompt token must be decoded again to get the logits for the first new token.
 pub fn tokens_to_keep<T: PartialEq>(cached: &[T], prompt: &[T]) -> usize {
     let keep = common_prefix(cached, prompt);
-    if keep == prompt.len() { keep.saturating_sub(1) } else { keep }
+    if keep == prompt.len() {
+        keep.saturating_sub(1)
+    } else {
+        keep
+    }
 }
 
 #[cfg(test)]

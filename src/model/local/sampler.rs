@@ -7,6 +7,7 @@ use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::token::data::LlamaTokenData;
 use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 
+use super::stderr::capture_stderr;
 use super::types::{Constraint, EngineError, SamplingParams};
 
 /// Picks each next token: penalties, top-k, top-p, min-p, temperature, then a seeded draw (or greedy).
@@ -24,7 +25,13 @@ impl TokenSampler {
     ) -> Result<Self, EngineError> {
         let mut stages = Vec::new();
         if params.repeat_penalty != 1.0 && params.repeat_last_n > 0 {
-            stages.push(LlamaSampler::penalties(model.n_vocab(), params.repeat_last_n, params.repeat_penalty, 0.0, 0.0));
+            stages.push(LlamaSampler::penalties(
+                model.n_vocab(),
+                params.repeat_last_n,
+                params.repeat_penalty,
+                0.0,
+                0.0,
+            ));
         }
         if params.temperature <= 0.0 {
             stages.push(LlamaSampler::greedy());
@@ -45,12 +52,25 @@ impl TokenSampler {
             None => None,
             Some(c) => {
                 let gbnf = grammar_text(c)?;
-                Some(LlamaSampler::grammar(model, &gbnf, "root").map_err(|e| {
-                    EngineError::Grammar(format!("llama.cpp rejected the grammar ({e}); details in the log"))
+                let (sampler, printed) =
+                    capture_stderr(|| LlamaSampler::grammar(model, &gbnf, "root"));
+                Some(sampler.map_err(|_| {
+                    // The parser prints its reason, then the whole grammar: keep the reason.
+                    let reason = printed
+                        .lines()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("no reason given");
+                    EngineError::Grammar(format!(
+                        "llama.cpp rejected the grammar: {}",
+                        reason.trim()
+                    ))
                 })?)
             }
         };
-        Ok(TokenSampler { chain: LlamaSampler::chain_simple(stages), grammar })
+        Ok(TokenSampler {
+            chain: LlamaSampler::chain_simple(stages),
+            grammar,
+        })
     }
 
     /// Lets the repeat penalty see prompt tokens (the grammar only constrains output).
@@ -70,9 +90,14 @@ impl TokenSampler {
         candidates.apply_sampler(&mut self.chain);
         let mut token = candidates.selected_token();
         if let Some(t) = token {
-            let mut single = LlamaTokenDataArray::new(vec![LlamaTokenData::new(t, 1.0, 0.0)], false);
+            let mut single =
+                LlamaTokenDataArray::new(vec![LlamaTokenData::new(t, 1.0, 0.0)], false);
             single.apply_sampler(grammar);
-            if single.data.first().is_none_or(|d| d.logit() == f32::NEG_INFINITY) {
+            if single
+                .data
+                .first()
+                .is_none_or(|d| d.logit() == f32::NEG_INFINITY)
+            {
                 token = None;
             }
         }
@@ -86,9 +111,9 @@ impl TokenSampler {
                     .ok_or_else(|| EngineError::Grammar("no token satisfies the grammar".into()))?
             }
         };
-        grammar
-            .try_accept(token)
-            .map_err(|e| EngineError::Grammar(format!("grammar rejected token {}: {e}", token.0)))?;
+        grammar.try_accept(token).map_err(|e| {
+            EngineError::Grammar(format!("grammar rejected token {}: {e}", token.0))
+        })?;
         self.chain.accept(token);
         Ok(token)
     }
@@ -98,15 +123,28 @@ impl TokenSampler {
 pub fn grammar_text(constraint: &Constraint) -> Result<String, EngineError> {
     match constraint {
         Constraint::Gbnf(g) => Ok(g.clone()),
-        Constraint::JsonSchema(schema) => llama_cpp_2::json_schema_to_grammar(&schema.to_string())
-            .map_err(|e| EngineError::Grammar(format!("cannot turn the JSON schema into a grammar: {e}"))),
+        Constraint::JsonSchema(schema) => {
+            let (grammar, printed) =
+                capture_stderr(|| llama_cpp_2::json_schema_to_grammar(&schema.to_string()));
+            if !printed.trim().is_empty() {
+                // e.g. "JSON schema conversion was incomplete": the grammar is looser than the schema.
+                tracing::warn!(message = printed.trim(), "json_schema_to_grammar");
+            }
+            grammar.map_err(|e| {
+                EngineError::Grammar(format!("cannot turn the JSON schema into a grammar: {e}"))
+            })
+        }
     }
 }
 
 fn random_seed() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     // Truncation is the point: any 32 bits of the hash make a seed.
     h.finish() as u32
 }

@@ -64,17 +64,29 @@ impl ChatFormatter {
     pub fn new(model: &LlamaModel, choice: &TemplateChoice) -> Result<Self, EngineError> {
         let vocab = model.vocab();
         let (bos, eos) = (piece_of(model, vocab.bos()), piece_of(model, vocab.eos()));
-        let mut f = ChatFormatter { mode: TemplateMode::ChatMl(String::new()), llama: None, jinja: None, bos, eos };
+        let mut f = ChatFormatter {
+            mode: TemplateMode::ChatMl(String::new()),
+            llama: None,
+            jinja: None,
+            bos,
+            eos,
+        };
         let probe: Vec<ChatMessage> = PROBE
             .iter()
-            .map(|(r, c)| ChatMessage { role: role_of(r), content: (*c).to_string() })
+            .map(|(r, c)| ChatMessage {
+                role: role_of(r),
+                content: (*c).to_string(),
+            })
             .collect();
         match choice {
-            TemplateChoice::ChatMl => f.mode = TemplateMode::ChatMl("chat_template = \"chatml\"".into()),
+            TemplateChoice::ChatMl => {
+                f.mode = TemplateMode::ChatMl("chat_template = \"chatml\"".into())
+            }
             TemplateChoice::Jinja { source, path } => {
-                f.jinja = Some(jinja_env(source.clone()).map_err(|e| {
-                    EngineError::Template(format!("{}: {e}", path.display()))
-                })?);
+                f.jinja = Some(
+                    jinja_env(source.clone())
+                        .map_err(|e| EngineError::Template(format!("{}: {e}", path.display())))?,
+                );
                 f.mode = TemplateMode::Jinja(path.display().to_string());
                 f.render(model, &probe)
                     .map_err(|e| EngineError::Template(format!("{}: {e}", path.display())))?;
@@ -92,11 +104,16 @@ impl ChatFormatter {
                                 f.jinja = Some(env);
                                 TemplateMode::Jinja("the GGUF".into())
                             }
-                            Err(e) => TemplateMode::ChatMl(format!("the GGUF's template is not usable: {e}")),
+                            Err(e) => TemplateMode::ChatMl(format!(
+                                "the GGUF's template is not usable: {e}"
+                            )),
                         };
                         if f.jinja.is_some() && f.render(model, &probe).is_err() {
                             f.jinja = None;
-                            f.mode = TemplateMode::ChatMl("neither llama.cpp nor Jinja could apply the GGUF's template".into());
+                            f.mode = TemplateMode::ChatMl(
+                                "neither llama.cpp nor Jinja could apply the GGUF's template"
+                                    .into(),
+                            );
                         }
                     }
                 }
@@ -122,11 +139,17 @@ impl ChatFormatter {
     }
 
     /// Renders a conversation, ending with the opening of the assistant's reply.
-    pub fn render(&self, model: &LlamaModel, messages: &[ChatMessage]) -> Result<String, EngineError> {
+    pub fn render(
+        &self,
+        model: &LlamaModel,
+        messages: &[ChatMessage],
+    ) -> Result<String, EngineError> {
         if let Some(tmpl) = &self.llama {
             let chat = messages
                 .iter()
-                .map(|m| LlamaChatMessage::new(m.role.as_str().to_string(), m.content.replace('\0', "")))
+                .map(|m| {
+                    LlamaChatMessage::new(m.role.as_str().to_string(), m.content.replace('\0', ""))
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| EngineError::Template(e.to_string()))?;
             return model
@@ -134,7 +157,9 @@ impl ChatFormatter {
                 .map_err(|e| EngineError::Template(e.to_string()));
         }
         if let Some(env) = &self.jinja {
-            let tmpl = env.get_template("chat").map_err(|e| EngineError::Template(e.to_string()))?;
+            let tmpl = env
+                .get_template("chat")
+                .map_err(|e| EngineError::Template(e.to_string()))?;
             let msgs: Vec<_> = messages
                 .iter()
                 .map(|m| minijinja::context! { role => m.role.as_str(), content => m.content })
@@ -185,9 +210,15 @@ fn piece_of(model: &LlamaModel, token: llama_cpp_2::token::LlamaToken) -> String
 fn jinja_env(source: String) -> Result<minijinja::Environment<'static>, minijinja::Error> {
     let mut env = minijinja::Environment::new();
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-    env.add_function("raise_exception", |msg: String| -> Result<String, minijinja::Error> {
-        Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
-    });
+    env.add_function(
+        "raise_exception",
+        |msg: String| -> Result<String, minijinja::Error> {
+            Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                msg,
+            ))
+        },
+    );
     env.add_function("strftime_now", |_fmt: String| today());
     env.add_template_owned("chat", source)?;
     Ok(env)
@@ -196,7 +227,9 @@ fn jinja_env(source: String) -> Result<minijinja::Environment<'static>, minijinj
 /// Today's date as `21 Nov 2026` (the format chat templates ask strftime_now for).
 fn today() -> String {
     let format = time::macros::format_description!("[day] [month repr:short] [year]");
-    time::OffsetDateTime::now_utc().format(&format).unwrap_or_default()
+    time::OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -231,7 +264,11 @@ mod tests {
     #[test]
     fn raise_exception_is_an_error_not_a_panic() {
         let env = jinja_env("{{ raise_exception('roles must alternate') }}".into()).unwrap();
-        let err = env.get_template("chat").unwrap().render(minijinja::context! {}).unwrap_err();
+        let err = env
+            .get_template("chat")
+            .unwrap()
+            .render(minijinja::context! {})
+            .unwrap_err();
         assert!(err.to_string().contains("roles must alternate"));
     }
 

@@ -75,7 +75,12 @@ impl StopMatcher {
     /// Feeds new text.
     pub fn push(&mut self, text: &str) -> StopScan {
         self.held.push_str(text);
-        if let Some(at) = self.stops.iter().filter_map(|s| self.held.find(s.as_str())).min() {
+        if let Some(at) = self
+            .stops
+            .iter()
+            .filter_map(|s| self.held.find(s.as_str()))
+            .min()
+        {
             let out = self.held[..at].to_string();
             self.held.clear();
             return StopScan::Stopped(out);

@@ -152,7 +152,11 @@ impl GenStats {
 }
 
 fn per_second(n: u32, d: Duration) -> f64 {
-    if d.is_zero() { 0.0 } else { f64::from(n) / d.as_secs_f64() }
+    if d.is_zero() {
+        0.0
+    } else {
+        f64::from(n) / d.as_secs_f64()
+    }
 }
 
 /// A streamed piece of a generation.
@@ -230,7 +234,9 @@ pub enum EngineError {
         n_ctx: u32,
     },
     /// The prompt does not fit the context window.
-    #[error("the prompt is {prompt_tokens} tokens but the context window is {n_ctx}; shorten it or raise local.context_size")]
+    #[error(
+        "the prompt is {prompt_tokens} tokens but the context window is {n_ctx}; shorten it or raise local.context_size"
+    )]
     ContextOverflow {
         /// Prompt length.
         prompt_tokens: u32,

@@ -9,8 +9,8 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -63,9 +63,17 @@ pub(super) fn run(
         super::gguf::check_file(&config.model_path)?;
         let started = Instant::now();
         let params = LlamaModelParams::default().with_n_gpu_layers(config.gpu_layers);
-        let model = LlamaModel::load_from_file(backend, &config.model_path, &params)
-            .map_err(|_| EngineError::LoadFailed { path: config.model_path.clone() })?;
-        let n_ctx = if config.context_size == 0 { model.n_ctx_train() } else { config.context_size };
+        let model =
+            LlamaModel::load_from_file(backend, &config.model_path, &params).map_err(|_| {
+                EngineError::LoadFailed {
+                    path: config.model_path.clone(),
+                }
+            })?;
+        let n_ctx = if config.context_size == 0 {
+            model.n_ctx_train()
+        } else {
+            config.context_size
+        };
         let threads = i32::try_from(config.threads).unwrap_or(i32::MAX);
         let ctx_params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(n_ctx))
@@ -105,13 +113,24 @@ pub(super) fn run(
         }
     };
     let batch_size = config.batch_size as usize;
-    let mut worker = Worker { model: &model, ctx, formatter, cached: Vec::new(), batch: LlamaBatch::new(batch_size, 1), batch_size };
+    let mut worker = Worker {
+        model: &model,
+        ctx,
+        formatter,
+        cached: Vec::new(),
+        batch: LlamaBatch::new(batch_size, 1),
+        batch_size,
+    };
     if ready.send(Ok(info)).is_err() {
         return;
     }
     while let Ok(job) = jobs.recv() {
         match job {
-            Job::Generate { request, events, cancel } => {
+            Job::Generate {
+                request,
+                events,
+                cancel,
+            } => {
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     worker.generate(&request, &events, &cancel)
                 }));
@@ -120,7 +139,9 @@ pub(super) fn run(
                     Ok(Err(e)) => GenEvent::Failed(e),
                     Err(_) => {
                         worker.forget_cache();
-                        GenEvent::Failed(EngineError::Decode("the engine panicked; the cache was reset".into()))
+                        GenEvent::Failed(EngineError::Decode(
+                            "the engine panicked; the cache was reset".into(),
+                        ))
                     }
                 };
                 let _ = events.send(event);
@@ -137,7 +158,9 @@ pub(super) fn run(
 }
 
 fn model_description(model: &LlamaModel) -> String {
-    let arch = model.meta_val_str("general.architecture").unwrap_or_else(|_| "unknown".into());
+    let arch = model
+        .meta_val_str("general.architecture")
+        .unwrap_or_else(|_| "unknown".into());
     match model.meta_val_str("general.name") {
         Ok(name) => format!("{name} ({arch})"),
         Err(_) => arch,
@@ -167,9 +190,13 @@ impl Worker<'_> {
         };
         // A template that writes the BOS token itself must not get a second one.
         let bos = self.model.vocab().bos();
-        let bos_text = String::from_utf8_lossy(&self.model.vocab().token_to_piece(bos, true, None)).into_owned();
+        let bos_text = String::from_utf8_lossy(&self.model.vocab().token_to_piece(bos, true, None))
+            .into_owned();
         let add_special = bos_text.is_empty() || !text.starts_with(&bos_text);
-        Ok(self.model.vocab().tokenize(text.as_bytes(), add_special, true))
+        Ok(self
+            .model
+            .vocab()
+            .tokenize(text.as_bytes(), add_special, true))
     }
 
     /// Drops cached tokens after `keep`; falls back to clearing everything where llama.cpp cannot cut a
@@ -201,9 +228,12 @@ impl Worker<'_> {
             self.batch.clear();
             let start = self.cached.len();
             for (j, &token) in chunk.iter().enumerate() {
-                let pos = i32::try_from(start + j).map_err(|_| EngineError::Decode("position overflow".into()))?;
+                let pos = i32::try_from(start + j)
+                    .map_err(|_| EngineError::Decode("position overflow".into()))?;
                 let last = i + 1 == chunks && j + 1 == chunk.len();
-                self.batch.add(token, pos, &[0], last).map_err(|e| EngineError::Decode(e.to_string()))?;
+                self.batch
+                    .add(token, pos, &[0], last)
+                    .map_err(|e| EngineError::Decode(e.to_string()))?;
             }
             if let Err(e) = self.ctx.decode(&mut self.batch) {
                 // What this batch put in the cache is unknown: start clean next time.
@@ -229,9 +259,13 @@ impl Worker<'_> {
             return Err(EngineError::EmptyPrompt);
         }
         if tokens.len() >= n_ctx {
-            return Err(EngineError::ContextOverflow { prompt_tokens, n_ctx: n_ctx as u32 });
+            return Err(EngineError::ContextOverflow {
+                prompt_tokens,
+                n_ctx: n_ctx as u32,
+            });
         }
-        let mut sampler = TokenSampler::new(self.model, &request.sampling, request.constraint.as_ref())?;
+        let mut sampler =
+            TokenSampler::new(self.model, &request.sampling, request.constraint.as_ref())?;
         sampler.accept_prompt(&tokens);
 
         let keep = self.truncate_cache(tokens_to_keep(&self.cached, &tokens));
@@ -254,7 +288,8 @@ impl Worker<'_> {
         let mut utf8 = Utf8Stream::default();
         let mut logits_at = self.batch.n_tokens() - 1;
         let vocab = self.model.vocab();
-        let emit = |text: String| -> bool { text.is_empty() || events.send(GenEvent::Text(text)).is_ok() };
+        let emit =
+            |text: String| -> bool { text.is_empty() || events.send(GenEvent::Text(text)).is_ok() };
         let finish = loop {
             if cancel.is_cancelled() {
                 break FinishReason::Cancelled;

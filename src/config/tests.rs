@@ -1,0 +1,371 @@
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use pretty_assertions::assert_eq;
+
+use super::*;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        std::fs::create_dir_all(root.join("ws/.tandem")).unwrap();
+        std::fs::create_dir_all(root.join("cfg")).unwrap();
+        Fixture { _dir: dir, root }
+    }
+
+    fn user(&self, text: &str) -> PathBuf {
+        let p = self.root.join("cfg/config.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn project(&self, text: &str) -> PathBuf {
+        let p = self.root.join("ws/.tandem/config.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn options(&self, env: &[(&str, &str)], flags: Vec<FlagOverride>) -> LoadOptions {
+        LoadOptions {
+            workspace: self.root.join("ws"),
+            dirs: Dirs {
+                config: self.root.join("cfg"),
+                cache: self.root.join("cache"),
+                data: self.root.join("data"),
+                state: self.root.join("state"),
+            },
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+            flags,
+        }
+    }
+
+    fn load(&self, env: &[(&str, &str)], flags: Vec<FlagOverride>) -> Result<Config, ConfigError> {
+        Config::load(self.options(env, flags))
+    }
+}
+
+fn flag(key: &'static str, flag: &'static str, value: toml::Value) -> FlagOverride {
+    FlagOverride { key, flag, value }
+}
+
+#[test]
+fn defaults_round_trip() {
+    let table = toml::Table::try_from(ConfigFile::default()).unwrap();
+    let back: ConfigFile = toml::Value::Table(table).try_into().unwrap();
+    assert_eq!(back, ConfigFile::default());
+}
+
+#[test]
+fn no_files_gives_defaults_and_the_demo_model() {
+    let f = Fixture::new();
+    let c = f.load(&[], vec![]).unwrap();
+    assert_eq!(c.values, ConfigFile::default());
+    assert_eq!(c.origin("local.threads"), Source::Default);
+    assert_eq!(
+        c.model_location(),
+        ModelLocation::Demo(f.root.join("cache/models").join(DEMO_MODEL_FILE))
+    );
+    assert!(c.files.iter().all(|s| !s.loaded));
+}
+
+#[test]
+fn layers_apply_in_order_and_each_value_knows_its_source() {
+    let f = Fixture::new();
+    let user = f.user("[local]\nthreads = 2\nbatch_size = 256\n\n[local.sampling]\ntop_k = 10\n");
+    let project = f.project("# project\n[local]\nthreads = 3\ncontext_size = 4096\n");
+    let c = f
+        .load(
+            &[
+                ("TANDEM_LOCAL__THREADS", "4"),
+                ("TANDEM_LOCAL__SAMPLING__TOP_K", "20"),
+                ("UNRELATED", "x"),
+            ],
+            vec![flag("local.threads", "--threads", 5.into())],
+        )
+        .unwrap();
+    assert_eq!(c.values.local.threads, 5);
+    assert_eq!(c.origin("local.threads"), Source::Flag("--threads".into()));
+    assert_eq!(c.values.local.sampling.top_k, 20);
+    assert_eq!(
+        c.origin("local.sampling.top_k"),
+        Source::Env("TANDEM_LOCAL__SAMPLING__TOP_K".into())
+    );
+    assert_eq!(c.values.local.context_size, 4096);
+    assert_eq!(
+        c.origin("local.context_size"),
+        Source::File {
+            path: project,
+            line: 4
+        }
+    );
+    assert_eq!(c.values.local.batch_size, 256);
+    assert_eq!(
+        c.origin("local.batch_size"),
+        Source::File {
+            path: user,
+            line: 3
+        }
+    );
+    assert_eq!(c.values.local.max_tokens, LocalConfig::default().max_tokens);
+    assert_eq!(c.origin("local.max_tokens"), Source::Default);
+}
+
+#[test]
+fn unknown_key_names_file_line_and_key() {
+    let f = Fixture::new();
+    let p = f.project("[local]\ncontext_size = 4096\nthread = 2\n");
+    let err = f.load(&[], vec![]).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{}:3: `local.thread`: unknown key", p.display())),
+        "{err}"
+    );
+    assert!(err.contains("threads"), "lists the known keys: {err}");
+}
+
+#[test]
+fn unknown_table_names_its_line() {
+    let f = Fixture::new();
+    let p = f.user("[local]\nthreads = 2\n\n[lcoal.sampling]\ntop_k = 1\n");
+    let err = f.load(&[], vec![]).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{}:4: `lcoal`: unknown key", p.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn wrong_type_names_file_line_and_key() {
+    let f = Fixture::new();
+    let p = f.user("[local]\n\nthreads = \"many\"\n");
+    let err = f.load(&[], vec![]).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{}:3: `local.threads`: invalid type", p.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_value_names_file_line_and_key() {
+    let f = Fixture::new();
+    let p = f.project("[local.sampling]\ntop_p = 0.9\ntemperature = -1.0\n");
+    let err = f.load(&[], vec![]).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}:3: `local.sampling.temperature`: must be 0 or more, got -1",
+            p.display()
+        )
+    );
+}
+
+#[test]
+fn syntax_error_names_line_and_column() {
+    let f = Fixture::new();
+    let p = f.user("[local]\nthreads = = 2\n");
+    let err = f.load(&[], vec![]).unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::Syntax { path, line: 2, .. } if path == &p),
+        "{err}"
+    );
+}
+
+#[test]
+fn environment_errors_name_the_variable() {
+    let f = Fixture::new();
+    let err = f
+        .load(&[("TANDEM_LOCAL__THREADS", "lots")], vec![])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("env TANDEM_LOCAL__THREADS: `local.threads`: invalid type"),
+        "{err}"
+    );
+    let err = f
+        .load(&[("TANDEM_LOCAL__THREDS", "2")], vec![])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("env TANDEM_LOCAL__THREDS: `local.threds`: unknown key"),
+        "{err}"
+    );
+    let err = f
+        .load(&[("TANDEM_LOCAL__SAMPLING__MIN_P", "2")], vec![])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "env TANDEM_LOCAL__SAMPLING__MIN_P: `local.sampling.min_p`: must be in [0, 1], got 2"
+    );
+}
+
+#[test]
+fn flag_errors_name_the_flag() {
+    let f = Fixture::new();
+    let err = f
+        .load(
+            &[],
+            vec![flag("planner.provider", "--planner", "gemini".into())],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("flag --planner: `planner.provider`: unknown provider `gemini`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn string_values_from_the_environment_stay_strings() {
+    let f = Fixture::new();
+    let c = f
+        .load(
+            &[
+                ("TANDEM_MODEL", "/models/2024.gguf"),
+                ("OPENAI_BASE_URL", "http://127.0.0.1:8080/v1"),
+            ],
+            vec![],
+        )
+        .unwrap();
+    assert_eq!(
+        c.model_location(),
+        ModelLocation::Configured("/models/2024.gguf".into())
+    );
+    assert_eq!(
+        c.values.providers["openai"].base_url,
+        "http://127.0.0.1:8080/v1"
+    );
+    assert_eq!(
+        c.origin("providers.openai.base_url"),
+        Source::Env("OPENAI_BASE_URL".into())
+    );
+}
+
+#[test]
+fn api_keys_are_resolved_masked_and_never_printed() {
+    let f = Fixture::new();
+    let key = "sk-test-0123456789abcdefghijklmnop";
+    let c = f.load(&[("OPENAI_API_KEY", key)], vec![]).unwrap();
+    let k = c.api_key("openai").unwrap();
+    assert_eq!(k.secret.expose(), key);
+    assert_eq!(k.source, Source::Env("OPENAI_API_KEY".into()));
+    assert!(c.api_key("anthropic").is_none());
+    let entry = c
+        .entries()
+        .into_iter()
+        .find(|(k, _, _)| k == "providers.openai.api_key")
+        .unwrap();
+    assert_eq!(
+        entry,
+        (
+            "providers.openai.api_key".into(),
+            "sk-…mnop".into(),
+            Source::Env("OPENAI_API_KEY".into())
+        )
+    );
+    assert!(!format!("{c:?}").contains(key), "Debug leaks the key");
+    let listed: String = c
+        .entries()
+        .iter()
+        .map(|(k, v, s)| format!("{k}={v} {s}\n"))
+        .collect();
+    assert!(!listed.contains(key));
+}
+
+#[test]
+fn a_key_in_a_file_is_masked_too() {
+    let f = Fixture::new();
+    f.user("[providers.anthropic]\napi_key = \"sk-ant-0123456789abcdefghijkl\"\n");
+    let c = f.load(&[], vec![]).unwrap();
+    assert_eq!(
+        c.api_key("anthropic").unwrap().secret.expose(),
+        "sk-ant-0123456789abcdefghijkl"
+    );
+    let entry = c
+        .entries()
+        .into_iter()
+        .find(|(k, _, _)| k == "providers.anthropic.api_key")
+        .unwrap();
+    assert_eq!(entry.1, "sk-…ijkl");
+}
+
+#[test]
+fn providers_merge_field_by_field_and_new_ones_need_a_kind() {
+    let f = Fixture::new();
+    f.user(
+        "[providers.openai]\nmodel = \"gpt-4o\"\n\n[providers.openrouter]\nkind = \"openai\"\n\
+         base_url = \"https://openrouter.ai/api/v1\"\nmodel = \"x/y\"\napi_key_env = \"OPENROUTER_API_KEY\"\n\
+         \n[planner]\nprovider = \"openrouter\"\n",
+    );
+    let c = f.load(&[], vec![]).unwrap();
+    assert_eq!(c.values.providers["openai"].model, "gpt-4o");
+    assert_eq!(
+        c.values.providers["openai"].base_url,
+        "https://api.openai.com/v1"
+    );
+    assert_eq!(
+        c.values.providers["openrouter"].kind,
+        Some(ProviderKind::Openai)
+    );
+    assert_eq!(c.values.planner.provider, "openrouter");
+
+    let p = f.project(
+        "[providers.local-vllm]\nbase_url = \"http://127.0.0.1:8000/v1\"\nmodel = \"qwen\"\n",
+    );
+    let err = f.load(&[], vec![]).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("{}:", p.display())), "{err}");
+    assert!(
+        err.contains("`providers.local-vllm.kind`: missing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn relative_model_paths_resolve_against_the_layer_that_set_them() {
+    let f = Fixture::new();
+    f.project("[local]\nmodel = \"models/m.gguf\"\n");
+    let c = f.load(&[], vec![]).unwrap();
+    assert_eq!(
+        c.model_location(),
+        ModelLocation::Configured(f.root.join("ws/models/m.gguf"))
+    );
+    f.project("");
+    f.user("[local]\nmodel = \"m.gguf\"\n");
+    let c = f.load(&[], vec![]).unwrap();
+    assert_eq!(
+        c.model_location().path(),
+        Path::new(&f.root.join("cfg/m.gguf"))
+    );
+}
+
+#[test]
+fn unreadable_file_is_an_error_naming_it() {
+    let f = Fixture::new();
+    let p = f.root.join("ws/.tandem/config.toml");
+    std::fs::create_dir_all(&p).unwrap();
+    let err = f.load(&[], vec![]).unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::Read { path, .. } if path == &p),
+        "{err}"
+    );
+}
+
+#[test]
+fn env_keys() {
+    assert_eq!(
+        env_key("TANDEM_LOCAL__CONTEXT_SIZE").as_deref(),
+        Some("local.context_size")
+    );
+    assert_eq!(env_key("TANDEM_MODEL").as_deref(), Some("local.model"));
+    assert_eq!(env_key("TANDEM_CACHE_DIR"), None);
+    assert_eq!(env_key("TANDEM_REQUIRE_MODEL"), None);
+    assert_eq!(env_key("HOME"), None);
+}

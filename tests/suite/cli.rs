@@ -1,0 +1,270 @@
+//! The `tandem` binary as a user runs it: config errors, doctor, the --plan-only demo job, unbuilt commands.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::require_model;
+
+/// A workspace and user dirs of its own, so no test sees the machine's real config.
+struct Sandbox {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        std::fs::create_dir_all(root.join("ws")).unwrap();
+        Sandbox { _dir: dir, root }
+    }
+
+    fn ws(&self) -> PathBuf {
+        self.root.join("ws")
+    }
+
+    fn tandem(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
+        cmd.args(args)
+            .current_dir(self.ws())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.root.join("home"))
+            .env("TANDEM_CONFIG_DIR", self.root.join("config"))
+            .env("TANDEM_CACHE_DIR", self.root.join("cache"))
+            .env("TANDEM_DATA_DIR", self.root.join("data"))
+            .env("TANDEM_STATE_DIR", self.root.join("state"));
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.tandem(args).output().unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Every file under `root` (except `.tandem/`) with its bytes.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.file_name().is_some_and(|n| n == ".tandem") {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.insert(
+                    path.strip_prefix(root).unwrap().to_path_buf(),
+                    std::fs::read(&path).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_bad_project_config_exits_2_naming_file_line_and_key() {
+    let s = Sandbox::new();
+    std::fs::create_dir_all(s.ws().join(".tandem")).unwrap();
+    std::fs::write(
+        s.ws().join(".tandem/config.toml"),
+        "[local]\ncontext_size = 2048\ngpu_layer = 10\n",
+    )
+    .unwrap();
+    let out = s.run(&["doctor", "--no-load"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    let file = s.ws().canonicalize().unwrap().join(".tandem/config.toml");
+    assert!(
+        err.contains(&format!(
+            "{}:3: `local.gpu_layer`: unknown key",
+            file.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_environment_value_exits_2_naming_the_variable() {
+    let s = Sandbox::new();
+    let out = s
+        .tandem(&["doctor", "--no-load"])
+        .env("TANDEM_LOCAL__CONTEXT_SIZE", "big")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("env TANDEM_LOCAL__CONTEXT_SIZE: `local.context_size`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn doctor_shows_sources_and_masks_keys() {
+    let s = Sandbox::new();
+    std::fs::create_dir_all(s.root.join("config")).unwrap();
+    std::fs::write(s.root.join("config/config.toml"), "[local]\nthreads = 3\n").unwrap();
+    let key = "sk-live-abcdefghijklmnopqrstuvwxyz0123";
+    let out = s
+        .tandem(&["--offline", "--ctx-size", "2048", "doctor", "--no-load"])
+        .env("OPENAI_API_KEY", key)
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(
+        !stdout.contains(key) && !text(&out.stderr).contains(key),
+        "the key leaked"
+    );
+    let line = |k: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(k))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("local.threads =").ends_with(&format!(
+            "{}:2",
+            s.root.join("config/config.toml").display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        line("local.context_size =").ends_with("flag --ctx-size"),
+        "{stdout}"
+    );
+    assert!(
+        line("providers.openai.api_key =").contains("sk-…0123"),
+        "{stdout}"
+    );
+    assert!(
+        line("providers.openai.api_key =").ends_with("env OPENAI_API_KEY"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("not checked (--offline)"), "{stdout}");
+    // No demo model in this sandbox's cache: the model check fails and says how to fetch it.
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout.contains("scripts/fetch-demo-model.sh"), "{stdout}");
+}
+
+#[test]
+fn commands_not_built_yet_say_so() {
+    let s = Sandbox::new();
+    for args in [
+        vec!["loop"],
+        vec!["spend"],
+        vec![],
+        vec!["exec", "do something"],
+    ] {
+        let out = s.run(&args);
+        assert_eq!(out.status.code(), Some(4), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("not built yet"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_missing_model_exits_3_naming_the_path() {
+    let s = Sandbox::new();
+    let out = s.run(&[
+        "--model",
+        "/no/such/model.gguf",
+        "exec",
+        "--plan-only",
+        "add a flag",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("model file not found: /no/such/model.gguf"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn plan_only_on_the_example_repo_prints_and_saves_a_plan_and_changes_nothing() {
+    let model = require_model!();
+    let s = Sandbox::new();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/todo-cli");
+    copy_dir(&example, &s.ws());
+    let _ = std::fs::remove_dir_all(s.ws().join(".tandem"));
+    let before = snapshot(&s.ws());
+    let out = s
+        .tandem(&[
+            "exec",
+            "--plan-only",
+            "Add a done command that marks an item as completed",
+        ])
+        .env("TANDEM_MODEL", &model)
+        .env("TANDEM_LOCAL__THREADS", "2")
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(stdout.starts_with("# Plan: "), "{stdout}");
+    assert!(stdout.contains("1. **"), "{stdout}");
+    assert!(
+        stdout.contains("local: no cloud API key is set"),
+        "{stdout}"
+    );
+    assert_eq!(snapshot(&s.ws()), before, "--plan-only changed files");
+
+    let plans: Vec<PathBuf> = std::fs::read_dir(s.ws().join(".tandem/plans"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert_eq!(plans.len(), 1);
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plans[0]).unwrap()).unwrap();
+    assert_eq!(
+        saved["task"],
+        "Add a done command that marks an item as completed"
+    );
+    assert_eq!(saved["planner"]["provider"], "local");
+    let plan: tandem::protocol::Plan = serde_json::from_value(saved["plan"].clone()).unwrap();
+    assert!(!plan.steps.is_empty());
+
+    // llama.cpp's own logging goes to the log file, never to the terminal.
+    assert!(
+        !stderr.contains("llama_model_loader") && !stderr.contains("load_tensors"),
+        "{stderr}"
+    );
+    let logs: String = std::fs::read_dir(s.root.join("state/logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(logs.contains("local model loaded"), "log file: {logs}");
+    assert!(logs.contains("llama"), "llama.cpp lines reach the log");
+}

@@ -1,0 +1,413 @@
+//! The local engine on the real demo model: generation, grammars, prefix reuse, cancellation, errors.
+
+use std::time::Duration;
+
+use pretty_assertions::assert_eq;
+use tandem::model::ChatMessage;
+use tandem::model::local::{
+    Constraint, EngineConfig, EngineError, FinishReason, GenEvent, GenRequest, LocalEngine, Prompt,
+    SamplingParams, TemplateChoice,
+};
+
+use super::support::{engine, engine_with};
+use crate::require_model;
+
+fn ask(question: &str) -> Vec<ChatMessage> {
+    vec![
+        ChatMessage::system("You are a helpful assistant. Answer briefly."),
+        ChatMessage::user(question),
+    ]
+}
+
+#[test]
+fn generates_text_and_reports_its_cost() {
+    let model = require_model!();
+    let engine = engine(model);
+    let done = engine
+        .complete(GenRequest::chat(ask("What is the capital of France?"), 48))
+        .unwrap();
+    assert!(!done.text.trim().is_empty(), "no text");
+    assert!(
+        matches!(done.finish, FinishReason::Eos | FinishReason::MaxTokens),
+        "{:?}",
+        done.finish
+    );
+    let s = &done.stats;
+    assert!(s.prompt_tokens > 10, "{s:?}");
+    assert_eq!(s.reused_tokens, 0, "a fresh engine has nothing cached");
+    assert_eq!(s.prefilled_tokens, s.prompt_tokens);
+    assert!(s.generated_tokens > 0 && s.generated_tokens <= 48, "{s:?}");
+    assert!(
+        s.time_to_first_token > Duration::ZERO && s.time_to_first_token <= s.prefill + s.decode
+    );
+    assert!(s.prefill_tps() > 0.0 && s.decode_tps() > 0.0);
+    assert!(
+        engine.info().template.contains("llama.cpp"),
+        "{}",
+        engine.info().template
+    );
+}
+
+#[test]
+fn streams_text_in_pieces_then_done() {
+    let model = require_model!();
+    let engine = engine(model);
+    let mut generation =
+        engine.generate(GenRequest::chat(ask("Count from one to ten in words."), 40));
+    let mut pieces = Vec::new();
+    let mut done = None;
+    while let Some(event) = generation.blocking_next() {
+        match event {
+            GenEvent::Text(t) => pieces.push(t),
+            GenEvent::Done { finish, stats } => done = Some((finish, stats)),
+            GenEvent::Failed(e) => panic!("{e}"),
+        }
+    }
+    let (_, stats) = done.expect("a Done event ends the stream");
+    assert!(pieces.len() > 1, "streamed in pieces: {pieces:?}");
+    assert!(pieces.len() as u32 <= stats.generated_tokens);
+}
+
+fn item_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "properties": {
+            "name": { "type": "string", "minLength": 1, "maxLength": 40 },
+            "quantity": { "type": "integer", "minimum": 0, "maximum": 1000 },
+            "unit": { "enum": ["kg", "g", "l", "piece"] },
+            "organic": { "type": "boolean" },
+            "tags": { "type": "array", "items": { "type": "string", "maxLength": 20 }, "maxItems": 3 }
+        },
+        "required": ["name", "quantity", "unit", "organic", "tags"],
+        "additionalProperties": false
+    })
+}
+
+#[test]
+fn constrained_output_parses_and_matches_its_schema_on_twenty_seeds() {
+    let model = require_model!();
+    let engine = engine(model);
+    let schema = item_schema();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for seed in 0..20u32 {
+        let request = GenRequest {
+            prompt: Prompt::Chat(ask("Describe one item on a shopping list as JSON.")),
+            max_tokens: 256,
+            sampling: SamplingParams {
+                temperature: 1.0,
+                seed: Some(seed),
+                ..SamplingParams::greedy()
+            },
+            constraint: Some(Constraint::JsonSchema(schema.clone())),
+            stop: Vec::new(),
+        };
+        let done = engine.complete(request).unwrap();
+        assert_eq!(
+            done.finish,
+            FinishReason::Eos,
+            "seed {seed}: grammar completes: {}",
+            done.text
+        );
+        let value: serde_json::Value = serde_json::from_str(&done.text)
+            .unwrap_or_else(|e| panic!("seed {seed}: not JSON ({e}): {}", done.text));
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "seed {seed}: {value} breaks the schema: {errors:?}"
+        );
+    }
+}
+
+#[test]
+fn gbnf_grammar_and_stop_strings() {
+    let model = require_model!();
+    let engine = engine(model);
+    let request = |stop: Vec<String>| GenRequest {
+        prompt: Prompt::Chat(ask("Say something.")),
+        max_tokens: 32,
+        sampling: SamplingParams::greedy(),
+        constraint: Some(Constraint::Gbnf(
+            r#"root ::= "alpha beta gamma delta""#.into(),
+        )),
+        stop,
+    };
+    let full = engine.complete(request(vec![])).unwrap();
+    assert_eq!(
+        (full.text.as_str(), full.finish),
+        ("alpha beta gamma delta", FinishReason::Eos)
+    );
+    let cut = engine.complete(request(vec!["gamma".into()])).unwrap();
+    assert_eq!(
+        (cut.text.as_str(), cut.finish),
+        ("alpha beta ", FinishReason::Stop)
+    );
+}
+
+#[test]
+fn a_bad_grammar_is_an_error_and_the_engine_carries_on() {
+    let model = require_model!();
+    let engine = engine(model);
+    let mut request = GenRequest::chat(ask("hi"), 8);
+    request.constraint = Some(Constraint::Gbnf("root ::= (".into()));
+    let err = engine.complete(request).unwrap_err();
+    assert!(
+        matches!(&err, EngineError::Grammar(m) if m.contains("expecting ')'")),
+        "names the reason: {err}"
+    );
+    let mut request = GenRequest::chat(ask("hi"), 8);
+    request.constraint = Some(Constraint::JsonSchema(
+        serde_json::json!({"type": "object", "properties": 7}),
+    ));
+    assert!(matches!(
+        engine.complete(request),
+        Err(EngineError::Grammar(_))
+    ));
+    assert!(engine.complete(GenRequest::chat(ask("hi"), 8)).is_ok());
+}
+
+/// A system prompt long enough (>1,500 tokens) that re-prefilling it would show.
+fn long_system_prompt() -> String {
+    let mut s = String::from("You are a careful coding assistant. Project notes follow.\n");
+    for i in 0..60 {
+        s.push_str(&format!(
+            "Note {i}: module_{i} exposes fn handler_{i}(input: &str) -> Result<Output{i}, Error>; it validates, \
+             logs and forwards the request to stage {}.\n",
+            i + 1
+        ));
+    }
+    s
+}
+
+#[test]
+fn turn_two_decodes_only_its_new_tokens_and_matches_a_cold_run() {
+    let model = require_model!();
+    let engine = engine_with(model.clone(), 4096);
+    let mut messages = vec![
+        ChatMessage::system(long_system_prompt()),
+        ChatMessage::user("Which note mentions stage 7?"),
+    ];
+    let turn1 = engine
+        .complete(GenRequest::chat(messages.clone(), 24))
+        .unwrap();
+    assert!(turn1.stats.prompt_tokens > 1500, "{:?}", turn1.stats);
+    messages.push(ChatMessage::assistant(turn1.text.clone()));
+    messages.push(ChatMessage::user("And which one mentions stage 12?"));
+    let turn2 = engine
+        .complete(GenRequest::chat(messages.clone(), 24))
+        .unwrap();
+    let s = &turn2.stats;
+    assert!(
+        s.reused_tokens >= turn1.stats.prompt_tokens,
+        "turn 1's prompt is reused: {s:?}"
+    );
+    assert_eq!(s.prefilled_tokens, s.prompt_tokens - s.reused_tokens);
+    let new_text_tokens = engine
+        .count_tokens(Prompt::Chat(messages.clone()))
+        .unwrap()
+        .saturating_sub(turn1.stats.prompt_tokens as usize + turn1.stats.generated_tokens as usize);
+    assert!(
+        (s.prefilled_tokens as usize) <= new_text_tokens + 4,
+        "decoded {} tokens; only about {new_text_tokens} are new: {s:?}",
+        s.prefilled_tokens
+    );
+
+    // The same turn on an engine with nothing cached gives the same greedy output.
+    let cold = engine_with(model, 4096);
+    let cold2 = cold.complete(GenRequest::chat(messages, 24)).unwrap();
+    assert_eq!(cold2.stats.reused_tokens, 0);
+    assert_eq!(cold2.text, turn2.text);
+}
+
+#[test]
+fn an_identical_request_reuses_all_but_one_token() {
+    let model = require_model!();
+    let engine = engine(model);
+    let request = GenRequest::chat(ask("Name a colour."), 8);
+    let first = engine.complete(request.clone()).unwrap();
+    let again = engine.complete(request).unwrap();
+    assert_eq!(again.stats.reused_tokens, first.stats.prompt_tokens - 1);
+    assert_eq!(again.stats.prefilled_tokens, 1);
+    assert_eq!(again.text, first.text);
+    engine.clear_cache().unwrap();
+    let cleared = engine
+        .complete(GenRequest::chat(ask("Name a colour."), 8))
+        .unwrap();
+    assert_eq!(cleared.stats.reused_tokens, 0);
+}
+
+#[test]
+fn cancellation_stops_generation_and_the_engine_stays_usable() {
+    let model = require_model!();
+    let engine = engine(model);
+    let long = || GenRequest {
+        prompt: Prompt::Chat(ask("Write a very long story about a lighthouse keeper.")),
+        max_tokens: 2000,
+        sampling: SamplingParams {
+            temperature: 0.8,
+            seed: Some(1),
+            ..SamplingParams::greedy()
+        },
+        constraint: None,
+        stop: Vec::new(),
+    };
+    let mut generation = engine.generate(long());
+    let cancel = generation.cancel_token();
+    let mut texts = 0;
+    let (finish, stats) = loop {
+        match generation.blocking_next().expect("stream ends with Done") {
+            GenEvent::Text(_) => {
+                texts += 1;
+                if texts == 5 {
+                    cancel.cancel();
+                }
+            }
+            GenEvent::Done { finish, stats } => break (finish, stats),
+            GenEvent::Failed(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(finish, FinishReason::Cancelled);
+    assert!(
+        stats.generated_tokens < 50,
+        "stopped soon after the cancel: {stats:?}"
+    );
+
+    // Dropping a generation part-way cancels it too; the next request still works and reuses the cache.
+    let mut dropped = engine.generate(long());
+    assert!(matches!(dropped.blocking_next(), Some(GenEvent::Text(_))));
+    drop(dropped);
+    let next = engine
+        .complete(GenRequest::chat(
+            ask("Write a very long story about a lighthouse keeper."),
+            4,
+        ))
+        .unwrap();
+    assert!(next.stats.reused_tokens > 0, "{:?}", next.stats);
+}
+
+#[test]
+fn an_overlong_prompt_is_a_clear_error_and_a_full_context_stops_cleanly() {
+    let model = require_model!();
+    let engine = engine_with(model, 256);
+    let err = engine
+        .complete(GenRequest::chat(
+            vec![ChatMessage::user("word ".repeat(400))],
+            8,
+        ))
+        .unwrap_err();
+    match &err {
+        EngineError::ContextOverflow {
+            prompt_tokens,
+            n_ctx,
+        } => assert!(*prompt_tokens > 256 && *n_ctx == 256),
+        other => panic!("expected ContextOverflow, got {other:?}"),
+    }
+    assert!(
+        err.to_string().contains("local.context_size"),
+        "says what to change: {err}"
+    );
+    let mut request = GenRequest::chat(vec![ChatMessage::user("word ".repeat(200))], 500);
+    request.sampling = SamplingParams {
+        temperature: 1.0,
+        seed: Some(3),
+        ..SamplingParams::greedy()
+    };
+    request.constraint = Some(Constraint::Gbnf(r#"root ::= ("la ")+"#.into()));
+    let full = engine.complete(request).unwrap();
+    assert_eq!(full.finish, FinishReason::ContextFull, "{:?}", full.stats);
+    assert_eq!(full.stats.prompt_tokens + full.stats.generated_tokens, 256);
+}
+
+#[test]
+fn missing_and_corrupt_models_name_the_path() {
+    let model = require_model!();
+    let dir = tempfile::tempdir().unwrap();
+
+    let missing = dir.path().join("absent.gguf");
+    let err = LocalEngine::load(EngineConfig::for_model(&missing))
+        .err()
+        .unwrap();
+    assert_eq!(err, EngineError::ModelNotFound(missing.clone()));
+    assert!(err.to_string().contains(&missing.display().to_string()));
+
+    let bytes = std::fs::read(&model).unwrap();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated.gguf", bytes[..bytes.len() / 2].to_vec()),
+        ("header-only.gguf", bytes[..64].to_vec()),
+        (
+            "garbage-after-magic.gguf",
+            [b"GGUF\x03\x00\x00\x00".as_slice(), &[0xAB; 4096]].concat(),
+        ),
+        ("not-gguf.gguf", b"<html>404 Not Found</html>".repeat(10)),
+        ("empty.gguf", Vec::new()),
+    ];
+    for (name, content) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let err = LocalEngine::load(EngineConfig::for_model(&path))
+            .err()
+            .unwrap_or_else(|| panic!("{name} loaded"));
+        assert!(
+            matches!(
+                err,
+                EngineError::LoadFailed { .. } | EngineError::NotGguf { .. }
+            ),
+            "{name}: {err:?}"
+        );
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn chat_template_choices() {
+    let model = require_model!();
+    let mut config = EngineConfig::for_model(&model);
+    config.context_size = 1024;
+    config.threads = 2;
+    config.chat_template = TemplateChoice::ChatMl;
+    let chatml = LocalEngine::load(config.clone()).unwrap();
+    assert!(
+        chatml.info().template.starts_with("ChatML"),
+        "{}",
+        chatml.info().template
+    );
+    assert!(
+        !chatml
+            .complete(GenRequest::chat(ask("hi"), 8))
+            .unwrap()
+            .text
+            .is_empty()
+    );
+    drop(chatml);
+
+    config.chat_template = TemplateChoice::Jinja {
+        source: "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}\
+                 {% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+            .into(),
+        path: "custom.jinja".into(),
+    };
+    let jinja = LocalEngine::load(config.clone()).unwrap();
+    assert_eq!(jinja.info().template, "Jinja template from custom.jinja");
+    // The same conversation renders to the same tokens as llama.cpp's own ChatML.
+    let auto = engine_with(model, 1024);
+    let messages = ask("hi");
+    assert_eq!(
+        jinja.count_tokens(Prompt::Chat(messages.clone())).unwrap(),
+        auto.count_tokens(Prompt::Chat(messages)).unwrap()
+    );
+
+    config.chat_template = TemplateChoice::Jinja {
+        source: "{% for %}".into(),
+        path: "broken.jinja".into(),
+    };
+    let err = LocalEngine::load(config).err().unwrap();
+    assert!(
+        matches!(&err, EngineError::Template(m) if m.contains("broken.jinja")),
+        "{err:?}"
+    );
+}
