@@ -1,0 +1,196 @@
+//! Benchmark of the local engine on a GGUF (the demo model by default): prefill and decode speed, and
+//! time-to-first-token of turns 2 and 3 against turn 1 in a conversation sharing a prefix of 1,500+ tokens.
+//!
+//! Run: `cargo run --release --example bench_engine -- [--model PATH] [--threads N] [--runs N]`
+//! Results and the machine they came from are recorded in docs/BENCHMARKS.md.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use tandem::config::DEMO_MODEL_FILE;
+use tandem::model::ChatMessage;
+use tandem::model::local::{
+    Completion, EngineConfig, GenRequest, LocalEngine, Prompt, SamplingParams, llama_system_info,
+    physical_cores,
+};
+use tandem::paths::Dirs;
+
+#[derive(Parser)]
+struct Args {
+    /// GGUF file [default: the demo model in the cache dir].
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Threads [default: physical cores].
+    #[arg(long)]
+    threads: Option<u32>,
+    /// Repetitions of each measurement; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let model = args
+        .model
+        .unwrap_or_else(|| Dirs::from_env().models().join(DEMO_MODEL_FILE));
+    let threads = args
+        .threads
+        .unwrap_or_else(|| u32::try_from(physical_cores()).unwrap_or(1));
+    let mut config = EngineConfig::for_model(&model);
+    config.threads = threads;
+    config.context_size = 4096;
+    let engine = LocalEngine::load(config)?;
+    println!(
+        "model:    {} ({})",
+        model.display(),
+        engine.info().description
+    );
+    println!(
+        "threads:  {threads}, context {}, batch 512",
+        engine.info().n_ctx
+    );
+    println!("llama.cpp: {}", llama_system_info());
+    println!("load:     {:.3} s", engine.info().load_time.as_secs_f64());
+
+    // Prefill: a 512-token raw prompt from an empty cache (the shape of llama-bench's pp512).
+    let pp_prompt = tokens_of(&engine, 512)?;
+    let mut pp = Vec::new();
+    for _ in 0..args.runs {
+        engine.clear_cache()?;
+        let done = engine.complete(raw(&pp_prompt, 1))?;
+        assert_eq!(done.stats.prefilled_tokens, done.stats.prompt_tokens);
+        pp.push(done.stats.prefilled_tokens as f64 / done.stats.prefill.as_secs_f64());
+    }
+    // Decode: 128 tokens after a short prompt (llama-bench's tg128 decodes from an empty context).
+    let mut tg = Vec::new();
+    let mut tg_tokens = Vec::new();
+    for run in 0..args.runs {
+        engine.clear_cache()?;
+        let mut request = GenRequest::chat(
+            vec![ChatMessage::user("Write a long story about a lighthouse.")],
+            128,
+        );
+        request.sampling = SamplingParams {
+            temperature: 0.8,
+            seed: Some(run as u32),
+            ..SamplingParams::greedy()
+        };
+        let done = engine.complete(request)?;
+        tg_tokens.push(done.stats.generated_tokens);
+        tg.push(done.stats.decode_tps());
+    }
+    println!("\n| measurement | median | runs |");
+    println!("|---|---|---|");
+    println!(
+        "| prefill, 512-token prompt, cold cache | {:.1} tok/s | {} |",
+        median(&mut pp),
+        list(&pp)
+    );
+    println!(
+        "| decode, up to 128 tokens (got {:?}) | {:.1} tok/s | {} |",
+        tg_tokens,
+        median(&mut tg),
+        list(&tg)
+    );
+
+    // A conversation: turn 1 prefills the long shared prefix; turns 2 and 3 reuse it.
+    let names = [
+        "turn 1",
+        "turn 2",
+        "turn 3",
+        "turn 2, cache cleared (no reuse)",
+    ];
+    let mut rows: Vec<(String, Vec<Completion>)> =
+        names.iter().map(|n| (n.to_string(), Vec::new())).collect();
+    for _ in 0..args.runs {
+        engine.clear_cache()?;
+        let mut messages = vec![ChatMessage::system(long_system_prompt())];
+        let mut turn2 = Vec::new();
+        for (i, question) in [
+            "Which note mentions stage 7?",
+            "And stage 12?",
+            "And stage 30?",
+        ]
+        .iter()
+        .enumerate()
+        {
+            messages.push(ChatMessage::user(*question));
+            if i == 1 {
+                turn2 = messages.clone();
+            }
+            let done = engine.complete(GenRequest::chat(messages.clone(), 16))?;
+            messages.push(ChatMessage::assistant(done.text.clone()));
+            rows[i].1.push(done);
+        }
+        engine.clear_cache()?;
+        rows[3]
+            .1
+            .push(engine.complete(GenRequest::chat(turn2, 16))?);
+    }
+    println!(
+        "\n| conversation | prompt tokens | reused | prefilled | time to first token (median) |"
+    );
+    println!("|---|---|---|---|---|");
+    for (name, runs) in &rows {
+        let s = &runs[0].stats;
+        let mut ttft: Vec<f64> = runs
+            .iter()
+            .map(|c| ms(c.stats.time_to_first_token))
+            .collect();
+        println!(
+            "| {name} | {} | {} | {} | {:.1} ms |",
+            s.prompt_tokens,
+            s.reused_tokens,
+            s.prefilled_tokens,
+            median(&mut ttft)
+        );
+    }
+    Ok(())
+}
+
+fn raw(prompt: &str, max_tokens: u32) -> GenRequest {
+    GenRequest {
+        prompt: Prompt::Raw(prompt.into()),
+        ..GenRequest::chat(Vec::new(), max_tokens)
+    }
+}
+
+/// Text of about `n` tokens (checked with the engine's own tokenizer).
+fn tokens_of(engine: &LocalEngine, n: usize) -> anyhow::Result<String> {
+    let mut text = String::new();
+    let mut i = 0;
+    while engine.count_tokens(Prompt::Raw(text.clone()))? < n {
+        text.push_str(&format!("item {i} of the list is a plain word. "));
+        i += 1;
+    }
+    Ok(text)
+}
+
+fn long_system_prompt() -> String {
+    let mut s = String::from("You are a careful coding assistant. Project notes follow.\n");
+    for i in 0..60 {
+        s.push_str(&format!(
+            "Note {i}: module_{i} exposes fn handler_{i}(input: &str) -> Result<Output{i}, Error>; it validates, \
+             logs and forwards the request to stage {}.\n",
+            i + 1
+        ));
+    }
+    s
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn list(v: &[f64]) -> String {
+    v.iter()
+        .map(|x| format!("{x:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
