@@ -64,6 +64,9 @@ pub struct GlobalArgs {
     /// Sampling seed for the local model [config: local.sampling.seed].
     #[arg(long, global = true, value_name = "N")]
     pub seed: Option<u32>,
+    /// Cap on this session's cloud spending in USD [config: budget.session_usd].
+    #[arg(long, global = true, value_name = "USD")]
+    pub budget_usd: Option<f64>,
     /// No network at all: every role runs on the local model.
     #[arg(long, global = true)]
     pub offline: bool,
@@ -86,6 +89,7 @@ impl GlobalArgs {
             gpu_layers,
             temperature,
             seed,
+            budget_usd,
             offline: _,
             plan_only: _,
         } = self;
@@ -136,6 +140,11 @@ impl GlobalArgs {
             "local.sampling.seed",
             "--seed",
             seed.map(|v| i64::from(v).into()),
+        );
+        set(
+            "budget.session_usd",
+            "--budget-usd",
+            budget_usd.map(Into::into),
         );
         out
     }

@@ -12,5 +12,7 @@ pub mod paths;
 pub mod prompts;
 pub mod protocol;
 pub mod repomap;
+pub mod router;
 pub mod sandbox;
 pub mod secret;
+pub mod spend;

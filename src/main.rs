@@ -59,7 +59,13 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             tandem::doctor::run(&config, &cli.global, args, &log_dir).await
         }
         Some(Command::Loop(_)) => not_built("tandem loop (ralph loops) is issue #7"),
-        Some(Command::Spend(_)) => not_built("tandem spend (the spend ledger) is issue #3"),
+        Some(Command::Spend(args)) => {
+            print!(
+                "{}",
+                tandem::spend::report::run(&config.dirs.data, args.json)?
+            );
+            Ok(exit::OK)
+        }
         None if cli.global.plan_only => not_built(
             "the interactive UI is issue #8; for a headless plan run `tandem exec --plan-only \"<task>\"`",
         ),

@@ -1,25 +1,34 @@
-//! A planner turn: the task and the repository overview in, a strictly parsed [`Plan`] out.
+//! A planner turn: the task and the repository overview in, a strictly parsed [`Plan`] out, through the router
+//! (cloud when configured and available, the local model otherwise).
 
-use crate::model::ChatMessage;
-use crate::model::local::{
-    CancelToken, Completion, Constraint, EngineError, FinishReason, GenRequest, LocalEngine,
-    Prompt, SamplingParams,
-};
+use crate::model::{ChatMessage, ChatRequest};
 use crate::protocol::{Plan, PlanError};
+use crate::router::{RouteRole, Routed, Router, RouterError, RouterEvent};
 
 /// How many times a reply that does not parse is asked for again before the turn fails.
 pub const PLAN_ATTEMPTS: u32 = 3;
 
-/// The planner conversation for a task.
-pub fn planner_messages(system: &str, task: &str, overview: &str) -> Vec<ChatMessage> {
-    vec![
-        ChatMessage::system(system.trim()),
-        ChatMessage::user(format!(
-            "Repository overview:\n{}\n\nTask: {}",
-            overview.trim(),
-            task.trim()
-        )),
-    ]
+/// The planner request for a task: the system prompt and the overview first (stable across turns, so providers
+/// can cache them), then the task.
+pub fn planner_request(
+    system: &str,
+    task: &str,
+    overview: &str,
+    sources: Vec<String>,
+    max_tokens: u32,
+) -> ChatRequest {
+    ChatRequest {
+        messages: vec![
+            ChatMessage::system(system.trim()),
+            ChatMessage::user(format!("Repository overview:\n{}", overview.trim())),
+            ChatMessage::user(format!("Task: {}", task.trim())),
+        ],
+        max_tokens,
+        json_schema: Some(Plan::json_schema()),
+        stable_prefix: 2,
+        sources,
+        ..ChatRequest::default()
+    }
 }
 
 /// A plan and what making it cost.
@@ -27,19 +36,16 @@ pub fn planner_messages(system: &str, task: &str, overview: &str) -> Vec<ChatMes
 pub struct PlanOutcome {
     /// The plan.
     pub plan: Plan,
-    /// Every attempt's completion, the last one being the plan's.
-    pub attempts: Vec<Completion>,
+    /// Every attempt, the last one being the plan's.
+    pub attempts: Vec<Routed>,
 }
 
 /// Why planning failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanTurnError {
-    /// The engine failed.
+    /// No provider could serve the request.
     #[error(transparent)]
-    Engine(#[from] EngineError),
-    /// The turn was cancelled.
-    #[error("cancelled")]
-    Cancelled,
+    Router(#[from] RouterError),
     /// Every attempt's reply failed to parse; the last error and reply are kept.
     #[error("no usable plan after {attempts} attempts: {error}")]
     Unparseable {
@@ -52,41 +58,22 @@ pub enum PlanTurnError {
     },
 }
 
-/// Plans on the local engine, under the plan's JSON-schema grammar; a reply that still does not parse
-/// (cut off by `max_tokens`, say) is retried with another seed.
-pub fn plan_locally(
-    engine: &LocalEngine,
-    messages: Vec<ChatMessage>,
-    sampling: &SamplingParams,
-    max_tokens: u32,
-    cancel: &CancelToken,
+/// Asks the planner for a plan; a reply that does not parse is asked for again (warmer), then reported.
+pub async fn plan(
+    router: &Router,
+    mut request: ChatRequest,
+    on: &mut (dyn FnMut(RouterEvent) + Send),
 ) -> Result<PlanOutcome, PlanTurnError> {
     let mut attempts = Vec::new();
     let mut last = None;
     for attempt in 0..PLAN_ATTEMPTS {
-        let mut sampling = sampling.clone();
         if attempt > 0 {
-            sampling.seed = sampling.seed.map(|s| s.wrapping_add(attempt));
-            if sampling.temperature == 0.0 {
-                // Greedy would repeat the same reply.
-                sampling.temperature = 0.3;
-            }
+            // The same request at temperature 0 would give the same reply.
+            request.temperature = Some(0.3 + 0.2 * attempt as f32);
         }
-        let request = GenRequest {
-            prompt: Prompt::Chat(messages.clone()),
-            max_tokens,
-            sampling,
-            constraint: Some(Constraint::JsonSchema(Plan::json_schema())),
-            stop: Vec::new(),
-        };
-        let completion = engine
-            .generate_with(request, cancel.clone())
-            .collect_blocking()?;
-        if completion.finish == FinishReason::Cancelled {
-            return Err(PlanTurnError::Cancelled);
-        }
-        let parsed = Plan::parse(&completion.text);
-        attempts.push(completion);
+        let routed = router.chat(RouteRole::Planner, &request, on).await?;
+        let parsed = Plan::parse(&routed.response.text);
+        attempts.push(routed);
         match parsed {
             Ok(plan) => return Ok(PlanOutcome { plan, attempts }),
             Err(e) => {
@@ -95,7 +82,10 @@ pub fn plan_locally(
             }
         }
     }
-    let last_reply = attempts.last().map(|c| c.text.clone()).unwrap_or_default();
+    let last_reply = attempts
+        .last()
+        .map(|r| r.response.text.clone())
+        .unwrap_or_default();
     Err(PlanTurnError::Unparseable {
         attempts: PLAN_ATTEMPTS,
         error: last.unwrap_or(PlanError::Malformed("no reply".into())),

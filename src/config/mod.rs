@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 pub use error::ConfigError;
 pub use load::{ConfigFileStatus, ENV_ALIASES, FlagOverride, env_key};
 pub use schema::{
-    ConfigFile, LocalConfig, ProviderConfig, ProviderKind, RoleConfig, SamplingConfig,
+    BudgetConfig, ConfigFile, LocalConfig, PriceConfig, PrivacyConfig, ProviderConfig,
+    ProviderKind, RoleConfig, SamplingConfig, SensitivePolicy, SpendConfig,
 };
 pub use source::Source;
 

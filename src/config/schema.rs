@@ -16,6 +16,82 @@ pub struct ConfigFile {
     pub executor: RoleConfig,
     /// Named model providers; `planner.provider` and `executor.provider` refer to these names.
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// What must not leave the machine.
+    pub privacy: PrivacyConfig,
+    /// Spending caps for cloud requests.
+    pub budget: BudgetConfig,
+    /// How spend and savings are reported.
+    pub spend: SpendConfig,
+    /// USD per million tokens, by model name; these override and extend the built-in table.
+    pub prices: BTreeMap<String, PriceConfig>,
+}
+
+/// What to do with a request that holds sensitive data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SensitivePolicy {
+    /// Run it on the local model.
+    Local,
+    /// Send it with placeholders such as `[SECRET_1]`, mapped back in the reply.
+    Redact,
+}
+
+/// Sensitive-data detection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// `local` or `redact`.
+    pub policy: SensitivePolicy,
+    /// Detect personal data (emails, phone numbers, card numbers, IBANs, US SSNs) as well as secrets.
+    pub detect_pii: bool,
+    /// Extra regular expressions whose matches are sensitive.
+    pub patterns: Vec<String>,
+    /// Globs of workspace files whose content is sensitive.
+    pub paths: Vec<String>,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        let d = crate::router::sensitive::ScannerConfig::default();
+        PrivacyConfig {
+            policy: SensitivePolicy::Local,
+            detect_pii: d.detect_pii,
+            patterns: d.patterns,
+            paths: d.paths,
+        }
+    }
+}
+
+/// Caps on cloud spending; past a cap, cloud requests run locally.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BudgetConfig {
+    /// USD per session; 0 means no cap.
+    pub session_usd: f64,
+    /// USD per calendar day (UTC), across sessions; 0 means no cap.
+    pub daily_usd: f64,
+}
+
+/// Spend reporting.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpendConfig {
+    /// The cloud model local tokens are priced at to report savings; empty means the planner's cloud model.
+    pub reference_model: String,
+}
+
+/// A model's price in USD per million tokens.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PriceConfig {
+    /// Uncached input.
+    pub input: f64,
+    /// Input read from the prompt cache (default: the input price).
+    pub cached_input: Option<f64>,
+    /// Input written to the prompt cache (default: the input price).
+    pub cache_write: Option<f64>,
+    /// Output.
+    pub output: f64,
 }
 
 /// The local engine: model file, context, threads, GPU offload, sampling.
@@ -129,6 +205,8 @@ pub struct ProviderConfig {
     pub api_key_env: String,
     /// The API key itself (prefer `api_key_env`; never put keys in a project file).
     pub api_key: Option<String>,
+    /// Seconds without a byte from the server before a request counts as timed out; 0 means the default (120).
+    pub timeout_secs: u64,
 }
 
 impl Default for ConfigFile {
@@ -142,6 +220,7 @@ impl Default for ConfigFile {
                 model: "gpt-5.1".into(),
                 api_key_env: "OPENAI_API_KEY".into(),
                 api_key: None,
+                timeout_secs: 0,
             },
         );
         providers.insert(
@@ -152,6 +231,7 @@ impl Default for ConfigFile {
                 model: "claude-sonnet-4-5".into(),
                 api_key_env: "ANTHROPIC_API_KEY".into(),
                 api_key: None,
+                timeout_secs: 0,
             },
         );
         ConfigFile {
@@ -161,6 +241,10 @@ impl Default for ConfigFile {
                 provider: "local".into(),
             },
             providers,
+            privacy: PrivacyConfig::default(),
+            budget: BudgetConfig::default(),
+            spend: SpendConfig::default(),
+            prices: BTreeMap::new(),
         }
     }
 }

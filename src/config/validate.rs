@@ -116,5 +116,38 @@ pub(super) fn check(cfg: &ConfigFile) -> Result<(), (String, String)> {
             );
         }
     }
+    for (i, pattern) in cfg.privacy.patterns.iter().enumerate() {
+        if let Err(e) = regex::Regex::new(pattern) {
+            return fail(
+                "privacy.patterns",
+                format!("pattern {} `{pattern}` is not a valid regex: {e}", i + 1),
+            );
+        }
+    }
+    for path in &cfg.privacy.paths {
+        if let Err(e) = globset::Glob::new(path) {
+            return fail(
+                "privacy.paths",
+                format!("`{path}` is not a valid glob: {e}"),
+            );
+        }
+    }
+    for (key, value) in [
+        ("budget.session_usd", cfg.budget.session_usd),
+        ("budget.daily_usd", cfg.budget.daily_usd),
+    ] {
+        if !(value.is_finite() && value >= 0.0) {
+            return fail(key, format!("must be 0 (no cap) or more, got {value}"));
+        }
+    }
+    for (model, p) in &cfg.prices {
+        let all = [Some(p.input), p.cached_input, p.cache_write, Some(p.output)];
+        if all.iter().flatten().any(|v| !(v.is_finite() && *v >= 0.0)) {
+            return fail(
+                &format!("prices.{model}"),
+                "prices must be 0 or more (USD per million tokens)".into(),
+            );
+        }
+    }
     Ok(())
 }

@@ -1,19 +1,22 @@
-//! Headless runs: `tandem exec` (for now, `--plan-only` on the local model).
+//! Headless runs: `tandem exec` (for now, `--plan-only`: a plan through the router, saved, nothing changed).
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use crate::agent::plan::{PlanTurnError, plan_locally, planner_messages};
+use crate::agent::plan::{PlanTurnError, plan, planner_request};
 use crate::cli::{ExecArgs, GlobalArgs, exit};
 use crate::config::{Config, ModelLocation};
-use crate::model::local::{
-    CancelToken, EngineConfig, EngineError, GenStats, LocalEngine, SamplingParams,
-};
+use crate::model::ChatModel;
+use crate::model::local::{EngineConfig, EngineError, SamplingParams};
+use crate::model::local_provider::LocalProvider;
 use crate::prompts::{self, PromptName};
 use crate::protocol::Plan;
+use crate::router::{RouteDecision, Router, RouterError, RouterEvent, new_session_id};
+use crate::spend::Ledger;
 
 /// Characters of repository overview the planner gets.
 const OVERVIEW_BUDGET: usize = 12_000;
@@ -26,20 +29,34 @@ pub struct SavedPlan<'a> {
     /// When the plan was made (UTC, RFC 3339).
     pub created: String,
     /// Who planned and why.
-    pub planner: &'a Route,
+    pub planner: &'a RouteDecision,
     /// The plan.
     pub plan: &'a Plan,
 }
 
-/// Which model plans, and why.
-#[derive(Debug, Clone, Serialize)]
-pub struct Route {
-    /// `local` or a provider name.
-    pub provider: String,
-    /// The model's name.
-    pub model: String,
-    /// Why this provider.
-    pub reason: String,
+/// Opens the spend ledger, or says why spend will not be recorded.
+pub fn open_ledger(config: &Config) -> Option<Arc<Ledger>> {
+    match Ledger::open(&Ledger::default_path(&config.dirs.data)) {
+        Ok(l) => Some(Arc::new(l)),
+        Err(e) => {
+            eprintln!("tandem: warning: spend will not be recorded: {e}");
+            None
+        }
+    }
+}
+
+/// The router for a run: the lazily loaded local model, the configured cloud providers, the ledger.
+pub fn build_router(config: &Config, offline: bool) -> anyhow::Result<Router> {
+    let engine_config = EngineConfig::from_config(config)?;
+    let sampling = SamplingParams::from(&config.values.local.sampling);
+    let local: Arc<dyn ChatModel> = Arc::new(LocalProvider::lazy(engine_config, sampling));
+    Ok(Router::from_config(
+        config,
+        Some(local),
+        offline,
+        new_session_id(),
+        open_ledger(config),
+    )?)
 }
 
 /// `tandem exec`.
@@ -52,59 +69,34 @@ pub async fn run(config: Config, global: &GlobalArgs, args: &ExecArgs) -> anyhow
         );
         return Ok(exit::NOT_BUILT);
     }
-    let reason = match planner_reason(&config, global.offline) {
-        Ok(reason) => reason,
-        Err(message) => {
-            eprintln!("tandem exec: {message}");
-            return Ok(exit::NOT_BUILT);
-        }
-    };
-
-    let location = config.model_location();
-    let engine_config = EngineConfig::from_config(&config)?;
-    eprintln!("tandem: loading {}", location.path().display());
-    let engine = match tokio::task::spawn_blocking(move || LocalEngine::load(engine_config)).await?
-    {
-        Ok(engine) => engine,
-        Err(e) => {
-            eprintln!("tandem: {}", model_error_hint(&e, &location));
-            return Ok(exit::MODEL);
-        }
-    };
-    let route = Route {
-        provider: "local".into(),
-        model: engine.info().description.clone(),
-        reason,
-    };
-    eprintln!(
-        "tandem: planning with {} (local: {})",
-        route.model, route.reason
+    let router = build_router(&config, global.offline)?;
+    let overview = crate::repomap::overview(&config.workspace, OVERVIEW_BUDGET, &|p| {
+        !router.is_sensitive_path(p)
+    });
+    let system = prompts::load(PromptName::Planner, &config.dirs.config);
+    let request = planner_request(
+        &system,
+        &task,
+        &overview.text,
+        overview.inlined,
+        config.values.local.max_tokens,
     );
 
-    let overview = crate::repomap::overview(&config.workspace, OVERVIEW_BUDGET);
-    let system = prompts::load(PromptName::Planner, &config.dirs.config);
-    let messages = planner_messages(&system, &task, &overview);
-    let sampling = SamplingParams::from(&config.values.local.sampling);
-    let max_tokens = config.values.local.max_tokens;
-    let cancel = CancelToken::new();
-    let interrupt = cancel.clone();
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            interrupt.cancel();
-        }
-    });
-    let turn = tokio::task::spawn_blocking(move || {
-        let outcome = plan_locally(&engine, messages, &sampling, max_tokens, &cancel);
-        (outcome, engine)
-    });
-    let (outcome, _engine) = turn.await?;
-    ctrl_c.abort();
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(PlanTurnError::Cancelled) => {
+    let mut on = |event: RouterEvent| match event {
+        RouterEvent::Decision(d) => eprintln!("tandem: {d}"),
+        RouterEvent::ProviderFailed { provider, error } => eprintln!("tandem: {provider}: {error}"),
+        RouterEvent::LedgerError(e) => eprintln!("tandem: warning: {e}"),
+        RouterEvent::Delta(_) | RouterEvent::Restart => {}
+    };
+    let outcome = tokio::select! {
+        outcome = plan(&router, request, &mut on) => outcome,
+        _ = tokio::signal::ctrl_c() => {
             eprintln!("tandem: interrupted; nothing was changed");
             return Ok(exit::INTERRUPTED);
         }
+    };
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
         Err(PlanTurnError::Unparseable {
             attempts,
             error,
@@ -114,65 +106,64 @@ pub async fn run(config: Config, global: &GlobalArgs, args: &ExecArgs) -> anyhow
             eprintln!("tandem: no usable plan after {attempts} attempts: {error}");
             return Ok(exit::FAILED);
         }
-        Err(PlanTurnError::Engine(e)) => bail!(e),
+        Err(PlanTurnError::Router(e @ RouterError::NoLocalModel { .. })) => {
+            eprintln!("tandem: {}", no_model_hint(&e, &config.model_location()));
+            return Ok(exit::MODEL);
+        }
+        Err(PlanTurnError::Router(e)) => bail!(e),
     };
     for (i, attempt) in outcome.attempts.iter().enumerate() {
+        let u = &attempt.response.usage;
+        let cost = match (attempt.usd, attempt.saved_usd) {
+            (_, Some(saved)) if attempt.decision.is_local() => format!("$0 (saved ${saved:.4})"),
+            (Some(usd), _) => format!("${usd:.4}"),
+            (None, _) => "unpriced".into(),
+        };
         eprintln!(
-            "tandem: attempt {}: {}",
+            "tandem: attempt {}: {}/{}: {} input tokens ({} cached), {} output, {:.1} s, {cost}",
             i + 1,
-            describe_stats(&attempt.stats)
+            attempt.decision.provider,
+            attempt.decision.model,
+            u.total_input(),
+            u.cached_input_tokens,
+            u.output_tokens,
+            attempt.latency.as_secs_f64(),
         );
     }
-
-    let saved = save_plan(&config, &task, &route, &outcome.plan)?;
+    let Some(last) = outcome.attempts.last() else {
+        bail!("a plan with no attempt")
+    };
+    let decision = &last.decision;
+    let saved = save_plan(&config, &task, decision, &outcome.plan)?;
     if args.json {
-        let created = now_rfc3339();
         let doc = SavedPlan {
             task: &task,
-            created,
-            planner: &route,
+            created: now_rfc3339(),
+            planner: decision,
             plan: &outcome.plan,
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         println!("{}", outcome.plan.to_markdown());
         println!(
-            "_Planned by {} ({}: {})._",
-            route.model, route.provider, route.reason
+            "_Planned by {}/{} ({})._",
+            decision.provider, decision.model, decision.reason
         );
     }
     eprintln!("tandem: plan saved to {}", saved.display());
     Ok(exit::OK)
 }
 
-/// Why the planner runs locally, or a plain message if the configured planner is not available yet.
-fn planner_reason(config: &Config, offline: bool) -> Result<String, String> {
-    let provider = config.values.planner.provider.as_str();
-    let origin = config.origin("planner.provider");
-    match provider {
-        "local" => Ok(format!("planner.provider = local ({origin})")),
-        "auto" if offline => Ok("--offline".into()),
-        "auto" => {
-            let keyed: Vec<&str> = config
-                .values
-                .providers
-                .keys()
-                .filter(|name| config.api_key(name).is_some())
-                .map(String::as_str)
-                .collect();
-            if keyed.is_empty() {
-                Ok("no cloud API key is set".into())
-            } else {
-                Ok(format!(
-                    "a key is set for {}, but cloud providers are not built yet (issue #3)",
-                    keyed.join(", ")
-                ))
-            }
+/// The "no local model" error, with how to get the demo model when that is what is missing.
+fn no_model_hint(e: &RouterError, location: &ModelLocation) -> String {
+    match location {
+        ModelLocation::Demo(path) if !path.exists() => {
+            format!(
+                "{e}\n  the demo model is not at {}: run scripts/fetch-demo-model.sh, or pass --model PATH",
+                path.display()
+            )
         }
-        other => Err(format!(
-            "planning with `{other}` ({origin}) needs the cloud providers, which are not built yet (issue #3); \
-             use --planner local"
-        )),
+        _ => e.to_string(),
     }
 }
 
@@ -185,19 +176,6 @@ pub fn model_error_hint(e: &EngineError, location: &ModelLocation) -> String {
         ),
         _ => e.to_string(),
     }
-}
-
-/// One line about a generation's cost.
-pub fn describe_stats(s: &GenStats) -> String {
-    format!(
-        "{} prompt tokens ({} reused), {} generated; prefill {:.0} tok/s, decode {:.1} tok/s, {:.1} s",
-        s.prompt_tokens,
-        s.reused_tokens,
-        s.generated_tokens,
-        s.prefill_tps(),
-        s.decode_tps(),
-        (s.prefill + s.decode).as_secs_f64()
-    )
 }
 
 fn read_task(args: &ExecArgs) -> anyhow::Result<String> {
@@ -227,7 +205,12 @@ fn now_rfc3339() -> String {
 }
 
 /// Saves the plan as JSON and Markdown under `.tandem/plans/`; returns the JSON file's path.
-fn save_plan(config: &Config, task: &str, route: &Route, plan: &Plan) -> anyhow::Result<PathBuf> {
+fn save_plan(
+    config: &Config,
+    task: &str,
+    route: &RouteDecision,
+    plan: &Plan,
+) -> anyhow::Result<PathBuf> {
     let dir = config.workspace.join(".tandem").join("plans");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let stamp = time::OffsetDateTime::now_utc()

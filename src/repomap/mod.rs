@@ -6,9 +6,19 @@ use std::path::Path;
 /// Files larger than this are listed but never inlined.
 const MAX_INLINE_BYTES: u64 = 16 * 1024;
 
+/// The overview text and the files whose content it includes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overview {
+    /// The text for the planner.
+    pub text: String,
+    /// Workspace-relative paths whose content is in `text`.
+    pub inlined: Vec<String>,
+}
+
 /// A text overview of `root`: every non-ignored file with its line count, then file contents, smallest
-/// first, until `budget_chars` is used.
-pub fn overview(root: &Path, budget_chars: usize) -> String {
+/// first, until `budget_chars` is used. Files for which `may_inline` is false (sensitive paths) are listed by
+/// name only.
+pub fn overview(root: &Path, budget_chars: usize, may_inline: &dyn Fn(&str) -> bool) -> Overview {
     let mut files: Vec<(String, u64, Option<String>)> = Vec::new();
     let walker = ignore::WalkBuilder::new(root)
         .hidden(true)
@@ -39,9 +49,12 @@ pub fn overview(root: &Path, budget_chars: usize) -> String {
             None => out.push_str(&format!("- {path} ({size} bytes, not shown)\n")),
         }
     }
-    let mut by_size: Vec<&(String, u64, Option<String>)> =
-        files.iter().filter(|f| f.2.is_some()).collect();
+    let mut by_size: Vec<&(String, u64, Option<String>)> = files
+        .iter()
+        .filter(|f| f.2.is_some() && may_inline(&f.0))
+        .collect();
     by_size.sort_by_key(|f| f.1);
+    let mut inlined = Vec::new();
     for (path, _, text) in by_size {
         let Some(text) = text else { continue };
         let block = format!("\n=== {path} ===\n{}\n", text.trim_end());
@@ -49,8 +62,9 @@ pub fn overview(root: &Path, budget_chars: usize) -> String {
             continue;
         }
         out.push_str(&block);
+        inlined.push(path.clone());
     }
-    out
+    Overview { text: out, inlined }
 }
 
 #[cfg(test)]
@@ -67,11 +81,18 @@ mod tests {
         std::fs::write(dir.path().join(".gitignore"), "ignored.txt\n").unwrap();
         std::fs::write(dir.path().join("ignored.txt"), "secret").unwrap();
         std::fs::create_dir_all(dir.path().join(".git")).unwrap();
-        let out = overview(dir.path(), 200);
+        std::fs::write(dir.path().join("key.pem"), "-----BEGIN PRIVATE KEY-----").unwrap();
+        let o = overview(dir.path(), 200, &|p: &str| !p.ends_with(".pem"));
+        let out = &o.text;
         assert!(out.contains("- src/a.py (1 lines)"), "{out}");
         assert!(out.contains("- blob.bin (3 bytes, not shown)"), "{out}");
         assert!(out.contains("=== src/a.py ===\nprint('a')"), "{out}");
         assert!(!out.contains("=== big.txt"), "over budget: {out}");
         assert!(!out.contains("ignored.txt"), "gitignored: {out}");
+        assert!(
+            out.contains("- key.pem") && !out.contains("BEGIN PRIVATE KEY"),
+            "sensitive: {out}"
+        );
+        assert_eq!(o.inlined, vec!["src/a.py".to_string()]);
     }
 }

@@ -73,9 +73,10 @@ impl ChatFormatter {
         };
         let probe: Vec<ChatMessage> = PROBE
             .iter()
-            .map(|(r, c)| ChatMessage {
-                role: role_of(r),
-                content: (*c).to_string(),
+            .map(|(r, c)| match *r {
+                "system" => ChatMessage::system(*c),
+                "assistant" => ChatMessage::assistant(*c),
+                _ => ChatMessage::user(*c),
             })
             .collect();
         match choice {
@@ -189,14 +190,6 @@ pub fn chatml(messages: &[ChatMessage]) -> String {
     }
     out.push_str("<|im_start|>assistant\n");
     out
-}
-
-fn role_of(r: &str) -> crate::model::Role {
-    match r {
-        "system" => crate::model::Role::System,
-        "assistant" => crate::model::Role::Assistant,
-        _ => crate::model::Role::User,
-    }
 }
 
 fn piece_of(model: &LlamaModel, token: llama_cpp_2::token::LlamaToken) -> String {

@@ -1,0 +1,266 @@
+//! The `local` provider: the llama.cpp engine behind the same [`ChatModel`] trait as the cloud providers.
+//!
+//! A JSON-schema request is decoded under that schema's grammar. A request with tools is decoded under a grammar
+//! that allows exactly one tool call (`{"tool": name, "arguments": {...}}`) or a plain answer
+//! (`{"answer": "..."}`), so a small model's reply always parses.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+
+use super::chat::{
+    ChatEvent, ChatMessage, ChatModel, ChatRequest, ChatStream, FinishReason, Role, Usage,
+    receiver_stream,
+};
+use super::error::ProviderError;
+use super::local::{
+    CancelToken, Constraint, EngineConfig, EngineError, FinishReason as EngineFinish, GenEvent,
+    GenRequest, LocalEngine, Prompt, SamplingParams,
+};
+
+/// The local engine as a chat model.
+pub struct LocalProvider {
+    engine: tokio::sync::OnceCell<Arc<LocalEngine>>,
+    config: Option<EngineConfig>,
+    model: String,
+    sampling: SamplingParams,
+}
+
+impl LocalProvider {
+    /// Wraps a loaded engine; `sampling` is used unless a request sets a temperature.
+    pub fn new(engine: Arc<LocalEngine>, sampling: SamplingParams) -> Self {
+        let model = model_name(&engine.info().path);
+        LocalProvider {
+            engine: tokio::sync::OnceCell::new_with(Some(engine)),
+            config: None,
+            model,
+            sampling,
+        }
+    }
+
+    /// A provider that loads the model on its first request (so a cloud-only run never pays for it).
+    pub fn lazy(config: EngineConfig, sampling: SamplingParams) -> Self {
+        let model = model_name(&config.model_path);
+        LocalProvider {
+            engine: tokio::sync::OnceCell::new(),
+            config: Some(config),
+            model,
+            sampling,
+        }
+    }
+
+    /// The engine, loading it if this is the first use.
+    pub async fn engine(&self) -> Result<Arc<LocalEngine>, ProviderError> {
+        let engine =
+            self.engine
+                .get_or_try_init(|| async {
+                    let config = self.config.clone().ok_or_else(|| {
+                        ProviderError::LocalModelUnavailable("not configured".into())
+                    })?;
+                    let loaded = tokio::task::spawn_blocking(move || LocalEngine::load(config))
+                        .await
+                        .map_err(|e| ProviderError::LocalModelUnavailable(e.to_string()))?;
+                    loaded
+                        .map(Arc::new)
+                        .map_err(|e| ProviderError::LocalModelUnavailable(e.to_string()))
+                })
+                .await?;
+        Ok(engine.clone())
+    }
+}
+
+/// The model's name in routes and the ledger: its file name without `.gguf`.
+fn model_name(path: &std::path::Path) -> String {
+    let name = path
+        .file_name()
+        .map_or_else(|| "local".into(), |n| n.to_string_lossy().into_owned());
+    name.strip_suffix(".gguf")
+        .map(str::to_string)
+        .unwrap_or(name)
+}
+
+/// The schema of a reply that either calls one of `tools` or answers in text.
+pub fn tool_reply_schema(request: &ChatRequest) -> Value {
+    let mut choices: Vec<Value> = request
+        .tools
+        .iter()
+        .map(|t| {
+            json!({
+                "type": "object",
+                "properties": {"tool": {"const": t.name}, "arguments": t.parameters},
+                "required": ["tool", "arguments"],
+                "additionalProperties": false,
+            })
+        })
+        .collect();
+    choices.push(json!({
+        "type": "object",
+        "properties": {"answer": {"type": "string"}},
+        "required": ["answer"],
+        "additionalProperties": false,
+    }));
+    json!({"oneOf": choices})
+}
+
+/// Messages the engine's chat template can render: tool traffic becomes plain text.
+fn plain_messages(messages: &[ChatMessage]) -> Vec<ChatMessage> {
+    messages
+        .iter()
+        .map(|m| match m.role {
+            Role::Tool => ChatMessage::user(format!(
+                "Tool result ({}):\n{}",
+                m.tool_call_id.as_deref().unwrap_or("?"),
+                m.content
+            )),
+            Role::Assistant if !m.tool_calls.is_empty() => {
+                let calls: Vec<Value> = m
+                    .tool_calls
+                    .iter()
+                    .map(|c| {
+                        let args: Value = serde_json::from_str(&c.arguments)
+                            .unwrap_or(Value::String(c.arguments.clone()));
+                        json!({"tool": c.name, "arguments": args})
+                    })
+                    .collect();
+                let mut text = m.content.clone();
+                for call in calls {
+                    if !text.is_empty() {
+                        text.push('\n');
+                    }
+                    text.push_str(&call.to_string());
+                }
+                ChatMessage::assistant(text)
+            }
+            _ => m.clone(),
+        })
+        .collect()
+}
+
+impl ChatModel for LocalProvider {
+    fn provider(&self) -> &str {
+        "local"
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn is_local(&self) -> bool {
+        true
+    }
+
+    fn stream<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatStream, ProviderError>> {
+        Box::pin(async move {
+            let tools = !request.tools.is_empty() && request.json_schema.is_none();
+            let constraint = match (&request.json_schema, tools) {
+                (Some(schema), _) => Some(Constraint::JsonSchema(schema.clone())),
+                (None, true) => Some(Constraint::JsonSchema(tool_reply_schema(request))),
+                (None, false) => None,
+            };
+            let mut sampling = self.sampling.clone();
+            if let Some(t) = request.temperature {
+                sampling.temperature = t;
+            }
+            let gen_request = GenRequest {
+                prompt: Prompt::Chat(plain_messages(&request.messages)),
+                max_tokens: request.max_tokens,
+                sampling,
+                constraint,
+                stop: Vec::new(),
+            };
+            let engine = self.engine().await?;
+            let mut generation = engine.generate_with(gen_request, CancelToken::new());
+            let (tx, rx) = tokio::sync::mpsc::channel(64);
+            tokio::spawn(async move {
+                let mut text = String::new();
+                while let Some(event) = generation.next().await {
+                    let out = match event {
+                        GenEvent::Text(t) if tools => {
+                            text.push_str(&t);
+                            continue;
+                        }
+                        GenEvent::Text(t) => vec![Ok(ChatEvent::Text { text: t })],
+                        GenEvent::Failed(e) => vec![Err(engine_error(e))],
+                        GenEvent::Done { finish, stats } => {
+                            let usage = Usage {
+                                input_tokens: u64::from(stats.prefilled_tokens),
+                                cached_input_tokens: u64::from(stats.reused_tokens),
+                                cache_write_tokens: 0,
+                                output_tokens: u64::from(stats.generated_tokens),
+                            };
+                            let mut out = if tools {
+                                tool_events(&text)
+                            } else {
+                                Vec::new()
+                            };
+                            let called = out
+                                .iter()
+                                .any(|e| matches!(e, Ok(ChatEvent::ToolCallStart { .. })));
+                            let reason = match finish {
+                                EngineFinish::MaxTokens | EngineFinish::ContextFull => {
+                                    FinishReason::Length
+                                }
+                                EngineFinish::Cancelled => FinishReason::Cancelled,
+                                _ if called => FinishReason::ToolCalls,
+                                _ => FinishReason::Stop,
+                            };
+                            out.push(Ok(ChatEvent::Usage { usage }));
+                            out.push(Ok(ChatEvent::Finish { reason }));
+                            out
+                        }
+                    };
+                    for item in out {
+                        if tx.send(item).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+            Ok(receiver_stream(rx))
+        })
+    }
+}
+
+/// The events of a grammar-constrained tool reply.
+fn tool_events(text: &str) -> Vec<Result<ChatEvent, ProviderError>> {
+    let Ok(value) = serde_json::from_str::<Value>(text) else {
+        // Only a reply cut short by max_tokens gets here; the caller sees Length and the raw text.
+        return vec![Ok(ChatEvent::Text {
+            text: text.to_string(),
+        })];
+    };
+    match (
+        value.get("tool").and_then(Value::as_str),
+        value.get("arguments"),
+        value.get("answer"),
+    ) {
+        (Some(name), Some(args), _) => vec![
+            Ok(ChatEvent::ToolCallStart {
+                index: 0,
+                id: "local_0".into(),
+                name: name.to_string(),
+            }),
+            Ok(ChatEvent::ToolCallArguments {
+                index: 0,
+                delta: args.to_string(),
+            }),
+        ],
+        (_, _, Some(answer)) => vec![Ok(ChatEvent::Text {
+            text: answer.as_str().unwrap_or_default().to_string(),
+        })],
+        _ => vec![Ok(ChatEvent::Text {
+            text: text.to_string(),
+        })],
+    }
+}
+
+fn engine_error(e: EngineError) -> ProviderError {
+    match e {
+        EngineError::ContextOverflow { .. } => ProviderError::ContextLengthExceeded(e.to_string()),
+        other => ProviderError::Local(other.to_string()),
+    }
+}

@@ -1,0 +1,348 @@
+//! The `openai` provider: OpenAI chat completions with SSE, through async-openai, for OpenAI and every server
+//! that speaks the same protocol (OpenRouter, vLLM, llama-server, Ollama's /v1, LM Studio).
+//!
+//! async-openai carries the request; a tower layer of our own records each response's status and headers,
+//! because its typed calls hide the rate-limit headers (retry-after, x-ratelimit-*) the router needs. The stream's
+//! chunks are read with lenient types of our own (async-openai's `byot`), since compatible servers differ in the
+//! fields they send.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::middleware::HttpRequestFactory;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use reqwest::header::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::chat::{
+    ChatEvent, ChatMessage, ChatModel, ChatRequest, ChatStream, FinishReason, Role, Usage,
+};
+use super::error::ProviderError;
+use super::http;
+use crate::secret::Secret;
+
+/// An OpenAI-compatible endpoint.
+pub struct OpenAiProvider {
+    name: String,
+    model: String,
+    base_url: String,
+    key: Option<Secret>,
+    client: reqwest::Client,
+}
+
+impl OpenAiProvider {
+    /// A provider for `model` at `base_url` (e.g. `https://api.openai.com/v1`).
+    pub fn new(
+        name: impl Into<String>,
+        base_url: impl Into<String>,
+        model: impl Into<String>,
+        key: Option<Secret>,
+        read_timeout: Duration,
+    ) -> Result<Self, ProviderError> {
+        Ok(OpenAiProvider {
+            name: name.into(),
+            model: model.into(),
+            base_url: base_url.into().trim_end_matches('/').to_string(),
+            key,
+            client: http::client(read_timeout)?,
+        })
+    }
+
+    /// The request body for `request`.
+    pub fn body(&self, request: &ChatRequest) -> Value {
+        let mut body = json!({
+            "model": self.model,
+            "messages": request.messages.iter().map(message_json).collect::<Vec<_>>(),
+            "stream": true,
+            "stream_options": { "include_usage": true },
+        });
+        // OpenAI's own API wants max_completion_tokens (its reasoning models refuse max_tokens); compatible
+        // servers know max_tokens.
+        let field = if self.base_url.contains("api.openai.com") {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        body[field] = json!(request.max_tokens);
+        if let Some(t) = request.temperature {
+            body["temperature"] = json!(t);
+        }
+        if !request.tools.is_empty() {
+            body["tools"] = request
+                .tools
+                .iter()
+                .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
+                .collect();
+        }
+        if let Some(schema) = &request.json_schema {
+            body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "reply", "schema": schema, "strict": false}});
+        }
+        body
+    }
+}
+
+fn message_json(m: &ChatMessage) -> Value {
+    match m.role {
+        Role::Assistant if !m.tool_calls.is_empty() => json!({
+            "role": "assistant",
+            "content": if m.content.is_empty() { Value::Null } else { json!(m.content) },
+            "tool_calls": m.tool_calls.iter().map(|c| json!({
+                "id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}
+            })).collect::<Vec<_>>(),
+        }),
+        Role::Tool => json!({"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content}),
+        role => json!({"role": role.as_str(), "content": m.content}),
+    }
+}
+
+/// What the last response's status line and headers said.
+type Seen = Arc<Mutex<Option<(u16, HeaderMap)>>>;
+
+/// A tower service that sends with reqwest and records the response's status and headers.
+#[derive(Clone)]
+struct RecordHeaders {
+    client: reqwest::Client,
+    seen: Seen,
+}
+
+impl tower::Service<HttpRequestFactory> for RecordHeaders {
+    type Response = reqwest::Response;
+    type Error = OpenAIError;
+    type Future = BoxFuture<'static, Result<reqwest::Response, OpenAIError>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), OpenAIError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, factory: HttpRequestFactory) -> Self::Future {
+        let (client, seen) = (self.client.clone(), self.seen.clone());
+        Box::pin(async move {
+            let request = factory.build().await?;
+            let response = client
+                .execute(request)
+                .await
+                .map_err(OpenAIError::Reqwest)?;
+            if let Ok(mut slot) = seen.lock() {
+                *slot = Some((response.status().as_u16(), response.headers().clone()));
+            }
+            Ok(response)
+        })
+    }
+}
+
+impl ChatModel for OpenAiProvider {
+    fn provider(&self) -> &str {
+        &self.name
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn is_local(&self) -> bool {
+        false
+    }
+
+    fn stream<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatStream, ProviderError>> {
+        Box::pin(async move {
+            let seen: Seen = Arc::default();
+            let mut config = OpenAIConfig::new().with_api_base(&self.base_url);
+            config = config.with_api_key(self.key.as_ref().map_or("", Secret::expose));
+            let client =
+                async_openai::Client::with_config(config).with_http_service(RecordHeaders {
+                    client: self.client.clone(),
+                    seen: seen.clone(),
+                });
+            let opened = client
+                .chat()
+                .create_stream_byot::<Value, Chunk>(self.body(request))
+                .await;
+            let chunks = opened.map_err(|e| map_error(e, &seen))?;
+            let (tx, rx) = tokio::sync::mpsc::channel(64);
+            tokio::spawn(pump(chunks, tx, seen));
+            Ok(super::chat::receiver_stream(rx))
+        })
+    }
+}
+
+/// Translates chunks into events until the stream ends; a stream without a finish reason is an error.
+async fn pump(
+    mut chunks: async_openai::types::stream::StreamResponse<Chunk>,
+    tx: tokio::sync::mpsc::Sender<Result<ChatEvent, ProviderError>>,
+    seen: Seen,
+) {
+    let mut started: Vec<bool> = Vec::new();
+    let mut finish: Option<FinishReason> = None;
+    let mut usage: Option<Usage> = None;
+    while let Some(item) = chunks.next().await {
+        let chunk = match item {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                let _ = tx.send(Err(map_error(e, &seen))).await;
+                return;
+            }
+        };
+        if let Some(error) = chunk.error {
+            let message = error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("error in stream")
+                .to_string();
+            let _ = tx.send(Err(ProviderError::BadResponse(message))).await;
+            return;
+        }
+        let mut events = Vec::new();
+        for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
+            if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
+                events.push(ChatEvent::Text { text });
+            }
+            for call in choice.delta.tool_calls {
+                if started.len() <= call.index {
+                    started.resize(call.index + 1, false);
+                }
+                let function = call.function.unwrap_or_default();
+                if !started[call.index] && (call.id.is_some() || function.name.is_some()) {
+                    started[call.index] = true;
+                    events.push(ChatEvent::ToolCallStart {
+                        index: call.index,
+                        id: call.id.unwrap_or_else(|| format!("call_{}", call.index)),
+                        name: function.name.unwrap_or_default(),
+                    });
+                }
+                if let Some(delta) = function.arguments.filter(|a| !a.is_empty()) {
+                    events.push(ChatEvent::ToolCallArguments {
+                        index: call.index,
+                        delta,
+                    });
+                }
+            }
+            if let Some(reason) = choice.finish_reason {
+                finish = Some(match reason.as_str() {
+                    "length" => FinishReason::Length,
+                    "tool_calls" | "function_call" => FinishReason::ToolCalls,
+                    "content_filter" => FinishReason::ContentFilter,
+                    _ => FinishReason::Stop,
+                });
+            }
+        }
+        if let Some(u) = chunk.usage {
+            let cached = u
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0);
+            usage = Some(Usage {
+                input_tokens: u.prompt_tokens.saturating_sub(cached),
+                cached_input_tokens: cached,
+                cache_write_tokens: 0,
+                output_tokens: u.completion_tokens,
+            });
+        }
+        for event in events {
+            if tx.send(Ok(event)).await.is_err() {
+                return;
+            }
+        }
+    }
+    let end = match finish {
+        Some(reason) => {
+            if let Some(usage) = usage {
+                let _ = tx.send(Ok(ChatEvent::Usage { usage })).await;
+            }
+            Ok(ChatEvent::Finish { reason })
+        }
+        None => Err(ProviderError::BadResponse(
+            "the stream ended before the reply was complete".into(),
+        )),
+    };
+    let _ = tx.send(end).await;
+}
+
+fn map_error(e: OpenAIError, seen: &Seen) -> ProviderError {
+    let recorded = seen.lock().ok().and_then(|s| s.clone());
+    match e {
+        OpenAIError::ApiError(api) => {
+            let status = api.status_code.as_u16();
+            let headers = recorded.map(|(_, h)| h).unwrap_or_default();
+            let body = json!({"error": {"message": api.api_error.message}}).to_string();
+            http::status_error(status, &headers, &body)
+        }
+        OpenAIError::Reqwest(e) => http::transport_error(&e),
+        OpenAIError::StreamError(e) => ProviderError::BadResponse(format!("the stream broke: {e}")),
+        OpenAIError::JSONDeserialize(e, _) => {
+            ProviderError::BadResponse(format!("unreadable chunk: {e}"))
+        }
+        other => ProviderError::BadResponse(other.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<ChunkUsage>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Choice {
+    #[serde(default)]
+    index: u32,
+    #[serde(default)]
+    delta: Delta,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Delta {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<ToolCallChunk>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ToolCallChunk {
+    #[serde(default)]
+    index: usize,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<FunctionChunk>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FunctionChunk {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChunkUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}

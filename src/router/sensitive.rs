@@ -1,0 +1,561 @@
+//! Finding what must not leave the machine: secrets, personal data, user patterns and sensitive paths; and
+//! replacing it with stable placeholders when the policy is to redact.
+
+use std::collections::HashMap;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::model::ChatRequest;
+
+/// What kind of sensitive data was found.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A PEM private key block.
+    PrivateKey,
+    /// A cloud provider key (AWS, Google Cloud, Azure).
+    CloudKey,
+    /// A GitHub, GitLab or Slack token.
+    ServiceToken,
+    /// An OpenAI or Anthropic API key.
+    ModelApiKey,
+    /// A payment provider key (Stripe).
+    PaymentKey,
+    /// A JSON Web Token.
+    Jwt,
+    /// `password|secret|token = "..."` with a high-entropy value.
+    SecretAssignment,
+    /// An email address.
+    Email,
+    /// A phone number.
+    Phone,
+    /// A payment card number (Luhn-valid).
+    CardNumber,
+    /// An IBAN (checksum-valid).
+    Iban,
+    /// A US social security number.
+    UsSsn,
+    /// A pattern from config.
+    UserPattern,
+    /// A file matching a sensitive path glob.
+    SensitivePath,
+}
+
+impl Kind {
+    /// The placeholder's label: `[SECRET_1]`, `[EMAIL_2]`, …
+    fn label(&self) -> &'static str {
+        match self {
+            Kind::Email => "EMAIL",
+            Kind::Phone => "PHONE",
+            Kind::CardNumber => "CARD",
+            Kind::Iban => "IBAN",
+            Kind::UsSsn => "SSN",
+            Kind::UserPattern => "REDACTED",
+            Kind::SensitivePath => "PATH",
+            _ => "SECRET",
+        }
+    }
+
+    /// Whether this is personal data rather than a credential.
+    pub fn is_pii(&self) -> bool {
+        matches!(
+            self,
+            Kind::Email | Kind::Phone | Kind::CardNumber | Kind::Iban | Kind::UsSsn
+        )
+    }
+}
+
+/// One finding: its kind and where the sensitive bytes are in the scanned text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// What it is.
+    pub kind: Kind,
+    /// Byte range of the sensitive value.
+    pub range: std::ops::Range<usize>,
+}
+
+struct Rule {
+    kind: Kind,
+    regex: Regex,
+    /// Capture group holding the value (0 = the whole match).
+    group: usize,
+    /// Extra check on the value.
+    check: fn(&str) -> bool,
+}
+
+/// The scanner's settings.
+#[derive(Debug, Clone)]
+pub struct ScannerConfig {
+    /// Look for personal data too (emails, phones, cards, IBANs, SSNs).
+    pub detect_pii: bool,
+    /// Extra regexes; a match is sensitive.
+    pub patterns: Vec<String>,
+    /// Globs of workspace paths whose content is sensitive.
+    pub paths: Vec<String>,
+}
+
+impl Default for ScannerConfig {
+    fn default() -> Self {
+        ScannerConfig {
+            detect_pii: true,
+            patterns: Vec::new(),
+            paths: [
+                ".env*",
+                "**/.env*",
+                "*.pem",
+                "**/*.pem",
+                "id_rsa*",
+                "**/id_rsa*",
+                "secrets/**",
+                "**/secrets/**",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+/// Finds sensitive data in text and requests.
+pub struct Scanner {
+    rules: Vec<Rule>,
+    paths: GlobSet,
+}
+
+/// A pattern or glob from config that does not compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{pattern}`: {message}")]
+pub struct PatternError {
+    /// The pattern.
+    pub pattern: String,
+    /// Why it is invalid.
+    pub message: String,
+}
+
+fn any(_: &str) -> bool {
+    true
+}
+
+impl Scanner {
+    /// Builds a scanner; a bad user pattern or glob is an error naming it.
+    pub fn new(config: &ScannerConfig) -> Result<Self, PatternError> {
+        // Invariant: the built-in patterns below are constants covered by the unit tests.
+        let re = |p: &str| Regex::new(p).expect("built-in pattern compiles");
+        let mut rules = vec![
+            Rule {
+                kind: Kind::PrivateKey,
+                regex: re(
+                    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\z)",
+                ),
+                group: 0,
+                check: any,
+            },
+            Rule {
+                kind: Kind::CloudKey,
+                regex: re(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b"),
+                group: 0,
+                check: any,
+            },
+            Rule {
+                kind: Kind::CloudKey,
+                regex: re(
+                    r#"(?i)aws_?secret_?access_?key["']?\s*[:=]\s*["']?([A-Za-z0-9/+=]{40})\b"#,
+                ),
+                group: 1,
+                check: any,
+            },
+            Rule {
+                kind: Kind::CloudKey,
+                regex: re(r"\bAIza[0-9A-Za-z_-]{35}\b"),
+                group: 0,
+                check: any,
+            },
+            Rule {
+                kind: Kind::CloudKey,
+                regex: re(r"AccountKey=([A-Za-z0-9+/=]{60,100})"),
+                group: 1,
+                check: any,
+            },
+            Rule {
+                kind: Kind::ServiceToken,
+                regex: re(r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b"),
+                group: 0,
+                check: any,
+            },
+            Rule {
+                kind: Kind::ServiceToken,
+                regex: re(r"\bgithub_pat_[A-Za-z0-9_]{60,255}\b"),
+                group: 0,
+                check: any,
+            },
+            Rule {
+                kind: Kind::ServiceToken,
+                regex: re(r"\bglpat-[A-Za-z0-9_-]{20,}\b"),
+                group: 0,
+                check: any,
+            },
+            Rule {
+                kind: Kind::ServiceToken,
+                regex: re(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),
+                group: 0,
+                check: any,
+            },
+            Rule {
+                kind: Kind::ServiceToken,
+                regex: re(r"https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+"),
+                group: 0,
+                check: any,
+            },
+            Rule {
+                kind: Kind::ModelApiKey,
+                regex: re(r"\bsk-ant-[A-Za-z0-9_-]{20,}"),
+                group: 0,
+                check: any,
+            },
+            Rule {
+                kind: Kind::ModelApiKey,
+                regex: re(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
+                group: 0,
+                check: |v| !v.starts_with("sk-ant-"),
+            },
+            Rule {
+                kind: Kind::PaymentKey,
+                regex: re(r"\b[rs]k_(?:live|test)_[0-9A-Za-z]{20,}\b"),
+                group: 0,
+                check: any,
+            },
+            Rule {
+                kind: Kind::Jwt,
+                regex: re(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+                group: 0,
+                check: any,
+            },
+            Rule {
+                kind: Kind::SecretAssignment,
+                regex: re(
+                    r#"(?i)[A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|credentials?)[A-Za-z0-9_.-]*["']?\s*(?::=|=>|[:=])\s*["']([^"'\s]{8,})["']"#,
+                ),
+                group: 1,
+                check: looks_secret,
+            },
+        ];
+        if config.detect_pii {
+            rules.extend([
+                Rule {
+                    kind: Kind::Email,
+                    regex: re(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"),
+                    group: 0,
+                    check: personal_email,
+                },
+                Rule {
+                    kind: Kind::Phone,
+                    regex: re(r"(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\b\d{3})[\s.-]\d{3}[\s.-]\d{4}\b|\+\d{1,3}(?:[\s.-]\d{2,5}){2,4}\b"),
+                    group: 0,
+                    check: |v| v.chars().filter(char::is_ascii_digit).count() >= 10,
+                },
+                Rule { kind: Kind::CardNumber, regex: re(r"\b(?:\d[ -]?){12,18}\d\b"), group: 0, check: card_number },
+                Rule {
+                    kind: Kind::Iban,
+                    regex: re(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"),
+                    group: 0,
+                    check: iban,
+                },
+                Rule { kind: Kind::UsSsn, regex: re(r"\b\d{3}-\d{2}-\d{4}\b"), group: 0, check: us_ssn },
+            ]);
+        }
+        for pattern in &config.patterns {
+            let regex = Regex::new(pattern).map_err(|e| PatternError {
+                pattern: pattern.clone(),
+                message: e.to_string(),
+            })?;
+            rules.push(Rule {
+                kind: Kind::UserPattern,
+                regex,
+                group: 0,
+                check: any,
+            });
+        }
+        let mut globs = GlobSetBuilder::new();
+        for path in &config.paths {
+            let glob = Glob::new(path).map_err(|e| PatternError {
+                pattern: path.clone(),
+                message: e.to_string(),
+            })?;
+            globs.add(glob);
+        }
+        let paths = globs.build().map_err(|e| PatternError {
+            pattern: config.paths.join(", "),
+            message: e.to_string(),
+        })?;
+        Ok(Scanner { rules, paths })
+    }
+
+    /// The sensitive spans of `text`, in order, without overlaps.
+    pub fn scan(&self, text: &str) -> Vec<Finding> {
+        let mut found = Vec::new();
+        for rule in &self.rules {
+            for caps in rule.regex.captures_iter(text) {
+                let Some(m) = caps.get(rule.group) else {
+                    continue;
+                };
+                if (rule.check)(m.as_str()) {
+                    found.push(Finding {
+                        kind: rule.kind.clone(),
+                        range: m.range(),
+                    });
+                }
+            }
+        }
+        found.sort_by_key(|f| (f.range.start, std::cmp::Reverse(f.range.end)));
+        let mut out: Vec<Finding> = Vec::new();
+        for f in found {
+            if out
+                .last()
+                .is_none_or(|last| f.range.start >= last.range.end)
+            {
+                out.push(f);
+            }
+        }
+        out
+    }
+
+    /// Whether a workspace path is marked sensitive.
+    pub fn is_sensitive_path(&self, path: &str) -> bool {
+        let path = path.trim_start_matches("./");
+        self.paths.is_match(path)
+    }
+
+    /// Everything sensitive in a request: the kinds found in its messages and tool calls, and sensitive sources.
+    pub fn scan_request(&self, request: &ChatRequest) -> Vec<Kind> {
+        let mut kinds: Vec<Kind> = Vec::new();
+        let mut add = |k: Kind| {
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        };
+        for m in &request.messages {
+            self.scan(&m.content).into_iter().for_each(|f| add(f.kind));
+            for call in &m.tool_calls {
+                self.scan(&call.arguments)
+                    .into_iter()
+                    .for_each(|f| add(f.kind));
+            }
+        }
+        if request.sources.iter().any(|p| self.is_sensitive_path(p)) {
+            add(Kind::SensitivePath);
+        }
+        kinds
+    }
+}
+
+/// Replaces sensitive values with stable placeholders (the same value always gets the same one) and maps
+/// them back in replies.
+#[derive(Debug, Default)]
+pub struct Redactor {
+    by_value: HashMap<String, String>,
+    by_placeholder: HashMap<String, String>,
+    counts: HashMap<&'static str, usize>,
+}
+
+impl Redactor {
+    /// `text` with every finding replaced by its placeholder.
+    pub fn redact(&mut self, scanner: &Scanner, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for f in scanner.scan(text) {
+            out.push_str(&text[at..f.range.start]);
+            let value = &text[f.range.clone()];
+            let placeholder = match self.by_value.get(value) {
+                Some(p) => p.clone(),
+                None => {
+                    let label = f.kind.label();
+                    let n = self.counts.entry(label).or_default();
+                    *n += 1;
+                    let p = format!("[{label}_{n}]");
+                    self.by_value.insert(value.to_string(), p.clone());
+                    self.by_placeholder.insert(p.clone(), value.to_string());
+                    p
+                }
+            };
+            out.push_str(&placeholder);
+            at = f.range.end;
+        }
+        out.push_str(&text[at..]);
+        out
+    }
+
+    /// A request with every message and tool call redacted.
+    pub fn redact_request(&mut self, scanner: &Scanner, request: &ChatRequest) -> ChatRequest {
+        let mut out = request.clone();
+        for m in &mut out.messages {
+            m.content = self.redact(scanner, &m.content);
+            for call in &mut m.tool_calls {
+                call.arguments = self.redact(scanner, &call.arguments);
+            }
+        }
+        out
+    }
+
+    /// `text` with placeholders mapped back to the original values.
+    pub fn restore(&self, text: &str) -> String {
+        if self.by_placeholder.is_empty() || !text.contains('[') {
+            return text.to_string();
+        }
+        let mut out = text.to_string();
+        for (placeholder, value) in &self.by_placeholder {
+            out = out.replace(placeholder, value);
+        }
+        out
+    }
+
+    /// How many distinct values were replaced.
+    pub fn len(&self) -> usize {
+        self.by_value.len()
+    }
+
+    /// Whether nothing was replaced.
+    pub fn is_empty(&self) -> bool {
+        self.by_value.is_empty()
+    }
+}
+
+/// Shannon entropy in bits per character.
+pub fn entropy(s: &str) -> f64 {
+    let mut counts: HashMap<char, usize> = HashMap::new();
+    let mut n = 0usize;
+    for c in s.chars() {
+        *counts.entry(c).or_default() += 1;
+        n += 1;
+    }
+    if n == 0 {
+        return 0.0;
+    }
+    counts
+        .values()
+        .map(|&c| {
+            let p = c as f64 / n as f64;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// A value that is a real secret rather than a placeholder or a reference to one.
+fn looks_secret(v: &str) -> bool {
+    let lower = v.to_ascii_lowercase();
+    let placeholder = v.starts_with("${")
+        || v.starts_with('<')
+        || v.starts_with('{')
+        || v.starts_with('%')
+        || v.starts_with("process.env")
+        || v.starts_with("os.environ")
+        || [
+            "changeme",
+            "example",
+            "xxxx",
+            "****",
+            "your_",
+            "your-",
+            "placeholder",
+            "dummy",
+            "redacted",
+            "password",
+            "secret",
+        ]
+        .iter()
+        .any(|p| lower.contains(p));
+    !placeholder && entropy(v) >= 3.0
+}
+
+fn personal_email(v: &str) -> bool {
+    let lower = v.to_ascii_lowercase();
+    let Some((local, domain)) = lower.rsplit_once('@') else {
+        return false;
+    };
+    let generic_domain = [
+        "example.com",
+        "example.org",
+        "example.net",
+        "localhost",
+        "users.noreply.github.com",
+    ]
+    .iter()
+    .any(|d| domain == *d || domain.ends_with(&format!(".{d}")))
+        || domain.ends_with(".example")
+        || domain.ends_with(".test")
+        || domain.ends_with(".invalid");
+    let generic_local = ["noreply", "no-reply", "git", "donotreply"].contains(&local);
+    !generic_domain && !generic_local
+}
+
+/// A Luhn-valid number of 13–19 digits with a card network's prefix.
+fn card_number(v: &str) -> bool {
+    let digits: Vec<u32> = v.chars().filter_map(|c| c.to_digit(10)).collect();
+    if !(13..=19).contains(&digits.len()) || digits.iter().all(|&d| d == digits[0]) {
+        return false;
+    }
+    let prefix_ok = match digits[0] {
+        4 => true,
+        5 => (1..=5).contains(&digits[1]),
+        2 => (2..=7).contains(&digits[1]),
+        3 => matches!(digits[1], 4 | 7 | 6 | 8 | 0),
+        6 => true,
+        _ => false,
+    };
+    prefix_ok && luhn(&digits)
+}
+
+/// The Luhn checksum.
+pub fn luhn(digits: &[u32]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// An IBAN of a plausible length whose mod-97 checksum is 1.
+fn iban(v: &str) -> bool {
+    let s: String = v.chars().filter(|c| !c.is_whitespace()).collect();
+    if !(15..=34).contains(&s.len()) {
+        return false;
+    }
+    let rearranged = format!("{}{}", &s[4..], &s[..4]);
+    let mut rem: u64 = 0;
+    for c in rearranged.chars() {
+        let value = match c.to_digit(36) {
+            Some(v) => v as u64,
+            None => return false,
+        };
+        rem = if value >= 10 {
+            (rem * 100 + value) % 97
+        } else {
+            (rem * 10 + value) % 97
+        };
+    }
+    rem == 1
+}
+
+/// A US SSN outside the never-issued ranges (area 000, 666, 9xx; group 00; serial 0000).
+fn us_ssn(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('-').collect();
+    let [area, group, serial] = parts.as_slice() else {
+        return false;
+    };
+    area != &"000"
+        && area != &"666"
+        && !area.starts_with('9')
+        && group != &"00"
+        && serial != &"0000"
+}
+
+#[cfg(test)]
+mod tests;
