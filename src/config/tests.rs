@@ -369,3 +369,19 @@ fn env_keys() {
     assert_eq!(env_key("TANDEM_REQUIRE_MODEL"), None);
     assert_eq!(env_key("HOME"), None);
 }
+
+#[test]
+fn the_readme_config_reference_is_the_defaults() {
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("```toml\n[local]")
+        .expect("the README has the config reference")
+        + "```toml\n".len();
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    let f = Fixture::new();
+    f.project(block);
+    let c = f
+        .load(&[], vec![])
+        .unwrap_or_else(|e| panic!("the README's config does not load: {e}"));
+    assert_eq!(c.values, ConfigFile::default());
+}

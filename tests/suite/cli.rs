@@ -263,3 +263,76 @@ fn plan_only_on_the_example_repo_prints_and_saves_a_plan_and_changes_nothing() {
     assert!(logs.contains("local model loaded"), "log file: {logs}");
     assert!(logs.contains("llama"), "llama.cpp lines reach the log");
 }
+
+#[test]
+fn plan_only_with_a_cloud_key_plans_in_the_cloud_and_spend_shows_it() {
+    let server = super::mock::MockServer::start();
+    let plan = r#"{"summary":"Add a done command","steps":[{"id":1,"goal":"Add done() to todo.py","files":["todo.py"],"done_when":"python3 -m unittest passes"}]}"#;
+    let plan_reply = super::mock::sse::openai::reply(plan, 2400, 2000, 80);
+    server.respond_with(move |req, _| match req.path.as_str() {
+        "/v1/models" => super::mock::Reply::Status {
+            status: 200,
+            headers: vec![],
+            body: r#"{"data":[]}"#.into(),
+        },
+        _ => super::mock::Reply::Sse(plan_reply.clone()),
+    });
+    let s = Sandbox::new();
+    std::fs::write(s.ws().join("todo.py"), "def add(x):\n    pass\n").unwrap();
+    let key = "sk-proj-cloudtestkey0123456789";
+    let with_cloud = |cmd: &mut Command| {
+        cmd.env("OPENAI_API_KEY", key)
+            .env("OPENAI_BASE_URL", format!("{}/v1", server.url))
+            .env("TANDEM_MODEL", "/nonexistent.gguf");
+    };
+    let mut cmd = s.tandem(&["exec", "--plan-only", "Add a done command"]);
+    with_cloud(&mut cmd);
+    let out = cmd.output().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1. **Add done() to todo.py**"), "{stdout}");
+    assert!(
+        stdout.contains("_Planned by openai/gpt-5.1 (configured)._"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("planner → openai/gpt-5.1 (configured)"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains(key) && !stderr.contains(key));
+    let sent = server.requests();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0].json()["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("todo.py"),
+        "the overview went along"
+    );
+
+    let mut cmd = s.tandem(&["spend", "--json"]);
+    with_cloud(&mut cmd);
+    let out = cmd.output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["today"]["requests"], 1);
+    assert_eq!(report["today"]["usage"]["input_tokens"], 400);
+    assert_eq!(report["today"]["usage"]["cached_input_tokens"], 2000);
+    assert_eq!(report["today"]["usage"]["output_tokens"], 80);
+    let usd = report["today"]["usd"].as_f64().unwrap();
+    assert!(
+        (usd - (400.0 * 1.25 + 2000.0 * 0.125 + 80.0 * 10.0) / 1e6).abs() < 1e-12,
+        "{usd}"
+    );
+    assert_eq!(report["by_model"][0]["model"], "gpt-5.1");
+
+    let mut cmd = s.tandem(&["doctor", "--no-load"]);
+    with_cloud(&mut cmd);
+    let out = cmd.output().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("provider openai")
+            && stdout.contains("reachable, key accepted (env OPENAI_API_KEY)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(key));
+}

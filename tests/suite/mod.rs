@@ -1,3 +1,6 @@
 mod cli;
 mod engine;
+mod mock;
+mod providers;
+mod router;
 mod support;

@@ -1,0 +1,165 @@
+//! Builders for the SSE frames of both wire protocols, as the real APIs send them.
+
+use serde_json::{Value, json};
+
+/// OpenAI chat-completions chunks.
+pub mod openai {
+    use super::*;
+
+    fn chunk(delta: Value, finish: Option<&str>) -> String {
+        let body = json!({
+            "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_763_700_000, "model": "mock-model",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
+        });
+        format!("data: {body}\n\n")
+    }
+
+    /// A text delta.
+    pub fn text(t: &str) -> String {
+        chunk(json!({"role": "assistant", "content": t}), None)
+    }
+
+    /// The first chunk of a tool call.
+    pub fn tool_call_start(index: usize, id: &str, name: &str) -> String {
+        chunk(
+            json!({"tool_calls": [{"index": index, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]}),
+            None,
+        )
+    }
+
+    /// More of a tool call's arguments.
+    pub fn tool_call_args(index: usize, args: &str) -> String {
+        chunk(
+            json!({"tool_calls": [{"index": index, "function": {"arguments": args}}]}),
+            None,
+        )
+    }
+
+    /// The chunk with the finish reason.
+    pub fn finish(reason: &str) -> String {
+        chunk(json!({}), Some(reason))
+    }
+
+    /// The usage chunk (stream_options.include_usage).
+    pub fn usage(prompt: u64, cached: u64, completion: u64) -> String {
+        let body = json!({
+            "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_763_700_000, "model": "mock-model",
+            "choices": [],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                      "prompt_tokens_details": {"cached_tokens": cached}}
+        });
+        format!("data: {body}\n\n")
+    }
+
+    /// The end marker.
+    pub fn done() -> String {
+        "data: [DONE]\n\n".into()
+    }
+
+    /// A whole text reply: the text in pieces, stop, usage, [DONE].
+    pub fn reply(text: &str, prompt: u64, cached: u64, completion: u64) -> Vec<String> {
+        let mut frames: Vec<String> = text.split_inclusive(' ').map(self::text).collect();
+        frames.push(finish("stop"));
+        frames.push(usage(prompt, cached, completion));
+        frames.push(done());
+        frames
+    }
+}
+
+/// Anthropic messages events.
+pub mod anthropic {
+    use super::*;
+
+    fn event(name: &str, data: Value) -> String {
+        format!("event: {name}\ndata: {data}\n\n")
+    }
+
+    /// `message_start` with input usage.
+    pub fn message_start(input: u64, cache_read: u64, cache_write: u64) -> String {
+        event(
+            "message_start",
+            json!({"type": "message_start", "message": {
+            "id": "msg_mock", "type": "message", "role": "assistant", "model": "mock-model", "content": [],
+            "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": input, "cache_read_input_tokens": cache_read,
+                      "cache_creation_input_tokens": cache_write, "output_tokens": 1}}}),
+        )
+    }
+
+    /// A text block at `index`, streamed in `parts`.
+    pub fn text_block(index: usize, parts: &[&str]) -> Vec<String> {
+        let mut out = vec![event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}),
+        )];
+        for p in parts {
+            out.push(event("content_block_delta", json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": p}})));
+        }
+        out.push(event(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": index}),
+        ));
+        out
+    }
+
+    /// A tool_use block at `index`, its input JSON streamed in `parts`.
+    pub fn tool_use(index: usize, id: &str, name: &str, parts: &[&str]) -> Vec<String> {
+        let mut out = vec![event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index,
+            "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}),
+        )];
+        for p in parts {
+            out.push(event("content_block_delta", json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": p}})));
+        }
+        out.push(event(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": index}),
+        ));
+        out
+    }
+
+    /// `message_delta` with the stop reason and the output token count.
+    pub fn message_delta(stop: &str, output: u64) -> String {
+        event(
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": output}}),
+        )
+    }
+
+    /// `message_stop`.
+    pub fn message_stop() -> String {
+        event("message_stop", json!({"type": "message_stop"}))
+    }
+
+    /// A keep-alive.
+    pub fn ping() -> String {
+        event("ping", json!({"type": "ping"}))
+    }
+
+    /// An error event mid-stream.
+    pub fn error(kind: &str, message: &str) -> String {
+        event(
+            "error",
+            json!({"type": "error", "error": {"type": kind, "message": message}}),
+        )
+    }
+
+    /// A whole text reply.
+    pub fn reply(
+        text: &str,
+        input: u64,
+        cache_read: u64,
+        cache_write: u64,
+        output: u64,
+    ) -> Vec<String> {
+        let mut frames = vec![message_start(input, cache_read, cache_write), ping()];
+        frames.extend(text_block(
+            0,
+            &text.split_inclusive(' ').collect::<Vec<_>>(),
+        ));
+        frames.push(message_delta("end_turn", output));
+        frames.push(message_stop());
+        frames
+    }
+}
