@@ -26,11 +26,7 @@ const REPLY_TOOL: &str = "reply";
 
 /// An Anthropic Messages endpoint.
 pub struct AnthropicProvider {
-    name: String,
-    model: String,
-    base_url: String,
-    key: Option<Secret>,
-    client: reqwest::Client,
+    endpoint: http::Endpoint,
 }
 
 impl AnthropicProvider {
@@ -43,11 +39,7 @@ impl AnthropicProvider {
         read_timeout: Duration,
     ) -> Result<Self, ProviderError> {
         Ok(AnthropicProvider {
-            name: name.into(),
-            model: model.into(),
-            base_url: base_url.into().trim_end_matches('/').to_string(),
-            key,
-            client: http::client(read_timeout)?,
+            endpoint: http::Endpoint::new(name, base_url, model, key, read_timeout)?,
         })
     }
 
@@ -60,7 +52,7 @@ impl AnthropicProvider {
             .map(|m| m.content.as_str())
             .collect();
         let mut body = json!({
-            "model": self.model,
+            "model": self.endpoint.model,
             "max_tokens": request.max_tokens,
             "stream": true,
             "messages": messages_json(request),
@@ -150,11 +142,11 @@ fn messages_json(request: &ChatRequest) -> Vec<Value> {
 
 impl ChatModel for AnthropicProvider {
     fn provider(&self) -> &str {
-        &self.name
+        &self.endpoint.name
     }
 
     fn model(&self) -> &str {
-        &self.model
+        &self.endpoint.model
     }
 
     fn is_local(&self) -> bool {
@@ -167,11 +159,12 @@ impl ChatModel for AnthropicProvider {
     ) -> BoxFuture<'a, Result<ChatStream, ProviderError>> {
         Box::pin(async move {
             let mut builder = self
+                .endpoint
                 .client
-                .post(format!("{}/v1/messages", self.base_url))
+                .post(format!("{}/v1/messages", self.endpoint.base_url))
                 .header("anthropic-version", API_VERSION)
                 .json(&self.body(request));
-            if let Some(key) = &self.key {
+            if let Some(key) = &self.endpoint.key {
                 builder = builder.header("x-api-key", key.expose());
             }
             let response = builder

@@ -18,6 +18,39 @@ pub fn client(read_timeout: Duration) -> Result<reqwest::Client, ProviderError> 
         .map_err(|e| ProviderError::Connect(format!("HTTP client: {e}")))
 }
 
+/// What every cloud provider holds: its config name, model, base URL, key and HTTP client.
+pub struct Endpoint {
+    /// The provider's name in config.
+    pub name: String,
+    /// The model requested.
+    pub model: String,
+    /// The API's base URL, without a trailing slash.
+    pub base_url: String,
+    /// The API key, if one is configured.
+    pub key: Option<crate::secret::Secret>,
+    /// The HTTP client (connect and read timeouts set).
+    pub client: reqwest::Client,
+}
+
+impl Endpoint {
+    /// An endpoint for `model` at `base_url`; `read_timeout` is the longest silence a response may have.
+    pub fn new(
+        name: impl Into<String>,
+        base_url: impl Into<String>,
+        model: impl Into<String>,
+        key: Option<crate::secret::Secret>,
+        read_timeout: Duration,
+    ) -> Result<Self, ProviderError> {
+        Ok(Endpoint {
+            name: name.into(),
+            model: model.into(),
+            base_url: base_url.into().trim_end_matches('/').to_string(),
+            key,
+            client: client(read_timeout)?,
+        })
+    }
+}
+
 /// Maps a transport error.
 pub fn transport_error(e: &reqwest::Error) -> ProviderError {
     if e.is_timeout() {

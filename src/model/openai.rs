@@ -27,11 +27,7 @@ use crate::secret::Secret;
 
 /// An OpenAI-compatible endpoint.
 pub struct OpenAiProvider {
-    name: String,
-    model: String,
-    base_url: String,
-    key: Option<Secret>,
-    client: reqwest::Client,
+    endpoint: http::Endpoint,
 }
 
 impl OpenAiProvider {
@@ -44,25 +40,21 @@ impl OpenAiProvider {
         read_timeout: Duration,
     ) -> Result<Self, ProviderError> {
         Ok(OpenAiProvider {
-            name: name.into(),
-            model: model.into(),
-            base_url: base_url.into().trim_end_matches('/').to_string(),
-            key,
-            client: http::client(read_timeout)?,
+            endpoint: http::Endpoint::new(name, base_url, model, key, read_timeout)?,
         })
     }
 
     /// The request body for `request`.
     pub fn body(&self, request: &ChatRequest) -> Value {
         let mut body = json!({
-            "model": self.model,
+            "model": self.endpoint.model,
             "messages": request.messages.iter().map(message_json).collect::<Vec<_>>(),
             "stream": true,
             "stream_options": { "include_usage": true },
         });
         // OpenAI's own API wants max_completion_tokens (its reasoning models refuse max_tokens); compatible
         // servers know max_tokens.
-        let field = if self.base_url.contains("api.openai.com") {
+        let field = if self.endpoint.base_url.contains("api.openai.com") {
             "max_completion_tokens"
         } else {
             "max_tokens"
@@ -139,11 +131,11 @@ impl tower::Service<HttpRequestFactory> for RecordHeaders {
 
 impl ChatModel for OpenAiProvider {
     fn provider(&self) -> &str {
-        &self.name
+        &self.endpoint.name
     }
 
     fn model(&self) -> &str {
-        &self.model
+        &self.endpoint.model
     }
 
     fn is_local(&self) -> bool {
@@ -156,11 +148,11 @@ impl ChatModel for OpenAiProvider {
     ) -> BoxFuture<'a, Result<ChatStream, ProviderError>> {
         Box::pin(async move {
             let seen: Seen = Arc::default();
-            let mut config = OpenAIConfig::new().with_api_base(&self.base_url);
-            config = config.with_api_key(self.key.as_ref().map_or("", Secret::expose));
+            let mut config = OpenAIConfig::new().with_api_base(&self.endpoint.base_url);
+            config = config.with_api_key(self.endpoint.key.as_ref().map_or("", Secret::expose));
             let client =
                 async_openai::Client::with_config(config).with_http_service(RecordHeaders {
-                    client: self.client.clone(),
+                    client: self.endpoint.client.clone(),
                     seen: seen.clone(),
                 });
             let opened = client
