@@ -5,6 +5,7 @@ pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod doctor;
+pub mod edit;
 pub mod exec;
 pub mod logging;
 pub mod model;

@@ -126,33 +126,7 @@ pub struct ChatRequest {
     pub sources: Vec<String>,
 }
 
-/// Tokens a request used, split the way providers bill them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    /// Input tokens billed at the full rate (not read from a cache).
-    pub input_tokens: u64,
-    /// Input tokens read from the provider's prompt cache.
-    pub cached_input_tokens: u64,
-    /// Input tokens written to the provider's prompt cache.
-    pub cache_write_tokens: u64,
-    /// Output tokens.
-    pub output_tokens: u64,
-}
-
-impl Usage {
-    /// All input tokens, however billed.
-    pub fn total_input(&self) -> u64 {
-        self.input_tokens + self.cached_input_tokens + self.cache_write_tokens
-    }
-
-    /// Adds another request's usage.
-    pub fn add(&mut self, other: &Usage) {
-        self.input_tokens += other.input_tokens;
-        self.cached_input_tokens += other.cached_input_tokens;
-        self.cache_write_tokens += other.cache_write_tokens;
-        self.output_tokens += other.output_tokens;
-    }
-}
+pub use crate::protocol::Usage;
 
 /// Why a reply ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

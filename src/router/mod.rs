@@ -7,7 +7,6 @@
 //! every answered request is a row in the spend ledger.
 
 pub mod breaker;
-mod decision;
 pub mod sensitive;
 mod setup;
 
@@ -15,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-pub use decision::{RouteDecision, RouteReason, RouteRole, clock};
+pub use crate::protocol::{RouteDecision, RouteReason, RouteRole, clock};
 pub use setup::{RouterSetupError, cloud_providers, new_session_id, resolve_target};
 
 use crate::config::SensitivePolicy;

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::decision::{RouteReason, RouteRole};
 use super::sensitive::{PatternError, Scanner, ScannerConfig};
 use super::{Router, RouterConfig, Target};
 use crate::config::{Config, ProviderKind};
 use crate::model::anthropic::AnthropicProvider;
 use crate::model::openai::OpenAiProvider;
 use crate::model::{ChatModel, ProviderError};
+use crate::protocol::{RouteReason, RouteRole};
 use crate::spend::{Ledger, PriceTable};
 
 /// The model local tokens are priced at when neither config nor a cloud planner names one.

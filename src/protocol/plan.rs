@@ -1,4 +1,4 @@
-//! Types every front end shares (the plan and its steps); serde only.
+//! The plan and its steps.
 
 use serde::{Deserialize, Serialize};
 

@@ -5,7 +5,39 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::sensitive::Kind;
+/// What kind of sensitive data a request held.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A PEM private key block.
+    PrivateKey,
+    /// A cloud provider key (AWS, Google Cloud, Azure).
+    CloudKey,
+    /// A GitHub, GitLab or Slack token.
+    ServiceToken,
+    /// An OpenAI or Anthropic API key.
+    ModelApiKey,
+    /// A payment provider key (Stripe).
+    PaymentKey,
+    /// A JSON Web Token.
+    Jwt,
+    /// `password|secret|token = "..."` with a high-entropy value.
+    SecretAssignment,
+    /// An email address.
+    Email,
+    /// A phone number.
+    Phone,
+    /// A payment card number (Luhn-valid).
+    CardNumber,
+    /// An IBAN (checksum-valid).
+    Iban,
+    /// A US social security number.
+    UsSsn,
+    /// A pattern from config.
+    UserPattern,
+    /// A file matching a sensitive path glob.
+    SensitivePath,
+}
 
 /// The two roles requests are made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,0 +1,4 @@
+//! Edits: search/replace matching, unified diffs and hunk selection.
+
+pub mod diff;
+pub mod matching;
