@@ -17,3 +17,4 @@ pub mod router;
 pub mod sandbox;
 pub mod secret;
 pub mod spend;
+pub mod tools;

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+pub mod tags;
+
 /// Files larger than this are listed but never inlined.
 const MAX_INLINE_BYTES: u64 = 16 * 1024;
 

@@ -1,0 +1,158 @@
+//! The read-only tools: read_file, list_dir, grep, outline.
+
+use std::path::Path;
+
+use regex::Regex;
+
+use crate::repomap::tags::{Lang, tags};
+use crate::sandbox::Workspace;
+
+/// Files larger than this are not read by tools.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// Most lines one read returns.
+pub const MAX_READ_LINES: usize = 400;
+/// Most grep matches returned.
+pub const MAX_MATCHES: usize = 100;
+
+/// Reads a text file for a tool: the size cap, and binary files refused (a NUL in the first 8 KiB).
+pub fn read_text(path: &Path, shown: &str) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{shown} is not a regular file"));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "{shown} is {} bytes; tools read files up to {MAX_FILE_BYTES} bytes",
+            meta.len()
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
+    if bytes.iter().take(8192).any(|&b| b == 0) {
+        return Err(format!("{shown} is a binary file"));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("{shown} is not UTF-8 text"))
+}
+
+/// `read_file`.
+pub fn read_file(
+    ws: &Workspace,
+    path: &str,
+    start: Option<usize>,
+    end: Option<usize>,
+) -> Result<String, String> {
+    let abs = ws.resolve_read(path).map_err(|e| e.to_string())?;
+    let text = read_text(&abs, path)?;
+    let lines: Vec<&str> = text.lines().collect();
+    let total = lines.len();
+    let from = start.unwrap_or(1).max(1);
+    if total == 0 {
+        return Ok(format!("{path} is empty"));
+    }
+    if from > total {
+        return Err(format!(
+            "{path} has {total} lines; start_line {from} is past the end"
+        ));
+    }
+    let to = end
+        .unwrap_or(total)
+        .min(total)
+        .min(from + MAX_READ_LINES - 1)
+        .max(from);
+    let mut out = format!("{path} (lines {from}-{to} of {total})\n");
+    for (i, line) in lines[from - 1..to].iter().enumerate() {
+        out.push_str(&format!("{:>5}| {line}\n", from + i));
+    }
+    if to < total {
+        out.push_str(&format!(
+            "… {} more lines; read on with start_line {}\n",
+            total - to,
+            to + 1
+        ));
+    }
+    Ok(out)
+}
+
+/// `list_dir`.
+pub fn list_dir(ws: &Workspace, path: &str) -> Result<String, String> {
+    let abs = ws.resolve_read(path).map_err(|e| e.to_string())?;
+    let entries = std::fs::read_dir(&abs).map_err(|e| format!("{path}: {e}"))?;
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.file_name() != ".git")
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                format!("{name}/")
+            } else {
+                name
+            }
+        })
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Ok(format!("{path} is empty"));
+    }
+    let shown = names.len().min(500);
+    let mut out = names[..shown].join("\n");
+    if names.len() > shown {
+        out.push_str(&format!("\n… {} more", names.len() - shown));
+    }
+    Ok(out)
+}
+
+/// `grep`: a regex over the non-ignored text files under `path`.
+pub fn grep(ws: &Workspace, pattern: &str, path: Option<&str>) -> Result<String, String> {
+    let re = Regex::new(pattern).map_err(|e| format!("bad regular expression: {e}"))?;
+    let base = ws
+        .resolve_read(path.unwrap_or("."))
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let walker = ignore::WalkBuilder::new(&base)
+        .hidden(false)
+        .require_git(false)
+        .filter_entry(|e| e.file_name() != ".git" && e.file_name() != ".tandem")
+        .build();
+    'files: for entry in walker.flatten() {
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let shown = ws.relative(entry.path());
+        let Ok(text) = read_text(entry.path(), &shown) else {
+            continue;
+        };
+        for (i, line) in text.lines().enumerate() {
+            if re.is_match(line) {
+                let line: String = line.trim_end().chars().take(200).collect();
+                out.push(format!("{shown}:{}: {line}", i + 1));
+                if out.len() >= MAX_MATCHES {
+                    out.push(format!(
+                        "… stopped at {MAX_MATCHES} matches; narrow the pattern or the path"
+                    ));
+                    break 'files;
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        return Ok(format!("no matches for /{pattern}/"));
+    }
+    Ok(out.join("\n"))
+}
+
+/// `outline`: a file's definitions with their first lines.
+pub fn outline(ws: &Workspace, path: &str) -> Result<String, String> {
+    let abs = ws.resolve_read(path).map_err(|e| e.to_string())?;
+    let lang = Lang::of(&abs).ok_or_else(|| {
+        format!("{path}: outline knows Rust, Python, JavaScript, TypeScript and Go files")
+    })?;
+    let text = read_text(&abs, path)?;
+    let defs: Vec<String> = tags(lang, &text)?
+        .into_iter()
+        .filter(|t| t.is_definition)
+        .map(|t| format!("{:>5}: {} [{}]", t.line, t.signature, t.kind))
+        .collect();
+    if defs.is_empty() {
+        return Ok(format!("{path}: no definitions found"));
+    }
+    Ok(format!("{path}\n{}", defs.join("\n")))
+}

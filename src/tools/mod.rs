@@ -1,0 +1,200 @@
+//! Tools the models call: specs, argument parsing and dispatch. Read-only tools answer at once; edits, new files
+//! and commands come back as actions for the session, which asks for approval first.
+
+mod fs;
+mod specs;
+
+use serde::Deserialize;
+
+pub use fs::{MAX_FILE_BYTES, read_text};
+pub use specs::{ToolSet, specs};
+
+use crate::edit::matching::search_replace;
+use crate::protocol::{Plan, StepStatus};
+use crate::sandbox::Workspace;
+
+/// What a tool call asks the session to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// The tool's result, for the model.
+    Output(String),
+    /// The call failed; this explains why, for the model.
+    Failed(String),
+    /// Change a file (after approval): `old` is `None` for a new file.
+    Propose {
+        /// Workspace-relative path.
+        path: String,
+        /// Current content.
+        old: Option<String>,
+        /// Proposed content.
+        new: String,
+    },
+    /// Run a shell command (after approval).
+    Run(String),
+    /// End the step.
+    Finish {
+        /// How.
+        status: StepStatus,
+        /// Summary or reason.
+        summary: String,
+    },
+    /// The planner's plan.
+    SubmitPlan(Plan),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadArgs {
+    path: String,
+    start_line: Option<usize>,
+    end_line: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PathArgs {
+    path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrepArgs {
+    pattern: String,
+    path: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditArgs {
+    path: String,
+    search: String,
+    replace: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WriteArgs {
+    path: String,
+    content: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunArgs {
+    command: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DoneArgs {
+    summary: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FailedArgs {
+    reason: String,
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(tool: &str, arguments: &str) -> Result<T, Action> {
+    let arguments = if arguments.trim().is_empty() {
+        "{}"
+    } else {
+        arguments
+    };
+    serde_json::from_str(arguments)
+        .map_err(|e| Action::Failed(format!("bad arguments for {tool}: {e}")))
+}
+
+fn answer(result: Result<String, String>) -> Action {
+    match result {
+        Ok(text) => Action::Output(text),
+        Err(text) => Action::Failed(text),
+    }
+}
+
+/// Carries out (or prepares) one tool call. Unknown tools and malformed arguments are `Failed`, never panics.
+pub fn dispatch(ws: &Workspace, set: ToolSet, name: &str, arguments: &str) -> Action {
+    let allowed = specs(set).iter().any(|s| s.name == name);
+    if !allowed {
+        let names: Vec<String> = specs(set).into_iter().map(|s| s.name).collect();
+        return Action::Failed(format!(
+            "there is no tool `{name}` here; the tools are: {}",
+            names.join(", ")
+        ));
+    }
+    let result = (|| -> Result<Action, Action> {
+        Ok(match name {
+            "read_file" => {
+                let a: ReadArgs = parse(name, arguments)?;
+                answer(fs::read_file(ws, &a.path, a.start_line, a.end_line))
+            }
+            "list_dir" => answer(fs::list_dir(ws, &parse::<PathArgs>(name, arguments)?.path)),
+            "grep" => {
+                let a: GrepArgs = parse(name, arguments)?;
+                answer(fs::grep(ws, &a.pattern, a.path.as_deref()))
+            }
+            "outline" => answer(fs::outline(ws, &parse::<PathArgs>(name, arguments)?.path)),
+            "edit" => {
+                let a: EditArgs = parse(name, arguments)?;
+                let abs = ws
+                    .resolve_write(&a.path)
+                    .map_err(|e| Action::Failed(e.to_string()))?;
+                if !abs.exists() {
+                    return Err(Action::Failed(format!(
+                        "{} does not exist; create it with write_file",
+                        a.path
+                    )));
+                }
+                let old = read_text(&abs, &a.path).map_err(Action::Failed)?;
+                let (new, _) = search_replace(&old, &a.search, &a.replace)
+                    .map_err(|e| Action::Failed(format!("edit of {} not applied: {e}", a.path)))?;
+                if new == old {
+                    return Err(Action::Failed(format!(
+                        "edit of {}: the replacement is the same as the text",
+                        a.path
+                    )));
+                }
+                Action::Propose {
+                    path: ws.relative(&abs),
+                    old: Some(old),
+                    new,
+                }
+            }
+            "write_file" => {
+                let a: WriteArgs = parse(name, arguments)?;
+                let abs = ws
+                    .resolve_write(&a.path)
+                    .map_err(|e| Action::Failed(e.to_string()))?;
+                if abs.exists() {
+                    return Err(Action::Failed(format!(
+                        "{} already exists; change it with edit",
+                        a.path
+                    )));
+                }
+                Action::Propose {
+                    path: ws.relative(&abs),
+                    old: None,
+                    new: a.content,
+                }
+            }
+            "run" => Action::Run(parse::<RunArgs>(name, arguments)?.command),
+            "step_done" => Action::Finish {
+                status: StepStatus::Done,
+                summary: parse::<DoneArgs>(name, arguments)?.summary,
+            },
+            "step_failed" => Action::Finish {
+                status: StepStatus::Failed,
+                summary: parse::<FailedArgs>(name, arguments)?.reason,
+            },
+            "submit_plan" => Action::SubmitPlan(
+                Plan::parse(arguments).map_err(|e| Action::Failed(e.to_string()))?,
+            ),
+            _ => Action::Failed(format!("tool `{name}` is not implemented")),
+        })
+    })();
+    result.unwrap_or_else(|failed| failed)
+}
+
+#[cfg(test)]
+mod tests;

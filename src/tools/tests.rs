@@ -1,0 +1,188 @@
+use super::*;
+use pretty_assertions::assert_eq;
+
+fn ws() -> (tempfile::TempDir, Workspace) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("src/app.py"),
+        "def greet(name):\n    return 'hi ' + name\n\n\ndef main():\n    print(greet('x'))\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("blob.bin"), [1u8, 0, 2]).unwrap();
+    let w = Workspace::new(dir.path()).unwrap();
+    (dir, w)
+}
+
+fn run(w: &Workspace, set: ToolSet, name: &str, args: serde_json::Value) -> Action {
+    dispatch(w, set, name, &args.to_string())
+}
+
+#[test]
+fn read_list_grep_outline() {
+    let (_d, w) = ws();
+    let out = run(
+        &w,
+        ToolSet::Executor,
+        "read_file",
+        serde_json::json!({"path": "src/app.py", "start_line": 5}),
+    );
+    assert_eq!(
+        out,
+        Action::Output(
+            "src/app.py (lines 5-6 of 6)\n    5| def main():\n    6|     print(greet('x'))\n"
+                .into()
+        )
+    );
+    assert_eq!(
+        run(
+            &w,
+            ToolSet::Planner,
+            "list_dir",
+            serde_json::json!({"path": "."})
+        ),
+        Action::Output("blob.bin\nsrc/".into())
+    );
+    assert_eq!(
+        run(
+            &w,
+            ToolSet::Planner,
+            "grep",
+            serde_json::json!({"pattern": "greet\\("})
+        ),
+        Action::Output(
+            "src/app.py:1: def greet(name):\nsrc/app.py:6:     print(greet('x'))".into()
+        )
+    );
+    let Action::Output(outline) = run(
+        &w,
+        ToolSet::Planner,
+        "outline",
+        serde_json::json!({"path": "src/app.py"}),
+    ) else {
+        panic!()
+    };
+    assert!(
+        outline.contains("    1: def greet(name): [function]")
+            && outline.contains("    5: def main(): [function]"),
+        "{outline}"
+    );
+    assert_eq!(
+        run(
+            &w,
+            ToolSet::Planner,
+            "read_file",
+            serde_json::json!({"path": "blob.bin"})
+        ),
+        Action::Failed("blob.bin is a binary file".into())
+    );
+}
+
+#[test]
+fn edits_and_new_files_become_proposals() {
+    let (_d, w) = ws();
+    let out = run(
+        &w,
+        ToolSet::Executor,
+        "edit",
+        serde_json::json!({"path": "src/app.py", "search": "'hi '", "replace": "'hello '"}),
+    );
+    let Action::Propose { path, old, new } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(path, "src/app.py");
+    assert!(old.unwrap().contains("'hi '") && new.contains("'hello '"));
+    let out = run(
+        &w,
+        ToolSet::Executor,
+        "write_file",
+        serde_json::json!({"path": "src/new.py", "content": "x = 1\n"}),
+    );
+    assert_eq!(
+        out,
+        Action::Propose {
+            path: "src/new.py".into(),
+            old: None,
+            new: "x = 1\n".into()
+        }
+    );
+}
+
+#[test]
+fn mistakes_are_explained_not_panicked() {
+    let (_d, w) = ws();
+    let wrong = run(
+        &w,
+        ToolSet::Executor,
+        "edit",
+        serde_json::json!({"path": "src/app.py", "search": "def greet(nme):\n    return 'hi' + nme", "replace": "x"}),
+    );
+    let Action::Failed(msg) = wrong else {
+        panic!("{wrong:?}")
+    };
+    assert!(
+        msg.starts_with(
+            "edit of src/app.py not applied: the search text was not found. The closest lines"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("    1| def greet(name):"), "{msg}");
+    assert!(
+        matches!(run(&w, ToolSet::Executor, "write_file", serde_json::json!({"path": "src/app.py", "content": ""})), Action::Failed(m) if m.contains("already exists"))
+    );
+    assert!(
+        matches!(run(&w, ToolSet::Executor, "edit", serde_json::json!({"path": "../x", "search": "a", "replace": "b"})), Action::Failed(m) if m.contains("outside the workspace"))
+    );
+    assert!(
+        matches!(run(&w, ToolSet::Executor, "write_file", serde_json::json!({"path": ".git/hooks/post-commit", "content": "x"})), Action::Failed(m) if m.contains("protected"))
+    );
+    assert!(
+        matches!(dispatch(&w, ToolSet::Executor, "read_file", "{not json"), Action::Failed(m) if m.starts_with("bad arguments for read_file"))
+    );
+    assert!(
+        matches!(run(&w, ToolSet::Planner, "edit", serde_json::json!({})), Action::Failed(m) if m.contains("no tool `edit` here"))
+    );
+    assert!(matches!(
+        run(&w, ToolSet::Executor, "teleport", serde_json::json!({})),
+        Action::Failed(_)
+    ));
+}
+
+#[test]
+fn ending_steps_and_submitting_plans() {
+    let (_d, w) = ws();
+    assert_eq!(
+        run(
+            &w,
+            ToolSet::Executor,
+            "step_done",
+            serde_json::json!({"summary": "greet says hello"})
+        ),
+        Action::Finish {
+            status: StepStatus::Done,
+            summary: "greet says hello".into()
+        }
+    );
+    let plan = serde_json::json!({"summary": "s", "steps": [{"id": 1, "goal": "g", "files": [], "done_when": "d"}]});
+    assert!(
+        matches!(run(&w, ToolSet::Planner, "submit_plan", plan), Action::SubmitPlan(p) if p.steps.len() == 1)
+    );
+    assert!(matches!(
+        run(
+            &w,
+            ToolSet::Planner,
+            "submit_plan",
+            serde_json::json!({"summary": "s", "steps": []})
+        ),
+        Action::Failed(_)
+    ));
+    assert_eq!(
+        run(
+            &w,
+            ToolSet::Executor,
+            "run",
+            serde_json::json!({"command": "ls"})
+        ),
+        Action::Run("ls".into())
+    );
+}
