@@ -18,6 +18,8 @@ pub mod exit {
     pub const MODEL: u8 = 3;
     /// The command is not built yet.
     pub const NOT_BUILT: u8 = 4;
+    /// The work ran but the verify command still fails.
+    pub const VERIFY_FAILED: u8 = 5;
     /// Interrupted (Ctrl-C).
     pub const INTERRUPTED: u8 = 130;
 }
@@ -161,6 +163,8 @@ pub enum Command {
     Spend(SpendArgs),
     /// Show the effective config and where each value came from; check the model and endpoints.
     Doctor(DoctorArgs),
+    /// Undo the last applied batch of edits (restores the exact prior bytes).
+    Undo(UndoArgs),
 }
 
 /// `tandem exec`.
@@ -171,9 +175,26 @@ pub struct ExecArgs {
     /// Read the task from a file.
     #[arg(short = 'f', long, value_name = "FILE", conflicts_with = "task")]
     pub file: Option<PathBuf>,
-    /// Print JSON instead of Markdown.
+    /// Print every event as one JSON line (with --plan-only: the plan as JSON).
     #[arg(long)]
     pub json: bool,
+    /// Continue the session with this id (after an interrupt, or with a follow-up task).
+    #[arg(long, value_name = "ID", conflicts_with = "continue_last")]
+    pub resume: Option<String>,
+    /// Continue the workspace's latest session.
+    #[arg(long = "continue")]
+    pub continue_last: bool,
+    /// Headless approvals for edits and commands: auto (apply and run) or never (refuse).
+    #[arg(long, value_name = "POLICY", default_value = "auto", value_parser = ["auto", "never"])]
+    pub approve: String,
+}
+
+/// `tandem undo`.
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The session whose last checkpoint to undo [default: the latest session].
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
 }
 
 /// `tandem loop`.

@@ -97,7 +97,7 @@ async fn check_model(config: &Config, no_load: bool) -> Check {
     let name = "model".to_string();
     let path = location.path().to_path_buf();
     if let Err(e) = check_file(&path) {
-        let detail = crate::exec::model_error_hint(&e, &location);
+        let detail = model_error_hint(&e, &location);
         return Check {
             name,
             status: Status::Fail,
@@ -158,7 +158,7 @@ async fn check_model(config: &Config, no_load: bool) -> Check {
         Ok(Err(e)) => Check {
             name,
             status: Status::Fail,
-            detail: crate::exec::model_error_hint(&e, &location),
+            detail: model_error_hint(&e, &location),
         },
         Err(e) => Check {
             name,
@@ -229,5 +229,22 @@ async fn check_provider(config: &Config, name: &str, p: &ProviderConfig, offline
         name: label,
         status,
         detail,
+    }
+}
+
+/// The engine error, with what to do about it when the missing model is the demo model.
+pub fn model_error_hint(
+    e: &crate::model::local::EngineError,
+    location: &crate::config::ModelLocation,
+) -> String {
+    match (e, location) {
+        (
+            crate::model::local::EngineError::ModelNotFound(path),
+            crate::config::ModelLocation::Demo(_),
+        ) => format!(
+            "the demo model is not at {}: run scripts/fetch-demo-model.sh, or pass --model PATH",
+            path.display()
+        ),
+        _ => e.to_string(),
     }
 }

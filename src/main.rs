@@ -58,6 +58,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Doctor(args)) => {
             tandem::doctor::run(&config, &cli.global, args, &log_dir).await
         }
+        Some(Command::Undo(args)) => tandem::exec::undo(&config, args),
         Some(Command::Loop(_)) => not_built("tandem loop (ralph loops) is issue #7"),
         Some(Command::Spend(args)) => {
             print!(
@@ -66,12 +67,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             );
             Ok(exit::OK)
         }
-        None if cli.global.plan_only => not_built(
-            "the interactive UI is issue #8; for a headless plan run `tandem exec --plan-only \"<task>\"`",
-        ),
-        None => not_built(
-            "the interactive UI is issue #8; for now run `tandem exec --plan-only \"<task>\"`",
-        ),
+        None => not_built("the interactive UI is issue #8; for now run `tandem exec \"<task>\"`"),
     }
 }
 

@@ -7,18 +7,22 @@ use std::path::Path;
 pub enum PromptName {
     /// The planner's system prompt.
     Planner,
+    /// The executor's system prompt.
+    Executor,
 }
 
 impl PromptName {
     fn file_name(self) -> &'static str {
         match self {
             PromptName::Planner => "planner.md",
+            PromptName::Executor => "executor.md",
         }
     }
 
     fn builtin(self) -> &'static str {
         match self {
             PromptName::Planner => include_str!("../prompts/planner.md"),
+            PromptName::Executor => include_str!("../prompts/executor.md"),
         }
     }
 }

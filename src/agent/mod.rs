@@ -1,3 +1,7 @@
-//! The agent: planning turns (and, as it grows, execution, verification and re-planning).
+//! The agent: plan → execute steps → verify → re-plan, with approvals, checkpoints and a transcript.
 
-pub mod plan;
+pub mod checkpoint;
+pub mod events;
+pub mod session;
+pub mod transcript;
+pub mod verify;

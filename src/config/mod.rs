@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 pub use error::ConfigError;
 pub use load::{ConfigFileStatus, ENV_ALIASES, FlagOverride, env_key};
 pub use schema::{
-    BudgetConfig, ConfigFile, LocalConfig, PriceConfig, PrivacyConfig, ProviderConfig,
-    ProviderKind, RoleConfig, SamplingConfig, SensitivePolicy, SpendConfig,
+    AgentConfig, ApprovalPolicy, BudgetConfig, CommandPolicy, ConfigFile, LocalConfig, PriceConfig,
+    PrivacyConfig, ProviderConfig, ProviderKind, RoleConfig, SamplingConfig, SensitivePolicy,
+    SpendConfig,
 };
 pub use source::Source;
 

@@ -24,6 +24,74 @@ pub struct ConfigFile {
     pub spend: SpendConfig,
     /// USD per million tokens, by model name; these override and extend the built-in table.
     pub prices: BTreeMap<String, PriceConfig>,
+    /// How sessions run: approvals, verification, limits.
+    pub agent: AgentConfig,
+}
+
+/// How edits are approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApprovalPolicy {
+    /// Apply every edit.
+    Auto,
+    /// Ask once per edited file.
+    PerFile,
+    /// Ask per hunk; accepting some hunks applies exactly those.
+    PerHunk,
+    /// Apply nothing (the edits are reported).
+    Never,
+}
+
+/// How model-requested commands are approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommandPolicy {
+    /// Run them.
+    Auto,
+    /// Ask each time.
+    Ask,
+    /// Refuse them.
+    Never,
+}
+
+/// Session behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Edit approvals: `auto`, `per-file`, `per-hunk` or `never`.
+    pub approval: ApprovalPolicy,
+    /// Command approvals: `auto`, `ask` or `never`.
+    pub commands: CommandPolicy,
+    /// The verify command; empty means detect it (cargo test, pytest, npm test, go test…); `none` turns it off.
+    pub verify: String,
+    /// Plan → execute → verify rounds before giving up.
+    pub max_rounds: u32,
+    /// Executor attempts at a step before it is escalated to the planner's provider.
+    pub max_step_attempts: u32,
+    /// Model turns within one step attempt.
+    pub max_step_turns: u32,
+    /// Read-only tool turns the planner may take before it must submit its plan.
+    pub max_planner_turns: u32,
+    /// Seconds a model-requested command may run.
+    pub command_timeout_secs: u64,
+    /// Seconds the verify command may run.
+    pub verify_timeout_secs: u64,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            approval: ApprovalPolicy::Auto,
+            commands: CommandPolicy::Auto,
+            verify: String::new(),
+            max_rounds: 3,
+            max_step_attempts: 2,
+            max_step_turns: 16,
+            max_planner_turns: 8,
+            command_timeout_secs: 120,
+            verify_timeout_secs: 600,
+        }
+    }
 }
 
 /// What to do with a request that holds sensitive data.
@@ -245,6 +313,7 @@ impl Default for ConfigFile {
             budget: BudgetConfig::default(),
             spend: SpendConfig::default(),
             prices: BTreeMap::new(),
+            agent: AgentConfig::default(),
         }
     }
 }

@@ -116,6 +116,23 @@ pub(super) fn check(cfg: &ConfigFile) -> Result<(), (String, String)> {
             );
         }
     }
+    let a = &cfg.agent;
+    for (key, value) in [
+        ("agent.max_rounds", a.max_rounds),
+        ("agent.max_step_attempts", a.max_step_attempts),
+        ("agent.max_step_turns", a.max_step_turns),
+        ("agent.max_planner_turns", a.max_planner_turns),
+    ] {
+        if value == 0 {
+            return fail(key, "must be at least 1".into());
+        }
+    }
+    if a.command_timeout_secs == 0 || a.verify_timeout_secs == 0 {
+        return fail(
+            "agent.command_timeout_secs",
+            "timeouts must be at least 1 second".into(),
+        );
+    }
     for (i, pattern) in cfg.privacy.patterns.iter().enumerate() {
         if let Err(e) = regex::Regex::new(pattern) {
             return fail(

@@ -1,4 +1,6 @@
-//! Headless runs: `tandem exec` (for now, `--plan-only`: a plan through the router, saved, nothing changed).
+//! Headless runs: `tandem exec` (a whole session, or `--plan-only`), and `tandem undo`.
+
+mod render;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -7,19 +9,20 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use crate::agent::plan::{PlanTurnError, plan, planner_request};
-use crate::cli::{ExecArgs, GlobalArgs, exit};
-use crate::config::{Config, ModelLocation};
+use crate::agent::session::{Session, SessionConfig};
+use crate::agent::transcript::{self, Resumed};
+use crate::cli::{ExecArgs, GlobalArgs, UndoArgs, exit};
+use crate::config::{ApprovalPolicy, CommandPolicy, Config};
 use crate::model::ChatModel;
-use crate::model::local::{EngineConfig, EngineError, SamplingParams};
+use crate::model::local::{EngineConfig, SamplingParams};
 use crate::model::local_provider::LocalProvider;
 use crate::prompts::{self, PromptName};
-use crate::protocol::Plan;
-use crate::router::{RouteDecision, Router, RouterError, RouterEvent, new_session_id};
+use crate::protocol::{EventMsg, Op, Outcome, Plan, RouteDecision, RouteRole};
+use crate::router::{Router, new_session_id};
+use crate::sandbox::Workspace;
 use crate::spend::Ledger;
 
-/// Characters of repository overview the planner gets.
-const OVERVIEW_BUDGET: usize = 12_000;
+pub use render::Renderer;
 
 /// A plan as saved under `.tandem/plans/`.
 #[derive(Debug, Serialize)]
@@ -29,7 +32,7 @@ pub struct SavedPlan<'a> {
     /// When the plan was made (UTC, RFC 3339).
     pub created: String,
     /// Who planned and why.
-    pub planner: &'a RouteDecision,
+    pub planner: Option<&'a RouteDecision>,
     /// The plan.
     pub plan: &'a Plan,
 }
@@ -46,7 +49,7 @@ pub fn open_ledger(config: &Config) -> Option<Arc<Ledger>> {
 }
 
 /// The router for a run: the lazily loaded local model, the configured cloud providers, the ledger.
-pub fn build_router(config: &Config, offline: bool) -> anyhow::Result<Router> {
+pub fn build_router(config: &Config, offline: bool, session: &str) -> anyhow::Result<Router> {
     let engine_config = EngineConfig::from_config(config)?;
     let sampling = SamplingParams::from(&config.values.local.sampling);
     let local: Arc<dyn ChatModel> = Arc::new(LocalProvider::lazy(engine_config, sampling));
@@ -54,143 +57,233 @@ pub fn build_router(config: &Config, offline: bool) -> anyhow::Result<Router> {
         config,
         Some(local),
         offline,
-        new_session_id(),
+        session.to_string(),
         open_ledger(config),
     )?)
 }
 
+/// Project instructions for the planner: the first of AGENTS.md, CLAUDE.md, CONVENTIONS.md, .cursorrules.
+pub fn project_instructions(root: &std::path::Path) -> Option<String> {
+    ["AGENTS.md", "CLAUDE.md", "CONVENTIONS.md", ".cursorrules"]
+        .iter()
+        .find_map(|name| {
+            let text = std::fs::read_to_string(root.join(name)).ok()?;
+            let text: String = text.chars().take(8_000).collect();
+            (!text.trim().is_empty()).then(|| format!("({name})\n{text}"))
+        })
+}
+
 /// `tandem exec`.
-pub async fn run(config: Config, global: &GlobalArgs, args: &ExecArgs) -> anyhow::Result<u8> {
-    let task = read_task(args)?;
-    if !global.plan_only {
-        eprintln!(
-            "tandem exec: executing plans is not built yet (the agent core is issue #4). \
-             Use `tandem exec --plan-only` to make and save a plan."
-        );
-        return Ok(exit::NOT_BUILT);
-    }
-    let router = build_router(&config, global.offline)?;
-    let overview = crate::repomap::overview(&config.workspace, OVERVIEW_BUDGET, &|p| {
-        !router.is_sensitive_path(p)
-    });
-    let system = prompts::load(PromptName::Planner, &config.dirs.config);
-    let request = planner_request(
-        &system,
-        &task,
-        &overview.text,
-        overview.inlined,
-        config.values.local.max_tokens,
-    );
-
-    let mut on = |event: RouterEvent| match event {
-        RouterEvent::Decision(d) => eprintln!("tandem: {d}"),
-        RouterEvent::ProviderFailed { provider, error } => eprintln!("tandem: {provider}: {error}"),
-        RouterEvent::LedgerError(e) => eprintln!("tandem: warning: {e}"),
-        RouterEvent::Delta(_) | RouterEvent::Restart => {}
-    };
-    let outcome = tokio::select! {
-        outcome = plan(&router, request, &mut on) => outcome,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("tandem: interrupted; nothing was changed");
-            return Ok(exit::INTERRUPTED);
-        }
-    };
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(PlanTurnError::Unparseable {
-            attempts,
-            error,
-            last_reply,
-        }) => {
-            tracing::warn!(%last_reply, "last unparseable plan reply");
-            eprintln!("tandem: no usable plan after {attempts} attempts: {error}");
-            return Ok(exit::FAILED);
-        }
-        Err(PlanTurnError::Router(e @ RouterError::NoLocalModel { .. })) => {
-            eprintln!("tandem: {}", no_model_hint(&e, &config.model_location()));
-            return Ok(exit::MODEL);
-        }
-        Err(PlanTurnError::Router(e)) => bail!(e),
-    };
-    for (i, attempt) in outcome.attempts.iter().enumerate() {
-        let u = &attempt.response.usage;
-        let cost = match (attempt.usd, attempt.saved_usd) {
-            (_, Some(saved)) if attempt.decision.is_local() => format!("$0 (saved ${saved:.4})"),
-            (Some(usd), _) => format!("${usd:.4}"),
-            (None, _) => "unpriced".into(),
-        };
-        eprintln!(
-            "tandem: attempt {}: {}/{}: {} input tokens ({} cached), {} output, {:.1} s, {cost}",
-            i + 1,
-            attempt.decision.provider,
-            attempt.decision.model,
-            u.total_input(),
-            u.cached_input_tokens,
-            u.output_tokens,
-            attempt.latency.as_secs_f64(),
-        );
-    }
-    let Some(last) = outcome.attempts.last() else {
-        bail!("a plan with no attempt")
-    };
-    let decision = &last.decision;
-    let saved = save_plan(&config, &task, decision, &outcome.plan)?;
-    if args.json {
-        let doc = SavedPlan {
-            task: &task,
-            created: now_rfc3339(),
-            planner: decision,
-            plan: &outcome.plan,
-        };
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-    } else {
-        println!("{}", outcome.plan.to_markdown());
-        println!(
-            "_Planned by {}/{} ({})._",
-            decision.provider, decision.model, decision.reason
-        );
-    }
-    eprintln!("tandem: plan saved to {}", saved.display());
-    Ok(exit::OK)
-}
-
-/// The "no local model" error, with how to get the demo model when that is what is missing.
-fn no_model_hint(e: &RouterError, location: &ModelLocation) -> String {
-    match location {
-        ModelLocation::Demo(path) if !path.exists() => {
-            format!(
-                "{e}\n  the demo model is not at {}: run scripts/fetch-demo-model.sh, or pass --model PATH",
-                path.display()
-            )
-        }
-        _ => e.to_string(),
-    }
-}
-
-/// The engine error, with what to do about it.
-pub fn model_error_hint(e: &EngineError, location: &ModelLocation) -> String {
-    match (e, location) {
-        (EngineError::ModelNotFound(path), ModelLocation::Demo(_)) => format!(
-            "the demo model is not at {}: run scripts/fetch-demo-model.sh, or pass --model PATH",
-            path.display()
+pub async fn run(mut config: Config, global: &GlobalArgs, args: &ExecArgs) -> anyhow::Result<u8> {
+    let ws = Workspace::new(&config.workspace)
+        .with_context(|| format!("workspace {}", config.workspace.display()))?;
+    let resume_id = match (&args.resume, args.continue_last) {
+        (Some(id), _) => Some(id.clone()),
+        (None, true) => Some(
+            transcript::latest(ws.root())
+                .context("no earlier session in this workspace to continue")?,
         ),
-        _ => e.to_string(),
+        (None, false) => None,
+    };
+    let (session_id, resume, task) = match resume_id {
+        Some(id) => {
+            let events = transcript::load(ws.root(), &id)?;
+            let mut state = transcript::replay(&events);
+            let follow_up = read_task_opt(args)?;
+            let task = match (state.outcome, follow_up) {
+                (None, None) => state.task.clone(),
+                (None, Some(_)) => {
+                    bail!("session {id} is unfinished: resume it without a new task first")
+                }
+                (Some(outcome), None) => bail!(
+                    "session {id} already finished ({outcome:?}); give a follow-up task to continue it"
+                ),
+                (Some(_), Some(task)) => {
+                    // A follow-up: a new plan for the new task, in the same session.
+                    state = Resumed {
+                        plan: None,
+                        round: 0,
+                        steps: Default::default(),
+                        outcome: None,
+                        ..state
+                    };
+                    task
+                }
+            };
+            (id, Some(state), task)
+        }
+        None => (new_session_id(), None, read_task(args)?),
+    };
+
+    let headless = if args.approve == "never" {
+        (ApprovalPolicy::Never, CommandPolicy::Never)
+    } else {
+        (ApprovalPolicy::Auto, CommandPolicy::Auto)
+    };
+    if matches!(
+        config.values.agent.approval,
+        ApprovalPolicy::PerFile | ApprovalPolicy::PerHunk
+    ) {
+        eprintln!(
+            "tandem: headless run: edits follow --approve {} (agent.approval = per-file/per-hunk needs the UI)",
+            args.approve
+        );
+    }
+    config.values.agent.approval = headless.0;
+    if config.values.agent.commands == CommandPolicy::Ask {
+        config.values.agent.commands = headless.1;
+    }
+    if args.approve == "never" {
+        config.values.agent.commands = CommandPolicy::Never;
+    }
+
+    let router = Arc::new(build_router(&config, global.offline, &session_id)?);
+    let session_config = SessionConfig {
+        id: session_id.clone(),
+        task: task.clone(),
+        agent: config.values.agent.clone(),
+        plan_only: global.plan_only,
+        planner_prompt: prompts::load(PromptName::Planner, &config.dirs.config),
+        executor_prompt: prompts::load(PromptName::Executor, &config.dirs.config),
+        instructions: project_instructions(ws.root()),
+        max_tokens: config.values.local.max_tokens,
+        resume,
+        transcript: true,
+    };
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let (session, handle) = Session::new(session_config, ws.clone(), router, Some(events_tx))?;
+    let running = tokio::spawn(session.run());
+
+    let mut renderer = Renderer::new(
+        args.json && !global.plan_only,
+        std::io::stderr().is_terminal(),
+    );
+    let mut plan: Option<Plan> = None;
+    let mut planner: Option<RouteDecision> = None;
+    let mut interrupts = 0;
+    loop {
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                match &event.msg {
+                    EventMsg::PlanReady { plan: p, .. } => plan = Some(p.clone()),
+                    EventMsg::Route { decision } if decision.role == RouteRole::Planner => planner = Some(decision.clone()),
+                    _ => {}
+                }
+                renderer.event(&event);
+            }
+            _ = tokio::signal::ctrl_c() => {
+                interrupts += 1;
+                if interrupts > 1 {
+                    eprintln!("\ntandem: interrupted twice; stopping now (edits are written whole or not at all)");
+                    return Ok(exit::INTERRUPTED);
+                }
+                eprintln!("\ntandem: interrupting after the current action (Ctrl-C again to stop at once)");
+                handle.send(Op::Interrupt);
+            }
+        }
+    }
+    let outcome = running.await.context("the session task failed")?;
+
+    if global.plan_only
+        && let Some(plan) = &plan
+    {
+        let saved = save_plan(&config, &task, planner.as_ref(), plan)?;
+        if args.json {
+            let doc = SavedPlan {
+                task: &task,
+                created: now_rfc3339(),
+                planner: planner.as_ref(),
+                plan,
+            };
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        } else {
+            println!("{}", plan.to_markdown());
+            if let Some(d) = &planner {
+                println!("_Planned by {}/{} ({})._", d.provider, d.model, d.reason);
+            }
+        }
+        eprintln!("tandem: plan saved to {}", saved.display());
+    } else if !args.json {
+        print!("{}", renderer.summary());
+    }
+    if renderer.no_local_model()
+        && let crate::config::ModelLocation::Demo(path) = config.model_location()
+        && !path.exists()
+    {
+        eprintln!(
+            "tandem: the demo model is not at {}: run scripts/fetch-demo-model.sh, or pass --model PATH",
+            path.display()
+        );
+    }
+    eprintln!("tandem: session {session_id} (resume with `tandem exec --resume {session_id}`)");
+    Ok(match outcome {
+        Outcome::Done | Outcome::Planned => exit::OK,
+        Outcome::VerifyFailed => exit::VERIFY_FAILED,
+        Outcome::Interrupted => exit::INTERRUPTED,
+        Outcome::Failed if renderer.no_local_model() => exit::MODEL,
+        Outcome::Failed => exit::FAILED,
+    })
+}
+
+/// `tandem undo`: undoes the newest checkpoint of a session and records it in the transcript.
+pub fn undo(config: &Config, args: &UndoArgs) -> anyhow::Result<u8> {
+    let ws = Workspace::new(&config.workspace)?;
+    let id = match &args.session {
+        Some(id) => id.clone(),
+        None => transcript::latest(ws.root()).context("no session in this workspace")?,
+    };
+    let events = transcript::load(ws.root(), &id)?;
+    let last_seq = transcript::replay(&events).last_seq;
+    let checkpoints =
+        crate::agent::checkpoint::Checkpoints::new(transcript::checkpoints_dir(ws.root(), &id));
+    match checkpoints.undo(&ws)? {
+        Some((checkpoint, files)) => {
+            let mut sink = crate::agent::events::EventSink::new(
+                Some(&transcript::transcript_path(ws.root(), &id)),
+                None,
+                last_seq,
+            )?;
+            sink.emit(EventMsg::Undone {
+                checkpoint,
+                files: files.clone(),
+            });
+            println!(
+                "undid checkpoint {checkpoint} of session {id}: {}",
+                files.join(", ")
+            );
+            Ok(exit::OK)
+        }
+        None => {
+            eprintln!("tandem: session {id} has nothing left to undo");
+            Ok(exit::FAILED)
+        }
+    }
+}
+
+fn read_task_opt(args: &ExecArgs) -> anyhow::Result<Option<String>> {
+    match (&args.task, &args.file) {
+        (Some(task), _) => Ok(Some(task.trim().to_string())),
+        (None, Some(file)) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read the task from {}", file.display()))?;
+            Ok(Some(text.trim().to_string()))
+        }
+        (None, None) => Ok(None),
     }
 }
 
 fn read_task(args: &ExecArgs) -> anyhow::Result<String> {
-    let task = match (&args.task, &args.file) {
-        (Some(task), _) => task.clone(),
-        (None, Some(file)) => std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read the task from {}", file.display()))?,
-        (None, None) if !std::io::stdin().is_terminal() => {
+    let task = match read_task_opt(args)? {
+        Some(task) => task,
+        None if !std::io::stdin().is_terminal() => {
             let mut s = String::new();
             std::io::stdin()
                 .read_to_string(&mut s)
                 .context("cannot read the task from stdin")?;
             s
         }
-        (None, None) => bail!("no task: pass it as an argument, with -f FILE, or on stdin"),
+        None => bail!("no task: pass it as an argument, with -f FILE, or on stdin"),
     };
     if task.trim().is_empty() {
         bail!("the task is empty");
@@ -208,7 +301,7 @@ fn now_rfc3339() -> String {
 fn save_plan(
     config: &Config,
     task: &str,
-    route: &RouteDecision,
+    planner: Option<&RouteDecision>,
     plan: &Plan,
 ) -> anyhow::Result<PathBuf> {
     let dir = config.workspace.join(".tandem").join("plans");
@@ -222,7 +315,7 @@ fn save_plan(
     let doc = SavedPlan {
         task,
         created: now_rfc3339(),
-        planner: route,
+        planner,
         plan,
     };
     let json_path = dir.join(format!("{base}.json"));

@@ -13,6 +13,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::chat::ToolChoice;
 use super::chat::{
     ChatEvent, ChatModel, ChatRequest, ChatStream, FinishReason, Role, Usage, receiver_stream,
 };
@@ -79,6 +80,8 @@ impl AnthropicProvider {
                 "input_schema": schema,
             }));
             body["tool_choice"] = json!({"type": "tool", "name": REPLY_TOOL});
+        } else if request.tool_choice == ToolChoice::Required && !tools.is_empty() {
+            body["tool_choice"] = json!({"type": "any"});
         }
         if !tools.is_empty() {
             body["tools"] = Value::Array(tools);

@@ -105,6 +105,17 @@ pub struct ToolSpec {
     pub parameters: serde_json::Value,
 }
 
+/// Whether the model must call a tool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoice {
+    /// It may answer in text instead.
+    #[default]
+    Auto,
+    /// Every reply is a tool call.
+    Required,
+}
+
 /// One request to a chat model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
@@ -113,6 +124,9 @@ pub struct ChatRequest {
     /// Tools the model may call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ToolSpec>,
+    /// Whether it must call one.
+    #[serde(default)]
+    pub tool_choice: ToolChoice,
     /// Most tokens to generate.
     pub max_tokens: u32,
     /// Sampling temperature; `None` is the provider's default.

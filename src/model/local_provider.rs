@@ -9,6 +9,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
+use super::chat::ToolChoice;
 use super::chat::{
     ChatEvent, ChatMessage, ChatModel, ChatRequest, ChatStream, FinishReason, Role, Usage,
     receiver_stream,
@@ -80,7 +81,7 @@ fn model_name(path: &std::path::Path) -> String {
         .unwrap_or(name)
 }
 
-/// The schema of a reply that either calls one of `tools` or answers in text.
+/// The schema of a reply that calls one of `tools`, or (unless a tool call is required) answers in text.
 pub fn tool_reply_schema(request: &ChatRequest) -> Value {
     let mut choices: Vec<Value> = request
         .tools
@@ -94,12 +95,14 @@ pub fn tool_reply_schema(request: &ChatRequest) -> Value {
             })
         })
         .collect();
-    choices.push(json!({
-        "type": "object",
-        "properties": {"answer": {"type": "string"}},
-        "required": ["answer"],
-        "additionalProperties": false,
-    }));
+    if request.tool_choice != ToolChoice::Required {
+        choices.push(json!({
+            "type": "object",
+            "properties": {"answer": {"type": "string"}},
+            "required": ["answer"],
+            "additionalProperties": false,
+        }));
+    }
     json!({"oneOf": choices})
 }
 

@@ -10,6 +10,6 @@ pub mod openai;
 
 pub use chat::{
     ChatEvent, ChatMessage, ChatModel, ChatRequest, ChatResponse, ChatStream, FinishReason, Role,
-    ToolCall, ToolSpec, Usage, collect,
+    ToolCall, ToolChoice, ToolSpec, Usage, collect,
 };
 pub use error::ProviderError;

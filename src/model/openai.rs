@@ -18,6 +18,7 @@ use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::chat::ToolChoice;
 use super::chat::{
     ChatEvent, ChatMessage, ChatModel, ChatRequest, ChatStream, FinishReason, Role, Usage,
 };
@@ -69,6 +70,9 @@ impl OpenAiProvider {
                 .iter()
                 .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
                 .collect();
+            if request.tool_choice == ToolChoice::Required {
+                body["tool_choice"] = json!("required");
+            }
         }
         if let Some(schema) = &request.json_schema {
             body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "reply", "schema": schema, "strict": false}});

@@ -181,6 +181,34 @@ impl Router {
             RouteRole::Planner => &self.config.planner,
             RouteRole::Executor => &self.config.executor,
         };
+        self.route(role, target, request, on).await
+    }
+
+    /// Whether a failed executor step can be escalated: the planner is bound to a different provider than the
+    /// executor.
+    pub fn can_escalate(&self) -> bool {
+        matches!(&self.config.planner, Target::Cloud(_))
+            && self.config.planner != self.config.executor
+    }
+
+    /// Serves an executor request on the planner's provider (a step the executor failed), with the same checks
+    /// (sensitive data still stays local).
+    pub async fn chat_escalated(
+        &self,
+        request: &ChatRequest,
+        on: &mut (dyn FnMut(RouterEvent) + Send),
+    ) -> Result<Routed, RouterError> {
+        let target = self.config.planner.clone();
+        self.route(RouteRole::Executor, &target, request, on).await
+    }
+
+    async fn route(
+        &self,
+        role: RouteRole,
+        target: &Target,
+        request: &ChatRequest,
+        on: &mut (dyn FnMut(RouterEvent) + Send),
+    ) -> Result<Routed, RouterError> {
         let name = match target {
             Target::Local(reason) => {
                 return self.run_local(role, request, reason.clone(), on).await;

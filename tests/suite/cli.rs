@@ -171,7 +171,7 @@ fn doctor_shows_sources_and_masks_keys() {
 #[test]
 fn commands_not_built_yet_say_so() {
     let s = Sandbox::new();
-    for args in [vec!["loop"], vec![], vec!["exec", "do something"]] {
+    for args in [vec!["loop"], vec![]] {
         let out = s.run(&args);
         assert_eq!(out.status.code(), Some(4), "{args:?}");
         assert!(
@@ -335,4 +335,85 @@ fn plan_only_with_a_cloud_key_plans_in_the_cloud_and_spend_shows_it() {
         "{stdout}"
     );
     assert!(!stdout.contains(key));
+}
+
+#[test]
+fn exec_runs_a_whole_session_as_json_events_and_undo_restores_the_file() {
+    use super::mock::{MockServer, Reply, sse};
+    let tool = |name: &str, args: serde_json::Value| {
+        Reply::Sse(sse::openai::tool_reply(&format!("call_{name}"), name, args))
+    };
+    let server = MockServer::start();
+    server.push([
+        tool("submit_plan", serde_json::json!({"summary": "Fix add", "steps": [{"id": 1, "goal": "Make add() add", "files": ["calc.py"], "done_when": "tests pass"}]})),
+        tool("edit", serde_json::json!({"path": "calc.py", "search": "return a - b", "replace": "return a + b"})),
+        tool("step_done", serde_json::json!({"summary": "fixed"})),
+    ]);
+    let s = Sandbox::new();
+    let calc = "def add(a, b):\n    return a - b\n";
+    std::fs::write(s.ws().join("calc.py"), calc).unwrap();
+    std::fs::write(s.ws().join("test_calc.py"), "import unittest\nimport calc\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(calc.add(2, 3), 5)\n").unwrap();
+    let cloud = |cmd: &mut Command| {
+        cmd.env("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+            .env("OPENAI_BASE_URL", format!("{}/v1", server.url))
+            .env("TANDEM_EXECUTOR", "openai")
+            .env("TANDEM_AGENT__VERIFY", "python3 -m unittest -q");
+    };
+    let mut cmd = s.tandem(&["exec", "--json", "Fix add()"]);
+    cloud(&mut cmd);
+    let out = cmd.output().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    for expected in [
+        "session_started",
+        "route",
+        "plan_ready",
+        "tool_call",
+        "edit_proposed",
+        "edit_applied",
+        "usage",
+        "verify_finished",
+        "session_finished",
+    ] {
+        assert!(
+            types.contains(&expected),
+            "{expected} missing from {types:?}"
+        );
+    }
+    assert_eq!(events.last().unwrap()["outcome"], "done");
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "events are numbered in order"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.ws().join("calc.py")).unwrap(),
+        calc.replace("a - b", "a + b")
+    );
+
+    let out = s.run(&["undo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("calc.py"));
+    assert_eq!(
+        std::fs::read_to_string(s.ws().join("calc.py")).unwrap(),
+        calc
+    );
+    let out = s.run(&["undo"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("nothing left to undo"));
+    let session = events[0]["session"].as_str().unwrap();
+    let transcript =
+        std::fs::read_to_string(s.ws().join(format!(".tandem/sessions/{session}.jsonl"))).unwrap();
+    assert!(
+        transcript
+            .lines()
+            .last()
+            .unwrap()
+            .contains("\"type\":\"undone\"")
+    );
 }

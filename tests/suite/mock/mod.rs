@@ -26,6 +26,8 @@ pub enum Reply {
     },
     /// No answer for this long (the client should time out first).
     Stall(Duration),
+    /// This reply, after a pause.
+    Delayed(Duration, Box<Reply>),
 }
 
 impl Reply {
@@ -179,7 +181,18 @@ async fn handle(
             },
         }
     };
+    let reply = match reply {
+        Reply::Delayed(pause, inner) => {
+            tokio::time::sleep(pause).await;
+            *inner
+        }
+        other => other,
+    };
     match reply {
+        Reply::Delayed(_, _) => Response::builder()
+            .status(500)
+            .body(Body::from("nested delay"))
+            .unwrap(),
         Reply::Sse(frames) => sse_response(frames, false),
         Reply::SseCut(frames) => sse_response(frames, true),
         Reply::Status {

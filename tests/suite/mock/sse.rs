@@ -56,6 +56,23 @@ pub mod openai {
         "data: [DONE]\n\n".into()
     }
 
+    /// A whole tool-call reply: the call (its arguments in two pieces), tool_calls, usage, [DONE].
+    pub fn tool_reply(id: &str, name: &str, arguments: serde_json::Value) -> Vec<String> {
+        let args = arguments.to_string();
+        let mid = args
+            .char_indices()
+            .nth(args.chars().count() / 2)
+            .map_or(0, |(i, _)| i);
+        vec![
+            tool_call_start(0, id, name),
+            tool_call_args(0, &args[..mid]),
+            tool_call_args(0, &args[mid..]),
+            finish("tool_calls"),
+            usage(500, 0, 40),
+            done(),
+        ]
+    }
+
     /// A whole text reply: the text in pieces, stop, usage, [DONE].
     pub fn reply(text: &str, prompt: u64, cached: u64, completion: u64) -> Vec<String> {
         let mut frames: Vec<String> = text.split_inclusive(' ').map(self::text).collect();

@@ -1,0 +1,217 @@
+//! What the session does for a tool: apply an approved edit as a checkpoint, run an approved command.
+
+use std::time::Duration;
+
+use super::{Session, tail};
+use crate::config::{ApprovalPolicy, CommandPolicy};
+use crate::edit::diff;
+use crate::protocol::{ApprovalDecision, ApprovalKind, EditProposal, EventMsg, Op};
+use crate::sandbox::shell::{ShellLimits, run as run_shell};
+
+impl Session {
+    /// Shows an edit as a diff, gets it approved (all, some hunks, or none), applies it as a checkpoint.
+    /// Returns (ok, text for the model).
+    pub(crate) async fn propose(
+        &mut self,
+        path: String,
+        old: Option<String>,
+        new: String,
+    ) -> (bool, String) {
+        let before = old.as_deref().unwrap_or("");
+        let hunks = diff::hunks(before, &new);
+        let edit = self.fresh_id();
+        let proposal = EditProposal {
+            id: edit,
+            path: path.clone(),
+            new_file: old.is_none(),
+            diff: diff::unified(&path, old.as_deref(), &new),
+            hunks: diff::summaries(&hunks),
+        };
+        self.emit(EventMsg::EditProposed { edit: proposal });
+        let per_hunk =
+            self.cfg.agent.approval == ApprovalPolicy::PerHunk && old.is_some() && hunks.len() > 1;
+        let decision = match self.cfg.agent.approval {
+            ApprovalPolicy::Auto => {
+                self.decided_by_policy(edit, ApprovalDecision::Accept, "policy: auto")
+            }
+            ApprovalPolicy::Never => self.decided_by_policy(
+                edit,
+                ApprovalDecision::Reject {
+                    reason: Some("edits are not allowed (approval = never)".into()),
+                },
+                "policy: never",
+            ),
+            ApprovalPolicy::PerFile | ApprovalPolicy::PerHunk => {
+                self.ask(ApprovalKind::Edit {
+                    edit,
+                    path: path.clone(),
+                    per_hunk,
+                })
+                .await
+            }
+        };
+        let (content, applied): (String, Vec<usize>) = match decision {
+            ApprovalDecision::Accept => (new, (0..hunks.len()).collect()),
+            ApprovalDecision::AcceptHunks { hunks: chosen } if old.is_some() => {
+                let mut chosen: Vec<usize> =
+                    chosen.into_iter().filter(|i| *i < hunks.len()).collect();
+                chosen.sort_unstable();
+                chosen.dedup();
+                if chosen.is_empty() {
+                    return self.rejected(edit, &path, "no hunk was accepted".into());
+                }
+                (diff::apply_hunks(before, &new, &chosen), chosen)
+            }
+            ApprovalDecision::AcceptHunks { .. } => (new, vec![0]),
+            ApprovalDecision::Reject { reason } => {
+                return self.rejected(
+                    edit,
+                    &path,
+                    reason.unwrap_or_else(|| "the user rejected it".into()),
+                );
+            }
+        };
+        match self
+            .checkpoints
+            .apply(&self.ws, &[(path.clone(), content.clone().into_bytes())])
+        {
+            Ok(checkpoint) => {
+                self.changed.insert(path.clone());
+                self.emit(EventMsg::EditApplied {
+                    edit,
+                    path: path.clone(),
+                    hunks: applied.clone(),
+                    checkpoint,
+                });
+                if applied.len() == hunks.len().max(1) {
+                    (true, format!("applied to {path}"))
+                } else {
+                    let shown = super::head(&content, 4_000);
+                    (
+                        true,
+                        format!(
+                            "only hunks {applied:?} of {} were applied to {path}; it now reads:\n{shown}",
+                            hunks.len()
+                        ),
+                    )
+                }
+            }
+            Err(e) => {
+                let message = format!("the edit of {path} could not be written: {e}");
+                self.emit(EventMsg::EditRejected {
+                    edit,
+                    path,
+                    reason: message.clone(),
+                });
+                (false, message)
+            }
+        }
+    }
+
+    fn rejected(&mut self, edit: u64, path: &str, reason: String) -> (bool, String) {
+        self.emit(EventMsg::EditRejected {
+            edit,
+            path: path.to_string(),
+            reason: reason.clone(),
+        });
+        (
+            false,
+            format!("the edit of {path} was not applied: {reason}"),
+        )
+    }
+
+    fn decided_by_policy(
+        &mut self,
+        request: u64,
+        decision: ApprovalDecision,
+        by: &str,
+    ) -> ApprovalDecision {
+        self.emit(EventMsg::ApprovalDecided {
+            request,
+            decision: decision.clone(),
+            by: by.into(),
+        });
+        decision
+    }
+
+    /// Asks the front end and waits for its answer; undo and interrupt are handled while waiting.
+    pub(crate) async fn ask(&mut self, kind: ApprovalKind) -> ApprovalDecision {
+        let request = self.fresh_id();
+        self.emit(EventMsg::ApprovalRequested { request, kind });
+        loop {
+            let op = self.ops.recv().await;
+            match op {
+                Some(Op::Approve {
+                    request: r,
+                    decision,
+                }) if r == request => {
+                    self.emit(EventMsg::ApprovalDecided {
+                        request,
+                        decision: decision.clone(),
+                        by: "user".into(),
+                    });
+                    return decision;
+                }
+                Some(Op::Interrupt) | None => {
+                    self.interrupted = true;
+                    let decision = ApprovalDecision::Reject {
+                        reason: Some("interrupted".into()),
+                    };
+                    self.emit(EventMsg::ApprovalDecided {
+                        request,
+                        decision: decision.clone(),
+                        by: "interrupt".into(),
+                    });
+                    return decision;
+                }
+                Some(other) => self.handle_op(other),
+            }
+        }
+    }
+
+    /// Runs a model-requested command under the command policy. Returns (ok, text for the model).
+    pub(crate) async fn run_command(&mut self, command: String) -> (bool, String) {
+        let allowed = match self.cfg.agent.commands {
+            CommandPolicy::Auto => true,
+            CommandPolicy::Never => false,
+            CommandPolicy::Ask => {
+                let kind = ApprovalKind::Command {
+                    command: command.clone(),
+                    reason: "the model asked to run it".into(),
+                };
+                matches!(
+                    self.ask(kind).await,
+                    ApprovalDecision::Accept | ApprovalDecision::AcceptHunks { .. }
+                )
+            }
+        };
+        if !allowed {
+            return (
+                false,
+                format!("`{command}` was not run: commands need approval and it was refused"),
+            );
+        }
+        let limits = ShellLimits {
+            timeout: Duration::from_secs(self.cfg.agent.command_timeout_secs),
+            ..ShellLimits::default()
+        };
+        match run_shell(self.ws.root(), &command, &limits).await {
+            Ok(out) => {
+                let status = if out.timed_out {
+                    "timed out".to_string()
+                } else {
+                    format!(
+                        "exit code {}",
+                        out.exit_code
+                            .map_or_else(|| "none (killed)".into(), |c| c.to_string())
+                    )
+                };
+                (
+                    out.success(),
+                    format!("$ {command}\n{status}\n{}", tail(&out.output, 6_000)),
+                )
+            }
+            Err(e) => (false, format!("`{command}` could not be started: {e}")),
+        }
+    }
+}

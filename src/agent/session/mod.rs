@@ -1,0 +1,416 @@
+//! A session: plan → execute each step with tools → verify → re-plan, for a bounded number of rounds.
+//!
+//! Everything it does is an [`Event`] (sent to the front end and appended to the transcript); the front end
+//! steers it with [`Op`]s (approvals, undo, interrupt). Edits are proposals with diffs that the approval policy
+//! applies (or not), each applied batch a checkpoint.
+
+mod actions;
+mod planning;
+mod stepping;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::watch;
+
+use super::checkpoint::Checkpoints;
+use super::events::EventSink;
+use super::transcript::{Resumed, checkpoints_dir, transcript_path};
+use super::verify::verify_command;
+use crate::config::AgentConfig;
+use crate::model::ChatRequest;
+use crate::protocol::{Event, EventMsg, Op, Outcome, Plan, RouteRole, StepStatus, Summary, Usage};
+use crate::router::{Routed, Router, RouterError, RouterEvent};
+use crate::sandbox::Workspace;
+use crate::sandbox::shell::{ShellLimits, run as run_shell};
+
+/// Characters of tool output fed back to a model per call.
+pub const MAX_TOOL_OUTPUT: usize = 8_000;
+
+/// What a session needs to know.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Session id.
+    pub id: String,
+    /// The task.
+    pub task: String,
+    /// Approvals, verification, limits.
+    pub agent: AgentConfig,
+    /// Stop after the plan.
+    pub plan_only: bool,
+    /// The planner's system prompt.
+    pub planner_prompt: String,
+    /// The executor's system prompt.
+    pub executor_prompt: String,
+    /// Project instructions (AGENTS.md or similar), if any.
+    pub instructions: Option<String>,
+    /// Most tokens per model reply.
+    pub max_tokens: u32,
+    /// Where an earlier run of this session got to.
+    pub resume: Option<Resumed>,
+    /// Write a transcript under `.tandem/sessions/`.
+    pub transcript: bool,
+}
+
+/// A front end's handle on a running session.
+#[derive(Clone)]
+pub struct SessionHandle {
+    ops: UnboundedSender<Op>,
+    interrupt: Arc<watch::Sender<bool>>,
+}
+
+impl SessionHandle {
+    /// Sends an op; `Interrupt` also cancels the model request in flight.
+    pub fn send(&self, op: Op) {
+        if op == Op::Interrupt {
+            let _ = self.interrupt.send(true);
+        }
+        let _ = self.ops.send(op);
+    }
+}
+
+/// Why a model call did not return a reply.
+pub(crate) enum CallError {
+    Router(RouterError),
+    Interrupted,
+}
+
+/// A running session.
+pub struct Session {
+    pub(crate) cfg: SessionConfig,
+    pub(crate) ws: Workspace,
+    pub(crate) router: Arc<Router>,
+    pub(crate) sink: EventSink,
+    pub(crate) ops: UnboundedReceiver<Op>,
+    pub(crate) interrupt: watch::Receiver<bool>,
+    pub(crate) checkpoints: Checkpoints,
+    pub(crate) next_id: u64,
+    pub(crate) usage: Usage,
+    pub(crate) usd: f64,
+    pub(crate) saved: f64,
+    pub(crate) changed: BTreeSet<String>,
+    pub(crate) plan: Option<Plan>,
+    pub(crate) round: u32,
+    pub(crate) steps: BTreeMap<u32, (StepStatus, String)>,
+    pub(crate) interrupted: bool,
+    pub(crate) verify_passed: Option<bool>,
+}
+
+impl Session {
+    /// A session over `ws` with `router`; events also go to `events` if given.
+    pub fn new(
+        cfg: SessionConfig,
+        ws: Workspace,
+        router: Arc<Router>,
+        events: Option<UnboundedSender<Event>>,
+    ) -> std::io::Result<(Session, SessionHandle)> {
+        let transcript = cfg.transcript.then(|| transcript_path(ws.root(), &cfg.id));
+        let last_seq = cfg.resume.as_ref().map_or(0, |r| r.last_seq);
+        let sink = EventSink::new(transcript.as_deref(), events, last_seq)?;
+        let (ops_tx, ops) = tokio::sync::mpsc::unbounded_channel();
+        let (interrupt_tx, interrupt) = watch::channel(false);
+        let checkpoints = Checkpoints::new(checkpoints_dir(ws.root(), &cfg.id));
+        let resume = cfg.resume.clone().unwrap_or_default();
+        let session = Session {
+            checkpoints,
+            next_id: resume.last_seq + 1,
+            usage: Usage::default(),
+            usd: 0.0,
+            saved: 0.0,
+            changed: resume.changed,
+            plan: resume.plan,
+            round: resume.round,
+            steps: resume.steps,
+            interrupted: false,
+            verify_passed: None,
+            cfg,
+            ws,
+            router,
+            sink,
+            ops,
+            interrupt,
+        };
+        Ok((
+            session,
+            SessionHandle {
+                ops: ops_tx,
+                interrupt: Arc::new(interrupt_tx),
+            },
+        ))
+    }
+
+    /// The session's id.
+    pub fn id(&self) -> &str {
+        &self.cfg.id
+    }
+
+    pub(crate) fn emit(&mut self, msg: EventMsg) {
+        self.sink.emit(msg);
+    }
+
+    pub(crate) fn fresh_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Runs to the end: done, verify failed, failed, interrupted, or (plan-only) planned.
+    pub async fn run(mut self) -> Outcome {
+        let resumed = self.cfg.resume.is_some();
+        self.emit(EventMsg::SessionStarted {
+            session: self.cfg.id.clone(),
+            workspace: self.ws.root().display().to_string(),
+            task: self.cfg.task.clone(),
+            resumed,
+        });
+        let mut revision: Option<String> = None;
+        loop {
+            if self.plan.is_none() || revision.is_some() {
+                if self.round >= self.cfg.agent.max_rounds {
+                    let outcome = if self.verify_passed == Some(false) {
+                        Outcome::VerifyFailed
+                    } else {
+                        Outcome::Failed
+                    };
+                    return self.finish(outcome);
+                }
+                self.round += 1;
+                if let Some(reason) = &revision {
+                    let reason = reason.lines().next().unwrap_or_default().to_string();
+                    self.emit(EventMsg::Replanning {
+                        round: self.round,
+                        reason,
+                    });
+                }
+                match self.plan_turn(revision.take()).await {
+                    Ok(plan) => {
+                        self.steps.clear();
+                        self.emit(EventMsg::PlanReady {
+                            plan: plan.clone(),
+                            round: self.round,
+                        });
+                        self.plan = Some(plan);
+                    }
+                    Err(CallError::Interrupted) => return self.finish(Outcome::Interrupted),
+                    Err(CallError::Router(e)) => {
+                        self.emit(EventMsg::Error {
+                            message: format!("planning failed: {e}"),
+                        });
+                        return self.finish(Outcome::Failed);
+                    }
+                }
+                if self.cfg.plan_only {
+                    return self.finish(Outcome::Planned);
+                }
+            }
+            let steps = self
+                .plan
+                .as_ref()
+                .map(|p| p.steps.clone())
+                .unwrap_or_default();
+            for step in steps {
+                if self
+                    .steps
+                    .get(&step.id)
+                    .is_some_and(|(s, _)| *s == StepStatus::Done)
+                {
+                    continue;
+                }
+                self.drain_ops();
+                if self.interrupted {
+                    return self.finish(Outcome::Interrupted);
+                }
+                match self.execute_step(&step).await {
+                    Ok(()) => {}
+                    Err(Some(reason)) => {
+                        revision =
+                            Some(format!("Step {} ({}) failed: {reason}", step.id, step.goal));
+                        break;
+                    }
+                    Err(None) => return self.finish(Outcome::Interrupted),
+                }
+            }
+            if revision.is_some() {
+                continue;
+            }
+            match self.verify().await {
+                None => return self.finish(Outcome::Done),
+                Some(Ok(())) => return self.finish(Outcome::Done),
+                Some(Err(output)) => revision = Some(output),
+            }
+            if self.round >= self.cfg.agent.max_rounds {
+                return self.finish(Outcome::VerifyFailed);
+            }
+        }
+    }
+
+    /// Runs the verify command; `None` when there is none, `Some(Err(report))` when it fails.
+    async fn verify(&mut self) -> Option<Result<(), String>> {
+        let command = verify_command(self.ws.root(), &self.cfg.agent.verify)?;
+        self.emit(EventMsg::VerifyStarted {
+            command: command.clone(),
+        });
+        let limits = ShellLimits {
+            timeout: std::time::Duration::from_secs(self.cfg.agent.verify_timeout_secs),
+            ..ShellLimits::default()
+        };
+        let (passed, exit_code, output) = match run_shell(self.ws.root(), &command, &limits).await {
+            Ok(out) => (out.success(), out.exit_code, out.output),
+            Err(e) => (false, None, format!("could not run it: {e}")),
+        };
+        let tail = tail(&output, 4_000);
+        self.verify_passed = Some(passed);
+        self.emit(EventMsg::VerifyFinished {
+            command: command.clone(),
+            passed,
+            exit_code,
+            output: tail.clone(),
+        });
+        Some(if passed {
+            Ok(())
+        } else {
+            Err(format!(
+                "The verify command `{command}` failed (exit code {exit_code:?}). Its output ends with:\n{tail}"
+            ))
+        })
+    }
+
+    fn finish(&mut self, outcome: Outcome) -> Outcome {
+        // An undo asked for during the last steps is still honoured.
+        while let Ok(op) = self.ops.try_recv() {
+            if op == Op::Undo {
+                self.undo();
+            }
+        }
+        let verify_passed = self.verify_passed;
+        let summary = Summary {
+            changed_files: self.changed.iter().cloned().collect(),
+            verify_passed,
+            usd: self.usd,
+            saved_usd: self.saved,
+            usage: self.usage,
+        };
+        self.emit(EventMsg::SessionFinished { outcome, summary });
+        outcome
+    }
+
+    /// Calls the model for `role` (escalated: on the planner's provider), relaying router events, accounting
+    /// usage, and giving up at an interrupt.
+    pub(crate) async fn call(
+        &mut self,
+        role: RouteRole,
+        escalated: bool,
+        request: &ChatRequest,
+    ) -> Result<Routed, CallError> {
+        if *self.interrupt.borrow() {
+            return Err(CallError::Interrupted);
+        }
+        let router = self.router.clone();
+        let sink = &mut self.sink;
+        let mut relay = |e: RouterEvent| {
+            let msg = match e {
+                RouterEvent::Decision(decision) => EventMsg::Route { decision },
+                RouterEvent::Delta(crate::model::ChatEvent::Text { text }) => {
+                    EventMsg::Text { role, text }
+                }
+                RouterEvent::Delta(_) => return,
+                RouterEvent::Restart => EventMsg::TextRestart { role },
+                RouterEvent::ProviderFailed { provider, error } => EventMsg::ProviderFailed {
+                    provider,
+                    error: error.to_string(),
+                },
+                RouterEvent::LedgerError(message) => EventMsg::Warning { message },
+            };
+            sink.emit(msg);
+        };
+        let interrupt = &mut self.interrupt;
+        let call = async {
+            if escalated {
+                router.chat_escalated(request, &mut relay).await
+            } else {
+                router.chat(role, request, &mut relay).await
+            }
+        };
+        let routed = tokio::select! {
+            r = call => r.map_err(CallError::Router)?,
+            _ = interrupt.wait_for(|v| *v) => return Err(CallError::Interrupted),
+        };
+        self.usage.add(&routed.response.usage);
+        self.usd += routed.usd.unwrap_or(0.0);
+        self.saved += routed.saved_usd.unwrap_or(0.0);
+        self.emit(EventMsg::Usage {
+            role,
+            provider: routed.decision.provider.clone(),
+            model: routed.decision.model.clone(),
+            usage: routed.response.usage,
+            usd: routed.usd,
+            saved_usd: routed.saved_usd,
+            session_usd: self.usd,
+            session_saved_usd: self.saved,
+        });
+        Ok(routed)
+    }
+
+    /// Handles ops that arrived while the session was busy (undo, interrupt, stray approvals).
+    pub(crate) fn drain_ops(&mut self) {
+        while let Ok(op) = self.ops.try_recv() {
+            self.handle_op(op);
+        }
+        if *self.interrupt.borrow() {
+            self.interrupted = true;
+        }
+    }
+
+    pub(crate) fn handle_op(&mut self, op: Op) {
+        match op {
+            Op::Interrupt => self.interrupted = true,
+            Op::Undo => self.undo(),
+            Op::Approve { request, .. } => self.emit(EventMsg::Warning {
+                message: format!("approval {request} is not pending; ignored"),
+            }),
+        }
+    }
+
+    /// Undoes the newest checkpoint.
+    pub(crate) fn undo(&mut self) {
+        match self.checkpoints.undo(&self.ws) {
+            Ok(Some((checkpoint, files))) => self.emit(EventMsg::Undone { checkpoint, files }),
+            Ok(None) => self.emit(EventMsg::Warning {
+                message: "nothing to undo".into(),
+            }),
+            Err(e) => self.emit(EventMsg::Error {
+                message: format!("undo failed: {e}"),
+            }),
+        }
+    }
+}
+
+/// The last `max` characters of `text`, cut at a line start.
+pub fn tail(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    let cut = &text[start..];
+    let cut = cut.find('\n').map_or(cut, |i| &cut[i + 1..]);
+    format!("…\n{cut}")
+}
+
+/// The first `max` characters of `text`, with a note of what was left out.
+pub fn head(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}\n… [{} more characters not shown]",
+        &text[..end],
+        text.len() - end
+    )
+}

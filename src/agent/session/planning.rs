@@ -1,0 +1,156 @@
+//! The planner's turn: read-only tools until it submits a plan.
+
+use super::{CallError, MAX_TOOL_OUTPUT, Session, head};
+use crate::model::{ChatMessage, ChatRequest};
+use crate::protocol::{EventMsg, Plan, RouteRole};
+use crate::router::RouterError;
+use crate::tools::{Action, ToolSet, dispatch, specs};
+
+/// Characters of repository overview the planner gets.
+pub const OVERVIEW_BUDGET: usize = 12_000;
+
+impl Session {
+    /// Asks the planner for a plan (`revision`: why the last one is being revised).
+    pub(crate) async fn plan_turn(&mut self, revision: Option<String>) -> Result<Plan, CallError> {
+        let router = self.router.clone();
+        let overview = crate::repomap::overview(self.ws.root(), OVERVIEW_BUDGET, &|p| {
+            !router.is_sensitive_path(p)
+        });
+        let mut messages = vec![ChatMessage::system(self.cfg.planner_prompt.trim())];
+        if let Some(instructions) = &self.cfg.instructions {
+            messages.push(ChatMessage::user(format!(
+                "Project instructions:\n{instructions}"
+            )));
+        }
+        messages.push(ChatMessage::user(format!(
+            "Repository overview:\n{}",
+            overview.text.trim()
+        )));
+        let stable_prefix = messages.len();
+        messages.push(ChatMessage::user(format!("Task: {}", self.cfg.task.trim())));
+        if let Some(reason) = revision {
+            let previous = self
+                .plan
+                .as_ref()
+                .map(|p| self.plan_with_status(p))
+                .unwrap_or_default();
+            messages.push(ChatMessage::user(format!(
+                "The previous plan was:\n{previous}\n{reason}\n\nRevise the plan: plan only what is still needed to finish the task."
+            )));
+        }
+        let mut sources = overview.inlined;
+        for turn in 0..self.cfg.agent.max_planner_turns {
+            let request = ChatRequest {
+                messages: messages.clone(),
+                tools: specs(ToolSet::Planner),
+                tool_choice: crate::model::ToolChoice::Required,
+                max_tokens: self.cfg.max_tokens,
+                stable_prefix,
+                sources: sources.clone(),
+                ..ChatRequest::default()
+            };
+            let routed = self.call(RouteRole::Planner, false, &request).await?;
+            let response = routed.response;
+            if response.tool_calls.is_empty() {
+                match Plan::parse(&response.text) {
+                    Ok(plan) => return Ok(plan),
+                    Err(e) => {
+                        messages.push(ChatMessage::assistant(response.text));
+                        messages.push(ChatMessage::user(format!(
+                            "That is not a plan ({e}). Call submit_plan with the plan."
+                        )));
+                        continue;
+                    }
+                }
+            }
+            let mut assistant = ChatMessage::assistant(response.text.clone());
+            assistant.tool_calls = response.tool_calls.clone();
+            messages.push(assistant);
+            for call in response.tool_calls {
+                let arguments = serde_json::from_str(&call.arguments)
+                    .unwrap_or(serde_json::Value::String(call.arguments.clone()));
+                self.emit(EventMsg::ToolCall {
+                    step: None,
+                    call_id: call.id.clone(),
+                    tool: call.name.clone(),
+                    arguments,
+                });
+                let action = dispatch(&self.ws, ToolSet::Planner, &call.name, &call.arguments);
+                let (ok, text) = match action {
+                    Action::SubmitPlan(plan) => {
+                        self.emit(EventMsg::ToolResult {
+                            step: None,
+                            call_id: call.id,
+                            tool: call.name,
+                            ok: true,
+                            output: "plan received".into(),
+                        });
+                        return Ok(plan);
+                    }
+                    Action::Output(text) => (true, text),
+                    Action::Failed(text) => (false, text),
+                    other => (false, format!("{other:?} is not available to the planner")),
+                };
+                if call.name == "read_file"
+                    && let Some(path) = serde_json::from_str::<serde_json::Value>(&call.arguments)
+                        .ok()
+                        .and_then(|v| v["path"].as_str().map(String::from))
+                {
+                    sources.push(path);
+                }
+                let text = head(&text, MAX_TOOL_OUTPUT);
+                self.emit(EventMsg::ToolResult {
+                    step: None,
+                    call_id: call.id.clone(),
+                    tool: call.name.clone(),
+                    ok,
+                    output: head(&text, 2_000),
+                });
+                messages.push(ChatMessage::tool_result(call.id, text));
+            }
+            tracing::debug!(turn, "planner turn");
+        }
+        // Out of turns: ask for the plan itself, under the plan's schema.
+        messages.push(ChatMessage::user("Submit the plan now, as JSON."));
+        let mut last_error = String::new();
+        for attempt in 0..2u32 {
+            let request = ChatRequest {
+                messages: messages.clone(),
+                max_tokens: self.cfg.max_tokens,
+                json_schema: Some(Plan::json_schema()),
+                temperature: (attempt > 0).then_some(0.4),
+                stable_prefix,
+                sources: sources.clone(),
+                ..ChatRequest::default()
+            };
+            let routed = self.call(RouteRole::Planner, false, &request).await?;
+            match Plan::parse(&routed.response.text) {
+                Ok(plan) => return Ok(plan),
+                Err(e) => last_error = e.to_string(),
+            }
+        }
+        Err(CallError::Router(RouterError::Provider {
+            provider: "planner".into(),
+            error: crate::model::ProviderError::BadResponse(format!(
+                "no usable plan: {last_error}"
+            )),
+        }))
+    }
+
+    /// The plan as Markdown, each step marked done (✓) or failed (✗).
+    pub(crate) fn plan_with_status(&self, plan: &Plan) -> String {
+        let mut out = format!("{}\n", plan.summary);
+        for step in &plan.steps {
+            let mark = match self.steps.get(&step.id) {
+                Some((crate::protocol::StepStatus::Done, _)) => "✓",
+                Some((crate::protocol::StepStatus::Failed, _)) => "✗",
+                None => " ",
+            };
+            out.push_str(&format!(
+                "[{mark}] {}. {} (done when: {})\n",
+                step.id, step.goal, step.done_when
+            ));
+        }
+        out
+    }
+}

@@ -1,0 +1,638 @@
+//! Whole sessions on fixture repos, with planner and executor served by the loopback server (scripted replies):
+//! planning, edits, a refused edit retried, re-planning after a failed verify, escalation, per-hunk approval,
+//! undo, and resume.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pretty_assertions::assert_eq;
+use serde_json::json;
+use tandem::agent::checkpoint::Checkpoints;
+use tandem::agent::session::{Session, SessionConfig};
+use tandem::agent::transcript;
+use tandem::config::{AgentConfig, ApprovalPolicy, SensitivePolicy};
+use tandem::model::ChatModel;
+use tandem::model::openai::OpenAiProvider;
+use tandem::protocol::{
+    ApprovalDecision, ApprovalKind, Event, EventMsg, Op, Outcome, RouteReason, RouteRole,
+    StepStatus,
+};
+use tandem::router::sensitive::{Scanner, ScannerConfig};
+use tandem::router::{Router, RouterConfig, Target};
+use tandem::sandbox::Workspace;
+use tandem::secret::Secret;
+use tandem::spend::PriceTable;
+
+use super::mock::{MockServer, Reply, sse};
+
+const CALC: &str = "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n";
+const TEST_CALC: &str = "import unittest\n\nimport calc\n\n\nclass CalcTest(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(calc.add(2, 3), 5)\n\n    def test_mul(self):\n        self.assertEqual(calc.mul(2, 3), 6)\n\n\nif __name__ == \"__main__\":\n    unittest.main()\n";
+
+/// A fixture repo: a Python module with a bug and its tests.
+fn fixture() -> (tempfile::TempDir, Workspace) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("calc.py"), CALC).unwrap();
+    std::fs::write(dir.path().join("test_calc.py"), TEST_CALC).unwrap();
+    let ws = Workspace::new(dir.path()).unwrap();
+    (dir, ws)
+}
+
+fn provider(name: &str, server: &MockServer) -> Arc<dyn ChatModel> {
+    Arc::new(
+        OpenAiProvider::new(
+            name,
+            format!("{}/v1", server.url),
+            "gpt-5.1",
+            Some(Secret::new("sk-test")),
+            Duration::from_secs(5),
+        )
+        .unwrap(),
+    )
+}
+
+fn router(planner: (&str, &MockServer), executor: (&str, &MockServer)) -> Arc<Router> {
+    let mut cloud = vec![provider(planner.0, planner.1)];
+    if executor.0 != planner.0 {
+        cloud.push(provider(executor.0, executor.1));
+    }
+    let config = RouterConfig {
+        planner: Target::Cloud(planner.0.into()),
+        executor: Target::Cloud(executor.0.into()),
+        offline: false,
+        policy: SensitivePolicy::Local,
+        session_cap_usd: None,
+        daily_cap_usd: None,
+        reference_model: "gpt-5.1".into(),
+        session: "s".into(),
+    };
+    Arc::new(Router::new(
+        config,
+        None,
+        cloud,
+        Scanner::new(&ScannerConfig::default()).unwrap(),
+        PriceTable::new(&Default::default()),
+        None,
+    ))
+}
+
+fn config(id: &str, task: &str, agent: AgentConfig) -> SessionConfig {
+    SessionConfig {
+        id: id.into(),
+        task: task.into(),
+        agent,
+        plan_only: false,
+        planner_prompt: "You plan.".into(),
+        executor_prompt: "You execute.".into(),
+        instructions: None,
+        max_tokens: 512,
+        resume: None,
+        transcript: true,
+    }
+}
+
+fn agent() -> AgentConfig {
+    AgentConfig {
+        verify: "python3 -m unittest -q".into(),
+        ..AgentConfig::default()
+    }
+}
+
+/// Runs a session to its end; `respond` may answer events with ops (approvals, undo, interrupt).
+async fn run(
+    cfg: SessionConfig,
+    ws: &Workspace,
+    router: Arc<Router>,
+    mut respond: impl FnMut(&Event) -> Option<Op>,
+) -> (Outcome, Vec<Event>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (session, handle) = Session::new(cfg, ws.clone(), router, Some(tx)).unwrap();
+    let task = tokio::spawn(session.run());
+    let mut events = Vec::new();
+    while let Some(event) = rx.recv().await {
+        if let Some(op) = respond(&event) {
+            handle.send(op);
+        }
+        events.push(event);
+    }
+    (task.await.unwrap(), events)
+}
+
+fn plan(steps: &[(&str, &[&str])]) -> serde_json::Value {
+    let steps: Vec<serde_json::Value> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, (goal, files))| json!({"id": i + 1, "goal": goal, "files": files, "done_when": "the tests pass"}))
+        .collect();
+    json!({"summary": "Fix calc", "steps": steps})
+}
+
+fn tool(name: &str, args: serde_json::Value) -> Reply {
+    Reply::Sse(sse::openai::tool_reply(&format!("call_{name}"), name, args))
+}
+
+fn kinds(events: &[Event]) -> Vec<&'static str> {
+    events
+        .iter()
+        .map(|e| match &e.msg {
+            EventMsg::PlanReady { .. } => "plan",
+            EventMsg::StepStarted { .. } => "step",
+            EventMsg::EditApplied { .. } => "edit",
+            EventMsg::EditRejected { .. } => "rejected",
+            EventMsg::StepFinished {
+                status: StepStatus::Done,
+                ..
+            } => "done",
+            EventMsg::StepFinished {
+                status: StepStatus::Failed,
+                ..
+            } => "failed",
+            EventMsg::VerifyFinished { passed: true, .. } => "verify-ok",
+            EventMsg::VerifyFinished { passed: false, .. } => "verify-failed",
+            EventMsg::Replanning { .. } => "replan",
+            EventMsg::Escalated { .. } => "escalated",
+            EventMsg::Undone { .. } => "undone",
+            EventMsg::SessionFinished { .. } => "finished",
+            _ => "",
+        })
+        .filter(|k| !k.is_empty())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_session_plans_edits_retries_a_wrong_edit_and_verifies() {
+    let (_dir, ws) = fixture();
+    let server = MockServer::start();
+    server.push([
+        tool("read_file", json!({"path": "calc.py"})),
+        tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+        tool(
+            "edit",
+            json!({"path": "calc.py", "search": "return a - c", "replace": "return a + b"}),
+        ),
+        tool(
+            "edit",
+            json!({"path": "calc.py", "search": "return a - b", "replace": "return a + b"}),
+        ),
+        tool("step_done", json!({"summary": "add() adds"})),
+    ]);
+    let (outcome, events) = run(
+        config("s1", "Fix add()", agent()),
+        &ws,
+        router(("openai", &server), ("openai", &server)),
+        |_| None,
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(
+        kinds(&events),
+        vec!["plan", "step", "edit", "done", "verify-ok", "finished"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.root().join("calc.py")).unwrap(),
+        CALC.replace("a - b", "a + b")
+    );
+
+    // The wrong edit was refused with the closest lines, and the model saw that before retrying.
+    let refused = events.iter().find_map(|e| match &e.msg {
+        EventMsg::ToolResult {
+            tool,
+            ok: false,
+            output,
+            ..
+        } if tool == "edit" => Some(output.clone()),
+        _ => None,
+    });
+    let refused = refused.expect("the wrong edit is reported");
+    assert!(
+        refused.contains("not found") && refused.contains("    2|     return a - b"),
+        "{refused}"
+    );
+    let retry = server.requests()[3].json();
+    let sent = retry["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(sent["role"], "tool");
+    assert!(
+        sent["content"].as_str().unwrap().contains("return a - b"),
+        "{sent}"
+    );
+    // The planner's read_file went out with the file's numbered lines.
+    let planner2 = server.requests()[1].json();
+    assert!(planner2.to_string().contains("    1| def add(a, b):"));
+    assert_eq!(planner2["tool_choice"], "required");
+
+    // The transcript holds every event, in order.
+    let written = transcript::read(&transcript::transcript_path(ws.root(), "s1")).unwrap();
+    assert_eq!(written, events);
+    let EventMsg::SessionFinished { summary, .. } = &events.last().unwrap().msg else {
+        panic!()
+    };
+    assert_eq!(
+        (summary.changed_files.clone(), summary.verify_passed),
+        (vec!["calc.py".to_string()], Some(true))
+    );
+    assert!(summary.usd > 0.0 && summary.usage.total_input() == 2_500);
+}
+
+#[tokio::test]
+async fn a_failing_verify_sends_the_output_to_the_planner_for_a_revised_plan() {
+    let (_dir, ws) = fixture();
+    let server = MockServer::start();
+    server.push([
+        tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+        tool("edit", json!({"path": "calc.py", "search": "return a - b", "replace": "return a * b"})),
+        tool("step_done", json!({"summary": "changed add"})),
+        tool("submit_plan", plan(&[("Make add() use +", &["calc.py"])])),
+        tool("edit", json!({"path": "calc.py", "search": "return a * b\n\n\ndef mul", "replace": "return a + b\n\n\ndef mul"})),
+        tool("step_done", json!({"summary": "add() adds"})),
+    ]);
+    let (outcome, events) = run(
+        config("s2", "Fix add()", agent()),
+        &ws,
+        router(("openai", &server), ("openai", &server)),
+        |_| None,
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(
+        kinds(&events),
+        vec![
+            "plan",
+            "step",
+            "edit",
+            "done",
+            "verify-failed",
+            "replan",
+            "plan",
+            "step",
+            "edit",
+            "done",
+            "verify-ok",
+            "finished"
+        ]
+    );
+    let replan = server.requests()[3].json().to_string();
+    assert!(
+        replan.contains("Revise the plan") && replan.contains("python3 -m unittest -q"),
+        "{replan}"
+    );
+    assert!(
+        replan.contains("AssertionError") || replan.contains("FAIL"),
+        "the verify output reaches the planner: {replan}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e.msg, EventMsg::PlanReady { round: 2, .. }))
+    );
+}
+
+#[tokio::test]
+async fn a_step_the_executor_keeps_failing_is_escalated_to_the_planners_provider() {
+    let (_dir, ws) = fixture();
+    let planner = MockServer::start();
+    let executor = MockServer::start();
+    planner.push([
+        tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+        tool(
+            "edit",
+            json!({"path": "calc.py", "search": "return a - b", "replace": "return a + b"}),
+        ),
+        tool("step_done", json!({"summary": "fixed on escalation"})),
+    ]);
+    executor.push([
+        tool("step_failed", json!({"reason": "I cannot find it"})),
+        tool("step_failed", json!({"reason": "still lost"})),
+    ]);
+    let r = router(("cloud-planner", &planner), ("cheap-executor", &executor));
+    let (outcome, events) = run(config("s3", "Fix add()", agent()), &ws, r, |_| None).await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(
+        kinds(&events),
+        vec![
+            "plan",
+            "step",
+            "step",
+            "escalated",
+            "step",
+            "edit",
+            "done",
+            "verify-ok",
+            "finished"
+        ]
+    );
+    assert_eq!(executor.requests().len(), 2);
+    let escalated = planner.requests()[1].json();
+    let tools: Vec<String> = escalated["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        tools.contains(&"edit".to_string()),
+        "the escalated request is an executor turn: {tools:?}"
+    );
+    assert!(
+        escalated.to_string().contains("still lost"),
+        "the failure is passed on"
+    );
+    let routes: Vec<(RouteRole, String)> = events
+        .iter()
+        .filter_map(|e| match &e.msg {
+            EventMsg::Route { decision } => Some((decision.role, decision.provider.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        routes.last().unwrap(),
+        &(RouteRole::Executor, "cloud-planner".to_string())
+    );
+}
+
+fn twenty_lines() -> String {
+    (1..=20).map(|i| format!("value_{i} = {i}\n")).collect()
+}
+
+#[tokio::test]
+async fn per_hunk_approval_applies_exactly_the_accepted_hunks() {
+    let (_dir, ws) = fixture();
+    let original = twenty_lines();
+    std::fs::write(ws.root().join("values.py"), &original).unwrap();
+    let changed = original
+        .replace("value_2 = 2", "value_2 = 200")
+        .replace("value_18 = 18", "value_18 = 1800");
+    let server = MockServer::start();
+    server.push([
+        tool(
+            "submit_plan",
+            plan(&[("Change two values", &["values.py"])]),
+        ),
+        tool(
+            "edit",
+            json!({"path": "values.py", "search": original, "replace": changed}),
+        ),
+        tool(
+            "edit",
+            json!({"path": "calc.py", "search": "return a * b", "replace": "return 0"}),
+        ),
+        tool("step_done", json!({"summary": "done"})),
+    ]);
+    let agent = AgentConfig {
+        approval: ApprovalPolicy::PerHunk,
+        verify: "none".into(),
+        ..AgentConfig::default()
+    };
+    let (outcome, events) = run(
+        config("s4", "Change values", agent),
+        &ws,
+        router(("openai", &server), ("openai", &server)),
+        |e| match &e.msg {
+            EventMsg::ApprovalRequested {
+                request,
+                kind: ApprovalKind::Edit { path, per_hunk, .. },
+            } if path == "values.py" => {
+                assert!(*per_hunk);
+                Some(Op::Approve {
+                    request: *request,
+                    decision: ApprovalDecision::AcceptHunks { hunks: vec![0] },
+                })
+            }
+            EventMsg::ApprovalRequested { request, .. } => Some(Op::Approve {
+                request: *request,
+                decision: ApprovalDecision::Reject {
+                    reason: Some("keep mul".into()),
+                },
+            }),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(
+        std::fs::read_to_string(ws.root().join("values.py")).unwrap(),
+        original.replace("value_2 = 2", "value_2 = 200")
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.root().join("calc.py")).unwrap(),
+        CALC,
+        "the rejected edit left calc.py alone"
+    );
+    let proposed = events.iter().find_map(|e| match &e.msg {
+        EventMsg::EditProposed { edit } if edit.path == "values.py" => Some(edit.clone()),
+        _ => None,
+    });
+    assert_eq!(proposed.unwrap().hunks.len(), 2);
+    assert!(events.iter().any(|e| matches!(&e.msg, EventMsg::EditApplied { path, hunks, .. } if path == "values.py" && hunks == &vec![0])));
+    assert!(events.iter().any(|e| matches!(&e.msg, EventMsg::EditRejected { path, reason, .. } if path == "calc.py" && reason == "keep mul")));
+    let told = server.requests()[2].json().to_string();
+    assert!(
+        told.contains("only hunks [0] of 2 were applied"),
+        "the model hears what was applied: {told}"
+    );
+}
+
+#[tokio::test]
+async fn undo_restores_the_exact_prior_bytes_and_removes_created_files() {
+    let (_dir, ws) = fixture();
+    let odd_bytes = b"x = 1\r\ny = '\xc3\xa9'\r\n# no newline at the end".to_vec();
+    std::fs::write(ws.root().join("odd.py"), &odd_bytes).unwrap();
+    let server = MockServer::start();
+    server.push([
+        tool("submit_plan", plan(&[("Touch files", &["odd.py"])])),
+        tool(
+            "edit",
+            json!({"path": "odd.py", "search": "x = 1", "replace": "x = 2"}),
+        ),
+        tool(
+            "write_file",
+            json!({"path": "pkg/new.py", "content": "NEW = True\n"}),
+        ),
+        tool("step_done", json!({"summary": "done"})),
+    ]);
+    let agent = AgentConfig {
+        verify: "none".into(),
+        ..AgentConfig::default()
+    };
+    let (outcome, events) = run(
+        config("s5", "Touch files", agent),
+        &ws,
+        router(("openai", &server), ("openai", &server)),
+        |_| None,
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert!(ws.root().join("pkg/new.py").exists());
+    assert_ne!(std::fs::read(ws.root().join("odd.py")).unwrap(), odd_bytes);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e.msg, EventMsg::EditApplied { .. }))
+            .count(),
+        2
+    );
+
+    let cps = Checkpoints::new(transcript::checkpoints_dir(ws.root(), "s5"));
+    assert_eq!(
+        cps.undo(&ws).unwrap().map(|u| u.1),
+        Some(vec!["pkg/new.py".to_string()])
+    );
+    assert!(!ws.root().join("pkg/new.py").exists());
+    assert_eq!(
+        cps.undo(&ws).unwrap().map(|u| u.1),
+        Some(vec!["odd.py".to_string()])
+    );
+    assert_eq!(std::fs::read(ws.root().join("odd.py")).unwrap(), odd_bytes);
+}
+
+#[tokio::test]
+async fn undo_during_a_session_restores_the_file_and_is_recorded() {
+    let (_dir, ws) = fixture();
+    let server = MockServer::start();
+    server.push([
+        tool("submit_plan", plan(&[("Change mul", &["calc.py"])])),
+        tool(
+            "edit",
+            json!({"path": "calc.py", "search": "return a * b", "replace": "return b * a"}),
+        ),
+        // The pause lets the front end's undo arrive while the session waits for the model.
+        Reply::Delayed(
+            Duration::from_millis(300),
+            Box::new(tool("step_done", json!({"summary": "done"}))),
+        ),
+    ]);
+    let agent = AgentConfig {
+        verify: "none".into(),
+        ..AgentConfig::default()
+    };
+    let (outcome, events) = run(
+        config("s6", "Change mul", agent),
+        &ws,
+        router(("openai", &server), ("openai", &server)),
+        |e| matches!(e.msg, EventMsg::EditApplied { .. }).then_some(Op::Undo),
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert!(kinds(&events).contains(&"undone"));
+    assert_eq!(
+        std::fs::read_to_string(ws.root().join("calc.py")).unwrap(),
+        CALC
+    );
+    let resumed = transcript::replay(&events);
+    assert!(
+        resumed.checkpoints.is_empty(),
+        "the undone checkpoint is gone from the state"
+    );
+}
+
+#[tokio::test]
+async fn an_interrupted_session_resumes_where_it_stopped() {
+    let (_dir, ws) = fixture();
+    let server = MockServer::start();
+    server.push([
+        tool(
+            "submit_plan",
+            plan(&[
+                ("Make add() add", &["calc.py"]),
+                ("Add a docstring to mul", &["calc.py"]),
+            ]),
+        ),
+        tool(
+            "edit",
+            json!({"path": "calc.py", "search": "return a - b", "replace": "return a + b"}),
+        ),
+        tool("step_done", json!({"summary": "add() adds"})),
+    ]);
+    let (outcome, first) = run(
+        config("s7", "Fix calc", agent()),
+        &ws,
+        router(("openai", &server), ("openai", &server)),
+        |e| matches!(e.msg, EventMsg::StepFinished { step: 1, .. }).then_some(Op::Interrupt),
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Interrupted);
+    let before_resume = server.requests().len();
+    assert!(
+        before_resume >= 3,
+        "plan, edit, step_done (and perhaps step 2's first request, cancelled)"
+    );
+
+    server.push([
+        tool("edit", json!({"path": "calc.py", "search": "def mul(a, b):\n", "replace": "def mul(a, b):\n    \"\"\"Multiply.\"\"\"\n"})),
+        tool("step_done", json!({"summary": "documented"})),
+    ]);
+    let state = transcript::replay(&transcript::load(ws.root(), "s7").unwrap());
+    assert_eq!(state.steps.get(&1).map(|s| s.0), Some(StepStatus::Done));
+    let mut cfg = config("s7", &state.task, agent());
+    cfg.resume = Some(state);
+    let (outcome, second) = run(
+        cfg,
+        &ws,
+        router(("openai", &server), ("openai", &server)),
+        |_| None,
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(
+        kinds(&second),
+        vec!["step", "edit", "done", "verify-ok", "finished"],
+        "only step 2 runs, no new plan"
+    );
+    assert!(matches!(
+        &second[0].msg,
+        EventMsg::SessionStarted { resumed: true, .. }
+    ));
+    assert_eq!(
+        second[0].seq,
+        first.last().unwrap().seq + 1,
+        "numbering continues"
+    );
+    let resumed_requests = &server.requests()[before_resume..];
+    assert!(!resumed_requests.is_empty());
+    for r in resumed_requests {
+        assert!(
+            !r.body.contains("submit_plan"),
+            "no planner request on resume"
+        );
+    }
+    assert!(
+        std::fs::read_to_string(ws.root().join("calc.py"))
+            .unwrap()
+            .contains("\"\"\"Multiply.\"\"\"")
+    );
+    let all = transcript::load(ws.root(), "s7").unwrap();
+    assert_eq!(all.len(), first.len() + second.len());
+}
+
+#[tokio::test]
+async fn plan_only_stops_after_the_plan_and_changes_nothing() {
+    let (_dir, ws) = fixture();
+    let server = MockServer::start();
+    server.push([tool(
+        "submit_plan",
+        plan(&[("Make add() add", &["calc.py"])]),
+    )]);
+    let mut cfg = config("s8", "Fix add()", agent());
+    cfg.plan_only = true;
+    let (outcome, events) = run(
+        cfg,
+        &ws,
+        router(("openai", &server), ("openai", &server)),
+        |_| None,
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Planned);
+    assert_eq!(kinds(&events), vec!["plan", "finished"]);
+    assert_eq!(
+        std::fs::read_to_string(ws.root().join("calc.py")).unwrap(),
+        CALC
+    );
+    let route = events.iter().find_map(|e| match &e.msg {
+        EventMsg::Route { decision } => Some(decision.reason.clone()),
+        _ => None,
+    });
+    assert_eq!(route, Some(RouteReason::Configured));
+}
