@@ -314,10 +314,46 @@ fn an_overlong_prompt_is_a_clear_error_and_a_full_context_stops_cleanly() {
         seed: Some(3),
         ..SamplingParams::greedy()
     };
-    request.constraint = Some(Constraint::Gbnf(r#"root ::= ("la ")+"#.into()));
+    // A grammar that can never be complete: generation runs until the context is full.
+    request.constraint = Some(Constraint::Gbnf(r#"root ::= "la " root"#.into()));
     let full = engine.complete(request).unwrap();
     assert_eq!(full.finish, FinishReason::ContextFull, "{:?}", full.stats);
     assert_eq!(full.stats.prompt_tokens + full.stats.generated_tokens, 256);
+}
+
+#[test]
+fn a_constrained_reply_near_its_token_budget_still_closes_as_a_whole_document() {
+    let model = require_model!();
+    let engine = engine(model);
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {"story": {"type": "string"}, "moral": {"type": "string"}},
+        "required": ["story", "moral"],
+        "additionalProperties": false
+    });
+    let mut budgets = vec![];
+    for max_tokens in [40u32, 64, 128] {
+        let mut request = GenRequest::chat(
+            ask("Tell a very long story about a lighthouse, as JSON."),
+            max_tokens,
+        );
+        request.sampling = SamplingParams {
+            temperature: 0.7,
+            seed: Some(max_tokens),
+            ..SamplingParams::greedy()
+        };
+        request.constraint = Some(Constraint::JsonSchema(schema.clone()));
+        let done = engine.complete(request).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&done.text)
+            .unwrap_or_else(|e| panic!("{max_tokens}: {e}: {}", done.text));
+        assert!(
+            value["story"].is_string() && value["moral"].is_string(),
+            "{value}"
+        );
+        assert_eq!(done.finish, FinishReason::Eos);
+        budgets.push(done.stats.generated_tokens <= max_tokens);
+    }
+    assert_eq!(budgets, vec![true, true, true]);
 }
 
 #[test]

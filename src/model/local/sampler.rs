@@ -78,6 +78,56 @@ impl TokenSampler {
         self.chain.accept_many(tokens);
     }
 
+    /// Whether a grammar constrains this request.
+    pub fn constrained(&self) -> bool {
+        self.grammar.is_some()
+    }
+
+    /// Picks the token that brings the grammar closest to complete: end of generation if the grammar allows it,
+    /// else the best-ranked closer it allows, else the shortest allowed token (the most likely among equals),
+    /// which adds the least before the document can close. Used when the token budget is nearly spent, so a
+    /// constrained reply ends as a whole document instead of being cut off.
+    pub fn sample_closing(
+        &mut self,
+        ctx: &LlamaContext<'_>,
+        idx: i32,
+        closers: &Closers,
+        is_eog: impl Fn(LlamaToken) -> bool,
+        piece_len: impl Fn(LlamaToken) -> usize,
+    ) -> Result<LlamaToken, EngineError> {
+        let Some(grammar) = self.grammar.as_mut() else {
+            return Ok(self.chain.sample(ctx, idx));
+        };
+        let mut all = ctx.token_data_array_ith(idx);
+        all.apply_sampler(grammar);
+        let allowed: std::collections::HashMap<i32, f32> = all
+            .data
+            .iter()
+            .filter(|d| d.logit() != f32::NEG_INFINITY)
+            .map(|d| (d.id().0, d.logit()))
+            .collect();
+        let eog = allowed.keys().map(|&t| LlamaToken(t)).find(|t| is_eog(*t));
+        let closer = closers
+            .iter()
+            .find(|(t, _)| allowed.contains_key(&t.0))
+            .map(|(t, _)| *t);
+        let shortest = allowed
+            .iter()
+            .filter(|(t, _)| !is_eog(LlamaToken(**t)))
+            .map(|(&t, &logit)| (piece_len(LlamaToken(t)).max(1), logit, t))
+            .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+            .map(|(_, _, t)| LlamaToken(t));
+        let token = eog
+            .or(closer)
+            .or(shortest)
+            .ok_or_else(|| EngineError::Grammar("no token satisfies the grammar".into()))?;
+        grammar.try_accept(token).map_err(|e| {
+            EngineError::Grammar(format!("grammar rejected token {}: {e}", token.0))
+        })?;
+        self.chain.accept(token);
+        Ok(token)
+    }
+
     /// Samples the next token from the logits at batch index `idx`, and accepts it.
     ///
     /// With a grammar, the unconstrained choice is checked against the grammar first; only when it is
@@ -117,6 +167,38 @@ impl TokenSampler {
         self.chain.accept(token);
         Ok(token)
     }
+}
+
+/// Tokens that help close a JSON document, best first (found once per model by [`closers`]).
+pub type Closers = Vec<(LlamaToken, u8)>;
+
+/// The model's tokens that close strings, objects and arrays, ranked: `"` first, then `}`/`]`, then pieces
+/// starting with a quote (`"}`, `",`), then `,`.
+pub fn closers(model: &LlamaModel) -> Closers {
+    let vocab = model.vocab();
+    let mut out: Closers = vocab
+        .tokens()
+        .filter_map(|t| {
+            let piece = vocab.token_to_piece(t, false, None);
+            let text = std::str::from_utf8(&piece).ok()?.trim();
+            let rank = match text {
+                "\"" => 0,
+                "}" | "]" => 1,
+                _ if text.starts_with('"')
+                    && text[1..].chars().all(|c| matches!(c, '}' | ']' | ','))
+                    && text.len() > 1 =>
+                {
+                    2
+                }
+                _ if !text.is_empty() && text.chars().all(|c| matches!(c, '}' | ']')) => 2,
+                "," => 3,
+                _ => return None,
+            };
+            Some((t, rank))
+        })
+        .collect();
+    out.sort_by_key(|(_, rank)| *rank);
+    out
 }
 
 /// The GBNF text for a constraint.

@@ -15,7 +15,7 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::prefix::tokens_to_keep;
-use super::sampler::TokenSampler;
+use super::sampler::{Closers, TokenSampler, closers};
 use super::template::ChatFormatter;
 use super::text::{StopMatcher, StopScan, Utf8Stream};
 use super::types::{
@@ -113,6 +113,7 @@ pub(super) fn run(
         }
     };
     let batch_size = config.batch_size as usize;
+    let closers = closers(&model);
     let mut worker = Worker {
         model: &model,
         ctx,
@@ -120,6 +121,7 @@ pub(super) fn run(
         cached: Vec::new(),
         batch: LlamaBatch::new(batch_size, 1),
         batch_size,
+        closers,
     };
     if ready.send(Ok(info)).is_err() {
         return;
@@ -175,7 +177,12 @@ struct Worker<'m> {
     cached: Vec<LlamaToken>,
     batch: LlamaBatch<'static>,
     batch_size: usize,
+    closers: Closers,
 }
+
+/// Tokens kept in reserve at the end of a constrained reply's budget to close the document (see
+/// [`TokenSampler::sample_closing`]).
+pub const CLOSING_RESERVE: u32 = 48;
 
 impl Worker<'_> {
     fn forget_cache(&mut self) {
@@ -300,7 +307,22 @@ impl Worker<'_> {
             if self.cached.len() >= n_ctx {
                 break FinishReason::ContextFull;
             }
-            let token = sampler.sample(&self.ctx, logits_at)?;
+            let room = request
+                .max_tokens
+                .min(u32::try_from(n_ctx - self.cached.len()).unwrap_or(u32::MAX));
+            let closing = sampler.constrained()
+                && stats.generated_tokens + CLOSING_RESERVE.min(room / 2) >= room;
+            let token = if closing {
+                sampler.sample_closing(
+                    &self.ctx,
+                    logits_at,
+                    &self.closers,
+                    |t| vocab.is_eog(t),
+                    |t| vocab.token_to_piece(t, false, None).len(),
+                )?
+            } else {
+                sampler.sample(&self.ctx, logits_at)?
+            };
             if stats.generated_tokens == 0 {
                 stats.time_to_first_token = started.elapsed();
             }

@@ -1,0 +1,153 @@
+//! The agent on the real demo model: its executor replies always parse under the tool grammar, and a whole
+//! offline session runs to its end.
+
+use std::sync::Arc;
+
+use tandem::agent::session::{Session, SessionConfig};
+use tandem::config::{AgentConfig, SensitivePolicy};
+use tandem::model::local::SamplingParams;
+use tandem::model::local_provider::LocalProvider;
+use tandem::model::{ChatMessage, ChatModel, ChatRequest, FinishReason, ToolChoice, collect};
+use tandem::protocol::{EventMsg, Outcome, RouteReason};
+use tandem::router::sensitive::{Scanner, ScannerConfig};
+use tandem::router::{Router, RouterConfig, Target};
+use tandem::sandbox::Workspace;
+use tandem::spend::PriceTable;
+use tandem::tools::{ToolSet, specs};
+
+use super::support::engine_with;
+use crate::require_model;
+
+#[tokio::test]
+async fn the_demo_model_always_gives_a_parseable_tool_call_under_the_grammar() {
+    let model = require_model!();
+    let engine = Arc::new(engine_with(model, 4096));
+    let tools = specs(ToolSet::Executor);
+    let mut finishes = Vec::new();
+    // The executor's configured sampler (tandem's defaults), with a different seed each time.
+    for seed in 0..12u32 {
+        let mut sampling = SamplingParams::from(&tandem::config::SamplingConfig::default());
+        sampling.seed = Some(seed);
+        let provider = LocalProvider::new(engine.clone(), sampling);
+        let request = ChatRequest {
+            messages: vec![
+                ChatMessage::system(include_str!("../../prompts/executor.md")),
+                ChatMessage::user("Your step: make add() in calc.py return a + b. Files: calc.py"),
+            ],
+            tools: tools.clone(),
+            tool_choice: ToolChoice::Required,
+            max_tokens: tandem::config::LocalConfig::default().max_tokens,
+            ..ChatRequest::default()
+        };
+        let stream = provider.stream(&request).await.unwrap();
+        let response = collect(stream, |_| {}).await.unwrap();
+        finishes.push(response.finish);
+        assert_eq!(response.tool_calls.len(), 1, "seed {seed}: {response:?}");
+        let call = &response.tool_calls[0];
+        let spec = tools
+            .iter()
+            .find(|t| t.name == call.name)
+            .unwrap_or_else(|| panic!("seed {seed}: unknown tool {}", call.name));
+        let args: serde_json::Value = serde_json::from_str(&call.arguments)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}: {}", call.arguments));
+        let validator = jsonschema::validator_for(&spec.parameters).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&args)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "seed {seed}: {} {args} breaks its schema: {errors:?}",
+            call.name
+        );
+    }
+    assert!(
+        finishes.iter().all(|f| *f == Some(FinishReason::ToolCalls)),
+        "{finishes:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_whole_offline_session_on_the_demo_model_runs_to_its_end() {
+    let model = require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("calc.py"),
+        "def add(a, b):\n    return a - b\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("test_calc.py"), "import unittest\nimport calc\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(calc.add(2, 3), 5)\n").unwrap();
+    let ws = Workspace::new(dir.path()).unwrap();
+    let local: Arc<dyn ChatModel> = Arc::new(LocalProvider::new(
+        Arc::new(engine_with(model, 4096)),
+        SamplingParams::greedy(),
+    ));
+    let config = RouterConfig {
+        planner: Target::Cloud("openai".into()),
+        executor: Target::Local(RouteReason::Configured),
+        offline: true,
+        policy: SensitivePolicy::Local,
+        session_cap_usd: None,
+        daily_cap_usd: None,
+        reference_model: "gpt-5.1".into(),
+        session: "local".into(),
+    };
+    let router = Arc::new(Router::new(
+        config,
+        Some(local),
+        vec![],
+        Scanner::new(&ScannerConfig::default()).unwrap(),
+        PriceTable::new(&Default::default()),
+        None,
+    ));
+    let agent = AgentConfig {
+        verify: "python3 -m unittest -q".into(),
+        max_rounds: 1,
+        max_step_attempts: 1,
+        max_step_turns: 3,
+        max_planner_turns: 2,
+        ..AgentConfig::default()
+    };
+    let cfg = SessionConfig {
+        id: "demo".into(),
+        task: "Fix add() in calc.py so the test passes".into(),
+        agent,
+        plan_only: false,
+        planner_prompt: include_str!("../../prompts/planner.md").into(),
+        executor_prompt: include_str!("../../prompts/executor.md").into(),
+        instructions: None,
+        max_tokens: 384,
+        resume: None,
+        transcript: true,
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (session, _handle) = Session::new(cfg, ws.clone(), router, Some(tx)).unwrap();
+    let outcome = tokio::spawn(session.run()).await.unwrap();
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Done | Outcome::VerifyFailed | Outcome::Failed
+        ),
+        "{outcome:?}"
+    );
+    assert!(matches!(
+        events.last().map(|e| &e.msg),
+        Some(EventMsg::SessionFinished { .. })
+    ));
+    assert!(events.iter().any(|e| matches!(&e.msg, EventMsg::Route { decision } if decision.reason == RouteReason::Offline)));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e.msg, EventMsg::PlanReady { .. })),
+        "a plan was made under the grammar"
+    );
+    assert!(
+        events.iter().all(
+            |e| !matches!(&e.msg, EventMsg::Error { message } if message.contains("panicked"))
+        )
+    );
+}
