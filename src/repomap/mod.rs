@@ -47,7 +47,14 @@ pub fn overview(root: &Path, budget_chars: usize, may_inline: &dyn Fn(&str) -> b
     let mut out = String::from("Files:\n");
     for (path, size, text) in &files {
         match text {
-            Some(t) => out.push_str(&format!("- {path} ({} lines)\n", t.lines().count())),
+            Some(t) => {
+                out.push_str(&format!("- {path} ({} lines)", t.lines().count()));
+                let symbols = definitions(Path::new(path), t);
+                if !symbols.is_empty() {
+                    out.push_str(&format!(": {symbols}"));
+                }
+                out.push('\n');
+            }
             None => out.push_str(&format!("- {path} ({size} bytes, not shown)\n")),
         }
     }
@@ -69,6 +76,34 @@ pub fn overview(root: &Path, budget_chars: usize, may_inline: &dyn Fn(&str) -> b
     Overview { text: out, inlined }
 }
 
+/// Up to a dozen names a source file defines, as `name` or `name()`, comma-separated.
+fn definitions(path: &Path, text: &str) -> String {
+    let Some(lang) = tags::Lang::of(path) else {
+        return String::new();
+    };
+    let Ok(found) = tags::tags(lang, text) else {
+        return String::new();
+    };
+    let mut names: Vec<String> = Vec::new();
+    for t in found.iter().filter(|t| t.is_definition) {
+        let name = if matches!(t.kind.as_str(), "function" | "method") {
+            format!("{}()", t.name)
+        } else {
+            t.name.clone()
+        };
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let more = names.len().saturating_sub(12);
+    names.truncate(12);
+    let mut out = names.join(", ");
+    if more > 0 {
+        out.push_str(&format!(" (+{more} more)"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,7 +121,7 @@ mod tests {
         std::fs::write(dir.path().join("key.pem"), "-----BEGIN PRIVATE KEY-----").unwrap();
         let o = overview(dir.path(), 200, &|p: &str| !p.ends_with(".pem"));
         let out = &o.text;
-        assert!(out.contains("- src/a.py (1 lines)"), "{out}");
+        assert!(out.contains("- src/a.py (1 lines)\n"), "{out}");
         assert!(out.contains("- blob.bin (3 bytes, not shown)"), "{out}");
         assert!(out.contains("=== src/a.py ===\nprint('a')"), "{out}");
         assert!(!out.contains("=== big.txt"), "over budget: {out}");
@@ -96,5 +131,15 @@ mod tests {
             "sensitive: {out}"
         );
         assert_eq!(o.inlined, vec!["src/a.py".to_string()]);
+        std::fs::write(
+            dir.path().join("src/lib.rs"),
+            "pub struct Plan;\nimpl Plan { fn parse() {} }\nfn main() {}\n",
+        )
+        .unwrap();
+        let out = overview(dir.path(), 200, &|_| true).text;
+        assert!(
+            out.contains("- src/lib.rs (3 lines): Plan, parse(), main()"),
+            "{out}"
+        );
     }
 }
