@@ -184,6 +184,9 @@ pub struct ExecArgs {
     /// Continue the workspace's latest session.
     #[arg(long = "continue")]
     pub continue_last: bool,
+    /// Execute a plan saved by --plan-only (in .tandem/plans/) instead of planning now.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["resume", "continue_last"])]
+    pub plan: Option<PathBuf>,
     /// Headless approvals for edits and commands: auto (apply and run) or never (refuse).
     #[arg(long, value_name = "POLICY", default_value = "auto", value_parser = ["auto", "never"])]
     pub approve: String,
@@ -200,9 +203,36 @@ pub struct UndoArgs {
 /// `tandem loop`.
 #[derive(Debug, Args)]
 pub struct LoopArgs {
-    /// The prompt file fed to every iteration.
+    /// The prompt file fed to every iteration (re-read each time, so it can be edited while the loop runs).
     #[arg(default_value = "PROMPT.md")]
     pub prompt: PathBuf,
+    /// Stop after this many iterations.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_iterations: u32,
+    /// Stop when the planner says this text (ask for it in the prompt, e.g. "ALL TESTS PASS").
+    #[arg(long, value_name = "TEXT")]
+    pub until: Option<String>,
+    /// Stop when this file exists.
+    #[arg(long, value_name = "PATH")]
+    pub until_file: Option<PathBuf>,
+    /// Stop after this many iterations in a row that change no file (0: never).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_idle: u32,
+    /// The progress file each iteration appends to and the next one reads.
+    #[arg(long, value_name = "FILE", default_value = ".tandem/progress.md")]
+    pub progress: PathBuf,
+    /// Commit each iteration's changes to git.
+    #[arg(long)]
+    pub commit: bool,
+    /// Seconds to wait between iterations.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub pause: u64,
+    /// Headless approvals for edits and commands: auto (apply and run) or never (refuse).
+    #[arg(long, value_name = "POLICY", default_value = "auto", value_parser = ["auto", "never"])]
+    pub approve: String,
+    /// Print every event as one JSON line (the per-iteration lines go to stderr).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `tandem spend`.

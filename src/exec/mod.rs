@@ -1,5 +1,6 @@
 //! Headless runs: `tandem exec` (a whole session, or `--plan-only`), and `tandem undo`.
 
+pub mod ralph;
 mod render;
 
 use std::io::{IsTerminal, Read};
@@ -85,6 +86,10 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &ExecArgs) -> an
         ),
         (None, false) => None,
     };
+    let saved_plan = match &args.plan {
+        Some(path) => Some(load_saved_plan(path)?),
+        None => None,
+    };
     let (session_id, resume, task) = match resume_id {
         Some(id) => {
             let events = transcript::load(ws.root(), &id)?;
@@ -112,31 +117,18 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &ExecArgs) -> an
             };
             (id, Some(state), task)
         }
-        None => (new_session_id(), None, read_task(args)?),
+        None => match &saved_plan {
+            Some((task, _)) => (
+                new_session_id(),
+                None,
+                read_task_opt(args)?.unwrap_or_else(|| task.clone()),
+            ),
+            None => (new_session_id(), None, read_task(args)?),
+        },
     };
+    let initial_plan = saved_plan.map(|(_, plan)| plan);
 
-    let headless = if args.approve == "never" {
-        (ApprovalPolicy::Never, CommandPolicy::Never)
-    } else {
-        (ApprovalPolicy::Auto, CommandPolicy::Auto)
-    };
-    if matches!(
-        config.values.agent.approval,
-        ApprovalPolicy::PerFile | ApprovalPolicy::PerHunk
-    ) {
-        eprintln!(
-            "tandem: headless run: edits follow --approve {} (agent.approval = per-file/per-hunk needs the UI)",
-            args.approve
-        );
-    }
-    config.values.agent.approval = headless.0;
-    if config.values.agent.commands == CommandPolicy::Ask {
-        config.values.agent.commands = headless.1;
-    }
-    if args.approve == "never" {
-        config.values.agent.commands = CommandPolicy::Never;
-    }
-
+    headless_policies(&mut config, &args.approve);
     let router = Arc::new(build_router(&config, global.offline, &session_id)?);
     let session_config = SessionConfig {
         id: session_id.clone(),
@@ -148,6 +140,7 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &ExecArgs) -> an
         instructions: project_instructions(ws.root()),
         max_tokens: config.values.local.max_tokens,
         resume,
+        initial_plan,
         transcript: true,
     };
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
@@ -161,8 +154,10 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &ExecArgs) -> an
     let mut plan: Option<Plan> = None;
     let mut planner: Option<RouteDecision> = None;
     let mut interrupts = 0;
+    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(120));
     loop {
         tokio::select! {
+            _ = ticks.tick() => renderer.tick(),
             event = events.recv() => {
                 let Some(event) = event else { break };
                 match &event.msg {
@@ -183,6 +178,7 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &ExecArgs) -> an
             }
         }
     }
+    renderer.clear_spinner();
     let outcome = running.await.context("the session task failed")?;
 
     if global.plan_only
@@ -224,6 +220,52 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &ExecArgs) -> an
         Outcome::Failed if renderer.no_local_model() => exit::MODEL,
         Outcome::Failed => exit::FAILED,
     })
+}
+
+/// Headless runs take approvals from `--approve auto|never`, never from a prompt that would hang.
+pub fn headless_policies(config: &mut Config, approve: &str) {
+    let never = approve == "never";
+    if matches!(
+        config.values.agent.approval,
+        ApprovalPolicy::PerFile | ApprovalPolicy::PerHunk
+    ) {
+        eprintln!(
+            "tandem: headless run: edits follow --approve {approve} (agent.approval = per-file/per-hunk needs the UI)"
+        );
+    }
+    config.values.agent.approval = if never {
+        ApprovalPolicy::Never
+    } else {
+        ApprovalPolicy::Auto
+    };
+    if never || config.values.agent.commands == CommandPolicy::Ask {
+        config.values.agent.commands = if never {
+            CommandPolicy::Never
+        } else {
+            CommandPolicy::Auto
+        };
+    }
+}
+
+/// Reads a plan saved by `--plan-only` (the JSON file, or a bare Plan object): returns its task and plan.
+pub fn load_saved_plan(path: &std::path::Path) -> anyhow::Result<(String, Plan)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the plan {}", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let plan_value = if value.get("plan").is_some() {
+        value["plan"].clone()
+    } else {
+        value.clone()
+    };
+    let plan = Plan::parse(&plan_value.to_string())
+        .with_context(|| format!("{} holds no usable plan", path.display()))?;
+    let task = value
+        .get("task")
+        .and_then(|t| t.as_str())
+        .unwrap_or(&plan.summary)
+        .to_string();
+    Ok((task, plan))
 }
 
 /// `tandem undo`: undoes the newest checkpoint of a session and records it in the transcript.

@@ -9,12 +9,18 @@ use crate::protocol::{Event, EventMsg, Outcome, StepStatus, Summary};
 pub struct Renderer {
     json: bool,
     tty: bool,
+    quiet: bool,
     edits: HashMap<u64, (usize, usize)>,
     routes: BTreeMap<String, u32>,
     outcome: Option<(Outcome, Summary)>,
     verify: Option<(String, bool)>,
     no_local_model: bool,
+    in_flight: Option<(String, std::time::Instant)>,
+    spinner_shown: bool,
+    frame: usize,
 }
+
+const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
 fn first_line(text: &str, max: usize) -> String {
     let line = text.lines().next().unwrap_or_default();
@@ -31,11 +37,47 @@ impl Renderer {
         Renderer {
             json,
             tty,
+            quiet: false,
             edits: HashMap::new(),
             routes: BTreeMap::new(),
             outcome: None,
             verify: None,
             no_local_model: false,
+            in_flight: None,
+            spinner_shown: false,
+            frame: 0,
+        }
+    }
+
+    /// Redraws the progress line on a terminal while a model request is in flight.
+    pub fn tick(&mut self) {
+        if !self.tty || self.json || self.quiet {
+            return;
+        }
+        if let Some((label, since)) = &self.in_flight {
+            let frame = SPINNER[self.frame % SPINNER.len()];
+            eprint!(
+                "\r\x1b[2K{frame} {label} · {:.0}s",
+                since.elapsed().as_secs_f64()
+            );
+            self.frame += 1;
+            self.spinner_shown = true;
+        }
+    }
+
+    /// Removes the progress line, if one is shown.
+    pub fn clear_spinner(&mut self) {
+        if self.spinner_shown {
+            eprint!("\r\x1b[2K");
+            self.spinner_shown = false;
+        }
+    }
+
+    /// A renderer that prints only JSON events (if asked) and problems: the loop prints a line per iteration.
+    pub fn quiet(json: bool) -> Self {
+        Renderer {
+            quiet: true,
+            ..Renderer::new(json, false)
         }
     }
 
@@ -171,9 +213,18 @@ impl Renderer {
             }
             _ => None,
         };
+        if matches!(
+            event.msg,
+            EventMsg::Usage { .. } | EventMsg::SessionFinished { .. } | EventMsg::Error { .. }
+        ) {
+            self.in_flight = None;
+        }
+        let important = matches!(event.msg, EventMsg::Error { .. } | EventMsg::Warning { .. });
         if let Some(line) = line
             && !self.json
+            && (!self.quiet || important)
         {
+            self.clear_spinner();
             eprintln!("tandem: {line}");
         }
     }

@@ -408,3 +408,45 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod docs {
+    /// Every event type in `EventMsg` is documented in docs/EVENTS.md, and nothing else is.
+    #[test]
+    fn docs_events_lists_every_event_type() {
+        let source = include_str!("event.rs");
+        let body = &source[source.find("pub enum EventMsg {").expect("EventMsg")..];
+        let body = &body[..body.find("\n}\n").expect("end of EventMsg")];
+        let variants: Vec<String> = body
+            .lines()
+            .filter_map(|l| {
+                let l = l.strip_prefix("    ")?;
+                let name: String = l
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .collect();
+                (!name.is_empty() && name.chars().next()?.is_ascii_uppercase()).then_some(name)
+            })
+            .map(|name| {
+                let mut snake = String::new();
+                for (i, c) in name.chars().enumerate() {
+                    if c.is_ascii_uppercase() && i > 0 {
+                        snake.push('_');
+                    }
+                    snake.push(c.to_ascii_lowercase());
+                }
+                snake
+            })
+            .collect();
+        let docs = include_str!("../../docs/EVENTS.md");
+        let documented: Vec<String> = docs
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix("### `")?
+                    .strip_suffix('`')
+                    .map(str::to_string)
+            })
+            .collect();
+        assert_eq!(documented, variants);
+    }
+}

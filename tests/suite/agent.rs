@@ -86,6 +86,7 @@ fn config(id: &str, task: &str, agent: AgentConfig) -> SessionConfig {
         instructions: None,
         max_tokens: 512,
         resume: None,
+        initial_plan: None,
         transcript: true,
     }
 }

@@ -171,15 +171,20 @@ fn doctor_shows_sources_and_masks_keys() {
 #[test]
 fn commands_not_built_yet_say_so() {
     let s = Sandbox::new();
-    for args in [vec!["loop"], vec![]] {
-        let out = s.run(&args);
-        assert_eq!(out.status.code(), Some(4), "{args:?}");
-        assert!(
-            text(&out.stderr).contains("not built yet"),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-    }
+    let out = s.run(&["loop"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no prompt file at") && text(&out.stderr).contains("PROMPT.md"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = s.run(&[]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        text(&out.stderr).contains("not built yet"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -202,7 +207,7 @@ fn a_missing_model_exits_3_naming_the_path() {
 
 #[test]
 fn plan_only_on_the_example_repo_prints_and_saves_a_plan_and_changes_nothing() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let s = Sandbox::new();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/todo-cli");
     copy_dir(&example, &s.ws());

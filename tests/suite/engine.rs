@@ -21,7 +21,7 @@ fn ask(question: &str) -> Vec<ChatMessage> {
 
 #[test]
 fn generates_text_and_reports_its_cost() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let engine = engine(model);
     let done = engine
         .complete(GenRequest::chat(ask("What is the capital of France?"), 48))
@@ -50,7 +50,7 @@ fn generates_text_and_reports_its_cost() {
 
 #[test]
 fn streams_text_in_pieces_then_done() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let engine = engine(model);
     let mut generation =
         engine.generate(GenRequest::chat(ask("Count from one to ten in words."), 40));
@@ -85,7 +85,7 @@ fn item_schema() -> serde_json::Value {
 
 #[test]
 fn constrained_output_parses_and_matches_its_schema_on_twenty_seeds() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let engine = engine(model);
     let schema = item_schema();
     let validator = jsonschema::validator_for(&schema).unwrap();
@@ -123,7 +123,7 @@ fn constrained_output_parses_and_matches_its_schema_on_twenty_seeds() {
 
 #[test]
 fn gbnf_grammar_and_stop_strings() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let engine = engine(model);
     let request = |stop: Vec<String>| GenRequest {
         prompt: Prompt::Chat(ask("Say something.")),
@@ -148,7 +148,7 @@ fn gbnf_grammar_and_stop_strings() {
 
 #[test]
 fn a_bad_grammar_is_an_error_and_the_engine_carries_on() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let engine = engine(model);
     let mut request = GenRequest::chat(ask("hi"), 8);
     request.constraint = Some(Constraint::Gbnf("root ::= (".into()));
@@ -183,7 +183,7 @@ fn long_system_prompt() -> String {
 
 #[test]
 fn turn_two_decodes_only_its_new_tokens_and_matches_a_cold_run() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let engine = engine_with(model.clone(), 4096);
     let mut messages = vec![
         ChatMessage::system(long_system_prompt()),
@@ -223,7 +223,7 @@ fn turn_two_decodes_only_its_new_tokens_and_matches_a_cold_run() {
 
 #[test]
 fn an_identical_request_reuses_all_but_one_token() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let engine = engine(model);
     let request = GenRequest::chat(ask("Name a colour."), 8);
     let first = engine.complete(request.clone()).unwrap();
@@ -240,7 +240,7 @@ fn an_identical_request_reuses_all_but_one_token() {
 
 #[test]
 fn cancellation_stops_generation_and_the_engine_stays_usable() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let engine = engine(model);
     let long = || GenRequest {
         prompt: Prompt::Chat(ask("Write a very long story about a lighthouse keeper.")),
@@ -289,7 +289,7 @@ fn cancellation_stops_generation_and_the_engine_stays_usable() {
 
 #[test]
 fn an_overlong_prompt_is_a_clear_error_and_a_full_context_stops_cleanly() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let engine = engine_with(model, 256);
     let err = engine
         .complete(GenRequest::chat(
@@ -323,7 +323,7 @@ fn an_overlong_prompt_is_a_clear_error_and_a_full_context_stops_cleanly() {
 
 #[test]
 fn a_constrained_reply_near_its_token_budget_still_closes_as_a_whole_document() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let engine = engine(model);
     let schema = serde_json::json!({
         "type": "object",
@@ -358,7 +358,7 @@ fn a_constrained_reply_near_its_token_budget_still_closes_as_a_whole_document() 
 
 #[test]
 fn missing_and_corrupt_models_name_the_path() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let dir = tempfile::tempdir().unwrap();
 
     let missing = dir.path().join("absent.gguf");
@@ -401,7 +401,7 @@ fn missing_and_corrupt_models_name_the_path() {
 
 #[test]
 fn chat_template_choices() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let mut config = EngineConfig::for_model(&model);
     config.context_size = 1024;
     config.threads = 2;

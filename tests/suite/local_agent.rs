@@ -20,7 +20,7 @@ use crate::require_model;
 
 #[tokio::test]
 async fn the_demo_model_always_gives_a_parseable_tool_call_under_the_grammar() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let engine = Arc::new(engine_with(model, 4096));
     let tools = specs(ToolSet::Executor);
     let mut finishes = Vec::new();
@@ -69,7 +69,7 @@ async fn the_demo_model_always_gives_a_parseable_tool_call_under_the_grammar() {
 
 #[tokio::test]
 async fn a_whole_offline_session_on_the_demo_model_runs_to_its_end() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("calc.py"),
@@ -118,6 +118,7 @@ async fn a_whole_offline_session_on_the_demo_model_runs_to_its_end() {
         instructions: None,
         max_tokens: 384,
         resume: None,
+        initial_plan: None,
         transcript: true,
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

@@ -99,7 +99,7 @@ fn reason(routed: &Routed) -> &RouteReason {
 
 #[tokio::test]
 async fn a_429_falls_back_to_local_then_the_cloud_returns_after_the_reset() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let server = MockServer::start();
     server.push([
         Reply::error(
@@ -193,7 +193,7 @@ async fn a_short_retry_after_is_waited_out_in_place() {
 
 #[tokio::test]
 async fn server_errors_timeouts_and_cut_streams_fall_back() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let local = local(model);
 
     let server = MockServer::start();
@@ -251,7 +251,7 @@ async fn server_errors_timeouts_and_cut_streams_fall_back() {
 
 #[tokio::test]
 async fn a_wrong_key_is_reported_and_the_work_goes_on() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let server = MockServer::start();
     server.push([Reply::error(401, &[], "Incorrect API key provided")]);
     let r = router(
@@ -294,7 +294,7 @@ async fn without_a_local_model_a_fallback_is_a_clear_error() {
 
 #[tokio::test]
 async fn a_budget_cap_reached_mid_session_routes_local() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let server = MockServer::start();
     // 10,000 input and 1,000 output tokens of gpt-5.1: $0.0125 + $0.01.
     server.push([Reply::Sse(sse::openai::reply("done", 10_000, 0, 1_000))]);
@@ -376,7 +376,7 @@ async fn redacted_secrets_never_reach_the_server_and_come_back_in_the_reply() {
 
 #[tokio::test]
 async fn sensitive_requests_stay_local_under_the_local_policy_and_sensitive_paths_always_do() {
-    let model = require_model!();
+    let (model, _model_lock) = require_model!();
     let local = local(model);
     let server = MockServer::start();
     let r = router(

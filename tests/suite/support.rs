@@ -44,12 +44,27 @@ pub fn engine(model: PathBuf) -> LocalEngine {
     engine_with(model, 4096)
 }
 
-/// Skips the test (returns from it) when the demo model is absent and not required.
+/// Serialises the tests that run the model: two llama.cpp engines on two cores, each with two OpenMP threads
+/// that busy-wait, slow each other down many times over.
+/// Each test has its own runtime, so holding this across an await blocks only that test's thread.
+pub fn model_lock() -> ModelLock {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ModelLock(
+        LOCK.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+}
+
+/// Held while a test runs the demo model; see [`model_lock`].
+pub struct ModelLock(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>);
+
+/// The demo model's path and the model lock, or skips the test (returns from it) when the model is absent and
+/// not required.
 #[macro_export]
 macro_rules! require_model {
     () => {
         match $crate::suite::support::demo_model() {
-            Some(path) => path,
+            Some(path) => (path, $crate::suite::support::model_lock()),
             None => return,
         }
     };

@@ -49,6 +49,8 @@ pub struct SessionConfig {
     pub max_tokens: u32,
     /// Where an earlier run of this session got to.
     pub resume: Option<Resumed>,
+    /// A plan made earlier (`exec --plan FILE`): executed without planning again.
+    pub initial_plan: Option<Plan>,
     /// Write a transcript under `.tandem/sessions/`.
     pub transcript: bool,
 }
@@ -164,6 +166,16 @@ impl Session {
             resumed,
         });
         let mut revision: Option<String> = None;
+        if self.plan.is_none()
+            && let Some(plan) = self.cfg.initial_plan.take()
+        {
+            self.round = 1;
+            self.emit(EventMsg::PlanReady {
+                plan: plan.clone(),
+                round: self.round,
+            });
+            self.plan = Some(plan);
+        }
         loop {
             if self.plan.is_none() || revision.is_some() {
                 if self.round >= self.cfg.agent.max_rounds {

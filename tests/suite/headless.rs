@@ -1,0 +1,304 @@
+//! Headless runs through the real binary: saved plans executed offline, a ralph loop that survives cloud rate
+//! limits, and Ctrl-C that leaves no half-written file.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use super::mock::{MockServer, Reply, sse};
+use crate::require_model;
+
+fn tool(name: &str, args: serde_json::Value) -> Reply {
+    Reply::Sse(sse::openai::tool_reply(&format!("call_{name}"), name, args))
+}
+
+struct Box_ {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Box_ {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        std::fs::create_dir_all(root.join("ws")).unwrap();
+        Box_ { _dir: dir, root }
+    }
+
+    fn ws(&self) -> PathBuf {
+        self.root.join("ws")
+    }
+
+    fn tandem(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
+        cmd.args(args)
+            .current_dir(self.ws())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.root.join("home"))
+            .env("TANDEM_CONFIG_DIR", self.root.join("config"))
+            .env("TANDEM_CACHE_DIR", self.root.join("cache"))
+            .env("TANDEM_DATA_DIR", self.root.join("data"))
+            .env("TANDEM_STATE_DIR", self.root.join("state"))
+            .env("TANDEM_LOCAL__THREADS", "2");
+        cmd
+    }
+}
+
+fn stray_temp_files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else if e.file_name().to_string_lossy().starts_with(".tandem-tmp-") {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_saved_plan_runs_later_offline_and_plan_only_changes_nothing() {
+    let (model, _model_lock) = require_model!();
+    let b = Box_::new();
+    std::fs::write(b.ws().join("notes.md"), "# Notes\n").unwrap();
+    let server = MockServer::start();
+    server.push([tool("submit_plan", serde_json::json!({"summary": "Add a line to notes", "steps": [
+        {"id": 1, "goal": "Add the line 'hello' to notes.md", "files": ["notes.md"], "done_when": "notes.md has hello"}]}))]);
+    let before = std::fs::read(b.ws().join("notes.md")).unwrap();
+    let out = b
+        .tandem(&["exec", "--plan-only", "--json", "Add hello to notes.md"])
+        .env("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.url))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["plan"]["steps"][0]["files"][0], "notes.md");
+    assert_eq!(printed["planner"]["provider"], "openai");
+    assert_eq!(
+        std::fs::read(b.ws().join("notes.md")).unwrap(),
+        before,
+        "--plan-only changed nothing"
+    );
+    let saved: Vec<PathBuf> = std::fs::read_dir(b.ws().join(".tandem/plans"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert_eq!(saved.len(), 1);
+    drop(server);
+
+    // Later, offline, on the local model: the saved plan runs without planning again.
+    let plan = saved[0].display().to_string();
+    let out = b
+        .tandem(&["--offline", "exec", "--json", "--plan", &plan])
+        .env("TANDEM_MODEL", &model)
+        .env("TANDEM_AGENT__MAX_STEP_TURNS", "2")
+        .env("TANDEM_AGENT__MAX_STEP_ATTEMPTS", "1")
+        .env("TANDEM_AGENT__MAX_ROUNDS", "1")
+        .env("TANDEM_AGENT__VERIFY", "none")
+        .env("TANDEM_LOCAL__MAX_TOKENS", "256")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types.iter().filter(|t| **t == "plan_ready").count(), 1);
+    assert_eq!(
+        events.iter().find(|e| e["type"] == "plan_ready").unwrap()["plan"]["summary"],
+        "Add a line to notes"
+    );
+    let routes: Vec<&serde_json::Value> = events.iter().filter(|e| e["type"] == "route").collect();
+    assert!(
+        !routes.is_empty() && routes.iter().all(|r| r["decision"]["provider"] == "local"),
+        "offline: all local"
+    );
+    assert!(
+        routes.iter().all(|r| r["decision"]["role"] == "executor"),
+        "no planner request: {routes:?}"
+    );
+    assert!(events.last().unwrap()["type"] == "session_finished");
+}
+
+#[test]
+fn a_ten_iteration_loop_survives_rate_limit_windows_and_its_ledger_matches_the_server() {
+    let (model, _model_lock) = require_model!();
+    let b = Box_::new();
+    std::fs::write(b.ws().join("PROMPT.md"), "Keep notes.md tidy.\n").unwrap();
+    std::fs::write(b.ws().join("notes.md"), "# Notes\n").unwrap();
+    let server = MockServer::start();
+    let served = Arc::new(Mutex::new((0u64, 0u64)));
+    {
+        let served = served.clone();
+        server.respond_with(move |req, _| {
+            let body = req.json();
+            let has_tool = |name: &str| body["tools"].as_array().is_some_and(|t| t.iter().any(|t| t["function"]["name"] == name));
+            let forced_plan = body.get("response_format").is_some();
+            let planner = has_tool("submit_plan") || forced_plan;
+            // The cloud is rate-limited in alternating windows of iterations: 3-4 and 7-8.
+            // The highest number mentioned is the current one (progress notes may quote earlier ones).
+            let iteration: u32 = req
+                .body
+                .split("This is iteration ")
+                .skip(1)
+                .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+                .max()
+                .unwrap_or(0);
+            if matches!(iteration, 3 | 4 | 7 | 8) {
+                return Reply::error(429, &[("retry-after", "2")], "Rate limit reached for requests");
+            }
+            let mut s = served.lock().unwrap();
+            s.0 += 500;
+            s.1 += 40;
+            let plan = serde_json::json!({"summary": "Tidy notes", "steps": [
+                {"id": 1, "goal": "Check notes.md", "files": ["notes.md"], "done_when": "it reads well"}]});
+            if forced_plan {
+                Reply::Sse(sse::openai::reply(&plan.to_string(), 500, 0, 40))
+            } else if planner {
+                tool("submit_plan", plan)
+            } else {
+                tool("step_done", serde_json::json!({"summary": "checked"}))
+            }
+        });
+    }
+    let out = b
+        .tandem(&["loop", "--max-iterations", "10", "--max-idle", "0"])
+        .env("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.url))
+        .env("TANDEM_MODEL", &model)
+        .env("TANDEM_LOCAL__CONTEXT_SIZE", "4096")
+        .env("TANDEM_LOCAL__MAX_TOKENS", "192")
+        .env("TANDEM_AGENT__MAX_STEP_TURNS", "1")
+        .env("TANDEM_AGENT__MAX_STEP_ATTEMPTS", "1")
+        .env("TANDEM_AGENT__MAX_PLANNER_TURNS", "1")
+        .env("TANDEM_AGENT__MAX_ROUNDS", "1")
+        .env("TANDEM_AGENT__VERIFY", "none")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("tandem loop: iteration "))
+        .collect();
+    assert_eq!(lines.len(), 10, "{stderr}");
+    let routes: Vec<bool> = lines
+        .iter()
+        .map(|l| l.contains("planner local ("))
+        .collect();
+    let to_local = routes.windows(2).filter(|w| !w[0] && w[1]).count();
+    let to_cloud = routes.windows(2).filter(|w| w[0] && !w[1]).count();
+    assert!(
+        to_local >= 2 && to_cloud >= 2,
+        "routes {routes:?}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("tandem loop: the planner is now local/"),
+        "the loop says so: {stderr}"
+    );
+    assert!(
+        stderr.contains("tandem loop: the planner is now openai/gpt-5.1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("stopped: --max-iterations 10"), "{stderr}");
+
+    let ledger =
+        tandem::spend::Ledger::open(&tandem::spend::Ledger::default_path(&b.root.join("data")))
+            .unwrap();
+    let rows = ledger.rows_since(0).unwrap();
+    let cloud: Vec<_> = rows.iter().filter(|r| !r.local).collect();
+    let input: u64 = cloud.iter().map(|r| r.usage.total_input()).sum();
+    let output: u64 = cloud.iter().map(|r| r.usage.output_tokens).sum();
+    assert_eq!((input, output), *served.lock().unwrap(), "ledger vs server");
+    assert!(
+        rows.iter().any(|r| r.local),
+        "local fallback requests are in the ledger too"
+    );
+    let progress = std::fs::read_to_string(b.ws().join(".tandem/progress.md")).unwrap();
+    assert_eq!(progress.matches("## Iteration ").count(), 10);
+}
+
+#[test]
+fn ctrl_c_mid_session_leaves_every_file_whole() {
+    let b = Box_::new();
+    let server = MockServer::start();
+    let big: String = (0..20_000)
+        .map(|i| format!("line {i} of a large generated file\n"))
+        .collect();
+    server.push([
+        tool(
+            "submit_plan",
+            serde_json::json!({"summary": "Write files", "steps": [
+            {"id": 1, "goal": "Write big.txt", "files": ["big.txt"], "done_when": "it exists"},
+            {"id": 2, "goal": "Write more", "files": ["more.txt"], "done_when": "it exists"}]}),
+        ),
+        tool(
+            "write_file",
+            serde_json::json!({"path": "big.txt", "content": big}),
+        ),
+        Reply::Delayed(
+            std::time::Duration::from_secs(20),
+            Box::new(tool("step_done", serde_json::json!({"summary": "done"}))),
+        ),
+    ]);
+    let mut child = b
+        .tandem(&["exec", "Write the files"])
+        .env("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.url))
+        .env("TANDEM_EXECUTOR", "openai")
+        .env("TANDEM_AGENT__VERIFY", "none")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        let applied = line.contains("✎ big.txt");
+        seen.push(line);
+        if applied {
+            // SAFETY: signalling our own child process.
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        }
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{}", seen.join("\n"));
+    assert_eq!(
+        std::fs::read_to_string(b.ws().join("big.txt")).unwrap(),
+        big,
+        "the written file is whole"
+    );
+    assert!(!b.ws().join("more.txt").exists());
+    assert_eq!(stray_temp_files(&b.ws()), Vec::<PathBuf>::new());
+    let sessions = std::fs::read_dir(b.ws().join(".tandem/sessions"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+        .unwrap();
+    let last = std::fs::read_to_string(sessions.path())
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    assert!(
+        last.contains("\"type\":\"session_finished\"")
+            && last.contains("\"outcome\":\"interrupted\""),
+        "{last}"
+    );
+}
