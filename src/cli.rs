@@ -165,6 +165,8 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Undo the last applied batch of edits (restores the exact prior bytes).
     Undo(UndoArgs),
+    /// Run a command in the sandbox model-requested commands get, and say what the policy would decide.
+    Sandbox(SandboxArgs),
 }
 
 /// `tandem exec`.
@@ -190,6 +192,16 @@ pub struct ExecArgs {
     /// Headless approvals for edits and commands: auto (apply and run) or never (refuse).
     #[arg(long, value_name = "POLICY", default_value = "auto", value_parser = ["auto", "never"])]
     pub approve: String,
+}
+
+/// `tandem sandbox`.
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// The command, as a model would ask for it (run with bash -c).
+    pub command: String,
+    /// Seconds before it is killed.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
 }
 
 /// `tandem undo`.

@@ -75,7 +75,10 @@ pub async fn run(
     print!("{out}");
 
     println!("\nChecks");
-    let mut checks = vec![check_model(config, args.no_load).await];
+    let mut checks = vec![
+        check_model(config, args.no_load).await,
+        check_sandbox(config),
+    ];
     for (name, provider) in &config.values.providers {
         checks.push(check_provider(config, name, provider, global.offline).await);
     }
@@ -90,6 +93,36 @@ pub async fn run(
     }
     let failed = checks.iter().any(|c| c.status == Status::Fail);
     Ok(if failed { exit::FAILED } else { exit::OK })
+}
+
+fn check_sandbox(config: &Config) -> Check {
+    let settings = crate::agent::session::sandbox_settings(&config.values.sandbox);
+    let mode = config.values.sandbox.mode;
+    match crate::sandbox::Sandbox::new(&config.workspace, settings) {
+        Ok(sb) => {
+            let e = sb.enforcement();
+            let complete = e.filesystem && (config.values.sandbox.network || !e.network.is_empty());
+            let status = match (complete, mode) {
+                (true, _) => Status::Ok,
+                (false, crate::sandbox::SandboxMode::Required) => Status::Fail,
+                (false, _) => Status::Info,
+            };
+            let mut detail = e.describe();
+            for w in &e.warnings {
+                detail.push_str(&format!("; {w}"));
+            }
+            Check {
+                name: "sandbox".into(),
+                status,
+                detail,
+            }
+        }
+        Err(e) => Check {
+            name: "sandbox".into(),
+            status: Status::Fail,
+            detail: format!("cannot set up the command sandbox: {e}"),
+        },
+    }
 }
 
 async fn check_model(config: &Config, no_load: bool) -> Check {

@@ -59,6 +59,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             tandem::doctor::run(&config, &cli.global, args, &log_dir).await
         }
         Some(Command::Undo(args)) => tandem::exec::undo(&config, args),
+        Some(Command::Sandbox(args)) => tandem::exec::sandbox(&config, args).await,
         Some(Command::Loop(args)) => tandem::exec::ralph::run(config, &cli.global, args).await,
         Some(Command::Spend(args)) => {
             print!(

@@ -1,7 +1,6 @@
 //! Checkpoints: every applied batch of edits records the files' prior bytes on disk first, so `undo` restores
 //! them exactly (and deletes files the batch created), also after a restart.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -83,12 +82,9 @@ impl Checkpoints {
         let record = || -> Result<Vec<FileBefore>, CheckpointError> {
             let mut files = Vec::new();
             for (i, ((path, _), abs)) in changes.iter().zip(&resolved).enumerate() {
-                let before = match std::fs::read(abs) {
-                    Ok(bytes) => Some(bytes),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                    Err(e) => return Err(err(abs, e)),
-                };
-                let mode = std::fs::metadata(abs).ok().map(|m| m.permissions().mode());
+                let current = ws.read_for_write(path).map_err(|e| err(abs, e))?;
+                let mode = current.as_ref().map(|(_, mode)| *mode);
+                let before = current.map(|(bytes, _)| bytes);
                 if let Some(bytes) = &before {
                     std::fs::write(cdir.join(format!("{i}.bin")), bytes)
                         .map_err(|e| err(&cdir, e))?;
@@ -113,14 +109,9 @@ impl Checkpoints {
         write_atomic(&cdir.join("manifest.json"), &json).map_err(|e| err(&cdir, e))?;
         for (done, (path, content)) in changes.iter().enumerate() {
             let result = ws
-                .resolve_write(path)
-                .map_err(|e| err(Path::new(path), e))
-                .and_then(|abs| {
-                    if let Some(parent) = abs.parent() {
-                        std::fs::create_dir_all(parent).map_err(|e| err(parent, e))?;
-                    }
-                    write_atomic(&abs, content).map_err(|e| err(&abs, e))
-                });
+                .write(path, content, None)
+                .map(|_| ())
+                .map_err(|e| err(Path::new(path), e));
             if let Err(e) = result {
                 let _ = self.restore(ws, &cdir, &manifest.files[..done]);
                 let _ = std::fs::remove_dir_all(&cdir);
@@ -153,19 +144,14 @@ impl Checkpoints {
     ) -> Result<Vec<String>, CheckpointError> {
         let mut restored = Vec::new();
         for (i, f) in files.iter().enumerate().rev() {
-            let abs = ws
-                .resolve_write(&f.path)
-                .map_err(|e| err(Path::new(&f.path), e))?;
+            let shown = Path::new(&f.path);
             if f.existed {
                 let blob = cdir.join(format!("{i}.bin"));
                 let bytes = std::fs::read(&blob).map_err(|e| err(&blob, e))?;
-                write_atomic(&abs, &bytes).map_err(|e| err(&abs, e))?;
-                if let Some(mode) = f.mode {
-                    std::fs::set_permissions(&abs, std::fs::Permissions::from_mode(mode))
-                        .map_err(|e| err(&abs, e))?;
-                }
-            } else if abs.exists() {
-                std::fs::remove_file(&abs).map_err(|e| err(&abs, e))?;
+                ws.write(&f.path, &bytes, f.mode.map(|m| m & 0o7777))
+                    .map_err(|e| err(shown, e))?;
+            } else {
+                ws.remove(&f.path).map_err(|e| err(shown, e))?;
             }
             restored.push(f.path.clone());
         }
@@ -177,6 +163,7 @@ impl Checkpoints {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn undo_restores_exact_bytes_and_removes_created_files() {

@@ -13,8 +13,8 @@ pub use error::ConfigError;
 pub use load::{ConfigFileStatus, ENV_ALIASES, FlagOverride, env_key};
 pub use schema::{
     AgentConfig, ApprovalPolicy, BudgetConfig, CommandPolicy, ConfigFile, LocalConfig, PriceConfig,
-    PrivacyConfig, ProviderConfig, ProviderKind, RoleConfig, SamplingConfig, SensitivePolicy,
-    SpendConfig,
+    PrivacyConfig, ProviderConfig, ProviderKind, RoleConfig, SamplingConfig, SandboxConfig,
+    SensitivePolicy, SpendConfig,
 };
 pub use source::Source;
 

@@ -26,6 +26,8 @@ pub struct ConfigFile {
     pub prices: BTreeMap<String, PriceConfig>,
     /// How sessions run: approvals, verification, limits.
     pub agent: AgentConfig,
+    /// How commands are confined and which run without asking.
+    pub sandbox: SandboxConfig,
 }
 
 /// How edits are approved.
@@ -42,16 +44,45 @@ pub enum ApprovalPolicy {
     Never,
 }
 
-/// How model-requested commands are approved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CommandPolicy {
-    /// Run them.
-    Auto,
-    /// Ask each time.
-    Ask,
-    /// Refuse them.
-    Never,
+/// How model-requested commands are approved (see [`crate::sandbox::commands`]).
+pub use crate::sandbox::CommandApproval as CommandPolicy;
+
+/// The command sandbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// `auto` (confine as far as the kernel allows, warn otherwise), `required` (refuse commands that cannot
+    /// be confined) or `off`.
+    pub mode: crate::sandbox::SandboxMode,
+    /// Whether commands may use the network.
+    pub network: bool,
+    /// More directories commands may write (absolute, or starting with `~/`).
+    pub writable: Vec<String>,
+    /// More paths under the home directory commands may read (relative to it).
+    pub readable: Vec<String>,
+    /// Commands that run without asking (words; `*` matches any characters).
+    pub allow: Vec<String>,
+    /// Commands that are always refused, checked before `allow`.
+    pub deny: Vec<String>,
+    /// Most processes a command may have at once; 0 means no limit.
+    pub max_processes: u32,
+    /// More environment variable names removed from commands' environment.
+    pub scrub_env: Vec<String>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            mode: crate::sandbox::SandboxMode::Auto,
+            network: false,
+            writable: Vec::new(),
+            readable: Vec::new(),
+            allow: Vec::new(),
+            deny: Vec::new(),
+            max_processes: 1024,
+            scrub_env: Vec::new(),
+        }
+    }
 }
 
 /// Session behaviour.
@@ -60,7 +91,8 @@ pub enum CommandPolicy {
 pub struct AgentConfig {
     /// Edit approvals: `auto`, `per-file`, `per-hunk` or `never`.
     pub approval: ApprovalPolicy,
-    /// Command approvals: `auto`, `ask` or `never`.
+    /// Command approvals: `auto`, `untrusted` (read-only and test commands run, others ask), `on-request`
+    /// (every command asks unless allowed) or `never` (nothing asks; what would is refused).
     pub commands: CommandPolicy,
     /// The verify command; empty means detect it (cargo test, pytest, npm test, go test…); `none` turns it off.
     pub verify: String,
@@ -314,6 +346,7 @@ impl Default for ConfigFile {
             spend: SpendConfig::default(),
             prices: BTreeMap::new(),
             agent: AgentConfig::default(),
+            sandbox: SandboxConfig::default(),
         }
     }
 }

@@ -166,5 +166,29 @@ pub(super) fn check(cfg: &ConfigFile) -> Result<(), (String, String)> {
             );
         }
     }
+    let sb = &cfg.sandbox;
+    for (key, rules) in [("sandbox.allow", &sb.allow), ("sandbox.deny", &sb.deny)] {
+        for rule in rules {
+            if let Err(e) = crate::sandbox::commands::Rule::parse(rule) {
+                return fail(key, e);
+            }
+        }
+    }
+    for dir in &sb.writable {
+        if !(dir.starts_with('/') || dir.starts_with("~/")) {
+            return fail(
+                "sandbox.writable",
+                format!("`{dir}` must be an absolute path or start with ~/"),
+            );
+        }
+    }
+    for path in &sb.readable {
+        if path.starts_with('/') || path.split('/').any(|c| c == "..") {
+            return fail(
+                "sandbox.readable",
+                format!("`{path}` must be a path inside the home directory, relative to it"),
+            );
+        }
+    }
     Ok(())
 }

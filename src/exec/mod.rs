@@ -65,7 +65,7 @@ pub fn build_router(config: &Config, offline: bool, session: &str) -> anyhow::Re
 
 /// Project instructions for the planner: the first of AGENTS.md, CLAUDE.md, CONVENTIONS.md, .cursorrules.
 pub fn project_instructions(root: &std::path::Path) -> Option<String> {
-    ["AGENTS.md", "CLAUDE.md", "CONVENTIONS.md", ".cursorrules"]
+    crate::sandbox::paths::INSTRUCTION_FILES
         .iter()
         .find_map(|name| {
             let text = std::fs::read_to_string(root.join(name)).ok()?;
@@ -134,6 +134,7 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &ExecArgs) -> an
         id: session_id.clone(),
         task: task.clone(),
         agent: config.values.agent.clone(),
+        sandbox: config.values.sandbox.clone(),
         plan_only: global.plan_only,
         planner_prompt: prompts::load(PromptName::Planner, &config.dirs.config),
         executor_prompt: prompts::load(PromptName::Executor, &config.dirs.config),
@@ -238,12 +239,15 @@ pub fn headless_policies(config: &mut Config, approve: &str) {
     } else {
         ApprovalPolicy::Auto
     };
-    if never || config.values.agent.commands == CommandPolicy::Ask {
-        config.values.agent.commands = if never {
-            CommandPolicy::Never
-        } else {
-            CommandPolicy::Auto
-        };
+    // Nobody can answer a question here: what would ask is refused instead.
+    let commands = &mut config.values.agent.commands;
+    if never
+        || matches!(
+            *commands,
+            CommandPolicy::Untrusted | CommandPolicy::OnRequest
+        )
+    {
+        *commands = CommandPolicy::Never;
     }
 }
 
@@ -383,6 +387,44 @@ fn slug(task: &str) -> String {
     } else {
         words.join("-")
     }
+}
+
+/// `tandem sandbox "<command>"`: what the command policy decides, what the sandbox enforces here, and the
+/// command's output when run inside it (even when the policy would ask or refuse: a person typed it).
+pub async fn sandbox(config: &Config, args: &crate::cli::SandboxArgs) -> anyhow::Result<u8> {
+    use crate::sandbox::{CommandRules, Sandbox, commands};
+    let sb = &config.values.sandbox;
+    let rules = CommandRules::new(&sb.allow, &sb.deny).map_err(anyhow::Error::msg)?;
+    let decision = commands::decide(config.values.agent.commands, &rules, &args.command);
+    let sandbox = Sandbox::new(
+        &config.workspace,
+        crate::agent::session::sandbox_settings(sb),
+    )?;
+    let enforcement = sandbox.enforcement();
+    eprintln!(
+        "policy:  {:?} ({}) under commands = {}",
+        decision.verdict,
+        decision.reason,
+        serde_json::to_value(config.values.agent.commands)?
+            .as_str()
+            .unwrap_or("?")
+    );
+    eprintln!("sandbox: {}", enforcement.describe());
+    for w in &enforcement.warnings {
+        eprintln!("warning: {w}");
+    }
+    let out = sandbox
+        .run(&args.command, std::time::Duration::from_secs(args.timeout))
+        .await?;
+    print!("{}", out.output);
+    if !out.output.ends_with('\n') && !out.output.is_empty() {
+        println!();
+    }
+    eprintln!("{}", out.status_line());
+    Ok(match out.exit_code {
+        Some(0) => exit::OK,
+        _ => exit::FAILED,
+    })
 }
 
 #[cfg(test)]

@@ -88,6 +88,7 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &LoopArgs) -> an
             id: format!("{loop_id}-{n:03}"),
             task,
             agent: config.values.agent.clone(),
+            sandbox: config.values.sandbox.clone(),
             plan_only: false,
             planner_prompt: prompts::load(PromptName::Planner, &config.dirs.config),
             executor_prompt: prompts::load(PromptName::Executor, &config.dirs.config),

@@ -340,6 +340,15 @@ pub enum EventMsg {
         /// Session savings so far.
         session_saved_usd: f64,
     },
+    /// What the command policy decided about a model-requested command, and why.
+    CommandDecided {
+        /// The command.
+        command: String,
+        /// `run`, `ask` or `refuse`.
+        verdict: crate::sandbox::Verdict,
+        /// Why (the rule, the policy, or what made it need approval).
+        reason: String,
+    },
     /// Something the user should know; the work goes on.
     Warning {
         /// The message.

@@ -1,8 +1,15 @@
 //! The workspace path policy every file tool goes through: a path resolves inside the workspace root, or it
 //! is refused with a clear error. Symlinks (the file itself or any parent) are followed only to check where they
-//! lead, and writes never go through one.
+//! lead; the file is then opened by walking from the root one directory at a time without following any link,
+//! so a link swapped in after the check is refused rather than followed. Writes never go through a link, never
+//! into `.git/` or `.tandem/`, and are atomic. Files with more than one hard link, devices, FIFOs and sockets
+//! are refused.
 
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 /// Why a path was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +31,37 @@ pub enum PathError {
         /// Why.
         why: String,
     },
+    /// Not a regular file (a device, FIFO, socket or directory).
+    #[error("`{path}` is {what}; tools only read and write regular files")]
+    Special {
+        /// The path.
+        path: String,
+        /// What it is.
+        what: &'static str,
+    },
+    /// A file with other hard links, which may be outside the workspace.
+    #[error(
+        "`{path}` has {links} hard links; tools do not touch files that may be linked from elsewhere"
+    )]
+    HardLinked {
+        /// The path.
+        path: String,
+        /// Its link count.
+        links: u64,
+    },
+    /// A symbolic link appeared on the path after it was checked.
+    #[error("`{0}` changed while it was being opened (a symbolic link is on the path); refused")]
+    Raced(String),
+    /// Larger than the cap.
+    #[error("`{path}` is {size} bytes; tools read files up to {cap} bytes")]
+    TooLarge {
+        /// The path.
+        path: String,
+        /// Its size.
+        size: u64,
+        /// The cap.
+        cap: u64,
+    },
     /// The file system said no.
     #[error("`{path}`: {message}")]
     Io {
@@ -34,8 +72,13 @@ pub enum PathError {
     },
 }
 
-/// Top-level names in the workspace that tools may never write.
+/// Top-level names in the workspace that tools may never write (`.git` is refused at any depth).
 pub const PROTECTED_DIRS: &[&str] = &[".git", ".tandem"];
+
+/// Project instruction files, read into the planner's prompt: the model changes them only with a person's
+/// approval, never under an automatic policy.
+pub const INSTRUCTION_FILES: &[&str] =
+    &["AGENTS.md", "CLAUDE.md", "CONVENTIONS.md", ".cursorrules"];
 
 /// The workspace root and the rules for paths under it.
 #[derive(Debug, Clone)]
@@ -150,17 +193,18 @@ impl Workspace {
         if !real.starts_with(&self.root) {
             return Err(PathError::Outside(raw.into()));
         }
-        if let Some(first) = real
-            .strip_prefix(&self.root)
-            .ok()
-            .and_then(|r| r.components().next())
-        {
-            let first = first.as_os_str().to_string_lossy();
-            if PROTECTED_DIRS.contains(&first.as_ref()) {
-                return Err(PathError::Protected {
-                    path: raw.into(),
-                    why: format!("tools do not write into {first}/"),
-                });
+        if let Ok(rel) = real.strip_prefix(&self.root) {
+            for (depth, c) in rel.components().enumerate() {
+                let name = c.as_os_str().to_string_lossy();
+                let hit = PROTECTED_DIRS
+                    .iter()
+                    .find(|p| name.eq_ignore_ascii_case(p) && (depth == 0 || **p == ".git"));
+                if let Some(p) = hit {
+                    return Err(PathError::Protected {
+                        path: raw.into(),
+                        why: format!("tools do not write into {p}/"),
+                    });
+                }
             }
         }
         if real == self.root {
@@ -171,6 +215,272 @@ impl Workspace {
         }
         Ok(real)
     }
+
+    /// Why writing `raw` needs a person's approval even under an automatic policy, if it does.
+    pub fn needs_approval(&self, raw: &str) -> Option<String> {
+        let path = self.lexical(raw).ok()?;
+        let rel = path.strip_prefix(&self.root).ok()?;
+        let name = rel.to_str()?;
+        INSTRUCTION_FILES
+            .iter()
+            .find(|f| name.eq_ignore_ascii_case(f))
+            .map(|f| format!("{f} holds the project's instructions to the agent"))
+    }
+
+    /// Reads a file for a tool: it must resolve inside, be a regular file with one link, and hold at most `cap`
+    /// bytes. Returns the canonical path and the bytes.
+    pub fn read(&self, raw: &str, cap: u64) -> Result<(PathBuf, Vec<u8>), PathError> {
+        let real = self.resolve_read(raw)?;
+        let rel = real
+            .strip_prefix(&self.root)
+            .map_err(|_| PathError::Outside(raw.into()))?;
+        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+            return Err(PathError::Special {
+                path: raw.into(),
+                what: "the workspace root",
+            });
+        };
+        let dir = self
+            .open_dir(parent, false)
+            .map_err(|e| self.io_error(raw, e))?;
+        check_entry(&dir, name, raw)?;
+        let fd = rustix::fs::openat(
+            &dir,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::empty(),
+        )
+        .map_err(|e| self.io_error(raw, e.into()))?;
+        let size = check_open(&fd, raw)?;
+        if size > cap {
+            return Err(PathError::TooLarge {
+                path: raw.into(),
+                size,
+                cap,
+            });
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        std::fs::File::from(fd)
+            .take(cap + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| self.io_error(raw, e))?;
+        if bytes.len() as u64 > cap {
+            return Err(PathError::TooLarge {
+                path: raw.into(),
+                size: bytes.len() as u64,
+                cap,
+            });
+        }
+        Ok((real, bytes))
+    }
+
+    /// The current bytes and mode of a path that is about to be written, or `None` when it does not exist.
+    pub fn read_for_write(&self, raw: &str) -> Result<Option<(Vec<u8>, u32)>, PathError> {
+        let real = self.resolve_write(raw)?;
+        let (parent, name) = self.split(&real, raw)?;
+        let dir = match self.open_dir(parent, false) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io_error(raw, e)),
+        };
+        match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(self.io_error(raw, e.into())),
+            Ok(_) => {}
+        }
+        check_entry(&dir, name, raw)?;
+        let fd = rustix::fs::openat(
+            &dir,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::empty(),
+        )
+        .map_err(|e| self.io_error(raw, e.into()))?;
+        check_open(&fd, raw)?;
+        let mode = rustix::fs::fstat(&fd)
+            .map_err(|e| self.io_error(raw, e.into()))?
+            .st_mode;
+        let mut bytes = Vec::new();
+        std::fs::File::from(fd)
+            .read_to_end(&mut bytes)
+            .map_err(|e| self.io_error(raw, e))?;
+        Ok(Some((bytes, mode & 0o7777)))
+    }
+
+    /// Writes `bytes` to `raw` atomically (a temporary file in the same directory, then a rename), creating
+    /// missing directories. An existing file keeps its mode unless `mode` is given. Returns the canonical path.
+    pub fn write(&self, raw: &str, bytes: &[u8], mode: Option<u32>) -> Result<PathBuf, PathError> {
+        let real = self.resolve_write(raw)?;
+        let (parent, name) = self.split(&real, raw)?;
+        let dir = self
+            .open_dir(parent, true)
+            .map_err(|e| self.io_error(raw, e))?;
+        let existing = match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Err(rustix::io::Errno::NOENT) => None,
+            Err(e) => return Err(self.io_error(raw, e.into())),
+            Ok(st) => {
+                check_stat(&st, raw)?;
+                Some(st.st_mode & 0o7777)
+            }
+        };
+        let tmp_name = format!(".tandem-tmp-{}-{}", std::process::id(), unique());
+        let fd = rustix::fs::openat(
+            &dir,
+            tmp_name.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o666),
+        )
+        .map_err(|e| self.io_error(raw, e.into()))?;
+        let result = (|| -> std::io::Result<()> {
+            if let Some(m) = mode.or(existing) {
+                rustix::fs::fchmod(&fd, Mode::from_raw_mode(m))?;
+            }
+            let mut file = std::fs::File::from(fd);
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            rustix::fs::renameat(&dir, tmp_name.as_str(), &dir, name)?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = rustix::fs::unlinkat(&dir, tmp_name.as_str(), AtFlags::empty());
+            return Err(self.io_error(raw, e));
+        }
+        // Make the rename durable; the new content is in place either way.
+        let _ = rustix::fs::fsync(&dir);
+        Ok(real)
+    }
+
+    /// Removes a regular file the tools created (undo); a missing file is not an error.
+    pub fn remove(&self, raw: &str) -> Result<(), PathError> {
+        let real = self.resolve_write(raw)?;
+        let (parent, name) = self.split(&real, raw)?;
+        let dir = match self.open_dir(parent, false) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.io_error(raw, e)),
+        };
+        match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Err(rustix::io::Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(self.io_error(raw, e.into())),
+            Ok(st) => check_stat(&st, raw)?,
+        }
+        rustix::fs::unlinkat(&dir, name, AtFlags::empty()).map_err(|e| self.io_error(raw, e.into()))
+    }
+
+    fn split<'a>(
+        &self,
+        real: &'a Path,
+        raw: &str,
+    ) -> Result<(&'a Path, &'a std::ffi::OsStr), PathError> {
+        let rel = real
+            .strip_prefix(&self.root)
+            .map_err(|_| PathError::Outside(raw.into()))?;
+        match (rel.parent(), rel.file_name()) {
+            (Some(parent), Some(name)) => Ok((parent, name)),
+            _ => Err(PathError::Protected {
+                path: raw.into(),
+                why: "it is the workspace root".into(),
+            }),
+        }
+    }
+
+    /// Opens `rel` (relative to the root) one component at a time, refusing any symbolic link on the way;
+    /// with `create`, missing directories are made.
+    fn open_dir(&self, rel: &Path, create: bool) -> std::io::Result<OwnedFd> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut dir = rustix::fs::open(&self.root, flags, Mode::empty())?;
+        for c in rel.components() {
+            let Component::Normal(name) = c else {
+                return Err(std::io::Error::other("unexpected path component"));
+            };
+            let next = match rustix::fs::openat(&dir, name, flags, Mode::empty()) {
+                Err(rustix::io::Errno::NOENT) if create => {
+                    match rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o777)) {
+                        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    rustix::fs::openat(&dir, name, flags, Mode::empty())?
+                }
+                other => other?,
+            };
+            dir = next;
+        }
+        Ok(dir)
+    }
+
+    fn io_error(&self, raw: &str, e: std::io::Error) -> PathError {
+        // ELOOP: the last component is a link (O_NOFOLLOW); ENOTDIR: a directory became a link or a file.
+        match e.raw_os_error() {
+            Some(libc::ELOOP) | Some(libc::ENOTDIR) => PathError::Raced(raw.into()),
+            _ if e.kind() == std::io::ErrorKind::NotFound => PathError::NotFound(raw.into()),
+            _ => PathError::Io {
+                path: raw.into(),
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+fn unique() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// What a non-regular file type is, for errors.
+fn describe(ft: FileType) -> &'static str {
+    match ft {
+        FileType::Directory => "a directory",
+        FileType::Symlink => "a symbolic link",
+        FileType::Fifo => "a FIFO",
+        FileType::Socket => "a socket",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        _ => "not a regular file",
+    }
+}
+
+fn check_stat(st: &rustix::fs::Stat, raw: &str) -> Result<(), PathError> {
+    let ft = FileType::from_raw_mode(st.st_mode);
+    if ft == FileType::Symlink {
+        return Err(PathError::Raced(raw.into()));
+    }
+    if ft != FileType::RegularFile {
+        return Err(PathError::Special {
+            path: raw.into(),
+            what: describe(ft),
+        });
+    }
+    #[allow(clippy::useless_conversion)] // nlink is u32 on some targets
+    let links = u64::from(st.st_nlink);
+    if links > 1 {
+        return Err(PathError::HardLinked {
+            path: raw.into(),
+            links,
+        });
+    }
+    Ok(())
+}
+
+/// Checks the entry before opening it (so a FIFO or device is never opened).
+fn check_entry(dir: &OwnedFd, name: &std::ffi::OsStr, raw: &str) -> Result<(), PathError> {
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| match e {
+        rustix::io::Errno::NOENT => PathError::NotFound(raw.into()),
+        e => PathError::Io {
+            path: raw.into(),
+            message: std::io::Error::from(e).to_string(),
+        },
+    })?;
+    check_stat(&st, raw)
+}
+
+/// Checks what was opened (it may have been swapped since `check_entry`); returns its size.
+fn check_open(fd: &OwnedFd, raw: &str) -> Result<u64, PathError> {
+    let st = rustix::fs::fstat(fd).map_err(|e| PathError::Io {
+        path: raw.into(),
+        message: std::io::Error::from(e).to_string(),
+    })?;
+    check_stat(&st, raw)?;
+    Ok(u64::try_from(st.st_size).unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -1,11 +1,181 @@
 //! Running a shell command for a tool: in the workspace, with a timeout that kills its whole process group, an
-//! output cap that keeps the head and the tail, and an environment without API keys or tandem's own settings.
+//! output cap that keeps the head and the tail, an environment without API keys or tandem's own settings, and
+//! (through [`Sandbox`]) under the OS confinement of [`super::confine`].
 
-use std::path::Path;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
+
+use super::confine::{self, Enforcement, Prepared, Spec};
+
+/// How strictly commands are confined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxMode {
+    /// Confine as far as the kernel allows; warn about what is missing.
+    #[default]
+    Auto,
+    /// Refuse to run commands unless files and network are confined.
+    Required,
+    /// No OS confinement (the timeout, output cap and scrubbed environment still apply).
+    Off,
+}
+
+/// The settings of a [`Sandbox`].
+#[derive(Debug, Clone, Default)]
+pub struct SandboxSettings {
+    /// How strictly.
+    pub mode: SandboxMode,
+    /// Whether commands may use the network.
+    pub network: bool,
+    /// More writable directories.
+    pub writable: Vec<PathBuf>,
+    /// Paths under the home directory that stay readable (added to [`confine::HOME_READABLE`]).
+    pub readable: Vec<PathBuf>,
+    /// Most processes a command may have at once (0: no limit).
+    pub max_processes: u32,
+    /// More environment variables to remove.
+    pub scrub: Vec<String>,
+    /// The environment commands start from (default: this process's).
+    pub env: Option<Vec<(OsString, OsString)>>,
+}
+
+/// The command sandbox of one session: its settings and a private temp directory.
+#[derive(Debug)]
+pub struct Sandbox {
+    mode: SandboxMode,
+    spec: Spec,
+    scrub: Vec<String>,
+    env: Vec<(OsString, OsString)>,
+    _tmp: tempfile::TempDir,
+}
+
+/// Why a command did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ShellError {
+    /// `sandbox = "required"` and the kernel cannot confine it.
+    #[error("not run: sandbox mode \"required\" but {0}")]
+    Unconfined(String),
+    /// It could not be started.
+    #[error("could not be started: {0}")]
+    Spawn(#[from] std::io::Error),
+}
+
+impl Sandbox {
+    /// A sandbox for commands in `workspace`.
+    pub fn new(workspace: &Path, settings: SandboxSettings) -> std::io::Result<Sandbox> {
+        let tmp = tempfile::Builder::new().prefix("tandem-tmp-").tempdir()?;
+        let env = settings
+            .env
+            .unwrap_or_else(|| std::env::vars_os().collect());
+        let home = env
+            .iter()
+            .find(|(k, _)| k == "HOME")
+            .map(|(_, v)| PathBuf::from(v));
+        let mut home_readable: Vec<PathBuf> =
+            confine::HOME_READABLE.iter().map(PathBuf::from).collect();
+        home_readable.extend(settings.readable);
+        Ok(Sandbox {
+            mode: settings.mode,
+            spec: Spec {
+                workspace: std::fs::canonicalize(workspace)?,
+                tmp: std::fs::canonicalize(tmp.path())?,
+                writable: settings.writable,
+                home,
+                home_readable,
+                network: settings.network,
+                max_processes: settings.max_processes,
+            },
+            scrub: settings.scrub,
+            env,
+            _tmp: tmp,
+        })
+    }
+
+    /// What this kernel lets the sandbox enforce (nothing when the mode is `off`).
+    pub fn enforcement(&self) -> Enforcement {
+        if self.mode == SandboxMode::Off {
+            return Enforcement {
+                warnings: vec!["sandbox mode \"off\": commands run unconfined".into()],
+                ..Enforcement::default()
+            };
+        }
+        let prepared = confine::prepare(&self.spec);
+        prepared.cleanup();
+        prepared.enforcement.clone()
+    }
+
+    /// The private temp directory (`TMPDIR` for commands).
+    pub fn tmp(&self) -> &Path {
+        &self.spec.tmp
+    }
+
+    /// Runs `command` in the workspace under the sandbox.
+    pub async fn run(&self, command: &str, timeout: Duration) -> Result<CommandOutput, ShellError> {
+        let prepared = if self.mode == SandboxMode::Off {
+            None
+        } else {
+            let p = confine::prepare(&self.spec);
+            if self.mode == SandboxMode::Required {
+                let e = &p.enforcement;
+                let missing = if !e.filesystem {
+                    Some("this kernel cannot confine file writes (no Landlock)")
+                } else if !self.spec.network && e.network.is_empty() {
+                    Some("this platform cannot deny the network")
+                } else {
+                    None
+                };
+                if let Some(why) = missing {
+                    p.cleanup();
+                    return Err(ShellError::Unconfined(why.into()));
+                }
+            }
+            Some(Arc::new(p))
+        };
+        let mut env: Vec<(OsString, OsString)> = self
+            .env
+            .iter()
+            .filter(|(k, _)| !is_scrubbed(&k.to_string_lossy(), &self.scrub))
+            .filter(|(k, _)| !matches!(k.to_str(), Some("TMPDIR" | "TMP" | "TEMP")))
+            .cloned()
+            .collect();
+        for k in ["TMPDIR", "TMP", "TEMP"] {
+            env.push((k.into(), self.spec.tmp.clone().into_os_string()));
+        }
+        let limits = ShellLimits {
+            timeout,
+            ..ShellLimits::default()
+        };
+        let snapshot = super::guard::Snapshot::take(&self.spec.workspace);
+        let result = spawn_and_wait(
+            &self.spec.workspace,
+            command,
+            &limits,
+            env,
+            prepared.clone(),
+        )
+        .await;
+        if let Some(p) = prepared {
+            // Killing what is left in its cgroup may take a few rounds; keep it off the async threads.
+            let _ = tokio::task::spawn_blocking(move || p.cleanup()).await;
+        }
+        let mut out = result?;
+        let restored = snapshot.restore(&self.spec.workspace);
+        if !restored.is_empty() {
+            out.restored = restored.clone();
+            out.output.push_str(&format!(
+                "\n[tandem put back {}: commands may not change git hooks, git config or tandem's config]",
+                restored.join(", ")
+            ));
+        }
+        Ok(out)
+    }
+}
 
 /// Limits for one command.
 #[derive(Debug, Clone)]
@@ -41,9 +211,24 @@ pub struct CommandOutput {
     pub total_bytes: usize,
     /// Wall time.
     pub duration: Duration,
+    /// Guarded files the command changed, which were put back.
+    pub restored: Vec<String>,
 }
 
 impl CommandOutput {
+    /// A one-line status: the exit code, or how it ended.
+    pub fn status_line(&self) -> String {
+        if self.timed_out {
+            "timed out".into()
+        } else {
+            format!(
+                "exit code {}",
+                self.exit_code
+                    .map_or_else(|| "none (killed)".into(), |c| c.to_string())
+            )
+        }
+    }
+
     /// Whether it exited 0.
     pub fn success(&self) -> bool {
         self.exit_code == Some(0)
@@ -58,6 +243,8 @@ pub fn is_scrubbed(name: &str, extra: &[String]) -> bool {
         || upper.starts_with("ANTHROPIC_")
         || upper.starts_with("AWS_SECRET")
         || upper.starts_with("AWS_SESSION")
+        || upper == "SSH_AUTH_SOCK"
+        || upper == "GPG_AGENT_INFO"
         || [
             "API_KEY",
             "APIKEY",
@@ -77,7 +264,7 @@ pub fn is_scrubbed(name: &str, extra: &[String]) -> bool {
 #[derive(Debug, Default)]
 struct Capped {
     head: Vec<u8>,
-    tail: std::collections::VecDeque<u8>,
+    tail: Vec<u8>,
     total: usize,
     keep: usize,
 }
@@ -88,31 +275,45 @@ impl Capped {
         let room = self.keep.saturating_sub(self.head.len());
         let (head, rest) = bytes.split_at(room.min(bytes.len()));
         self.head.extend_from_slice(head);
-        for &b in rest {
-            if self.tail.len() == self.keep {
-                self.tail.pop_front();
-            }
-            self.tail.push_back(b);
+        self.tail.extend_from_slice(rest);
+        // Trim in bulk so each byte is copied a bounded number of times.
+        if self.tail.len() > 2 * self.keep.max(4096) {
+            let cut = self.tail.len() - self.keep;
+            self.tail.drain(..cut);
         }
     }
 
     fn text(&self) -> String {
+        let tail = &self.tail[self.tail.len().saturating_sub(self.keep)..];
         let mut out = String::from_utf8_lossy(&self.head).into_owned();
-        let shown = self.head.len() + self.tail.len();
+        let shown = self.head.len() + tail.len();
         if self.total > shown {
             out.push_str(&format!("\n… [{} bytes omitted] …\n", self.total - shown));
         }
-        let tail: Vec<u8> = self.tail.iter().copied().collect();
-        out.push_str(&String::from_utf8_lossy(&tail));
+        out.push_str(&String::from_utf8_lossy(tail));
         out
     }
 }
 
-/// Runs `command` with `bash -c` (or `sh -c`) in `dir`.
+/// Runs `command` with `bash -c` (or `sh -c`) in `dir` without OS confinement (the timeout, output cap and
+/// scrubbed environment apply); model-requested commands go through [`Sandbox::run`].
 pub async fn run(
     dir: &Path,
     command: &str,
     limits: &ShellLimits,
+) -> std::io::Result<CommandOutput> {
+    let env = std::env::vars_os()
+        .filter(|(k, _)| !is_scrubbed(&k.to_string_lossy(), &limits.scrub))
+        .collect();
+    spawn_and_wait(dir, command, limits, env, None).await
+}
+
+async fn spawn_and_wait(
+    dir: &Path,
+    command: &str,
+    limits: &ShellLimits,
+    env: Vec<(OsString, OsString)>,
+    confinement: Option<Arc<Prepared>>,
 ) -> std::io::Result<CommandOutput> {
     let shell = if Path::new("/bin/bash").exists() {
         "/bin/bash"
@@ -125,13 +326,16 @@ pub async fn run(
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (name, _) in std::env::vars_os() {
-        if is_scrubbed(&name.to_string_lossy(), &limits.scrub) {
-            cmd.env_remove(&name);
+        .stderr(Stdio::piped())
+        .env_clear()
+        .envs(env);
+    cmd.process_group(0).kill_on_drop(true);
+    if let Some(c) = confinement {
+        // SAFETY: `apply_in_child` only makes system calls on memory prepared before the fork.
+        unsafe {
+            cmd.pre_exec(move || c.apply_in_child());
         }
     }
-    cmd.process_group(0).kill_on_drop(true);
     let started = Instant::now();
     let mut child = cmd.spawn()?;
     let pgid = child.id().map(|id| id as i32);
@@ -195,6 +399,7 @@ pub async fn run(
         output,
         total_bytes: capped.total,
         duration: started.elapsed(),
+        restored: Vec::new(),
     })
 }
 

@@ -1,7 +1,5 @@
 //! The read-only tools: read_file, list_dir, grep, outline.
 
-use std::path::Path;
-
 use regex::Regex;
 
 use crate::repomap::tags::{Lang, tags};
@@ -14,19 +12,15 @@ pub const MAX_READ_LINES: usize = 400;
 /// Most grep matches returned.
 pub const MAX_MATCHES: usize = 100;
 
-/// Reads a text file for a tool: the size cap, and binary files refused (a NUL in the first 8 KiB).
-pub fn read_text(path: &Path, shown: &str) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{shown}: {e}"))?;
-    if !meta.is_file() {
-        return Err(format!("{shown} is not a regular file"));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(format!(
-            "{shown} is {} bytes; tools read files up to {MAX_FILE_BYTES} bytes",
-            meta.len()
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
+/// Reads a text file for a tool through the workspace's path policy: the size cap, and binary files refused
+/// (a NUL in the first 8 KiB) so they are never fed to a model.
+pub fn read_text(ws: &Workspace, raw: &str) -> Result<(std::path::PathBuf, String), String> {
+    let (abs, bytes) = ws.read(raw, MAX_FILE_BYTES).map_err(|e| e.to_string())?;
+    Ok((abs, text_of(bytes, raw)?))
+}
+
+/// Text from bytes, or why they are not text.
+pub fn text_of(bytes: Vec<u8>, shown: &str) -> Result<String, String> {
     if bytes.iter().take(8192).any(|&b| b == 0) {
         return Err(format!("{shown} is a binary file"));
     }
@@ -40,8 +34,7 @@ pub fn read_file(
     start: Option<usize>,
     end: Option<usize>,
 ) -> Result<String, String> {
-    let abs = ws.resolve_read(path).map_err(|e| e.to_string())?;
-    let text = read_text(&abs, path)?;
+    let (_, text) = read_text(ws, path)?;
     let lines: Vec<&str> = text.lines().collect();
     let total = lines.len();
     let from = start.unwrap_or(1).max(1);
@@ -117,7 +110,7 @@ pub fn grep(ws: &Workspace, pattern: &str, path: Option<&str>) -> Result<String,
             continue;
         }
         let shown = ws.relative(entry.path());
-        let Ok(text) = read_text(entry.path(), &shown) else {
+        let Ok((_, text)) = read_text(ws, &shown) else {
             continue;
         };
         for (i, line) in text.lines().enumerate() {
@@ -145,7 +138,7 @@ pub fn outline(ws: &Workspace, path: &str) -> Result<String, String> {
     let lang = Lang::of(&abs).ok_or_else(|| {
         format!("{path}: outline knows Rust, Python, JavaScript, TypeScript and Go files")
     })?;
-    let text = read_text(&abs, path)?;
+    let (_, text) = read_text(ws, path)?;
     let defs: Vec<String> = tags(lang, &text)?
         .into_iter()
         .filter(|t| t.is_definition)

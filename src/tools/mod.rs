@@ -6,7 +6,7 @@ mod specs;
 
 use serde::Deserialize;
 
-pub use fs::{MAX_FILE_BYTES, read_text};
+pub use fs::{MAX_FILE_BYTES, read_text, text_of};
 pub use specs::{ToolSet, specs};
 
 use crate::edit::matching::search_replace;
@@ -140,13 +140,23 @@ pub fn dispatch(ws: &Workspace, set: ToolSet, name: &str, arguments: &str) -> Ac
                 let abs = ws
                     .resolve_write(&a.path)
                     .map_err(|e| Action::Failed(e.to_string()))?;
-                if !abs.exists() {
+                let Some((bytes, _)) = ws
+                    .read_for_write(&a.path)
+                    .map_err(|e| Action::Failed(e.to_string()))?
+                else {
                     return Err(Action::Failed(format!(
                         "{} does not exist; create it with write_file",
                         a.path
                     )));
+                };
+                if bytes.len() as u64 > MAX_FILE_BYTES {
+                    return Err(Action::Failed(format!(
+                        "{} is {} bytes; tools edit files up to {MAX_FILE_BYTES} bytes",
+                        a.path,
+                        bytes.len()
+                    )));
                 }
-                let old = read_text(&abs, &a.path).map_err(Action::Failed)?;
+                let old = text_of(bytes, &a.path).map_err(Action::Failed)?;
                 let (new, _) = search_replace(&old, &a.search, &a.replace)
                     .map_err(|e| Action::Failed(format!("edit of {} not applied: {e}", a.path)))?;
                 if new == old {
@@ -166,7 +176,11 @@ pub fn dispatch(ws: &Workspace, set: ToolSet, name: &str, arguments: &str) -> Ac
                 let abs = ws
                     .resolve_write(&a.path)
                     .map_err(|e| Action::Failed(e.to_string()))?;
-                if abs.exists() {
+                let exists = ws
+                    .read_for_write(&a.path)
+                    .map_err(|e| Action::Failed(e.to_string()))?
+                    .is_some();
+                if exists {
                     return Err(Action::Failed(format!(
                         "{} already exists; change it with edit",
                         a.path

@@ -80,6 +80,7 @@ fn config(id: &str, task: &str, agent: AgentConfig) -> SessionConfig {
         id: id.into(),
         task: task.into(),
         agent,
+        sandbox: Default::default(),
         plan_only: false,
         planner_prompt: "You plan.".into(),
         executor_prompt: "You execute.".into(),
@@ -636,4 +637,108 @@ async fn plan_only_stops_after_the_plan_and_changes_nothing() {
         _ => None,
     });
     assert_eq!(route, Some(RouteReason::Configured));
+}
+
+#[tokio::test]
+async fn commands_are_decided_by_policy_and_rules_and_instruction_files_need_a_person() {
+    let (_dir, ws) = fixture();
+    std::fs::write(
+        ws.root().join("AGENTS.md"),
+        "Run the tests with unittest.\n",
+    )
+    .unwrap();
+    let server = MockServer::start();
+    server.push([
+        tool("submit_plan", plan(&[("Tidy up", &["calc.py"])])),
+        tool("run", json!({"command": "rm -rf build"})),
+        tool("run", json!({"command": "git status --short"})),
+        tool("run", json!({"command": "touch made-by-model.txt"})),
+        tool("run", json!({"command": "touch asked.txt"})),
+        tool(
+            "edit",
+            json!({"path": "AGENTS.md", "search": "Run the tests", "replace": "Never run the tests"}),
+        ),
+        tool("step_done", json!({"summary": "tidied"})),
+    ]);
+    let mut cfg = config(
+        "s9",
+        "Tidy up",
+        AgentConfig {
+            verify: "none".into(),
+            commands: tandem::sandbox::CommandApproval::Untrusted,
+            ..AgentConfig::default()
+        },
+    );
+    cfg.sandbox.deny = vec!["rm -rf *".into()];
+    let mut asked = 0;
+    let (outcome, events) = run(
+        cfg,
+        &ws,
+        router(("openai", &server), ("openai", &server)),
+        |e| {
+            match &e.msg {
+                // The first command that asks is accepted, the second refused.
+                EventMsg::ApprovalRequested {
+                    request,
+                    kind: ApprovalKind::Command { .. },
+                } => {
+                    asked += 1;
+                    Some(Op::Approve {
+                        request: *request,
+                        decision: if asked == 1 {
+                            ApprovalDecision::Accept
+                        } else {
+                            ApprovalDecision::Reject { reason: None }
+                        },
+                    })
+                }
+                _ => None,
+            }
+        },
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    let decided: Vec<(String, tandem::sandbox::Verdict, String)> = events
+        .iter()
+        .filter_map(|e| match &e.msg {
+            EventMsg::CommandDecided {
+                command,
+                verdict,
+                reason,
+            } => Some((command.clone(), *verdict, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    use tandem::sandbox::Verdict::{Ask, Refuse, Run};
+    assert_eq!(
+        decided
+            .iter()
+            .map(|(c, v, _)| (c.as_str(), *v))
+            .collect::<Vec<_>>(),
+        vec![
+            ("rm -rf build", Refuse),
+            ("git status --short", Run),
+            ("touch made-by-model.txt", Ask),
+            ("touch asked.txt", Ask),
+        ]
+    );
+    assert_eq!(decided[0].2, "denied by rule `rm -rf *`");
+    assert!(decided[1].2.contains("read-only"), "{}", decided[1].2);
+    assert!(
+        ws.root().join("made-by-model.txt").exists(),
+        "accepted, so it ran"
+    );
+    assert!(
+        !ws.root().join("asked.txt").exists(),
+        "refused, so it did not"
+    );
+    // AGENTS.md is not changed under approval = auto.
+    assert_eq!(
+        std::fs::read_to_string(ws.root().join("AGENTS.md")).unwrap(),
+        "Run the tests with unittest.\n"
+    );
+    let guarded = events.iter().any(|e| {
+        matches!(&e.msg, EventMsg::ApprovalDecided { by, .. } if by == "policy: protected file")
+    });
+    assert!(guarded);
 }

@@ -422,3 +422,34 @@ fn exec_runs_a_whole_session_as_json_events_and_undo_restores_the_file() {
             .contains("\"type\":\"undone\"")
     );
 }
+
+#[test]
+fn tandem_sandbox_runs_a_command_confined_and_says_what_the_policy_decides() {
+    let s = Sandbox::new();
+    std::fs::create_dir_all(s.ws().join(".tandem")).unwrap();
+    std::fs::write(
+        s.ws().join(".tandem/config.toml"),
+        "[agent]\ncommands = \"untrusted\"\n\n[sandbox]\ndeny = [\"rm -rf *\"]\n",
+    )
+    .unwrap();
+    let out = s.run(&["sandbox", "echo inside > made.txt; cat made.txt"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(text(&out.stdout).trim(), "inside");
+    assert!(err.contains("policy:  Ask") && err.contains("sandbox: "), "{err}");
+    let out = s.run(&["sandbox", "rm -rf nothing-here"]);
+    assert!(
+        text(&out.stderr).contains("Refuse (denied by rule `rm -rf *`)"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A bad rule is a config error naming the key.
+    std::fs::write(
+        s.ws().join(".tandem/config.toml"),
+        "[sandbox]\nallow = [\"a; b\"]\n",
+    )
+    .unwrap();
+    let out = s.run(&["sandbox", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("sandbox.allow"), "{}", text(&out.stderr));
+}

@@ -112,6 +112,7 @@ async fn a_whole_offline_session_on_the_demo_model_runs_to_its_end() {
         id: "demo".into(),
         task: "Fix add() in calc.py so the test passes".into(),
         agent,
+        sandbox: Default::default(),
         plan_only: false,
         planner_prompt: include_str!("../../prompts/planner.md").into(),
         executor_prompt: include_str!("../../prompts/executor.md").into(),

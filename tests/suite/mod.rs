@@ -1,6 +1,7 @@
 mod agent;
 mod cli;
 mod engine;
+mod escape;
 mod headless;
 mod local_agent;
 mod mock;

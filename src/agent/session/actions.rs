@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use super::{Session, tail};
-use crate::config::{ApprovalPolicy, CommandPolicy};
+use crate::config::ApprovalPolicy;
 use crate::edit::diff;
 use crate::protocol::{ApprovalDecision, ApprovalKind, EditProposal, EventMsg, Op};
-use crate::sandbox::shell::{ShellLimits, run as run_shell};
+use crate::sandbox::{Verdict, commands};
 
 impl Session {
     /// Shows an edit as a diff, gets it approved (all, some hunks, or none), applies it as a checkpoint.
@@ -30,7 +30,18 @@ impl Session {
         self.emit(EventMsg::EditProposed { edit: proposal });
         let per_hunk =
             self.cfg.agent.approval == ApprovalPolicy::PerHunk && old.is_some() && hunks.len() > 1;
+        let guarded = self.ws.needs_approval(&path);
         let decision = match self.cfg.agent.approval {
+            ApprovalPolicy::Auto if guarded.is_some() => self.decided_by_policy(
+                edit,
+                ApprovalDecision::Reject {
+                    reason: Some(format!(
+                        "{}; it changes only with a person's approval (approval = per-file)",
+                        guarded.unwrap_or_default()
+                    )),
+                },
+                "policy: protected file",
+            ),
             ApprovalPolicy::Auto => {
                 self.decided_by_policy(edit, ApprovalDecision::Accept, "policy: auto")
             }
@@ -169,15 +180,22 @@ impl Session {
         }
     }
 
-    /// Runs a model-requested command under the command policy. Returns (ok, text for the model).
+    /// Runs a model-requested command: the approval policy and rules decide (an event says what and why),
+    /// then it runs in the sandbox. Returns (ok, text for the model).
     pub(crate) async fn run_command(&mut self, command: String) -> (bool, String) {
-        let allowed = match self.cfg.agent.commands {
-            CommandPolicy::Auto => true,
-            CommandPolicy::Never => false,
-            CommandPolicy::Ask => {
+        let decision = commands::decide(self.cfg.agent.commands, &self.rules, &command);
+        self.emit(EventMsg::CommandDecided {
+            command: command.clone(),
+            verdict: decision.verdict,
+            reason: decision.reason.clone(),
+        });
+        let allowed = match decision.verdict {
+            Verdict::Run => true,
+            Verdict::Refuse => false,
+            Verdict::Ask => {
                 let kind = ApprovalKind::Command {
                     command: command.clone(),
-                    reason: "the model asked to run it".into(),
+                    reason: decision.reason.clone(),
                 };
                 matches!(
                     self.ask(kind).await,
@@ -186,32 +204,23 @@ impl Session {
             }
         };
         if !allowed {
-            return (
-                false,
-                format!("`{command}` was not run: commands need approval and it was refused"),
-            );
+            let why = match decision.verdict {
+                Verdict::Refuse => decision.reason,
+                _ => "the person refused it".into(),
+            };
+            return (false, format!("`{command}` was not run: {why}"));
         }
-        let limits = ShellLimits {
-            timeout: Duration::from_secs(self.cfg.agent.command_timeout_secs),
-            ..ShellLimits::default()
-        };
-        match run_shell(self.ws.root(), &command, &limits).await {
-            Ok(out) => {
-                let status = if out.timed_out {
-                    "timed out".to_string()
-                } else {
-                    format!(
-                        "exit code {}",
-                        out.exit_code
-                            .map_or_else(|| "none (killed)".into(), |c| c.to_string())
-                    )
-                };
-                (
-                    out.success(),
-                    format!("$ {command}\n{status}\n{}", tail(&out.output, 6_000)),
-                )
-            }
-            Err(e) => (false, format!("`{command}` could not be started: {e}")),
+        let timeout = Duration::from_secs(self.cfg.agent.command_timeout_secs);
+        match self.shell.run(&command, timeout).await {
+            Ok(out) => (
+                out.success(),
+                format!(
+                    "$ {command}\n{}\n{}",
+                    out.status_line(),
+                    tail(&out.output, 6_000)
+                ),
+            ),
+            Err(e) => (false, format!("`{command}` {e}")),
         }
     }
 }

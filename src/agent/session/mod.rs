@@ -19,11 +19,11 @@ use super::events::EventSink;
 use super::transcript::{Resumed, checkpoints_dir, transcript_path};
 use super::verify::verify_command;
 use crate::config::AgentConfig;
+use crate::config::SandboxConfig;
 use crate::model::ChatRequest;
 use crate::protocol::{Event, EventMsg, Op, Outcome, Plan, RouteRole, StepStatus, Summary, Usage};
 use crate::router::{Routed, Router, RouterError, RouterEvent};
-use crate::sandbox::Workspace;
-use crate::sandbox::shell::{ShellLimits, run as run_shell};
+use crate::sandbox::{CommandRules, Sandbox, SandboxSettings, Workspace};
 
 /// Characters of tool output fed back to a model per call.
 pub const MAX_TOOL_OUTPUT: usize = 8_000;
@@ -37,6 +37,8 @@ pub struct SessionConfig {
     pub task: String,
     /// Approvals, verification, limits.
     pub agent: AgentConfig,
+    /// How commands are confined and which run without asking.
+    pub sandbox: SandboxConfig,
     /// Stop after the plan.
     pub plan_only: bool,
     /// The planner's system prompt.
@@ -97,6 +99,8 @@ pub struct Session {
     pub(crate) steps: BTreeMap<u32, (StepStatus, String)>,
     pub(crate) interrupted: bool,
     pub(crate) verify_passed: Option<bool>,
+    pub(crate) shell: Sandbox,
+    pub(crate) rules: CommandRules,
 }
 
 impl Session {
@@ -114,7 +118,12 @@ impl Session {
         let (interrupt_tx, interrupt) = watch::channel(false);
         let checkpoints = Checkpoints::new(checkpoints_dir(ws.root(), &cfg.id));
         let resume = cfg.resume.clone().unwrap_or_default();
+        let rules = CommandRules::new(&cfg.sandbox.allow, &cfg.sandbox.deny)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let shell = Sandbox::new(ws.root(), sandbox_settings(&cfg.sandbox))?;
         let session = Session {
+            shell,
+            rules,
             checkpoints,
             next_id: resume.last_seq + 1,
             usage: Usage::default(),
@@ -165,6 +174,15 @@ impl Session {
             task: self.cfg.task.clone(),
             resumed,
         });
+        // What the command sandbox cannot enforce here is said once, up front.
+        if !self.cfg.plan_only {
+            for warning in self.shell.enforcement().warnings {
+                tracing::warn!("sandbox: {warning}");
+                self.emit(EventMsg::Warning {
+                    message: format!("sandbox: {warning}"),
+                });
+            }
+        }
         let mut revision: Option<String> = None;
         if self.plan.is_none()
             && let Some(plan) = self.cfg.initial_plan.take()
@@ -262,13 +280,11 @@ impl Session {
         self.emit(EventMsg::VerifyStarted {
             command: command.clone(),
         });
-        let limits = ShellLimits {
-            timeout: std::time::Duration::from_secs(self.cfg.agent.verify_timeout_secs),
-            ..ShellLimits::default()
-        };
-        let (passed, exit_code, output) = match run_shell(self.ws.root(), &command, &limits).await {
+        // The verify command runs the model's code (tests), so it is confined like the model's commands.
+        let timeout = std::time::Duration::from_secs(self.cfg.agent.verify_timeout_secs);
+        let (passed, exit_code, output) = match self.shell.run(&command, timeout).await {
             Ok(out) => (out.success(), out.exit_code, out.output),
-            Err(e) => (false, None, format!("could not run it: {e}")),
+            Err(e) => (false, None, format!("the verify command was {e}")),
         };
         let tail = tail(&output, 4_000);
         self.verify_passed = Some(passed);
@@ -425,4 +441,22 @@ pub fn head(text: &str, max: usize) -> String {
         &text[..end],
         text.len() - end
     )
+}
+
+/// The sandbox settings for a session from its config (`~/` in paths is the home directory).
+pub fn sandbox_settings(cfg: &SandboxConfig) -> SandboxSettings {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let expand = |p: &String| match (p.strip_prefix("~/"), &home) {
+        (Some(rest), Some(h)) => h.join(rest),
+        _ => std::path::PathBuf::from(p),
+    };
+    SandboxSettings {
+        mode: cfg.mode,
+        network: cfg.network,
+        writable: cfg.writable.iter().map(expand).collect(),
+        readable: cfg.readable.iter().map(std::path::PathBuf::from).collect(),
+        max_processes: cfg.max_processes,
+        scrub: cfg.scrub_env.clone(),
+        env: None,
+    }
 }
