@@ -167,6 +167,8 @@ pub enum Command {
     Undo(UndoArgs),
     /// Run a command in the sandbox model-requested commands get, and say what the policy would decide.
     Sandbox(SandboxArgs),
+    /// Print the repository map the planner sees (ranked definitions within a token budget).
+    Map(MapArgs),
 }
 
 /// `tandem exec`.
@@ -192,6 +194,20 @@ pub struct ExecArgs {
     /// Headless approvals for edits and commands: auto (apply and run) or never (refuse).
     #[arg(long, value_name = "POLICY", default_value = "auto", value_parser = ["auto", "never"])]
     pub approve: String,
+}
+
+/// `tandem map`.
+#[derive(Debug, Args)]
+pub struct MapArgs {
+    /// Tokens of map (about 4 characters each).
+    #[arg(long, default_value_t = 1024)]
+    pub budget: usize,
+    /// Text to personalise the ranking towards (a task, file names, identifiers).
+    #[arg(long, default_value = "")]
+    pub focus: String,
+    /// Do not read or write the tag cache (.tandem/cache/repomap.sqlite).
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// `tandem sandbox`.

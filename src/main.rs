@@ -60,6 +60,19 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Some(Command::Undo(args)) => tandem::exec::undo(&config, args),
         Some(Command::Sandbox(args)) => tandem::exec::sandbox(&config, args).await,
+        Some(Command::Map(args)) => {
+            let root = config.workspace.clone();
+            let cache = (!args.no_cache).then(|| tandem::repomap::cache_path(&root));
+            let map = tandem::repomap::RepoMap::build(&root, cache.as_deref());
+            let focus = map.focus(&args.focus);
+            print!("{}", map.render(&focus, args.budget, &|_| true));
+            let s = &map.stats;
+            eprintln!(
+                "tandem map: {} files, {} parsed, {} from the cache; walk {} ms, cache {} ms, parse {} ms, store {} ms",
+                s.files, s.parsed, s.cached, s.walk_ms, s.load_ms, s.parse_ms, s.store_ms
+            );
+            Ok(tandem::cli::exit::OK)
+        }
         Some(Command::Loop(args)) => tandem::exec::ralph::run(config, &cli.global, args).await,
         Some(Command::Spend(args)) => {
             print!(

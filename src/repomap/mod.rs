@@ -1,12 +1,454 @@
-//! The planner's picture of the repository: a gitignore-aware file list with the contents of small files,
-//! within a character budget. (A first version; the ranked tree-sitter map replaces it.)
+//! The planner's picture of the repository: a parallel, gitignore-aware walk; tree-sitter definitions and
+//! references per file, cached on disk by (path, mtime, size, grammar); a PageRank over the reference graph
+//! personalised towards what the task mentions; the top definitions rendered with their signatures within a
+//! token budget (a binary search on how many fit).
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Instant, UNIX_EPOCH};
 
+use serde::{Deserialize, Serialize};
+
+mod cache;
+pub mod rank;
 pub mod tags;
 
-/// Files larger than this are listed but never inlined.
+pub use rank::Focus;
+
+/// Files larger than this are listed but not parsed or inlined.
+const MAX_PARSE_BYTES: u64 = 1024 * 1024;
+/// Files larger than this are never inlined into the planner's prompt.
 const MAX_INLINE_BYTES: u64 = 16 * 1024;
+/// Directories skipped even when no ignore file names them.
+const SKIP_DIRS: &[&str] = &[".git", ".tandem", "node_modules", "__pycache__", ".venv"];
+
+/// A definition in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Def {
+    /// The name.
+    pub name: String,
+    /// `function`, `method`, `class`, `interface`, `module`, …
+    pub kind: String,
+    /// 1-based line.
+    pub line: usize,
+    /// The definition's first line, trimmed.
+    pub signature: String,
+}
+
+/// What a file defines and references.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileTags {
+    /// Definitions, in order.
+    pub defs: Vec<Def>,
+    /// Referenced names and how often.
+    pub refs: Vec<(String, u32)>,
+    /// Not text (a NUL in the first 8 KiB, or not UTF-8).
+    pub binary: bool,
+}
+
+/// One file in the map.
+#[derive(Debug, Clone)]
+pub struct MapFile {
+    /// Workspace-relative path with `/` separators.
+    pub path: String,
+    /// Bytes.
+    pub size: u64,
+    /// Its tags (empty for files in no known language).
+    pub tags: FileTags,
+}
+
+/// How a map was built.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MapStats {
+    /// Files walked.
+    pub files: usize,
+    /// Files parsed now.
+    pub parsed: usize,
+    /// Files whose tags came from the cache.
+    pub cached: usize,
+    /// Milliseconds: walk, cache load, parse, cache store.
+    pub walk_ms: u128,
+    /// See `walk_ms`.
+    pub load_ms: u128,
+    /// See `walk_ms`.
+    pub parse_ms: u128,
+    /// See `walk_ms`.
+    pub store_ms: u128,
+}
+
+/// The repository's files and their tags.
+#[derive(Debug, Clone, Default)]
+pub struct RepoMap {
+    /// Files, sorted by path.
+    pub files: Vec<MapFile>,
+    /// How it was built.
+    pub stats: MapStats,
+}
+
+/// Where a workspace's tag cache lives.
+pub fn cache_path(root: &Path) -> PathBuf {
+    root.join(".tandem/cache/repomap.sqlite")
+}
+
+struct Walked {
+    path: String,
+    abs: PathBuf,
+    size: u64,
+    mtime_ns: i64,
+}
+
+fn walk(root: &Path) -> Vec<Walked> {
+    let found = Mutex::new(Vec::new());
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+    ignore::WalkBuilder::new(root)
+        .hidden(true)
+        .require_git(false)
+        .threads(threads)
+        .filter_entry(|e| !SKIP_DIRS.iter().any(|d| e.file_name() == *d))
+        .build_parallel()
+        .run(|| {
+            let found = &found;
+            Box::new(move |entry| {
+                let Ok(entry) = entry else {
+                    return ignore::WalkState::Continue;
+                };
+                if !entry.file_type().is_some_and(|t| t.is_file()) {
+                    return ignore::WalkState::Continue;
+                }
+                let (Ok(rel), Ok(meta)) = (entry.path().strip_prefix(root), entry.metadata())
+                else {
+                    return ignore::WalkState::Continue;
+                };
+                let mtime_ns = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos() as i64);
+                let item = Walked {
+                    path: rel.to_string_lossy().replace('\\', "/"),
+                    abs: entry.path().to_path_buf(),
+                    size: meta.len(),
+                    mtime_ns,
+                };
+                if let Ok(mut f) = found.lock() {
+                    f.push(item);
+                }
+                ignore::WalkState::Continue
+            })
+        });
+    let mut files = found.into_inner().unwrap_or_default();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files
+}
+
+/// Reads and tags one file.
+fn parse(abs: &Path, size: u64) -> FileTags {
+    let Some(lang) = tags::Lang::of(abs) else {
+        // Unknown languages are listed by name; a quick look says whether they are text.
+        let binary = std::fs::File::open(abs).ok().is_some_and(|f| {
+            use std::io::Read;
+            let mut head = Vec::with_capacity(8192);
+            f.take(8192).read_to_end(&mut head).is_ok() && head.contains(&0)
+        });
+        return FileTags {
+            binary,
+            ..FileTags::default()
+        };
+    };
+    if size > MAX_PARSE_BYTES {
+        return FileTags::default();
+    }
+    let Ok(bytes) = std::fs::read(abs) else {
+        return FileTags::default();
+    };
+    if bytes.iter().take(8192).any(|&b| b == 0) {
+        return FileTags {
+            binary: true,
+            ..FileTags::default()
+        };
+    }
+    let Ok(text) = String::from_utf8(bytes) else {
+        return FileTags {
+            binary: true,
+            ..FileTags::default()
+        };
+    };
+    let Ok(found) = tags::tags(lang, &text) else {
+        return FileTags::default();
+    };
+    let mut refs: HashMap<String, u32> = HashMap::new();
+    let mut defs = Vec::new();
+    for t in found {
+        if t.is_definition {
+            defs.push(Def {
+                name: t.name,
+                kind: t.kind,
+                line: t.line,
+                signature: t.signature,
+            });
+        } else {
+            *refs.entry(t.name).or_default() += 1;
+        }
+    }
+    let mut refs: Vec<(String, u32)> = refs.into_iter().collect();
+    refs.sort();
+    FileTags {
+        defs,
+        refs,
+        binary: false,
+    }
+}
+
+fn grammar_of(path: &str) -> String {
+    tags::Lang::of(Path::new(path)).map_or_else(|| "none".into(), |l| l.grammar_id())
+}
+
+impl RepoMap {
+    /// Maps `root`, reusing and updating the tag cache at `cache` (when given and usable).
+    pub fn build(root: &Path, cache: Option<&Path>) -> RepoMap {
+        let mut stats = MapStats::default();
+        let t = Instant::now();
+        let walked = walk(root);
+        stats.walk_ms = t.elapsed().as_millis();
+        stats.files = walked.len();
+
+        let t = Instant::now();
+        let mut db = cache.and_then(cache::Cache::open);
+        let mut rows = db.as_ref().map(|c| c.load()).unwrap_or_default();
+        stats.load_ms = t.elapsed().as_millis();
+
+        let t = Instant::now();
+        let grammars: HashMap<&str, String> = tags::Lang::ALL
+            .iter()
+            .map(|l| (lang_key(*l), l.grammar_id()))
+            .collect();
+        let grammar = |path: &str| {
+            tags::Lang::of(Path::new(path))
+                .and_then(|l| grammars.get(lang_key(l)).cloned())
+                .unwrap_or_else(|| "none".into())
+        };
+        let mut slots: Vec<Option<FileTags>> = Vec::with_capacity(walked.len());
+        let mut todo = Vec::new();
+        for (i, w) in walked.iter().enumerate() {
+            match rows.remove(&w.path) {
+                Some(row)
+                    if row.mtime_ns == w.mtime_ns
+                        && row.size == w.size as i64
+                        && row.grammar == grammar(&w.path) =>
+                {
+                    slots.push(Some(row.tags));
+                }
+                _ => {
+                    slots.push(None);
+                    todo.push(i);
+                }
+            }
+        }
+        stats.cached = walked.len() - todo.len();
+        stats.parsed = todo.len();
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 8);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let parsed: Mutex<Vec<(usize, FileTags)>> = Mutex::new(Vec::with_capacity(todo.len()));
+        std::thread::scope(|s| {
+            for _ in 0..threads.min(todo.len().max(1)) {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&i) = todo.get(k) else { break };
+                        mine.push((i, parse(&walked[i].abs, walked[i].size)));
+                    }
+                    if let Ok(mut p) = parsed.lock() {
+                        p.extend(mine);
+                    }
+                });
+            }
+        });
+        let mut fresh = Vec::new();
+        for (i, tags) in parsed.into_inner().unwrap_or_default() {
+            let w = &walked[i];
+            fresh.push((
+                w.path.clone(),
+                cache::Row {
+                    mtime_ns: w.mtime_ns,
+                    size: w.size as i64,
+                    grammar: grammar_of(&w.path),
+                    tags: tags.clone(),
+                },
+            ));
+            slots[i] = Some(tags);
+        }
+        stats.parse_ms = t.elapsed().as_millis();
+
+        let t = Instant::now();
+        let gone: Vec<String> = rows.into_keys().collect();
+        if let Some(db) = db.as_mut()
+            && let Err(e) = db.store(&fresh, &gone)
+        {
+            tracing::warn!("repo map cache not updated: {e}");
+        }
+        stats.store_ms = t.elapsed().as_millis();
+        let files = walked
+            .into_iter()
+            .zip(slots)
+            .map(|(w, tags)| MapFile {
+                path: w.path,
+                size: w.size,
+                tags: tags.unwrap_or_default(),
+            })
+            .collect();
+        RepoMap { files, stats }
+    }
+
+    /// What `text` (the task, plan or step) mentions.
+    pub fn focus(&self, text: &str) -> Focus {
+        let paths: Vec<&str> = self.files.iter().map(|f| f.path.as_str()).collect();
+        let tags: Vec<&FileTags> = self.files.iter().map(|f| &f.tags).collect();
+        Focus::from_text(text, &paths, &tags)
+    }
+
+    /// File indices, best first, for `focus`.
+    pub fn ranked_files(&self, focus: &Focus) -> Vec<usize> {
+        let tags: Vec<&FileTags> = self.files.iter().map(|f| &f.tags).collect();
+        let (_, file_rank) = rank::rank(&tags, focus);
+        let mut order: Vec<usize> = (0..self.files.len()).collect();
+        order.sort_by(|&a, &b| {
+            let fa = focus.files.contains(&a);
+            let fb = focus.files.contains(&b);
+            fb.cmp(&fa)
+                .then(file_rank[b].total_cmp(&file_rank[a]))
+                .then(a.cmp(&b))
+        });
+        order
+    }
+
+    /// The map as text within `budget_tokens` (about 4 characters a token): the best-ranked definitions with
+    /// their line numbers and signatures, grouped by file, then more file names while they fit. Files for which
+    /// `may_show` is false appear by name only.
+    pub fn render(
+        &self,
+        focus: &Focus,
+        budget_tokens: usize,
+        may_show: &dyn Fn(&str) -> bool,
+    ) -> String {
+        let tags: Vec<&FileTags> = self.files.iter().map(|f| &f.tags).collect();
+        let (ranked, _) = rank::rank(&tags, focus);
+        let ranked: Vec<&rank::Ranked> = ranked
+            .iter()
+            .filter(|r| may_show(&self.files[r.file].path))
+            .collect();
+        // Room is kept for the closing "… and N more files" line.
+        let budget_chars = budget_tokens.saturating_mul(4).saturating_sub(32);
+        let fits = |n: usize| self.render_top(&ranked[..n]).len() <= budget_chars;
+        // The largest n whose rendering fits: the length grows with n, so a binary search finds it.
+        let (mut lo, mut hi) = (0usize, ranked.len());
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            if fits(mid) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        let mut out = self.render_top(&ranked[..lo]);
+        let shown: std::collections::HashSet<usize> = ranked[..lo].iter().map(|r| r.file).collect();
+        let mut more = Vec::new();
+        for i in self.ranked_files(focus) {
+            if shown.contains(&i) {
+                continue;
+            }
+            let line = format!("{}\n", self.files[i].path);
+            if out.len() + line.len() > budget_chars {
+                more.push(i);
+                continue;
+            }
+            out.push_str(&line);
+        }
+        if !more.is_empty() {
+            out.push_str(&format!("… and {} more files\n", more.len()));
+        }
+        out
+    }
+
+    fn render_top(&self, top: &[&rank::Ranked]) -> String {
+        let mut by_file: std::collections::BTreeMap<usize, Vec<&str>> = Default::default();
+        let mut file_order: Vec<usize> = Vec::new();
+        for r in top {
+            let names = by_file.entry(r.file).or_default();
+            if names.is_empty() {
+                file_order.push(r.file);
+            }
+            names.push(&r.name);
+        }
+        let mut out = String::new();
+        for f in file_order {
+            let file = &self.files[f];
+            let names = &by_file[&f];
+            out.push_str(&file.path);
+            out.push_str(":\n");
+            let mut defs: Vec<&Def> = file
+                .tags
+                .defs
+                .iter()
+                .filter(|d| names.contains(&d.name.as_str()))
+                .collect();
+            defs.sort_by_key(|d| d.line);
+            defs.dedup_by_key(|d| d.line);
+            for d in defs {
+                out.push_str(&format!("{:>5}│ {}\n", d.line, d.signature));
+            }
+        }
+        out
+    }
+}
+
+/// One file's tags through the cache (parsed and stored when the cached entry is missing or stale): what
+/// the `outline` tool shows.
+pub fn file_tags(root: &Path, rel: &str) -> FileTags {
+    let abs = root.join(rel);
+    let Ok(meta) = std::fs::metadata(&abs) else {
+        return FileTags::default();
+    };
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64);
+    let grammar = grammar_of(rel);
+    let mut db = cache::Cache::open(&cache_path(root));
+    if let Some(row) = db.as_ref().and_then(|c| c.get(rel))
+        && row.mtime_ns == mtime_ns
+        && row.size == meta.len() as i64
+        && row.grammar == grammar
+    {
+        return row.tags;
+    }
+    let tags = parse(&abs, meta.len());
+    if let Some(db) = db.as_mut() {
+        let row = cache::Row {
+            mtime_ns,
+            size: meta.len() as i64,
+            grammar,
+            tags: tags.clone(),
+        };
+        let _ = db.store(&[(rel.to_string(), row)], &[]);
+    }
+    tags
+}
+
+fn lang_key(l: tags::Lang) -> &'static str {
+    match l {
+        tags::Lang::Rust => "rs",
+        tags::Lang::Python => "py",
+        tags::Lang::JavaScript => "js",
+        tags::Lang::TypeScript => "ts",
+        tags::Lang::Tsx => "tsx",
+        tags::Lang::Go => "go",
+    }
+}
 
 /// The overview text and the files whose content it includes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,129 +459,40 @@ pub struct Overview {
     pub inlined: Vec<String>,
 }
 
-/// A text overview of `root`: every non-ignored file with its line count, then file contents, smallest
-/// first, until `budget_chars` is used. Files for which `may_inline` is false (sensitive paths) are listed by
-/// name only.
-pub fn overview(root: &Path, budget_chars: usize, may_inline: &dyn Fn(&str) -> bool) -> Overview {
-    let mut files: Vec<(String, u64, Option<String>)> = Vec::new();
-    let walker = ignore::WalkBuilder::new(root)
-        .hidden(true)
-        .require_git(false)
-        .filter_entry(|e| e.file_name() != ".tandem" && e.file_name() != ".git")
-        .build();
-    for entry in walker.flatten() {
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
+/// The planner's overview of `root` for `focus_text` (the task, or the task and the plan): the ranked map
+/// within half of `budget_chars`, then the contents of small text files, best-ranked first, while they fit.
+/// Files for which `may_inline` is false (sensitive paths) appear by name only.
+pub fn overview(
+    root: &Path,
+    focus_text: &str,
+    budget_chars: usize,
+    may_inline: &dyn Fn(&str) -> bool,
+) -> Overview {
+    let map = RepoMap::build(root, Some(&cache_path(root)));
+    let focus = map.focus(focus_text);
+    let mut out = format!(
+        "Repository map ({} files; best-ranked definitions first):\n",
+        map.files.len()
+    );
+    out.push_str(&map.render(&focus, budget_chars / 8, may_inline));
+    let mut inlined = Vec::new();
+    for i in map.ranked_files(&focus) {
+        let f = &map.files[i];
+        if f.size > MAX_INLINE_BYTES || f.tags.binary || !may_inline(&f.path) {
             continue;
         }
-        let Ok(rel) = entry.path().strip_prefix(root) else {
+        let Ok(text) = std::fs::read_to_string(root.join(&f.path)) else {
             continue;
         };
-        let size = entry.metadata().map_or(0, |m| m.len());
-        let text = (size <= MAX_INLINE_BYTES)
-            .then(|| std::fs::read(entry.path()).ok())
-            .flatten()
-            .filter(|bytes| !bytes.contains(&0))
-            .and_then(|bytes| String::from_utf8(bytes).ok());
-        files.push((rel.to_string_lossy().replace('\\', "/"), size, text));
-    }
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-
-    let mut out = String::from("Files:\n");
-    for (path, size, text) in &files {
-        match text {
-            Some(t) => {
-                out.push_str(&format!("- {path} ({} lines)", t.lines().count()));
-                let symbols = definitions(Path::new(path), t);
-                if !symbols.is_empty() {
-                    out.push_str(&format!(": {symbols}"));
-                }
-                out.push('\n');
-            }
-            None => out.push_str(&format!("- {path} ({size} bytes, not shown)\n")),
-        }
-    }
-    let mut by_size: Vec<&(String, u64, Option<String>)> = files
-        .iter()
-        .filter(|f| f.2.is_some() && may_inline(&f.0))
-        .collect();
-    by_size.sort_by_key(|f| f.1);
-    let mut inlined = Vec::new();
-    for (path, _, text) in by_size {
-        let Some(text) = text else { continue };
-        let block = format!("\n=== {path} ===\n{}\n", text.trim_end());
+        let block = format!("\n=== {} ===\n{}\n", f.path, text.trim_end());
         if out.len() + block.len() > budget_chars {
             continue;
         }
         out.push_str(&block);
-        inlined.push(path.clone());
+        inlined.push(f.path.clone());
     }
     Overview { text: out, inlined }
 }
 
-/// Up to a dozen names a source file defines, as `name` or `name()`, comma-separated.
-fn definitions(path: &Path, text: &str) -> String {
-    let Some(lang) = tags::Lang::of(path) else {
-        return String::new();
-    };
-    let Ok(found) = tags::tags(lang, text) else {
-        return String::new();
-    };
-    let mut names: Vec<String> = Vec::new();
-    for t in found.iter().filter(|t| t.is_definition) {
-        let name = if matches!(t.kind.as_str(), "function" | "method") {
-            format!("{}()", t.name)
-        } else {
-            t.name.clone()
-        };
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    let more = names.len().saturating_sub(12);
-    names.truncate(12);
-    let mut out = names.join(", ");
-    if more > 0 {
-        out.push_str(&format!(" (+{more} more)"));
-    }
-    out
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lists_files_and_inlines_small_ones_within_budget() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("src")).unwrap();
-        std::fs::write(dir.path().join("src/a.py"), "print('a')\n").unwrap();
-        std::fs::write(dir.path().join("big.txt"), "x".repeat(500)).unwrap();
-        std::fs::write(dir.path().join("blob.bin"), [0u8, 1, 2]).unwrap();
-        std::fs::write(dir.path().join(".gitignore"), "ignored.txt\n").unwrap();
-        std::fs::write(dir.path().join("ignored.txt"), "secret").unwrap();
-        std::fs::create_dir_all(dir.path().join(".git")).unwrap();
-        std::fs::write(dir.path().join("key.pem"), "-----BEGIN PRIVATE KEY-----").unwrap();
-        let o = overview(dir.path(), 200, &|p: &str| !p.ends_with(".pem"));
-        let out = &o.text;
-        assert!(out.contains("- src/a.py (1 lines)\n"), "{out}");
-        assert!(out.contains("- blob.bin (3 bytes, not shown)"), "{out}");
-        assert!(out.contains("=== src/a.py ===\nprint('a')"), "{out}");
-        assert!(!out.contains("=== big.txt"), "over budget: {out}");
-        assert!(!out.contains("ignored.txt"), "gitignored: {out}");
-        assert!(
-            out.contains("- key.pem") && !out.contains("BEGIN PRIVATE KEY"),
-            "sensitive: {out}"
-        );
-        assert_eq!(o.inlined, vec!["src/a.py".to_string()]);
-        std::fs::write(
-            dir.path().join("src/lib.rs"),
-            "pub struct Plan;\nimpl Plan { fn parse() {} }\nfn main() {}\n",
-        )
-        .unwrap();
-        let out = overview(dir.path(), 200, &|_| true).text;
-        assert!(
-            out.contains("- src/lib.rs (3 lines): Plan, parse(), main()"),
-            "{out}"
-        );
-    }
-}
+mod tests;

@@ -81,9 +81,37 @@ impl Lang {
                 "",
             ),
         };
+        GRAMMAR_IDS.get_or_init(|| std::sync::Mutex::new([const { String::new() }; 6]));
+        if let Some(ids) = GRAMMAR_IDS.get()
+            && let Ok(mut ids) = ids.lock()
+        {
+            ids[self.index()] = format!(
+                "{self:?}:abi{}:{:016x}",
+                language.abi_version(),
+                fnv1a(format!("{query}\n{locals}").as_bytes())
+            );
+        }
         TagsConfiguration::new(language, &query, locals)
             .map_err(|e| format!("{self:?} tags query: {e}"))
     }
+
+    /// Identifies the grammar and tag queries a file's tags came from; a cache entry made with another is stale.
+    pub fn grammar_id(self) -> String {
+        let _ = configs();
+        GRAMMAR_IDS
+            .get()
+            .and_then(|ids| ids.lock().ok().map(|ids| ids[self.index()].clone()))
+            .unwrap_or_default()
+    }
+}
+
+static GRAMMAR_IDS: OnceLock<std::sync::Mutex<[String; 6]>> = OnceLock::new();
+
+/// FNV-1a: a hash that is the same in every build (std's hasher may change between Rust releases).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// One definition or reference.

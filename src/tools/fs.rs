@@ -2,7 +2,7 @@
 
 use regex::Regex;
 
-use crate::repomap::tags::{Lang, tags};
+use crate::repomap::tags::Lang;
 use crate::sandbox::Workspace;
 
 /// Files larger than this are not read by tools.
@@ -132,17 +132,22 @@ pub fn grep(ws: &Workspace, pattern: &str, path: Option<&str>) -> Result<String,
     Ok(out.join("\n"))
 }
 
-/// `outline`: a file's definitions with their first lines.
+/// `outline`: a file's definitions with their first lines (through the repo map's tag cache).
 pub fn outline(ws: &Workspace, path: &str) -> Result<String, String> {
     let abs = ws.resolve_read(path).map_err(|e| e.to_string())?;
-    let lang = Lang::of(&abs).ok_or_else(|| {
-        format!("{path}: outline knows Rust, Python, JavaScript, TypeScript and Go files")
-    })?;
-    let (_, text) = read_text(ws, path)?;
-    let defs: Vec<String> = tags(lang, &text)?
-        .into_iter()
-        .filter(|t| t.is_definition)
-        .map(|t| format!("{:>5}: {} [{}]", t.line, t.signature, t.kind))
+    if Lang::of(&abs).is_none() {
+        return Err(format!(
+            "{path}: outline knows Rust, Python, JavaScript, TypeScript and Go files"
+        ));
+    }
+    // The path policy's checks (size, links, special files, binary) before the file is parsed.
+    read_text(ws, path)?;
+    let rel = ws.relative(&abs);
+    let tags = crate::repomap::file_tags(ws.root(), &rel);
+    let defs: Vec<String> = tags
+        .defs
+        .iter()
+        .map(|d| format!("{:>5}: {} [{}]", d.line, d.signature, d.kind))
         .collect();
     if defs.is_empty() {
         return Ok(format!("{path}: no definitions found"));

@@ -436,7 +436,10 @@ fn tandem_sandbox_runs_a_command_confined_and_says_what_the_policy_decides() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(text(&out.stdout).trim(), "inside");
-    assert!(err.contains("policy:  Ask") && err.contains("sandbox: "), "{err}");
+    assert!(
+        err.contains("policy:  Ask") && err.contains("sandbox: "),
+        "{err}"
+    );
     let out = s.run(&["sandbox", "rm -rf nothing-here"]);
     assert!(
         text(&out.stderr).contains("Refuse (denied by rule `rm -rf *`)"),
@@ -451,5 +454,42 @@ fn tandem_sandbox_runs_a_command_confined_and_says_what_the_policy_decides() {
     .unwrap();
     let out = s.run(&["sandbox", "true"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("sandbox.allow"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("sandbox.allow"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn tandem_map_prints_the_ranked_map_and_a_second_run_parses_nothing() {
+    let s = Sandbox::new();
+    std::fs::create_dir_all(s.ws().join("src")).unwrap();
+    std::fs::write(
+        s.ws().join("src/parser.py"),
+        "def parse_config(text):\n    return text\n",
+    )
+    .unwrap();
+    std::fs::write(
+        s.ws().join("src/main.py"),
+        "from parser import parse_config\n\ndef main():\n    parse_config('x')\n",
+    )
+    .unwrap();
+    let out = s.run(&["map", "--budget", "200", "--focus", "fix main.py"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let map = text(&out.stdout);
+    // The named file's neighbour (what it calls) comes first.
+    assert!(map.starts_with("src/parser.py:\n    1│ def parse_config(text):"), "{map}");
+    assert!(map.contains("src/main.py:\n    3│ def main():"), "{map}");
+    assert!(
+        text(&out.stderr).contains("2 files, 2 parsed, 0 from the cache"),
+        "{}",
+        text(&out.stderr)
+    );
+    let again = s.run(&["map"]);
+    assert!(
+        text(&again.stderr).contains("2 files, 0 parsed, 2 from the cache"),
+        "{}",
+        text(&again.stderr)
+    );
 }

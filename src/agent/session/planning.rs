@@ -13,8 +13,23 @@ impl Session {
     /// Asks the planner for a plan (`revision`: why the last one is being revised).
     pub(crate) async fn plan_turn(&mut self, revision: Option<String>) -> Result<Plan, CallError> {
         let router = self.router.clone();
-        let overview = crate::repomap::overview(self.ws.root(), OVERVIEW_BUDGET, &|p| {
-            !router.is_sensitive_path(p)
+        let root = self.ws.root().to_path_buf();
+        // The map is personalised towards what the task and the current plan mention; it is built off the
+        // async threads (a large repository's first map parses thousands of files).
+        let mut focus = self.cfg.task.clone();
+        if let Some(plan) = &self.plan {
+            focus.push('\n');
+            focus.push_str(&self.plan_with_status(plan));
+        }
+        let overview = tokio::task::spawn_blocking(move || {
+            crate::repomap::overview(&root, &focus, OVERVIEW_BUDGET, &|p| {
+                !router.is_sensitive_path(p)
+            })
+        })
+        .await
+        .unwrap_or_else(|e| crate::repomap::Overview {
+            text: format!("(no repository map: {e})"),
+            inlined: Vec::new(),
         });
         let mut messages = vec![ChatMessage::system(self.cfg.planner_prompt.trim())];
         if let Some(instructions) = &self.cfg.instructions {
