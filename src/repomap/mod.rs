@@ -314,15 +314,7 @@ impl RepoMap {
     pub fn ranked_files(&self, focus: &Focus) -> Vec<usize> {
         let tags: Vec<&FileTags> = self.files.iter().map(|f| &f.tags).collect();
         let (_, file_rank) = rank::rank(&tags, focus);
-        let mut order: Vec<usize> = (0..self.files.len()).collect();
-        order.sort_by(|&a, &b| {
-            let fa = focus.files.contains(&a);
-            let fb = focus.files.contains(&b);
-            fb.cmp(&fa)
-                .then(file_rank[b].total_cmp(&file_rank[a]))
-                .then(a.cmp(&b))
-        });
-        order
+        order_files(focus, &file_rank)
     }
 
     /// The map as text within `budget_tokens` (about 4 characters a token): the best-ranked definitions with
@@ -335,7 +327,7 @@ impl RepoMap {
         may_show: &dyn Fn(&str) -> bool,
     ) -> String {
         let tags: Vec<&FileTags> = self.files.iter().map(|f| &f.tags).collect();
-        let (ranked, _) = rank::rank(&tags, focus);
+        let (ranked, file_rank) = rank::rank(&tags, focus);
         let ranked: Vec<&rank::Ranked> = ranked
             .iter()
             .filter(|r| may_show(&self.files[r.file].path))
@@ -344,7 +336,8 @@ impl RepoMap {
         let budget_chars = budget_tokens.saturating_mul(4).saturating_sub(32);
         let fits = |n: usize| self.render_top(&ranked[..n]).len() <= budget_chars;
         // The largest n whose rendering fits: the length grows with n, so a binary search finds it.
-        let (mut lo, mut hi) = (0usize, ranked.len());
+        // Every rendered definition takes more than 8 characters, which bounds the search.
+        let (mut lo, mut hi) = (0usize, ranked.len().min(budget_chars / 8 + 1));
         while lo < hi {
             let mid = (lo + hi).div_ceil(2);
             if fits(mid) {
@@ -356,7 +349,7 @@ impl RepoMap {
         let mut out = self.render_top(&ranked[..lo]);
         let shown: std::collections::HashSet<usize> = ranked[..lo].iter().map(|r| r.file).collect();
         let mut more = Vec::new();
-        for i in self.ranked_files(focus) {
+        for i in order_files(focus, &file_rank) {
             if shown.contains(&i) {
                 continue;
             }
@@ -437,6 +430,19 @@ pub fn file_tags(root: &Path, rel: &str) -> FileTags {
         let _ = db.store(&[(rel.to_string(), row)], &[]);
     }
     tags
+}
+
+/// Mentioned files first, then by rank.
+fn order_files(focus: &Focus, file_rank: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..file_rank.len()).collect();
+    order.sort_by(|&a, &b| {
+        let fa = focus.files.contains(&a);
+        let fb = focus.files.contains(&b);
+        fb.cmp(&fa)
+            .then(file_rank[b].total_cmp(&file_rank[a]))
+            .then(a.cmp(&b))
+    });
+    order
 }
 
 fn lang_key(l: tags::Lang) -> &'static str {

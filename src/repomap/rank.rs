@@ -62,6 +62,9 @@ pub struct Ranked {
     pub score: f64,
 }
 
+/// Names defined in more files than this make no edges.
+const MAX_DEFINERS: usize = 24;
+
 /// Whether a name is specific enough to be worth more (long snake_case or camelCase).
 fn specific(name: &str) -> bool {
     name.len() >= 8 && (name.contains('_') || name.chars().skip(1).any(|c| c.is_ascii_uppercase()))
@@ -89,6 +92,11 @@ pub fn rank(tags: &[&FileTags], focus: &Focus) -> (Vec<Ranked>, Vec<f64>) {
             let Some(definers) = defines.get(name.as_str()) else {
                 continue;
             };
+            // A name defined in many files (`new`, `fmt`, `run`) says little about which one is meant, and
+            // linking every use to every definition would make the graph quadratic.
+            if definers.len() > MAX_DEFINERS {
+                continue;
+            }
             let mut mul = 1.0;
             if focus.idents.contains(name) {
                 mul *= 10.0;

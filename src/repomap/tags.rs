@@ -50,7 +50,7 @@ impl Lang {
         Lang::ALL.iter().position(|l| *l == self).unwrap_or(0)
     }
 
-    fn config(self) -> Result<TagsConfiguration, String> {
+    fn sources(self) -> (tree_sitter::Language, String, &'static str) {
         let js = tree_sitter_javascript::TAGS_QUERY;
         let ts_query = format!("{}\n{}", tree_sitter_typescript::TAGS_QUERY, js);
         let (language, query, locals): (tree_sitter::Language, String, &str) = match self {
@@ -81,31 +81,36 @@ impl Lang {
                 "",
             ),
         };
-        GRAMMAR_IDS.get_or_init(|| std::sync::Mutex::new([const { String::new() }; 6]));
-        if let Some(ids) = GRAMMAR_IDS.get()
-            && let Ok(mut ids) = ids.lock()
-        {
-            ids[self.index()] = format!(
-                "{self:?}:abi{}:{:016x}",
-                language.abi_version(),
-                fnv1a(format!("{query}\n{locals}").as_bytes())
-            );
-        }
+        (language, query, locals)
+    }
+
+    fn config(self) -> Result<TagsConfiguration, String> {
+        let (language, query, locals) = self.sources();
         TagsConfiguration::new(language, &query, locals)
             .map_err(|e| format!("{self:?} tags query: {e}"))
     }
 
-    /// Identifies the grammar and tag queries a file's tags came from; a cache entry made with another is stale.
+    /// Identifies the grammar and tag queries a file's tags came from; a cache entry made with another is
+    /// stale. Cheap: no query is compiled.
     pub fn grammar_id(self) -> String {
-        let _ = configs();
-        GRAMMAR_IDS
-            .get()
-            .and_then(|ids| ids.lock().ok().map(|ids| ids[self.index()].clone()))
-            .unwrap_or_default()
+        let ids = GRAMMAR_IDS.get_or_init(|| {
+            Lang::ALL
+                .iter()
+                .map(|l| {
+                    let (language, query, locals) = l.sources();
+                    format!(
+                        "{l:?}:abi{}:{:016x}",
+                        language.abi_version(),
+                        fnv1a(format!("{query}\n{locals}").as_bytes())
+                    )
+                })
+                .collect()
+        });
+        ids[self.index()].clone()
     }
 }
 
-static GRAMMAR_IDS: OnceLock<std::sync::Mutex<[String; 6]>> = OnceLock::new();
+static GRAMMAR_IDS: OnceLock<Vec<String>> = OnceLock::new();
 
 /// FNV-1a: a hash that is the same in every build (std's hasher may change between Rust releases).
 fn fnv1a(bytes: &[u8]) -> u64 {
