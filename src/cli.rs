@@ -72,6 +72,9 @@ pub struct GlobalArgs {
     /// No network at all: every role runs on the local model.
     #[arg(long, global = true)]
     pub offline: bool,
+    /// UI theme: dark, light, high-contrast, or a themes/NAME.toml in the config dir [config: ui.theme].
+    #[arg(long, global = true)]
+    pub theme: Option<String>,
     /// Make the plan, save it, change nothing.
     #[arg(long, global = true)]
     pub plan_only: bool,
@@ -94,6 +97,7 @@ impl GlobalArgs {
             budget_usd,
             offline: _,
             plan_only: _,
+            theme,
         } = self;
         let mut out = Vec::new();
         let mut set = |key, flag, value: Option<toml::Value>| {
@@ -108,6 +112,7 @@ impl GlobalArgs {
                 .as_ref()
                 .map(|p| p.to_string_lossy().into_owned().into()),
         );
+        set("ui.theme", "--theme", theme.clone().map(Into::into));
         set(
             "planner.provider",
             "--planner",

@@ -18,3 +18,4 @@ pub mod sandbox;
 pub mod secret;
 pub mod spend;
 pub mod tools;
+pub mod tui;

@@ -81,11 +81,6 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             );
             Ok(exit::OK)
         }
-        None => not_built("the interactive UI is issue #8; for now run `tandem exec \"<task>\"`"),
+        None => tandem::tui::run(config, &cli.global, None).await,
     }
-}
-
-fn not_built(what: &str) -> anyhow::Result<u8> {
-    eprintln!("tandem: not built yet: {what}.");
-    Ok(exit::NOT_BUILT)
 }

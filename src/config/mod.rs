@@ -14,7 +14,7 @@ pub use load::{ConfigFileStatus, ENV_ALIASES, FlagOverride, env_key};
 pub use schema::{
     AgentConfig, ApprovalPolicy, BudgetConfig, CommandPolicy, ConfigFile, LocalConfig, PriceConfig,
     PrivacyConfig, ProviderConfig, ProviderKind, RoleConfig, SamplingConfig, SandboxConfig,
-    SensitivePolicy, SpendConfig,
+    SensitivePolicy, SpendConfig, UiConfig,
 };
 pub use source::Source;
 

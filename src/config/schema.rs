@@ -28,6 +28,30 @@ pub struct ConfigFile {
     pub agent: AgentConfig,
     /// How commands are confined and which run without asking.
     pub sandbox: SandboxConfig,
+    /// The interactive UI.
+    pub ui: UiConfig,
+}
+
+/// The interactive UI's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiConfig {
+    /// Theme: `dark`, `light`, `high-contrast`, or a file in the config dir's `themes/`.
+    pub theme: String,
+    /// Edit approvals in the UI (the UI shows diffs before edits land): `per-hunk` by default.
+    pub approval: ApprovalPolicy,
+    /// Command approvals in the UI: `untrusted` by default.
+    pub commands: CommandPolicy,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig {
+            theme: "dark".into(),
+            approval: ApprovalPolicy::PerHunk,
+            commands: CommandPolicy::Untrusted,
+        }
+    }
 }
 
 /// How edits are approved.
@@ -347,6 +371,7 @@ impl Default for ConfigFile {
             prices: BTreeMap::new(),
             agent: AgentConfig::default(),
             sandbox: SandboxConfig::default(),
+            ui: UiConfig::default(),
         }
     }
 }

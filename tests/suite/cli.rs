@@ -169,7 +169,7 @@ fn doctor_shows_sources_and_masks_keys() {
 }
 
 #[test]
-fn commands_not_built_yet_say_so() {
+fn a_missing_prompt_file_and_no_terminal_are_explained() {
     let s = Sandbox::new();
     let out = s.run(&["loop"]);
     assert_eq!(out.status.code(), Some(1));
@@ -178,10 +178,11 @@ fn commands_not_built_yet_say_so() {
         "{}",
         text(&out.stderr)
     );
+    // Without a terminal, the UI says how to run headless instead of drawing into a pipe.
     let out = s.run(&[]);
-    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("not built yet"),
+        text(&out.stderr).contains("not a terminal") && text(&out.stderr).contains("tandem exec"),
         "{}",
         text(&out.stderr)
     );
@@ -479,7 +480,10 @@ fn tandem_map_prints_the_ranked_map_and_a_second_run_parses_nothing() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let map = text(&out.stdout);
     // The named file's neighbour (what it calls) comes first.
-    assert!(map.starts_with("src/parser.py:\n    1│ def parse_config(text):"), "{map}");
+    assert!(
+        map.starts_with("src/parser.py:\n    1│ def parse_config(text):"),
+        "{map}"
+    );
     assert!(map.contains("src/main.py:\n    3│ def main():"), "{map}");
     assert!(
         text(&out.stderr).contains("2 files, 2 parsed, 0 from the cache"),
