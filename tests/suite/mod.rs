@@ -8,3 +8,4 @@ mod mock;
 mod providers;
 mod router;
 mod support;
+mod tui;

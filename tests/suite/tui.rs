@@ -1,0 +1,177 @@
+//! The real binary's UI under tmux: against the loopback mock cloud (planner and executor) with the demo model
+//! loading in the background, type a task, accept one hunk of the proposed edit and reject the other, then
+//! check the file on disk, the status bar's spend, and that quitting gives the terminal back.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::mock::{MockServer, Reply, sse};
+
+const BEFORE: &str =
+    "def add(a, b):\n    return a - b\n\n\n# helpers\n\n\n\n\n\ndef mul(a, b):\n    return a + b\n";
+
+fn tmux(args: &[&str]) -> std::process::Output {
+    Command::new("tmux").args(args).output().expect("tmux runs")
+}
+
+fn capture(name: &str) -> String {
+    String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", name]).stdout).into_owned()
+}
+
+/// Waits until the pane shows `needle`; returns the screen.
+fn wait_for(name: &str, needle: &str, secs: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let screen = capture(name);
+        if screen.contains(needle) {
+            return screen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no `{needle}` on screen after {secs} s:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn tool(name: &str, args: serde_json::Value) -> Reply {
+    Reply::Sse(sse::openai::tool_reply(&format!("call_{name}"), name, args))
+}
+
+struct Session(String);
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = tmux(&["kill-session", "-t", &self.0]);
+    }
+}
+
+#[test]
+fn a_task_in_the_real_ui_applies_one_hunk_rejects_the_other_and_shows_the_spend() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(
+            std::env::var_os("TANDEM_REQUIRE_MODEL").is_none(),
+            "tmux is required here (scripts/setup.sh installs it)"
+        );
+        eprintln!("skipped: no tmux");
+        return;
+    }
+    let (model, _model_lock) = crate::require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(ws.join(".tandem")).unwrap();
+    std::fs::write(ws.join("calc.py"), BEFORE).unwrap();
+    let server = MockServer::start();
+    std::fs::write(
+        ws.join(".tandem/config.toml"),
+        format!(
+            "[planner]\nprovider = \"openai\"\n\n[executor]\nprovider = \"openai\"\n\n[providers.openai]\nkind = \"openai\"\nbase_url = \"{}/v1\"\nmodel = \"gpt-5.1\"\napi_key_env = \"MOCK_CLOUD_KEY\"\n\n[agent]\nverify = \"none\"\n\n[ui]\napproval = \"per-hunk\"\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    server.push([
+        tool(
+            "submit_plan",
+            json!({"summary": "Fix add and mul", "steps": [{"id": 1, "goal": "Fix both", "files": ["calc.py"], "done_when": "they compute"}]}),
+        ),
+        tool(
+            "edit",
+            json!({"path": "calc.py", "search": BEFORE, "replace": BEFORE.replace("a - b", "a + b").replace("a + b\n", "a * b\n").replacen("a * b", "a + b", 1)}),
+        ),
+        tool("step_done", json!({"summary": "fixed"})),
+    ]);
+
+    let name = format!("tandem-ui-{}", std::process::id());
+    let _session = Session(name.clone());
+    let bin = env!("CARGO_BIN_EXE_tandem");
+    let home = dir.path().join("home");
+    let command = format!(
+        "env -i PATH=\"$PATH\" TERM=xterm-256color HOME={home} MOCK_CLOUD_KEY=sk-mock TANDEM_CONFIG_DIR={d}/config TANDEM_DATA_DIR={d}/data TANDEM_STATE_DIR={d}/state TANDEM_CACHE_DIR={d}/cache {bin} -C {ws} --model {model}; echo TANDEM-EXITED-$?; sleep 30",
+        home = home.display(),
+        d = dir.path().display(),
+        ws = ws.display(),
+        model = model.display(),
+    );
+    let out = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &name,
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &command,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The first frame comes at once; the model loads behind it.
+    wait_for(&name, "Task — Enter sends", 20);
+    tmux(&["send-keys", "-t", &name, "-l", "fix add and mul in calc.py"]);
+    tmux(&["send-keys", "-t", &name, "Enter"]);
+    let diff = wait_for(&name, "hunk 1/2", 60);
+    if let Some(path) = std::env::var_os("TANDEM_UI_CAPTURE") {
+        // For the README's picture of the UI.
+        std::fs::write(path, &diff).unwrap();
+    }
+    assert!(diff.contains("+    return a + b"), "{diff}");
+    // Accept the first hunk (add), reject the second (mul), apply.
+    tmux(&["send-keys", "-t", &name, "y"]);
+    wait_for(&name, "hunk 2/2", 10);
+    tmux(&["send-keys", "-t", &name, "n"]);
+    tmux(&["send-keys", "-t", &name, "Enter"]);
+    let done = wait_for(&name, "Done: 1 file(s) changed", 60);
+    if let Some(path) = std::env::var_os("TANDEM_UI_CAPTURE") {
+        let diff = std::fs::read_to_string(&path).unwrap_or_default();
+        std::fs::write(path, format!("{done}\n{diff}")).unwrap();
+    }
+
+    let after = std::fs::read_to_string(ws.join("calc.py")).unwrap();
+    assert!(
+        after.contains("def add(a, b):\n    return a + b"),
+        "{after}"
+    );
+    assert!(
+        after.contains("def mul(a, b):\n    return a + b"),
+        "the rejected hunk stays out: {after}"
+    );
+    // The status bar (the last line) shows what the mock cloud's usage cost.
+    let status = done
+        .lines()
+        .rev()
+        .find(|l| l.contains("spent"))
+        .unwrap_or_default()
+        .to_string();
+    let spent: f64 = status
+        .split('$')
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        spent > 0.0 && status.contains("planner openai (cloud)"),
+        "{status}"
+    );
+    assert!(
+        !done.contains("INFO") && !done.contains("WARN"),
+        "no log text on screen:\n{done}"
+    );
+
+    // Ctrl-C twice quits and gives the terminal back (the shell's echo is visible on the main screen).
+    tmux(&["send-keys", "-t", &name, "C-c"]);
+    tmux(&["send-keys", "-t", &name, "C-c"]);
+    let exited = wait_for(&name, "TANDEM-EXITED-0", 10);
+    assert!(
+        !exited.contains("Task — Enter sends"),
+        "the UI is gone after exit:\n{exited}"
+    );
+    assert!(Path::new(&ws).join(".tandem/sessions").exists());
+}
