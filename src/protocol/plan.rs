@@ -43,7 +43,7 @@ impl Plan {
         serde_json::json!({
             "type": "object",
             "properties": {
-                "summary": { "type": "string", "minLength": 1, "maxLength": 300 },
+                "summary": { "type": "string", "minLength": 1, "maxLength": 300, "x-non-blank": true },
                 "steps": {
                     "type": "array",
                     "minItems": 1,
@@ -52,13 +52,13 @@ impl Plan {
                         "type": "object",
                         "properties": {
                             "id": { "type": "integer", "minimum": 1, "maximum": 99 },
-                            "goal": { "type": "string", "minLength": 1, "maxLength": 300 },
+                            "goal": { "type": "string", "minLength": 1, "maxLength": 300, "x-non-blank": true },
                             "files": {
                                 "type": "array",
                                 "maxItems": 8,
                                 "items": { "type": "string", "minLength": 1, "maxLength": 200 }
                             },
-                            "done_when": { "type": "string", "minLength": 1, "maxLength": 300 }
+                            "done_when": { "type": "string", "minLength": 1, "maxLength": 300, "x-non-blank": true }
                         },
                         "required": ["id", "goal", "files", "done_when"],
                         "additionalProperties": false
@@ -78,11 +78,13 @@ impl Plan {
         if plan.steps.is_empty() {
             return Err(PlanError::Invalid("it has no steps".into()));
         }
-        if plan.summary.trim().is_empty() {
-            return Err(PlanError::Invalid("its summary is empty".into()));
-        }
         if let Some(s) = plan.steps.iter().find(|s| s.goal.trim().is_empty()) {
             return Err(PlanError::Invalid(format!("step {} has no goal", s.id)));
+        }
+        // The summary is only a label: a blank one is not worth a planner round, so the goals stand in.
+        if plan.summary.trim().is_empty() {
+            let goals: Vec<&str> = plan.steps.iter().map(|s| s.goal.trim()).collect();
+            plan.summary = goals.join("; ").chars().take(300).collect();
         }
         // Models number steps loosely; the order is what counts.
         for (i, step) in plan.steps.iter_mut().enumerate() {

@@ -145,7 +145,8 @@ async fn a_whole_offline_session_on_the_demo_model_runs_to_its_end() {
         events
             .iter()
             .any(|e| matches!(e.msg, EventMsg::PlanReady { .. })),
-        "a plan was made under the grammar"
+        "a plan was made under the grammar: {:#?}",
+        events.iter().map(|e| &e.msg).collect::<Vec<_>>()
     );
     assert!(
         events.iter().all(

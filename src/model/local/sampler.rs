@@ -212,11 +212,86 @@ pub fn grammar_text(constraint: &Constraint) -> Result<String, EngineError> {
                 // e.g. "JSON schema conversion was incomplete": the grammar is looser than the schema.
                 tracing::warn!(message = printed.trim(), "json_schema_to_grammar");
             }
-            grammar.map_err(|e| {
+            let grammar = grammar.map_err(|e| {
                 EngineError::Grammar(format!("cannot turn the JSON schema into a grammar: {e}"))
-            })
+            })?;
+            Ok(non_blank(&grammar, &non_blank_properties(schema)))
         }
     }
+}
+
+/// Names of string properties marked `"x-non-blank": true` anywhere in `schema`.
+fn non_blank_properties(schema: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![schema];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::Object(props)) = map.get("properties") {
+                    for (name, p) in props {
+                        if p.get("x-non-blank") == Some(&serde_json::Value::Bool(true)) {
+                            out.push(name.clone());
+                        }
+                    }
+                }
+                stack.extend(map.values());
+            }
+            serde_json::Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// llama.cpp turns `minLength: 1` into `char{1,N}`, which a small model fills with a space. For the marked
+/// properties the first character must be visible (not whitespace, not an escape), so a blank string cannot
+/// be sampled at all.
+fn non_blank(grammar: &str, props: &[String]) -> String {
+    if props.is_empty() {
+        return grammar.to_string();
+    }
+    let mut changed = false;
+    let mut out: Vec<String> = grammar
+        .lines()
+        .map(|line| {
+            let Some((name, body)) = line.split_once(" ::= ") else {
+                return line.to_string();
+            };
+            // llama.cpp names a property's rule after its path, with `_` written as `-`.
+            let marked = props
+                .iter()
+                .map(|p| p.replace('_', "-"))
+                .any(|p| name == p || name.ends_with(&format!("-{p}")));
+            if !marked {
+                return line.to_string();
+            }
+            let Some(start) = body.find("char{1,") else {
+                return line.to_string();
+            };
+            let rest = &body[start + "char{1,".len()..];
+            let Some(end) = rest.find('}') else {
+                return line.to_string();
+            };
+            let Ok(max) = rest[..end].parse::<u32>() else {
+                return line.to_string();
+            };
+            changed = true;
+            let tail = if max > 1 {
+                format!(" char{{0,{}}}", max - 1)
+            } else {
+                String::new()
+            };
+            format!(
+                "{name} ::= {}visible-char{tail}{}",
+                &body[..start],
+                &rest[end + 1..]
+            )
+        })
+        .collect();
+    if changed {
+        out.push(r#"visible-char ::= [^"\\\x7F\x00-\x20]"#.to_string());
+    }
+    out.join("\n") + "\n"
 }
 
 fn random_seed() -> u32 {
@@ -229,4 +304,28 @@ fn random_seed() -> u32 {
     );
     // Truncation is the point: any 32 bits of the hash make a seed.
     h.finish() as u32
+}
+
+#[cfg(test)]
+mod non_blank_tests {
+    use super::*;
+
+    #[test]
+    fn marked_strings_must_start_with_a_visible_character() {
+        let schema = crate::protocol::Plan::json_schema();
+        let g = grammar_text(&Constraint::JsonSchema(schema)).unwrap();
+        for rule in ["summary ::=", "goal ::=", "done-when ::="] {
+            let line = g
+                .lines()
+                .find(|l| l.contains(rule))
+                .unwrap_or_else(|| panic!("{rule} in\n{g}"));
+            assert!(line.contains("visible-char char{0,299}"), "{line}");
+        }
+        assert!(
+            g.contains("visible-char ::= [^\"\\\\\\x7F\\x00-\\x20]"),
+            "{g}"
+        );
+        // Unmarked strings (file paths here) keep llama.cpp's rule.
+        assert!(g.lines().any(|l| l.contains("char{1,200}")), "{g}");
+    }
 }
