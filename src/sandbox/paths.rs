@@ -243,15 +243,7 @@ impl Workspace {
         let dir = self
             .open_dir(parent, false)
             .map_err(|e| self.io_error(raw, e))?;
-        check_entry(&dir, name, raw)?;
-        let fd = rustix::fs::openat(
-            &dir,
-            name,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
-            Mode::empty(),
-        )
-        .map_err(|e| self.io_error(raw, e.into()))?;
-        let size = check_open(&fd, raw)?;
+        let (fd, size) = self.open_file(&dir, name, raw)?;
         if size > cap {
             return Err(PathError::TooLarge {
                 path: raw.into(),
@@ -288,15 +280,7 @@ impl Workspace {
             Err(e) => return Err(self.io_error(raw, e.into())),
             Ok(_) => {}
         }
-        check_entry(&dir, name, raw)?;
-        let fd = rustix::fs::openat(
-            &dir,
-            name,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
-            Mode::empty(),
-        )
-        .map_err(|e| self.io_error(raw, e.into()))?;
-        check_open(&fd, raw)?;
+        let (fd, _) = self.open_file(&dir, name, raw)?;
         let mode = rustix::fs::fstat(&fd)
             .map_err(|e| self.io_error(raw, e.into()))?
             .st_mode;
@@ -406,6 +390,26 @@ impl Workspace {
             dir = next;
         }
         Ok(dir)
+    }
+
+    /// Opens a regular file in `dir` for reading: checked before the open (so a FIFO or device is never
+    /// opened), opened without following a link, and checked again after (it may have been swapped).
+    fn open_file(
+        &self,
+        dir: &OwnedFd,
+        name: &std::ffi::OsStr,
+        raw: &str,
+    ) -> Result<(OwnedFd, u64), PathError> {
+        check_entry(dir, name, raw)?;
+        let fd = rustix::fs::openat(
+            dir,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::empty(),
+        )
+        .map_err(|e| self.io_error(raw, e.into()))?;
+        let size = check_open(&fd, raw)?;
+        Ok((fd, size))
     }
 
     fn io_error(&self, raw: &str, e: std::io::Error) -> PathError {

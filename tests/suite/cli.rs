@@ -2,46 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
+use super::support::Sandbox;
 use crate::require_model;
-
-/// A workspace and user dirs of its own, so no test sees the machine's real config.
-struct Sandbox {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Sandbox {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        std::fs::create_dir_all(root.join("ws")).unwrap();
-        Sandbox { _dir: dir, root }
-    }
-
-    fn ws(&self) -> PathBuf {
-        self.root.join("ws")
-    }
-
-    fn tandem(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
-        cmd.args(args)
-            .current_dir(self.ws())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.root.join("home"))
-            .env("TANDEM_CONFIG_DIR", self.root.join("config"))
-            .env("TANDEM_CACHE_DIR", self.root.join("cache"))
-            .env("TANDEM_DATA_DIR", self.root.join("data"))
-            .env("TANDEM_STATE_DIR", self.root.join("state"));
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.tandem(args).output().unwrap()
-    }
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

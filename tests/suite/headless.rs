@@ -3,47 +3,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use super::mock::{MockServer, Reply, sse};
+use super::support::Sandbox;
 use crate::require_model;
 
 fn tool(name: &str, args: serde_json::Value) -> Reply {
     Reply::Sse(sse::openai::tool_reply(&format!("call_{name}"), name, args))
-}
-
-struct Box_ {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Box_ {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        std::fs::create_dir_all(root.join("ws")).unwrap();
-        Box_ { _dir: dir, root }
-    }
-
-    fn ws(&self) -> PathBuf {
-        self.root.join("ws")
-    }
-
-    fn tandem(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
-        cmd.args(args)
-            .current_dir(self.ws())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.root.join("home"))
-            .env("TANDEM_CONFIG_DIR", self.root.join("config"))
-            .env("TANDEM_CACHE_DIR", self.root.join("cache"))
-            .env("TANDEM_DATA_DIR", self.root.join("data"))
-            .env("TANDEM_STATE_DIR", self.root.join("state"))
-            .env("TANDEM_LOCAL__THREADS", "2");
-        cmd
-    }
 }
 
 fn stray_temp_files(root: &Path) -> Vec<PathBuf> {
@@ -64,7 +32,7 @@ fn stray_temp_files(root: &Path) -> Vec<PathBuf> {
 #[test]
 fn a_saved_plan_runs_later_offline_and_plan_only_changes_nothing() {
     let (model, _model_lock) = require_model!();
-    let b = Box_::new();
+    let b = Sandbox::new();
     std::fs::write(b.ws().join("notes.md"), "# Notes\n").unwrap();
     let server = MockServer::start();
     server.push([tool("submit_plan", serde_json::json!({"summary": "Add a line to notes", "steps": [
@@ -72,6 +40,7 @@ fn a_saved_plan_runs_later_offline_and_plan_only_changes_nothing() {
     let before = std::fs::read(b.ws().join("notes.md")).unwrap();
     let out = b
         .tandem(&["exec", "--plan-only", "--json", "Add hello to notes.md"])
+        .env("TANDEM_LOCAL__THREADS", "2")
         .env("OPENAI_API_KEY", "sk-test-0123456789abcdef")
         .env("OPENAI_BASE_URL", format!("{}/v1", server.url))
         .output()
@@ -103,6 +72,7 @@ fn a_saved_plan_runs_later_offline_and_plan_only_changes_nothing() {
     let plan = saved[0].display().to_string();
     let out = b
         .tandem(&["--offline", "exec", "--json", "--plan", &plan])
+        .env("TANDEM_LOCAL__THREADS", "2")
         .env("TANDEM_MODEL", &model)
         .env("TANDEM_AGENT__MAX_STEP_TURNS", "2")
         .env("TANDEM_AGENT__MAX_STEP_ATTEMPTS", "1")
@@ -137,7 +107,7 @@ fn a_saved_plan_runs_later_offline_and_plan_only_changes_nothing() {
 #[test]
 fn a_ten_iteration_loop_survives_rate_limit_windows_and_its_ledger_matches_the_server() {
     let (model, _model_lock) = require_model!();
-    let b = Box_::new();
+    let b = Sandbox::new();
     std::fs::write(b.ws().join("PROMPT.md"), "Keep notes.md tidy.\n").unwrap();
     std::fs::write(b.ws().join("notes.md"), "# Notes\n").unwrap();
     let server = MockServer::start();
@@ -177,6 +147,7 @@ fn a_ten_iteration_loop_survives_rate_limit_windows_and_its_ledger_matches_the_s
     }
     let out = b
         .tandem(&["loop", "--max-iterations", "10", "--max-idle", "0"])
+        .env("TANDEM_LOCAL__THREADS", "2")
         .env("OPENAI_API_KEY", "sk-test-0123456789abcdef")
         .env("OPENAI_BASE_URL", format!("{}/v1", server.url))
         .env("TANDEM_MODEL", &model)
@@ -234,7 +205,7 @@ fn a_ten_iteration_loop_survives_rate_limit_windows_and_its_ledger_matches_the_s
 
 #[test]
 fn ctrl_c_mid_session_leaves_every_file_whole() {
-    let b = Box_::new();
+    let b = Sandbox::new();
     let server = MockServer::start();
     let big: String = (0..20_000)
         .map(|i| format!("line {i} of a large generated file\n"))
@@ -257,6 +228,7 @@ fn ctrl_c_mid_session_leaves_every_file_whole() {
     ]);
     let mut child = b
         .tandem(&["exec", "Write the files"])
+        .env("TANDEM_LOCAL__THREADS", "2")
         .env("OPENAI_API_KEY", "sk-test-0123456789abcdef")
         .env("OPENAI_BASE_URL", format!("{}/v1", server.url))
         .env("TANDEM_EXECUTOR", "openai")

@@ -69,3 +69,41 @@ macro_rules! require_model {
         }
     };
 }
+
+/// A workspace and user dirs of its own, so no test sees the machine's real config.
+pub struct Sandbox {
+    _dir: tempfile::TempDir,
+    /// The temp root: `ws/`, `home/`, `config/`, `data/`, `state/`, `cache/`.
+    pub root: std::path::PathBuf,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        std::fs::create_dir_all(root.join("ws")).unwrap();
+        Sandbox { _dir: dir, root }
+    }
+
+    pub fn ws(&self) -> std::path::PathBuf {
+        self.root.join("ws")
+    }
+
+    pub fn tandem(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"));
+        cmd.args(args)
+            .current_dir(self.ws())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.root.join("home"))
+            .env("TANDEM_CONFIG_DIR", self.root.join("config"))
+            .env("TANDEM_CACHE_DIR", self.root.join("cache"))
+            .env("TANDEM_DATA_DIR", self.root.join("data"))
+            .env("TANDEM_STATE_DIR", self.root.join("state"));
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.tandem(args).output().unwrap()
+    }
+}
