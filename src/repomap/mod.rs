@@ -120,11 +120,7 @@ fn walk(root: &Path) -> Vec<Walked> {
                 else {
                     return ignore::WalkState::Continue;
                 };
-                let mtime_ns = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos() as i64);
+                let mtime_ns = mtime_ns(&meta);
                 let item = Walked {
                     path: rel.to_string_lossy().replace('\\', "/"),
                     abs: entry.path().to_path_buf(),
@@ -200,6 +196,14 @@ fn parse(abs: &Path, size: u64) -> FileTags {
     }
 }
 
+/// The modification time in nanoseconds (0 where the file system has none): part of the cache key.
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
 fn grammar_of(path: &str) -> String {
     tags::Lang::of(Path::new(path)).map_or_else(|| "none".into(), |l| l.grammar_id())
 }
@@ -219,15 +223,6 @@ impl RepoMap {
         stats.load_ms = t.elapsed().as_millis();
 
         let t = Instant::now();
-        let grammars: HashMap<&str, String> = tags::Lang::ALL
-            .iter()
-            .map(|l| (lang_key(*l), l.grammar_id()))
-            .collect();
-        let grammar = |path: &str| {
-            tags::Lang::of(Path::new(path))
-                .and_then(|l| grammars.get(lang_key(l)).cloned())
-                .unwrap_or_else(|| "none".into())
-        };
         let mut slots: Vec<Option<FileTags>> = Vec::with_capacity(walked.len());
         let mut todo = Vec::new();
         for (i, w) in walked.iter().enumerate() {
@@ -235,7 +230,7 @@ impl RepoMap {
                 Some(row)
                     if row.mtime_ns == w.mtime_ns
                         && row.size == w.size as i64
-                        && row.grammar == grammar(&w.path) =>
+                        && row.grammar == grammar_of(&w.path) =>
                 {
                     slots.push(Some(row.tags));
                 }
@@ -405,11 +400,7 @@ pub fn file_tags(root: &Path, rel: &str) -> FileTags {
     let Ok(meta) = std::fs::metadata(&abs) else {
         return FileTags::default();
     };
-    let mtime_ns = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i64);
+    let mtime_ns = mtime_ns(&meta);
     let grammar = grammar_of(rel);
     let mut db = cache::Cache::open(&cache_path(root));
     if let Some(row) = db.as_ref().and_then(|c| c.get(rel))
@@ -443,17 +434,6 @@ fn order_files(focus: &Focus, file_rank: &[f64]) -> Vec<usize> {
             .then(a.cmp(&b))
     });
     order
-}
-
-fn lang_key(l: tags::Lang) -> &'static str {
-    match l {
-        tags::Lang::Rust => "rs",
-        tags::Lang::Python => "py",
-        tags::Lang::JavaScript => "js",
-        tags::Lang::TypeScript => "ts",
-        tags::Lang::Tsx => "tsx",
-        tags::Lang::Go => "go",
-    }
 }
 
 /// The overview text and the files whose content it includes.

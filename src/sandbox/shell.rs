@@ -184,8 +184,6 @@ pub struct ShellLimits {
     pub timeout: Duration,
     /// Bytes of output kept from the start and, again, from the end.
     pub keep_bytes: usize,
-    /// Extra environment variable names to remove.
-    pub scrub: Vec<String>,
 }
 
 impl Default for ShellLimits {
@@ -193,7 +191,6 @@ impl Default for ShellLimits {
         ShellLimits {
             timeout: Duration::from_secs(120),
             keep_bytes: 16 * 1024,
-            scrub: Vec::new(),
         }
     }
 }
@@ -295,19 +292,7 @@ impl Capped {
     }
 }
 
-/// Runs `command` with `bash -c` (or `sh -c`) in `dir` without OS confinement (the timeout, output cap and
-/// scrubbed environment apply); model-requested commands go through [`Sandbox::run`].
-pub async fn run(
-    dir: &Path,
-    command: &str,
-    limits: &ShellLimits,
-) -> std::io::Result<CommandOutput> {
-    let env = std::env::vars_os()
-        .filter(|(k, _)| !is_scrubbed(&k.to_string_lossy(), &limits.scrub))
-        .collect();
-    spawn_and_wait(dir, command, limits, env, None).await
-}
-
+/// Runs `command` with `bash -c` (or `sh -c`) in `dir` with `env`, under `confinement` when given.
 async fn spawn_and_wait(
     dir: &Path,
     command: &str,
@@ -415,6 +400,15 @@ fn kill_group(pgid: Option<i32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Unconfined, with this process's environment: the runner's own behaviour.
+    async fn run(
+        dir: &Path,
+        command: &str,
+        limits: &ShellLimits,
+    ) -> std::io::Result<CommandOutput> {
+        spawn_and_wait(dir, command, limits, std::env::vars_os().collect(), None).await
+    }
 
     #[tokio::test]
     async fn runs_in_the_directory_and_reports_the_exit_code() {

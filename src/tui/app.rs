@@ -274,13 +274,6 @@ impl App {
             }
             EventMsg::StepStarted { step, .. } => {
                 self.current_step = Some(*step);
-                let by = self
-                    .routes
-                    .get("executor")
-                    .map(|d| d.provider.clone())
-                    .unwrap_or_default();
-                self.steps.insert(*step, (StepStatus::Failed, by));
-                // Running is shown by `current_step`; the status is replaced when the step ends.
             }
             EventMsg::StepFinished { step, status, .. } => {
                 let by = self

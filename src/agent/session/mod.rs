@@ -160,6 +160,38 @@ impl Session {
         self.sink.emit(msg);
     }
 
+    /// Records a model's tool call: its event, with the arguments as JSON where they parse.
+    pub(crate) fn tool_call_started(&mut self, step: Option<u32>, call: &crate::model::ToolCall) {
+        let arguments = serde_json::from_str(&call.arguments)
+            .unwrap_or(serde_json::Value::String(call.arguments.clone()));
+        self.emit(EventMsg::ToolCall {
+            step,
+            call_id: call.id.clone(),
+            tool: call.name.clone(),
+            arguments,
+        });
+    }
+
+    /// Records a tool call's result: its event (shortened for display) and the message the model gets back.
+    pub(crate) fn tool_call_finished(
+        &mut self,
+        step: Option<u32>,
+        call: crate::model::ToolCall,
+        ok: bool,
+        text: &str,
+        messages: &mut Vec<crate::model::ChatMessage>,
+    ) {
+        let text = head(text, MAX_TOOL_OUTPUT);
+        self.emit(EventMsg::ToolResult {
+            step,
+            call_id: call.id.clone(),
+            tool: call.name,
+            ok,
+            output: head(&text, 2_000),
+        });
+        messages.push(crate::model::ChatMessage::tool_result(call.id, text));
+    }
+
     pub(crate) fn fresh_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id

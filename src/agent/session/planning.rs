@@ -1,6 +1,6 @@
 //! The planner's turn: read-only tools until it submits a plan.
 
-use super::{CallError, MAX_TOOL_OUTPUT, Session, head};
+use super::{CallError, Session};
 use crate::model::{ChatMessage, ChatRequest};
 use crate::protocol::{EventMsg, Plan, RouteRole};
 use crate::router::RouterError;
@@ -82,14 +82,7 @@ impl Session {
             assistant.tool_calls = response.tool_calls.clone();
             messages.push(assistant);
             for call in response.tool_calls {
-                let arguments = serde_json::from_str(&call.arguments)
-                    .unwrap_or(serde_json::Value::String(call.arguments.clone()));
-                self.emit(EventMsg::ToolCall {
-                    step: None,
-                    call_id: call.id.clone(),
-                    tool: call.name.clone(),
-                    arguments,
-                });
+                self.tool_call_started(None, &call);
                 let action = dispatch(&self.ws, ToolSet::Planner, &call.name, &call.arguments);
                 let (ok, text) = match action {
                     Action::SubmitPlan(plan) => {
@@ -113,15 +106,7 @@ impl Session {
                 {
                     sources.push(path);
                 }
-                let text = head(&text, MAX_TOOL_OUTPUT);
-                self.emit(EventMsg::ToolResult {
-                    step: None,
-                    call_id: call.id.clone(),
-                    tool: call.name.clone(),
-                    ok,
-                    output: head(&text, 2_000),
-                });
-                messages.push(ChatMessage::tool_result(call.id, text));
+                self.tool_call_finished(None, call, ok, &text, &mut messages);
             }
             tracing::debug!(turn, "planner turn");
         }

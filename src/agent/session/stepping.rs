@@ -1,6 +1,6 @@
 //! Executing a step: tool turns on the executor's route, retried, then escalated to the planner's provider.
 
-use super::{CallError, MAX_TOOL_OUTPUT, Session, head};
+use super::{CallError, Session};
 use crate::model::{ChatMessage, ChatRequest, Role};
 use crate::protocol::{EventMsg, RouteRole, Step, StepStatus};
 use crate::tools::{Action, ToolSet, dispatch, specs};
@@ -141,14 +141,7 @@ impl Session {
             assistant.tool_calls = response.tool_calls.clone();
             messages.push(assistant);
             for call in response.tool_calls {
-                let arguments = serde_json::from_str(&call.arguments)
-                    .unwrap_or(serde_json::Value::String(call.arguments.clone()));
-                self.emit(EventMsg::ToolCall {
-                    step: Some(step.id),
-                    call_id: call.id.clone(),
-                    tool: call.name.clone(),
-                    arguments,
-                });
+                self.tool_call_started(Some(step.id), &call);
                 let (ok, text) =
                     match dispatch(&self.ws, ToolSet::Executor, &call.name, &call.arguments) {
                         Action::Output(text) => (true, text),
@@ -172,15 +165,7 @@ impl Session {
                             (false, "submit_plan is the planner's tool".to_string())
                         }
                     };
-                let text = head(&text, MAX_TOOL_OUTPUT);
-                self.emit(EventMsg::ToolResult {
-                    step: Some(step.id),
-                    call_id: call.id.clone(),
-                    tool: call.name,
-                    ok,
-                    output: head(&text, 2_000),
-                });
-                messages.push(ChatMessage::tool_result(call.id, text));
+                self.tool_call_finished(Some(step.id), call, ok, &text, &mut messages);
                 if self.interrupted {
                     return Attempt::Interrupted;
                 }
