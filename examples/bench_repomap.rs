@@ -3,6 +3,8 @@
 //! only), a build after one file changed, and ranking + rendering a 1,024-token map.
 //!
 //! Run: `cargo run --release --example bench_repomap -- --root DIR [--phase cold|warm|touch|render]`
+//! `--phase comments` needs no tree: it writes Python files with long comment blocks (1k, 2k, 4k, 9k lines,
+//! then six 9k-line files) to a temp dir and times a cold map of each, the shape that once parsed in n².
 //! Each phase is best run in its own process so its peak memory is its own; without `--phase` all run in
 //! order in this one. Results are recorded in docs/BENCHMARKS.md.
 
@@ -14,8 +16,8 @@ use tandem::repomap::RepoMap;
 
 #[derive(Parser)]
 struct Args {
-    /// The tree to map.
-    #[arg(long)]
+    /// The tree to map (not needed by `--phase comments`).
+    #[arg(long, default_value = ".")]
     root: PathBuf,
     /// Where the tag cache goes [default: a file in the system temp dir named after the root].
     #[arg(long)]
@@ -118,7 +120,50 @@ fn main() {
                     map.files.len()
                 );
             }
+            "comments" => comment_blocks(),
             other => eprintln!("unknown phase {other}"),
         }
+    }
+}
+
+/// A Python module whose one function opens with `lines` comment lines.
+fn commented_module(lines: usize) -> String {
+    let mut src = String::from("import os\n\n\nclass Store:\n    def load(self, path):\n");
+    for i in 0..lines {
+        src.push_str(&format!(
+            "        # step {i}: explain what the next lines do and why\n"
+        ));
+    }
+    src.push_str("        return os.path.exists(path)\n");
+    src
+}
+
+fn comment_blocks() {
+    let cases: [(&str, &[usize]); 5] = [
+        ("1k", &[1_000]),
+        ("2k", &[2_000]),
+        ("4k", &[4_000]),
+        ("9k", &[9_000]),
+        ("6x9k", &[9_000; 6]),
+    ];
+    for (name, files) in cases {
+        let Ok(dir) = tempfile::tempdir() else {
+            eprintln!("no temp dir");
+            return;
+        };
+        for (i, lines) in files.iter().enumerate() {
+            if std::fs::write(
+                dir.path().join(format!("m{i}.py")),
+                commented_module(*lines),
+            )
+            .is_err()
+            {
+                eprintln!("cannot write to {}", dir.path().display());
+                return;
+            }
+        }
+        let t = Instant::now();
+        let map = RepoMap::build(dir.path(), None);
+        report(&format!("comments {name}"), &map, t.elapsed().as_secs_f64());
     }
 }

@@ -126,6 +126,31 @@ fn check_sandbox(config: &Config) -> Check {
 }
 
 async fn check_model(config: &Config, no_load: bool) -> Check {
+    let mut check = load_model(config, no_load).await;
+    let location = config.model_location();
+    let in_use = match location.known() {
+        Some(known) => format!("\n     in use: {} ({})", known.name, known.about),
+        None => String::new(),
+    };
+    check.detail.push_str(&in_use);
+    if let Some(better) = better_model(&location) {
+        check.detail.push_str(&format!("\n     {better}"));
+    }
+    check
+}
+
+/// What to run for a model that can do real work, where the one in use is the demo model.
+pub fn better_model(location: &crate::config::ModelLocation) -> Option<String> {
+    use crate::model::catalog::{CODER, DEMO};
+    (location.known() == Some(&DEMO)).then(|| {
+        format!(
+            "for real coding tasks: {} (once), then --model {} or local.model = \"{}\"",
+            CODER.fetch, CODER.name, CODER.name
+        )
+    })
+}
+
+async fn load_model(config: &Config, no_load: bool) -> Check {
     let location = config.model_location();
     let name = "model".to_string();
     let path = location.path().to_path_buf();
@@ -169,7 +194,7 @@ async fn check_model(config: &Config, no_load: bool) -> Check {
                 name,
                 status: Status::Ok,
                 detail: format!(
-                    "{}\n     {}, {:.0}M params, {:.0} MB, loaded in {:.2} s\n     context {} tokens (trained {}), {} threads, {} GPU layers\n     chat template: {}\n     llama.cpp CPU features: {}",
+                    "{}\n     {}, {:.0}M params, {:.0} MB, loaded in {:.2} s\n     context {} tokens (trained {}), {} threads (OpenMP wait policy: {}), {} GPU layers\n     chat template: {}\n     llama.cpp CPU features: {}",
                     i.path.display(),
                     i.description,
                     i.n_params as f64 / 1e6,
@@ -178,6 +203,8 @@ async fn check_model(config: &Config, no_load: bool) -> Check {
                     i.n_ctx,
                     i.n_ctx_train,
                     i.threads,
+                    std::env::var(crate::model::local::openmp::WAIT_POLICY)
+                        .unwrap_or_else(|_| "libgomp default, spinning".into()),
                     i.gpu_layers,
                     i.template,
                     if simd.is_empty() {
@@ -270,13 +297,21 @@ pub fn model_error_hint(
     e: &crate::model::local::EngineError,
     location: &crate::config::ModelLocation,
 ) -> String {
-    match (e, location) {
-        (
-            crate::model::local::EngineError::ModelNotFound(path),
-            crate::config::ModelLocation::Demo(_),
-        ) => format!(
-            "the demo model is not at {}: run scripts/fetch-demo-model.sh, or pass --model PATH",
-            path.display()
+    match (e, location.known()) {
+        (crate::model::local::EngineError::ModelNotFound(path), Some(known)) => format!(
+            "the model {} is not at {}: run {}, or pass --model PATH",
+            known.name,
+            path.display(),
+            known.fetch
+        ),
+        (crate::model::local::EngineError::ModelNotFound(path), None) => format!(
+            "{}: no such model file (known by name: {})",
+            path.display(),
+            crate::model::catalog::KNOWN
+                .iter()
+                .map(|m| m.name)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         _ => e.to_string(),
     }

@@ -9,6 +9,7 @@ use tandem::config::{Config, LoadOptions};
 use tandem::paths::Dirs;
 
 fn main() -> ExitCode {
+    tandem::model::local::openmp::settle_wait_policy();
     tandem::logging::process_start();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -22,7 +22,7 @@ use crate::paths::{self, Dirs};
 use crate::secret::{self, Secret};
 
 /// The file name of the demo model in the models cache.
-pub const DEMO_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+pub const DEMO_MODEL_FILE: &str = crate::model::catalog::DEMO.file;
 
 /// What to load config from.
 #[derive(Debug, Clone)]
@@ -79,6 +79,8 @@ pub struct Config {
 pub enum ModelLocation {
     /// The demo model in the cache dir (no model configured).
     Demo(PathBuf),
+    /// A model the user chose by its short name (`--model qwen2.5-coder-1.5b`), in the cache dir.
+    Named(&'static crate::model::catalog::KnownModel, PathBuf),
     /// A model file the user configured.
     Configured(PathBuf),
 }
@@ -87,7 +89,19 @@ impl ModelLocation {
     /// The file's path.
     pub fn path(&self) -> &Path {
         match self {
-            ModelLocation::Demo(p) | ModelLocation::Configured(p) => p,
+            ModelLocation::Demo(p) | ModelLocation::Named(_, p) | ModelLocation::Configured(p) => p,
+        }
+    }
+
+    /// The known model at this location, if it is one (the demo model, or one chosen or stored by name).
+    pub fn known(&self) -> Option<&'static crate::model::catalog::KnownModel> {
+        match self {
+            ModelLocation::Demo(_) => Some(&crate::model::catalog::DEMO),
+            ModelLocation::Named(m, _) => Some(m),
+            ModelLocation::Configured(p) => p
+                .file_name()
+                .and_then(|f| f.to_str())
+                .and_then(crate::model::catalog::by_file),
         }
     }
 }
@@ -180,12 +194,15 @@ impl Config {
         out
     }
 
-    /// The local model file: the configured one (relative paths resolved against the layer that set them),
-    /// else the demo model.
+    /// The local model file: a known model by its short name, the configured file (relative paths resolved
+    /// against the layer that set them), else the demo model.
     pub fn model_location(&self) -> ModelLocation {
         let raw = self.values.local.model.trim();
         if raw.is_empty() {
             return ModelLocation::Demo(self.dirs.models().join(DEMO_MODEL_FILE));
+        }
+        if let Some(known) = crate::model::catalog::by_name(raw) {
+            return ModelLocation::Named(known, self.dirs.models().join(known.file));
         }
         ModelLocation::Configured(self.resolve_path("local.model", raw))
     }

@@ -204,13 +204,16 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &ExecArgs) -> an
     } else if !args.json {
         print!("{}", renderer.summary());
     }
+    let location = config.model_location();
     if renderer.no_local_model()
-        && let crate::config::ModelLocation::Demo(path) = config.model_location()
-        && !path.exists()
+        && let Some(known) = location.known()
+        && !location.path().exists()
     {
         eprintln!(
-            "tandem: the demo model is not at {}: run scripts/fetch-demo-model.sh, or pass --model PATH",
-            path.display()
+            "tandem: the model {} is not at {}: run {}, or pass --model PATH",
+            known.name,
+            location.path().display(),
+            known.fetch
         );
     }
     eprintln!("tandem: session {session_id} (resume with `tandem exec --resume {session_id}`)");

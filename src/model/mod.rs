@@ -1,6 +1,7 @@
 //! Models: the chat types every provider shares, the providers, and the local llama.cpp engine.
 
 pub mod anthropic;
+pub mod catalog;
 mod chat;
 mod error;
 mod http;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 mod cache;
 pub mod rank;
 pub mod tags;
+mod watchdog;
 
 pub use rank::Focus;
 
@@ -170,8 +171,12 @@ fn parse(abs: &Path, size: u64) -> FileTags {
             ..FileTags::default()
         };
     };
-    let Ok(found) = tags::tags(lang, &text) else {
-        return FileTags::default();
+    let found = match tags::tags(lang, &text) {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!("repo map: {} listed without symbols: {e}", abs.display());
+            return FileTags::default();
+        }
     };
     let mut refs: HashMap<String, u32> = HashMap::new();
     let mut defs = Vec::new();

@@ -1,7 +1,9 @@
 //! tree-sitter tags: the definitions (functions, types, classes, methods…) and references in a source file.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use tree_sitter_tags::{TagsConfiguration, TagsContext};
 
@@ -141,18 +143,52 @@ fn configs() -> &'static [Result<TagsConfiguration, String>] {
     CONFIGS.get_or_init(|| Lang::ALL.iter().map(|l| l.config()).collect())
 }
 
-/// The tags of `source`, in order of position.
-pub fn tags(lang: Lang, source: &str) -> Result<Vec<Tag>, String> {
-    let config = configs()[lang.index()].as_ref().map_err(Clone::clone)?;
+/// How long one file may take to parse and tag before it is given up (listed without symbols): no single
+/// pathological file may hold up the map in front of the first model request.
+pub const PARSE_BUDGET: Duration = Duration::from_secs(2);
+
+/// Why a file yielded no tags.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TagsError {
+    /// The language's tag query did not compile.
+    #[error("{0}")]
+    Query(String),
+    /// Parsing or tagging took longer than its budget.
+    #[error("gave up after {0:?}")]
+    OverBudget(Duration),
+    /// tree-sitter refused the input.
+    #[error("{0}")]
+    Parse(String),
+}
+
+/// The tags of `source`, in order of position, within [`PARSE_BUDGET`].
+pub fn tags(lang: Lang, source: &str) -> Result<Vec<Tag>, TagsError> {
+    tags_within(lang, source, PARSE_BUDGET)
+}
+
+/// The tags of `source`, in order of position, giving up after `budget`.
+pub fn tags_within(lang: Lang, source: &str, budget: Duration) -> Result<Vec<Tag>, TagsError> {
+    let config = configs()[lang.index()]
+        .as_ref()
+        .map_err(|e| TagsError::Query(e.clone()))?;
+    let view = parse_view(lang, source);
+    let bytes = view.as_bytes();
+    let cancel = super::watchdog::arm(budget);
     let mut context = TagsContext::new();
-    let bytes = source.as_bytes();
+    let over = |e: String| {
+        if cancel.fired() {
+            TagsError::OverBudget(budget)
+        } else {
+            TagsError::Parse(e)
+        }
+    };
     let (iter, _) = context
-        .generate_tags(config, bytes, None)
-        .map_err(|e| e.to_string())?;
+        .generate_tags(config, bytes, Some(cancel.flag()))
+        .map_err(|e| over(e.to_string()))?;
     let lines: Vec<&str> = source.lines().collect();
     let mut out = Vec::new();
     for tag in iter {
-        let tag = tag.map_err(|e| e.to_string())?;
+        let tag = tag.map_err(|e| over(e.to_string()))?;
         let name = String::from_utf8_lossy(&bytes[tag.name_range.clone()]).into_owned();
         let line = tag.span.start.row + 1;
         let signature: String = lines
@@ -172,6 +208,48 @@ pub fn tags(lang: Lang, source: &str) -> Result<Vec<Tag>, String> {
     }
     out.sort_by_key(|t| (t.line, !t.is_definition));
     Ok(out)
+}
+
+/// The text handed to the parser: byte for byte as long as `source`, with every position the same, minus what
+/// makes a grammar slow without carrying a symbol.
+///
+/// tree-sitter-python's external scanner looks ahead over every following comment line whenever a comment opens
+/// a line inside an indented block, to find the next line's indentation: a block of n comment lines costs n²
+/// (4,000 lines took 3 s, 9,000 over a minute). Full-line comments carry no definitions or references, so they
+/// are overwritten with spaces; blank lines cost the scanner nothing.
+fn parse_view(lang: Lang, source: &str) -> Cow<'_, str> {
+    if lang != Lang::Python || !source.contains('#') {
+        return Cow::Borrowed(source);
+    }
+    let mut bytes = source.as_bytes().to_vec();
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| start + i);
+        let line = &mut bytes[start..end];
+        if let Some(hash) = line
+            .iter()
+            .position(|&b| b != b' ' && b != b'\t' && b != b'\x0c')
+            && line[hash] == b'#'
+        {
+            // Keep a trailing \r so line ends stay what the file had.
+            let stop = if line.last() == Some(&b'\r') {
+                line.len() - 1
+            } else {
+                line.len()
+            };
+            line[hash..stop].fill(b' ');
+        }
+        start = end + 1;
+    }
+    // Every byte replaced was part of a comment that ran to the end of its line, so only whole characters were
+    // overwritten, with ASCII: the buffer is still UTF-8. Fall back to the original if that ever fails.
+    match String::from_utf8(bytes) {
+        Ok(text) => Cow::Owned(text),
+        Err(_) => Cow::Borrowed(source),
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +334,51 @@ mod tests {
             t.iter()
                 .any(|t| !t.is_definition && t.name == "helper" && t.line == 4),
             "{t:?}"
+        );
+    }
+
+    #[test]
+    fn python_comment_blocks_keep_positions_and_tags() {
+        let src = "def f():\n    # one\n\t# two \u{e9}\r\n    x = 1  # trailing\n    return g(x)\n";
+        let view = parse_view(Lang::Python, src);
+        assert_eq!(view.len(), src.len());
+        assert_eq!(view.lines().count(), src.lines().count());
+        assert!(!view.contains("one") && !view.contains("two"), "{view:?}");
+        assert!(view.contains("x = 1  # trailing"), "{view:?}");
+        assert!(view.contains("\r\n"));
+        let t = tags(Lang::Python, src).unwrap();
+        assert!(
+            t.iter()
+                .any(|t| t.name == "f" && t.is_definition && t.line == 1)
+        );
+        assert!(
+            t.iter()
+                .any(|t| t.name == "g" && !t.is_definition && t.line == 5)
+        );
+    }
+
+    #[test]
+    fn a_long_comment_block_in_a_function_parses_in_linear_time() {
+        // 20,000 comment lines in a block: quadratic scanning took minutes; now it is one pass.
+        let mut src = String::from("class A:\n    def f(self):\n");
+        for i in 0..20_000 {
+            src.push_str(&format!("        # note {i}\n"));
+        }
+        src.push_str("        return helper()\n");
+        let t = tags_within(Lang::Python, &src, Duration::from_secs(30)).unwrap();
+        assert!(t.iter().any(|t| t.name == "f" && t.is_definition));
+        assert!(t.iter().any(|t| t.name == "helper" && t.line == 20_003));
+    }
+
+    #[test]
+    fn a_parse_over_its_budget_gives_up() {
+        let mut src = String::from("def f():\n");
+        for i in 0..200_000 {
+            src.push_str(&format!("    x{i} = y{i}(z)\n"));
+        }
+        assert_eq!(
+            tags_within(Lang::Python, &src, Duration::from_millis(1)),
+            Err(TagsError::OverBudget(Duration::from_millis(1)))
         );
     }
 

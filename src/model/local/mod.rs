@@ -2,6 +2,7 @@
 
 mod gguf;
 mod hardware;
+pub mod openmp;
 mod prefix;
 mod sampler;
 mod stderr;
