@@ -68,6 +68,13 @@ pub fn read_file(
 /// `list_dir`.
 pub fn list_dir(ws: &Workspace, path: &str) -> Result<String, String> {
     let abs = ws.resolve_read(path).map_err(|e| e.to_string())?;
+    // A small model often lists a file it means to read: answer what it needs instead of an error.
+    if std::fs::metadata(&abs).is_ok_and(|m| m.is_file()) {
+        let text = read_file(ws, path, None, None)?;
+        return Ok(format!(
+            "{path} is a file, not a directory; its content:\n{text}"
+        ));
+    }
     let entries = std::fs::read_dir(&abs).map_err(|e| format!("{path}: {e}"))?;
     let mut names: Vec<String> = entries
         .flatten()

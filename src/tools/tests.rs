@@ -43,6 +43,20 @@ fn read_list_grep_outline() {
         ),
         Action::Output("blob.bin\nsrc/".into())
     );
+    // Listing a file answers with its content, not an error a small model cannot act on.
+    let Action::Output(listed) = run(
+        &w,
+        ToolSet::Planner,
+        "list_dir",
+        serde_json::json!({"path": "src/app.py"}),
+    ) else {
+        panic!("listing a file is answered");
+    };
+    assert!(
+        listed.starts_with("src/app.py is a file, not a directory; its content:\nsrc/app.py")
+            && listed.contains("    1| def greet(name):"),
+        "{listed}"
+    );
     assert_eq!(
         run(
             &w,

@@ -742,3 +742,156 @@ async fn commands_are_decided_by_policy_and_rules_and_instruction_files_need_a_p
     });
     assert!(guarded);
 }
+
+/// The names of the tools a recorded request offered.
+fn offered(request: &serde_json::Value) -> Vec<String> {
+    request["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["function"]["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn tool_outputs<'a>(events: &'a [Event], name: &str) -> Vec<(bool, &'a str)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.msg {
+            EventMsg::ToolResult {
+                tool, ok, output, ..
+            } if tool == name => Some((*ok, output.as_str())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_step_brief_carries_its_files_and_a_repeated_read_makes_the_next_reply_act() {
+    let (_dir, ws) = fixture();
+    let server = MockServer::start();
+    server.push([
+        tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+        // The file is in the brief already: this read is a repeat, answered without reading again.
+        tool("read_file", json!({"path": "./calc.py"})),
+        tool(
+            "edit",
+            json!({"path": "calc.py", "search": "return a - b", "replace": "return a + b"}),
+        ),
+        tool("step_done", json!({"summary": "add() adds"})),
+    ]);
+    let (outcome, events) = run(
+        config("p1", "Fix add()", agent()),
+        &ws,
+        router(("openai", &server), ("openai", &server)),
+        |_| None,
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    let requests = server.requests();
+    let brief = requests[1].json()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        brief.contains("Contents of calc.py:\ncalc.py")
+            && brief.contains("    2|     return a - b"),
+        "{brief}"
+    );
+    let reads = tool_outputs(&events, "read_file");
+    assert_eq!(reads.len(), 1);
+    assert!(
+        !reads[0].0 && reads[0].1.contains("already called read_file"),
+        "{reads:?}"
+    );
+    // Before the repeat every tool was offered; after it, only the ones that act.
+    assert!(offered(&requests[1].json()).contains(&"read_file".to_string()));
+    assert_eq!(
+        offered(&requests[2].json()),
+        ["edit", "write_file", "run", "step_done", "step_failed"]
+    );
+    // Once the edit landed, looking is allowed again.
+    assert!(offered(&requests[3].json()).contains(&"read_file".to_string()));
+}
+
+#[tokio::test]
+async fn turns_of_looking_without_acting_are_nudged_and_then_must_act() {
+    let (_dir, ws) = fixture();
+    let server = MockServer::start();
+    server.push([
+        tool("submit_plan", plan(&[("Make add() add", &[])])),
+        tool("grep", json!({"pattern": "def add"})),
+        tool("outline", json!({"path": "calc.py"})),
+        tool("list_dir", json!({"path": "."})),
+        tool(
+            "edit",
+            json!({"path": "calc.py", "search": "return a - b", "replace": "return a + b"}),
+        ),
+        tool("step_done", json!({"summary": "add() adds"})),
+    ]);
+    let (outcome, _events) = run(
+        config("p2", "Fix add()", agent()),
+        &ws,
+        router(("openai", &server), ("openai", &server)),
+        |_| None,
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    let requests = server.requests();
+    // Three different looks are fine; the fourth reply may only act, and is told so.
+    for r in &requests[1..4] {
+        assert!(offered(&r.json()).contains(&"grep".to_string()));
+    }
+    let forced = requests[4].json();
+    assert_eq!(
+        offered(&forced),
+        ["edit", "write_file", "run", "step_done", "step_failed"]
+    );
+    let last = forced["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["role"], "user");
+    assert!(
+        last["content"]
+            .as_str()
+            .unwrap()
+            .contains("looked around without changing anything"),
+        "{last}"
+    );
+}
+
+#[tokio::test]
+async fn a_planner_that_repeats_a_read_is_asked_for_the_plan_with_only_submit_plan() {
+    let (_dir, ws) = fixture();
+    let server = MockServer::start();
+    server.push([
+        tool("read_file", json!({"path": "calc.py"})),
+        tool("read_file", json!({"path": "calc.py"})),
+        tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+    ]);
+    let mut cfg = config("p3", "Fix add()", agent());
+    cfg.plan_only = true;
+    let (outcome, events) = run(
+        cfg,
+        &ws,
+        router(("openai", &server), ("openai", &server)),
+        |_| None,
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Planned);
+    let reads = tool_outputs(&events, "read_file");
+    assert_eq!(reads.len(), 2);
+    assert!(reads[0].0 && reads[0].1.contains("return a - b"));
+    assert!(
+        !reads[1].0 && reads[1].1.contains("Call submit_plan now"),
+        "{reads:?}"
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    assert_eq!(offered(&requests[2].json()), ["submit_plan"]);
+}

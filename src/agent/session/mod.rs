@@ -6,6 +6,7 @@
 
 mod actions;
 mod planning;
+mod progress;
 mod stepping;
 
 use std::collections::{BTreeMap, BTreeSet};

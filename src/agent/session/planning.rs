@@ -1,5 +1,6 @@
 //! The planner's turn: read-only tools until it submits a plan.
 
+use super::progress::{self, Progress, Verdict};
 use super::{CallError, Session};
 use crate::model::{ChatMessage, ChatRequest};
 use crate::protocol::{EventMsg, Plan, RouteRole};
@@ -8,6 +9,9 @@ use crate::tools::{Action, ToolSet, dispatch, specs};
 
 /// Characters of repository overview the planner gets.
 pub const OVERVIEW_BUDGET: usize = 12_000;
+
+/// What a planner told to stop looking does next.
+const PLAN_NOW: &str = "Call submit_plan now with the plan, naming the files each step changes.";
 
 impl Session {
     /// Asks the planner for a plan (`revision`: why the last one is being revised).
@@ -54,10 +58,18 @@ impl Session {
             )));
         }
         let mut sources = overview.inlined;
-        for turn in 0..self.cfg.agent.max_planner_turns {
+        // Reading is the planner's work, so only a repeated look (or the last turn) makes it submit.
+        let turns = self.cfg.agent.max_planner_turns;
+        let mut progress = Progress::new(turns.saturating_sub(1));
+        for turn in 0..turns {
+            let tools = if progress.must_act() {
+                progress::acting_tools(specs(ToolSet::Planner))
+            } else {
+                specs(ToolSet::Planner)
+            };
             let request = ChatRequest {
                 messages: messages.clone(),
-                tools: specs(ToolSet::Planner),
+                tools,
                 tool_choice: crate::model::ToolChoice::Required,
                 max_tokens: self.cfg.max_tokens,
                 stable_prefix,
@@ -67,6 +79,7 @@ impl Session {
             let routed = self.call(RouteRole::Planner, false, &request).await?;
             let response = routed.response;
             if response.tool_calls.is_empty() {
+                progress.end_turn(false);
                 match Plan::parse(&response.text) {
                     Ok(plan) => return Ok(plan),
                     Err(e) => {
@@ -83,6 +96,11 @@ impl Session {
             messages.push(assistant);
             for call in response.tool_calls {
                 self.tool_call_started(None, &call);
+                if let Verdict::Repeat(text) = progress.check(&call.name, &call.arguments, PLAN_NOW)
+                {
+                    self.tool_call_finished(None, call, false, &text, &mut messages);
+                    continue;
+                }
                 let action = dispatch(&self.ws, ToolSet::Planner, &call.name, &call.arguments);
                 let (ok, text) = match action {
                     Action::SubmitPlan(plan) => {
@@ -108,6 +126,7 @@ impl Session {
                 }
                 self.tool_call_finished(None, call, ok, &text, &mut messages);
             }
+            progress.end_turn(false);
             tracing::debug!(turn, "planner turn");
         }
         // Out of turns: ask for the plan itself, under the plan's schema.

@@ -1,5 +1,6 @@
 //! Executing a step: tool turns on the executor's route, retried, then escalated to the planner's provider.
 
+use super::progress::{self, Progress, Verdict};
 use super::{CallError, Session};
 use crate::model::{ChatMessage, ChatRequest, Role};
 use crate::protocol::{EventMsg, RouteRole, Step, StepStatus};
@@ -7,6 +8,13 @@ use crate::tools::{Action, ToolSet, dispatch, specs};
 
 /// Characters of conversation a step keeps before old tool output is dropped.
 const STEP_CONTEXT_BUDGET: usize = 24_000;
+
+/// Characters of the files a step names that its brief carries, so the model need not ask for them.
+const BRIEF_FILES_BUDGET: usize = 12_000;
+
+/// What a model told to stop looking may do next.
+const ACT_NOW: &str = "Next: change the file with edit (or write_file for a new file), run a command with run, \
+    or call step_done if the step is already complete, or step_failed with the reason it cannot be done.";
 
 /// How one attempt at a step ended.
 enum Attempt {
@@ -100,6 +108,8 @@ impl Session {
             step.goal,
             step.done_when
         );
+        let mut progress = Progress::new(progress::IDLE_TURNS_BEFORE_FORCING);
+        brief.push_str(&self.named_files(step, &mut progress));
         if let Some(reason) = previous_failure {
             brief.push_str(&format!(
                 "\n\nAn earlier attempt at this step failed: {reason}\nTry a different approach."
@@ -109,15 +119,28 @@ impl Session {
             ChatMessage::system(self.cfg.executor_prompt.trim()),
             ChatMessage::user(brief),
         ];
+        let mut nudged = false;
         for _turn in 0..self.cfg.agent.max_step_turns {
             self.drain_ops();
             if self.interrupted {
                 return Attempt::Interrupted;
             }
             compact(&mut messages);
+            let must_act = progress.must_act();
+            if must_act && !nudged {
+                nudged = true;
+                messages.push(ChatMessage::user(format!(
+                    "You have looked around without changing anything. {ACT_NOW}"
+                )));
+            }
+            let tools = if must_act {
+                progress::acting_tools(specs(ToolSet::Executor))
+            } else {
+                specs(ToolSet::Executor)
+            };
             let request = ChatRequest {
                 messages: messages.clone(),
-                tools: specs(ToolSet::Executor),
+                tools,
                 tool_choice: crate::model::ToolChoice::Required,
                 max_tokens: self.cfg.max_tokens,
                 stable_prefix: 2,
@@ -131,6 +154,7 @@ impl Session {
                 }
             };
             if response.tool_calls.is_empty() {
+                progress.end_turn(false);
                 messages.push(ChatMessage::assistant(response.text));
                 messages.push(ChatMessage::user(
                     "Reply with exactly one tool call. When the step is complete, call step_done.",
@@ -140,8 +164,15 @@ impl Session {
             let mut assistant = ChatMessage::assistant(response.text.clone());
             assistant.tool_calls = response.tool_calls.clone();
             messages.push(assistant);
+            let mut acted = false;
             for call in response.tool_calls {
                 self.tool_call_started(Some(step.id), &call);
+                if let Verdict::Repeat(text) = progress.check(&call.name, &call.arguments, ACT_NOW)
+                {
+                    self.tool_call_finished(Some(step.id), call, false, &text, &mut messages);
+                    continue;
+                }
+                let changes = matches!(call.name.as_str(), "edit" | "write_file" | "run");
                 let (ok, text) =
                     match dispatch(&self.ws, ToolSet::Executor, &call.name, &call.arguments) {
                         Action::Output(text) => (true, text),
@@ -165,16 +196,41 @@ impl Session {
                             (false, "submit_plan is the planner's tool".to_string())
                         }
                     };
+                // A command counts as acting even when it fails: its output is new information.
+                acted |= changes && (ok || call.name == "run");
                 self.tool_call_finished(Some(step.id), call, ok, &text, &mut messages);
                 if self.interrupted {
                     return Attempt::Interrupted;
                 }
             }
+            progress.end_turn(acted);
         }
         Attempt::Failed(format!(
             "the step was not finished within {} model turns",
             self.cfg.agent.max_step_turns
         ))
+    }
+}
+
+impl Session {
+    /// The text of the files `step` names, for its brief (each through the path policy, as `read_file` shows
+    /// it), recorded in `progress` as read.
+    fn named_files(&self, step: &Step, progress: &mut Progress) -> String {
+        let mut out = String::new();
+        for path in &step.files {
+            let args = serde_json::json!({ "path": path }).to_string();
+            let Action::Output(text) = dispatch(&self.ws, ToolSet::Executor, "read_file", &args)
+            else {
+                continue;
+            };
+            let section = format!("\n\nContents of {path}:\n{text}");
+            if out.len() + section.len() > BRIEF_FILES_BUDGET {
+                continue;
+            }
+            out.push_str(&section);
+            progress.already_seen("read_file", &args);
+        }
+        out
     }
 }
 
