@@ -5,6 +5,8 @@ mod hardware;
 pub mod openmp;
 mod prefix;
 mod sampler;
+mod slots;
+
 mod stderr;
 mod template;
 mod text;

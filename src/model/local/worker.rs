@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::session::{LlamaStateSeqFlags, SeqState};
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
@@ -16,6 +17,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::prefix::tokens_to_keep;
 use super::sampler::{Closers, TokenSampler, closers};
+use super::slots::{self, Placement};
 use super::template::ChatFormatter;
 use super::text::{StopMatcher, StopScan, Utf8Stream};
 use super::types::{
@@ -119,6 +121,7 @@ pub(super) fn run(
         ctx,
         formatter,
         cached: Vec::new(),
+        parked: Vec::new(),
         batch: LlamaBatch::new(batch_size, 1),
         batch_size,
         closers,
@@ -140,7 +143,7 @@ pub(super) fn run(
                     Ok(Ok((finish, stats))) => GenEvent::Done { finish, stats },
                     Ok(Err(e)) => GenEvent::Failed(e),
                     Err(_) => {
-                        worker.forget_cache();
+                        worker.forget_all();
                         GenEvent::Failed(EngineError::Decode(
                             "the engine panicked; the cache was reset".into(),
                         ))
@@ -152,7 +155,7 @@ pub(super) fn run(
                 let _ = reply.send(worker.tokenize(&prompt).map(|t| t.len()));
             }
             Job::ClearCache { reply } => {
-                worker.forget_cache();
+                worker.forget_all();
                 let _ = reply.send(());
             }
         }
@@ -175,9 +178,17 @@ struct Worker<'m> {
     formatter: ChatFormatter,
     /// Exactly the tokens whose KV entries are in sequence 0, in order.
     cached: Vec<LlamaToken>,
+    /// Other conversations' KV state, most recently parked last.
+    parked: Vec<Parked>,
     batch: LlamaBatch<'static>,
     batch_size: usize,
     closers: Closers,
+}
+
+/// A conversation's KV state, saved off the context, and its tokens.
+struct Parked {
+    tokens: Vec<LlamaToken>,
+    state: SeqState,
 }
 
 /// Tokens kept in reserve at the end of a constrained reply's budget to close the document (see
@@ -188,6 +199,65 @@ impl Worker<'_> {
     fn forget_cache(&mut self) {
         self.ctx.clear_kv_cache();
         self.cached.clear();
+    }
+
+    /// Drops the live sequence and every parked conversation.
+    fn forget_all(&mut self) {
+        self.forget_cache();
+        self.parked.clear();
+    }
+
+    /// Puts the conversation best placed for `prompt` on the live sequence: the live one stays, or a parked
+    /// one is restored (the live one parked in its turn when it is worth keeping).
+    fn bring_in(&mut self, prompt: &[LlamaToken]) {
+        let parked: Vec<&[LlamaToken]> = self.parked.iter().map(|p| p.tokens.as_slice()).collect();
+        let placement = slots::place(&self.cached, &parked, prompt);
+        let chosen = match placement {
+            Placement::Parked(i) => Some(self.parked.remove(i)),
+            Placement::Live if slots::worth_parking(&self.cached, prompt) => None,
+            Placement::Live => return,
+        };
+        if self.cached.len() >= slots::MIN_PARKED_TOKENS {
+            self.park_live();
+        }
+        // The live conversation is replaced either way: by the restored one, or by a new one from scratch.
+        self.forget_cache();
+        let Some(entry) = chosen else { return };
+        match self.ctx.state_seq_set(&entry.state, 0) {
+            Ok(()) => self.cached = entry.tokens,
+            Err(e) => {
+                tracing::debug!(
+                    "restoring a parked conversation failed ({e}); it is prefilled instead"
+                );
+                self.forget_cache();
+            }
+        }
+    }
+
+    /// Saves the live sequence's state among the parked ones (dropping the oldest beyond the limits).
+    fn park_live(&mut self) {
+        if self.cached.is_empty() {
+            return;
+        }
+        match self.ctx.state_seq_get(0, LlamaStateSeqFlags::empty()) {
+            Ok(state) => {
+                self.parked.push(Parked {
+                    tokens: std::mem::take(&mut self.cached),
+                    state,
+                });
+                while self.parked.len() > slots::MAX_PARKED
+                    || self
+                        .parked
+                        .iter()
+                        .map(|p| p.state.byte_len())
+                        .sum::<usize>()
+                        > slots::MAX_PARKED_BYTES
+                {
+                    self.parked.remove(0);
+                }
+            }
+            Err(e) => tracing::debug!("parking the live conversation failed: {e}"),
+        }
     }
 
     fn tokenize(&self, prompt: &Prompt) -> Result<Vec<LlamaToken>, EngineError> {
@@ -275,6 +345,7 @@ impl Worker<'_> {
             TokenSampler::new(self.model, &request.sampling, request.constraint.as_ref())?;
         sampler.accept_prompt(&tokens);
 
+        self.bring_in(&tokens);
         let keep = self.truncate_cache(tokens_to_keep(&self.cached, &tokens));
         let mut stats = GenStats {
             prompt_tokens,
