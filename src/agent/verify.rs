@@ -11,6 +11,9 @@ pub fn verify_command(workspace: &Path, configured: &str) -> Option<String> {
     }
 }
 
+/// The Python verify command: pytest where it imports, else unittest.
+pub const PYTHON_TESTS: &str = "if python3 -c 'import pytest' >/dev/null 2>&1; then python3 -m pytest -q; else python3 -m unittest; fi";
+
 /// Guesses the test command from the project's files.
 pub fn detect(ws: &Path) -> Option<String> {
     let has = |name: &str| ws.join(name).exists();
@@ -41,17 +44,9 @@ pub fn detect(ws: &Path) -> Option<String> {
         })
     });
     if has("pyproject.toml") || has("setup.py") || python_tests {
-        let pytest = std::process::Command::new("python3")
-            .args(["-c", "import pytest"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        return Some(if pytest {
-            "python3 -m pytest -q".into()
-        } else {
-            "python3 -m unittest".into()
-        });
+        // Whether pytest is importable is asked by the command itself, in the sandbox: with the workspace as
+        // the current directory, `import pytest` runs a model-written pytest.py.
+        return Some(PYTHON_TESTS.into());
     }
     if has("Makefile") {
         let text = std::fs::read_to_string(ws.join("Makefile")).unwrap_or_default();
