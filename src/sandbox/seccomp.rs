@@ -1,7 +1,10 @@
 //! The seccomp filter every confined command runs under, as classic BPF: it refuses terminal input injection
 //! (`TIOCSTI`, `TIOCLINUX`), the kernel keyring (shared across namespaces), io_uring (which could do unseen
 //! what the filter refuses), `prlimit` on any process but the caller (a command could otherwise change
-//! tandem's limits), foreign system-call ABIs, and, when the network is off, every socket but a Unix one.
+//! tandem's limits), foreign system-call ABIs, and, when the network is off, `socket`, `connect`, `bind`,
+//! `listen` and `accept` altogether: a Unix socket by path outside the workspace (a Docker or SSH agent
+//! socket) is reached with `connect` (or a datagram `sendto` from a `socket`), which no file-system layer
+//! mediates. `socketpair` stays, so programs that talk to their own children keep working.
 //! Under bubblewrap the program is handed to `bwrap --seccomp`, which loads it after its own setup (it needs a
 //! netlink socket for the loopback device); in the Landlock fallback it is loaded between fork and exec.
 
@@ -90,13 +93,17 @@ pub fn filter(network: bool) -> Vec<libc::sock_filter> {
         f.push(stmt(BPF_RET_K, eperm));
     }
     if !network {
-        f.extend([
-            jump(BPF_JEQ_K, libc::SYS_socket as u32, 0, 4),
-            stmt(BPF_LD_W_ABS, ARG0_LOW), // the address family
-            jump(BPF_JEQ_K, libc::AF_UNIX as u32, 0, 1),
-            stmt(BPF_RET_K, RET_ALLOW),
-            stmt(BPF_RET_K, eperm),
-        ]);
+        for nr in [
+            libc::SYS_socket,
+            libc::SYS_connect,
+            libc::SYS_bind,
+            libc::SYS_listen,
+            libc::SYS_accept,
+            libc::SYS_accept4,
+        ] {
+            f.push(jump(BPF_JEQ_K, nr as u32, 0, 1));
+            f.push(stmt(BPF_RET_K, eperm));
+        }
     }
     f.push(stmt(BPF_RET_K, RET_ALLOW));
     f
@@ -174,6 +181,11 @@ mod tests {
         );
         assert_eq!(
             eval(&off, sys(libc::SYS_socket), [libc::AF_UNIX as u32, 0]),
+            eperm
+        );
+        assert_eq!(eval(&off, sys(libc::SYS_connect), [3, 0]), eperm);
+        assert_eq!(
+            eval(&off, sys(libc::SYS_socketpair), [libc::AF_UNIX as u32, 0]),
             RET_ALLOW
         );
         assert_eq!(eval(&off, sys(libc::SYS_read), [0, 0]), RET_ALLOW);
@@ -182,6 +194,7 @@ mod tests {
             eval(&on, sys(libc::SYS_socket), [libc::AF_INET as u32, 0]),
             RET_ALLOW
         );
+        assert_eq!(eval(&on, sys(libc::SYS_connect), [3, 0]), RET_ALLOW);
         assert_eq!(
             eval(&on, sys(libc::SYS_ioctl), [0, libc::TIOCSTI as u32]),
             eperm

@@ -2,6 +2,7 @@ mod agent;
 mod cli;
 mod engine;
 mod escape;
+mod escape_ns;
 mod headless;
 mod local_agent;
 mod mock;
