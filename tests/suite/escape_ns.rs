@@ -471,10 +471,33 @@ fn attempts() -> Vec<Attempt> {
     ]
 }
 
+/// Attempts whose checks are proven by running them unconfined (the others would change the host: its clock,
+/// its hostname, tandem's own limits, /usr).
+const SAFE_UNCONFINED: &[&str] = &[
+    "rewrite the worktree's .git file to a planted gitdir",
+    "copy the gitdir, set core.fsmonitor, point .git at it",
+    "rewrite commondir of the worktree's gitdir",
+    "plant a hook and fsmonitor in the common git dir",
+    "rewrite AGENTS.md by command",
+    "chmod, chown, touch -d and setxattr on a file outside",
+    "read credentials in the home directory (toolchain dirs included)",
+    "connect to Unix sockets outside the workspace",
+    "capabilities, bounding set, no_new_privs",
+    "write a 20 MiB file with an 8 MiB limit",
+];
+
 /// Runs every attempt with `run`, each in a fresh fixture; returns the failures.
-fn run_all(who: &str, mut run: impl FnMut(&Fixture, &str) -> Result<Ran, String>) -> Vec<String> {
+fn run_all(who: &str, run: impl FnMut(&Fixture, &str) -> Result<Ran, String>) -> Vec<String> {
+    run_some(who, attempts(), run)
+}
+
+fn run_some(
+    who: &str,
+    attempts: Vec<Attempt>,
+    mut run: impl FnMut(&Fixture, &str) -> Result<Ran, String>,
+) -> Vec<String> {
     let mut failures = Vec::new();
-    for a in attempts() {
+    for a in attempts {
         let f = Fixture::new();
         let result = run(&f, &fill(&f, a.command)).and_then(|r| (a.check)(&f, &r));
         let status = if result.is_ok() { "refused" } else { "ESCAPED" };
@@ -679,4 +702,35 @@ fn policy_bypasses_of_a_deny_rule_are_refused_by_the_command_policy() {
         assert_eq!(d.verdict, Verdict::Refuse, "{cmd}: {d:?}");
         assert!(d.reason.contains("not on the allow list"), "{cmd}: {d:?}");
     }
+}
+
+/// The control: the same checks on the same commands run with the sandbox off must see every escape, so a
+/// "refused" above is the sandbox's doing, not a check that cannot fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checks_see_each_escape_when_the_sandbox_is_off() {
+    let handle = tokio::runtime::Handle::current();
+    let chosen: Vec<Attempt> = attempts()
+        .into_iter()
+        .filter(|a| SAFE_UNCONFINED.contains(&a.name))
+        .collect();
+    assert_eq!(chosen.len(), SAFE_UNCONFINED.len());
+    let escaped = tokio::task::spawn_blocking(move || {
+        run_some("off", chosen, |f, cmd| {
+            let mut s = settings(f.env());
+            s.mode = SandboxMode::Off;
+            let sb = Sandbox::new(&f.ws(), s).map_err(|e| e.to_string())?;
+            let out = handle
+                .block_on(sb.run(cmd, Duration::from_secs(30)))
+                .map_err(|e| e.to_string())?;
+            Ok(Ran { output: out.output })
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        escaped.len(),
+        SAFE_UNCONFINED.len(),
+        "unconfined, every one of these must get out:\n{}",
+        escaped.join("\n")
+    );
 }
