@@ -210,7 +210,7 @@ fn make(base: &Path, files: &[(&str, String)]) -> Option<Cgroup> {
 
 /// Kills every process left in `cg` and removes it.
 pub fn cleanup(cg: &Cgroup) {
-    for _ in 0..200 {
+    for _ in 0..2000 {
         let pids = std::fs::read_to_string(cg.dir.join("cgroup.procs")).unwrap_or_default();
         let pids: Vec<i32> = pids.lines().filter_map(|l| l.trim().parse().ok()).collect();
         if pids.is_empty() {
@@ -222,14 +222,15 @@ pub fn cleanup(cg: &Cgroup) {
                 libc::kill(pid, libc::SIGKILL);
             }
         }
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::sleep(std::time::Duration::from_micros(500));
     }
-    // The directory goes once its last process is reaped; retry briefly.
-    for _ in 0..100 {
+    // The directory goes once its last process is reaped, which takes the kernel a moment after the exit;
+    // retry often (a command's start-up cost is mostly this wait otherwise), for up to a second.
+    for _ in 0..2000 {
         if std::fs::remove_dir(&cg.dir).is_ok() || !cg.dir.exists() {
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::thread::sleep(std::time::Duration::from_micros(500));
     }
 }
 
