@@ -87,4 +87,18 @@ mod tests {
         );
         assert_eq!(verify_command(dir.path(), "none"), None);
     }
+
+    #[test]
+    fn detection_runs_nothing_from_the_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        std::fs::write(
+            dir.path().join("pytest.py"),
+            format!("open({:?}, 'w').write('x')\n", marker.display().to_string()),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("test_a.py"), "").unwrap();
+        assert_eq!(detect(dir.path()).as_deref(), Some(PYTHON_TESTS));
+        assert!(!marker.exists(), "detection imported the workspace's pytest.py");
+    }
 }
