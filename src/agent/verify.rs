@@ -99,6 +99,9 @@ mod tests {
         .unwrap();
         std::fs::write(dir.path().join("test_a.py"), "").unwrap();
         assert_eq!(detect(dir.path()).as_deref(), Some(PYTHON_TESTS));
-        assert!(!marker.exists(), "detection imported the workspace's pytest.py");
+        assert!(
+            !marker.exists(),
+            "detection imported the workspace's pytest.py"
+        );
     }
 }

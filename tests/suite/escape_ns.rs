@@ -734,3 +734,41 @@ async fn the_checks_see_each_escape_when_the_sandbox_is_off() {
         escaped.join("\n")
     );
 }
+
+#[test]
+fn tandem_sandbox_shows_the_view_a_command_gets() {
+    if !namespaces_here() {
+        return;
+    }
+    let f = Fixture::new();
+    let sb = Sandbox::new(&f.ws(), settings(f.env())).unwrap();
+    let view = sb.describe_view().join("\n");
+    let ws = f.ws();
+    let home = f.home();
+    for line in [
+        "layer:   namespaces (bubblewrap".to_string(),
+        "read-only  /\n".to_string(),
+        "empty      /run".to_string(),
+        format!("empty      {}", home.display()),
+        format!("read-only  {}", home.join(".cargo").display()),
+        format!(
+            "masked     {}",
+            home.join(".cargo/credentials.toml").display()
+        ),
+        format!("writable   {}", ws.display()),
+        format!("read-only  {}", ws.join(".git").display()),
+        format!(
+            "read-only  {}",
+            f.root.join("main/.git/worktrees/ws").display()
+        ),
+        format!("read-only  {}", f.root.join("main/.git").display()),
+        format!("read-only  {}", ws.join("AGENTS.md").display()),
+        "limits:  processes 256 (".to_string(),
+        "memory 256 MiB (".to_string(),
+        "file size 8 MiB (rlimit)".to_string(),
+        "network: denied (namespace+seccomp)".to_string(),
+    ] {
+        assert!(view.contains(&line), "{line:?} missing from:\n{view}");
+    }
+    assert!(!view.contains(".ssh"), "{view}");
+}
