@@ -43,6 +43,17 @@ pub const CREDENTIALS: &[&str] = &[
     ".pyenv/.pypirc",
 ];
 
+/// System files that only root can read and that a command running as root (mapped to root in its user
+/// namespace, so the owner's read bit applies) could otherwise read: masked with an empty file.
+const ROOT_SECRETS: &[&str] = &[
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/security/opasswd",
+];
+
 /// A name inside a toolchain directory that looks like it holds a secret (masked wherever it is found at
 /// the top of one).
 fn secret_name(name: &str) -> bool {
@@ -209,6 +220,19 @@ pub fn view(spec: &Spec) -> Vec<Mount> {
     {
         v.push(Mount::ReadOnly(resolv));
     }
+    let mut system: Vec<PathBuf> = ROOT_SECRETS.iter().map(PathBuf::from).collect();
+    if let Ok(entries) = std::fs::read_dir("/etc/ssh") {
+        system.extend(entries.flatten().map(|e| e.path()).filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with("_key"))
+        }));
+    }
+    v.extend(
+        system
+            .into_iter()
+            .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+            .map(Mount::Masked),
+    );
     v.push(Mount::WritableAt {
         source: spec.tmp.clone(),
         dest: "/tmp".into(),

@@ -220,6 +220,19 @@ pub(super) fn attempts() -> Vec<Attempt> {
             },
         },
         Attempt {
+            name: "read /etc/shadow and the SSH host keys",
+            layer: "namespaces (root-only system secrets masked)",
+            command: "cat /etc/shadow /etc/gshadow /etc/ssh/ssh_host_*_key 2>&1; echo end",
+            check: |_, r| {
+                ok_if(
+                    !r.output.contains("root:")
+                        && !r.output.contains("PRIVATE KEY")
+                        && r.output.contains("end"),
+                    || r.output.clone(),
+                )
+            },
+        },
+        Attempt {
             name: "read tandem's environment from /proc/*/environ",
             layer: "namespaces (PID namespace: tandem is not there)",
             command: "cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c sk-live; ls /proc | grep -cE '^[0-9]+$'",
