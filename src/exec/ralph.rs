@@ -281,12 +281,8 @@ fn append_progress(path: &Path, n: u32, it: &Iteration) -> anyhow::Result<()> {
 
 /// Commits the iteration's changes (best effort: a failed commit is reported, the loop goes on).
 fn commit(root: &Path, n: u32, it: &Iteration) {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .current_dir(root)
-            .output()
-    };
+    // tandem's own git: the repository's hooks, fsmonitor and helpers do not run, and no key is in its env.
+    let git = |args: &[&str]| crate::sandbox::spawn::git(root).args(args).output();
     let summary = if it.plan_summary.is_empty() {
         "no plan".to_string()
     } else {

@@ -1,9 +1,16 @@
 //! Which model-requested commands run, which ask a person first, and which are refused: the approval policy,
-//! the user's allow and deny rules (deny first), and a list of read-only and test commands that `untrusted`
-//! and `never` run without asking. Commands are split on `;`, `&&`, `||`, `|`, `&` and newlines, and `bash -c`
-//! and `$(…)` bodies are looked into, so a deny rule is not bypassed by wrapping the command.
+//! the user's allow and deny rules (deny first), and a list of read-only and test commands
+//! ([`super::readonly`]) that `untrusted` and `never` run without asking. The line is lexed
+//! ([`super::lexer`]) and every simple command followed through its wrappers ([`super::unwrap`]), so a deny
+//! rule is matched against what really runs (`env touch`, `timeout 5 touch`, `xargs touch`,
+//! `find -exec touch`, `/usr/bin/touch`); a line whose program cannot be known without running the shell
+//! (`$t`, `tou[c]h`, `eval`, `source`) is never approved without a person. The policy fails closed: what it
+//! does not understand asks.
 
 use serde::{Deserialize, Serialize};
+
+use super::lexer::{basename, split};
+use super::unwrap::{Location, analyse};
 
 /// How commands are approved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -56,10 +63,15 @@ impl Rule {
     pub fn parse(text: &str) -> Result<Rule, String> {
         let parsed = split(text);
         match parsed.commands.as_slice() {
-            [one] if !one.is_empty() && !parsed.complex => Ok(Rule {
-                text: text.trim().to_string(),
-                words: one.clone(),
-            }),
+            [one] if !one.is_empty() && !parsed.complex => {
+                let mut words = one.clone();
+                // `/usr/bin/curl` in a rule means the program `curl`, as in a command.
+                words[0] = basename(&words[0]).to_string();
+                Ok(Rule {
+                    text: text.trim().to_string(),
+                    words,
+                })
+            }
             _ => Err(format!(
                 "`{text}` is not a single command (rules are words such as \"npm test\" or \"rm -rf *\")"
             )),
@@ -71,14 +83,17 @@ impl Rule {
         &self.text
     }
 
-    fn matches(&self, words: &[String]) -> bool {
+    /// Whether the rule matches `words`; an `open_ended` command gets more words than written (`xargs`),
+    /// so running out of words matches.
+    fn matches(&self, words: &[String], open_ended: bool) -> bool {
         let mut i = 0;
         for (k, pat) in self.words.iter().enumerate() {
             if pat == "*" && k + 1 == self.words.len() {
-                return i < words.len();
+                return i < words.len() || open_ended;
             }
             match words.get(i) {
                 Some(w) if glob(pat, w) => i += 1,
+                None if open_ended => return true,
                 _ => return false,
             }
         }
@@ -113,35 +128,58 @@ impl CommandRules {
 
 /// Decides what happens to `command` under `policy` and `rules`.
 pub fn decide(policy: CommandApproval, rules: &CommandRules, command: &str) -> Decision {
-    let parsed = split_deep(command);
-    if parsed.commands.is_empty() {
-        return Decision {
-            verdict: Verdict::Refuse,
-            reason: "an empty command".into(),
-        };
+    let analysis = analyse(command);
+    let decision = |verdict, reason: String| Decision { verdict, reason };
+    if analysis.chains.is_empty() && analysis.opaque.is_none() {
+        return decision(Verdict::Refuse, "an empty command".into());
     }
-    for words in &parsed.commands {
-        if let Some(rule) = rules.deny.iter().find(|r| r.matches(words)) {
-            return Decision {
-                verdict: Verdict::Refuse,
-                reason: format!("denied by rule `{}`", rule.text),
-            };
+    for form in analysis.chains.iter().flat_map(|c| &c.forms) {
+        if let Some(rule) = rules
+            .deny
+            .iter()
+            .find(|r| r.matches(&form.words, form.open_ended))
+        {
+            return decision(Verdict::Refuse, format!("denied by rule `{}`", rule.text));
         }
     }
-    if policy == CommandApproval::Auto {
-        return Decision {
-            verdict: Verdict::Run,
-            reason: "commands = auto".into(),
+    if let Some(why) = &analysis.opaque {
+        // Deny rules cannot be checked against a program the shell has yet to make up.
+        let what = format!("{why}, so tandem cannot tell what it runs");
+        return match policy {
+            CommandApproval::Auto if rules.deny.is_empty() => {
+                decision(Verdict::Run, "commands = auto".into())
+            }
+            CommandApproval::Never => decision(
+                Verdict::Refuse,
+                format!("{what}, and commands = never refuses anything that needs approval"),
+            ),
+            _ => decision(Verdict::Ask, what),
         };
     }
+    if policy == CommandApproval::Auto {
+        return decision(Verdict::Run, "commands = auto".into());
+    }
     let mut why = Vec::new();
-    let all_allowed = !parsed.complex
-        && parsed.commands.iter().all(|words| {
-            if let Some(rule) = rules.allow.iter().find(|r| r.matches(words)) {
+    let all_allowed = !analysis.complex
+        && analysis.chains.iter().all(|chain| {
+            let Some((last, wrappers)) = chain.forms.split_last() else {
+                return false;
+            };
+            if !wrappers.iter().all(|w| w.harmless_wrapper)
+                || last.location == Location::Other
+                || last.open_ended
+            {
+                return false;
+            }
+            if let Some(rule) = rules.allow.iter().find(|r| r.matches(&last.words, false)) {
                 why.push(format!("allowed by rule `{}`", rule.text));
                 true
-            } else if policy != CommandApproval::OnRequest && is_safe(words) {
-                why.push(format!("`{}` is read-only or a test command", words[0]));
+            } else if policy != CommandApproval::OnRequest && super::readonly::is_safe(&last.words)
+            {
+                why.push(format!(
+                    "`{}` is read-only or a test command",
+                    last.words[0]
+                ));
                 true
             } else {
                 false
@@ -149,286 +187,20 @@ pub fn decide(policy: CommandApproval, rules: &CommandRules, command: &str) -> D
         });
     if all_allowed {
         why.dedup();
-        return Decision {
-            verdict: Verdict::Run,
-            reason: why.join("; "),
-        };
+        return decision(Verdict::Run, why.join("; "));
     }
-    let what = if parsed.complex {
+    let what = if analysis.complex {
         "it redirects output to a file, substitutes commands or uses syntax tandem does not check"
     } else {
         "it is not on the allow list"
     };
     match policy {
-        CommandApproval::Never => Decision {
-            verdict: Verdict::Refuse,
-            reason: format!("{what}, and commands = never refuses anything that needs approval"),
-        },
-        _ => Decision {
-            verdict: Verdict::Ask,
-            reason: what.to_string(),
-        },
+        CommandApproval::Never => decision(
+            Verdict::Refuse,
+            format!("{what}, and commands = never refuses anything that needs approval"),
+        ),
+        _ => decision(Verdict::Ask, what.to_string()),
     }
-}
-
-/// A command split into simple commands.
-#[derive(Debug, Default, PartialEq)]
-struct Parsed {
-    /// Each simple command's words, quotes removed, leading `VAR=value` assignments kept as words.
-    commands: Vec<Vec<String>>,
-    /// Output redirected to a file, command substitution, here-documents, unbalanced quotes…
-    complex: bool,
-}
-
-/// Splits and also looks into `bash -c '…'` bodies and `$(…)` / backquote substitutions.
-fn split_deep(command: &str) -> Parsed {
-    let mut out = split(command);
-    let mut extra = Vec::new();
-    for words in &out.commands {
-        let start = words.iter().position(|w| !is_assignment(w)).unwrap_or(0);
-        let program = words.get(start).map(|w| basename(w)).unwrap_or_default();
-        if matches!(program, "bash" | "sh" | "zsh" | "dash" | "ksh")
-            && let Some(i) = words.iter().position(|w| w == "-c" || w == "-lc")
-            && let Some(body) = words.get(i + 1)
-        {
-            extra.push(body.clone());
-        }
-    }
-    extra.extend(substitutions(command));
-    for body in extra {
-        let inner = split_deep(&body);
-        out.complex = true;
-        out.commands.extend(inner.commands);
-    }
-    out
-}
-
-/// The bodies of `$(…)` and backquote substitutions (outside single quotes).
-fn substitutions(command: &str) -> Vec<String> {
-    let chars: Vec<char> = command.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    let mut single = false;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\'' {
-            single = !single;
-        } else if !single && c == '$' && chars.get(i + 1) == Some(&'(') {
-            let mut depth = 0;
-            let start = i + 2;
-            let mut j = i + 1;
-            while j < chars.len() {
-                match chars[j] {
-                    '(' => depth += 1,
-                    ')' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-            out.push(chars[start..j.min(chars.len())].iter().collect());
-            i = j;
-        } else if !single && c == '`' {
-            let start = i + 1;
-            let end = chars[start..]
-                .iter()
-                .position(|&c| c == '`')
-                .map_or(chars.len(), |p| start + p);
-            out.push(chars[start..end].iter().collect());
-            i = end;
-        }
-        i += 1;
-    }
-    out
-}
-
-/// A small shell lexer: words with quotes removed, simple commands split on control operators.
-fn split(command: &str) -> Parsed {
-    let mut parsed = Parsed::default();
-    let mut words: Vec<String> = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = command.chars().peekable();
-    let finish_word = |word: &mut String, in_word: &mut bool, words: &mut Vec<String>| {
-        if *in_word {
-            words.push(std::mem::take(word));
-            *in_word = false;
-        }
-    };
-    let finish_command = |words: &mut Vec<String>, parsed: &mut Parsed| {
-        if !words.is_empty() {
-            parsed.commands.push(std::mem::take(words));
-        }
-    };
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                let mut closed = false;
-                for c in chars.by_ref() {
-                    if c == '\'' {
-                        closed = true;
-                        break;
-                    }
-                    word.push(c);
-                }
-                parsed.complex |= !closed;
-            }
-            '"' => {
-                in_word = true;
-                let mut closed = false;
-                while let Some(c) = chars.next() {
-                    match c {
-                        '"' => {
-                            closed = true;
-                            break;
-                        }
-                        '\\' => {
-                            if let Some(n) = chars.next() {
-                                word.push(n);
-                            }
-                        }
-                        '$' | '`' => {
-                            parsed.complex |= c == '`' || chars.peek() == Some(&'(');
-                            word.push(c);
-                        }
-                        c => word.push(c),
-                    }
-                }
-                parsed.complex |= !closed;
-            }
-            '\\' => {
-                in_word = true;
-                if let Some(n) = chars.next()
-                    && n != '\n'
-                {
-                    word.push(n);
-                }
-            }
-            ' ' | '\t' => finish_word(&mut word, &mut in_word, &mut words),
-            '\n' | ';' | '|' | '&' | '(' | ')' | '{' | '}'
-                if !in_word || !matches!(c, '{' | '}') =>
-            {
-                finish_word(&mut word, &mut in_word, &mut words);
-                if c == '&' && chars.peek() == Some(&'>') {
-                    // `&>file`: stdout and stderr to a file.
-                    chars.next();
-                    redirect(&mut chars, &mut parsed);
-                    continue;
-                }
-                if matches!(c, '(' | ')' | '{' | '}') {
-                    parsed.complex = true;
-                }
-                finish_command(&mut words, &mut parsed);
-            }
-            '>' | '<' => {
-                // A number right before (`2>`) belongs to the redirection, not to the words.
-                if in_word && word.chars().all(|d| d.is_ascii_digit()) {
-                    word.clear();
-                    in_word = false;
-                } else {
-                    finish_word(&mut word, &mut in_word, &mut words);
-                }
-                if c == '<' {
-                    match chars.peek() {
-                        Some('<') | Some('(') => parsed.complex = true,
-                        _ => {}
-                    }
-                    // Input redirection reads a file: the target word is dropped from the command's words.
-                    skip_target(&mut chars);
-                } else {
-                    redirect(&mut chars, &mut parsed);
-                }
-            }
-            '`' => {
-                parsed.complex = true;
-                in_word = true;
-                word.push(c);
-            }
-            '$' => {
-                in_word = true;
-                parsed.complex |= chars.peek() == Some(&'(');
-                word.push(c);
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    finish_word(&mut word, &mut in_word, &mut words);
-    finish_command(&mut words, &mut parsed);
-    // Leading `VAR=value` words can change what runs (`LD_PRELOAD=…`); such commands are never "safe".
-    if parsed
-        .commands
-        .iter()
-        .any(|w| w.first().is_some_and(|w| is_assignment(w)))
-    {
-        parsed.complex = true;
-    }
-    parsed
-}
-
-/// After `>`: `>>`, `>|`, `>&2` and `> /dev/null` are harmless; any other target is a file write.
-fn redirect(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, parsed: &mut Parsed) {
-    if matches!(chars.peek(), Some('>') | Some('|')) {
-        chars.next();
-    }
-    if chars.peek() == Some(&'&') {
-        chars.next();
-        let target = take_target(chars);
-        if !target.chars().all(|c| c.is_ascii_digit() || c == '-') {
-            parsed.complex = true;
-        }
-        return;
-    }
-    if chars.peek() == Some(&'(') {
-        parsed.complex = true;
-    }
-    let target = take_target(chars);
-    if target != "/dev/null" {
-        parsed.complex = true;
-    }
-}
-
-fn skip_target(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
-    if matches!(chars.peek(), Some('<') | Some('&')) {
-        chars.next();
-    }
-    take_target(chars);
-}
-
-fn take_target(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> String {
-    while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t') {
-        chars.next();
-    }
-    let mut target = String::new();
-    while let Some(&c) = chars.peek() {
-        if c.is_whitespace() || matches!(c, ';' | '|' | '&' | '<' | '>' | '(' | ')') {
-            break;
-        }
-        if c != '\'' && c != '"' {
-            target.push(c);
-        }
-        chars.next();
-    }
-    target
-}
-
-fn is_assignment(word: &str) -> bool {
-    word.split_once('=').is_some_and(|(name, _)| {
-        !name.is_empty()
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && !name.starts_with(|c: char| c.is_ascii_digit())
-    })
-}
-
-fn basename(word: &str) -> &str {
-    word.rsplit('/').next().unwrap_or(word)
 }
 
 /// `*` matches any run of characters.
@@ -456,120 +228,6 @@ fn glob(pattern: &str, text: &str) -> bool {
     true
 }
 
-/// Programs that only read (with the flags that would write or run other programs excluded).
-const READ_ONLY: &[&str] = &[
-    "ls",
-    "cat",
-    "head",
-    "tail",
-    "wc",
-    "pwd",
-    "echo",
-    "printf",
-    "true",
-    "false",
-    "grep",
-    "egrep",
-    "fgrep",
-    "rg",
-    "tree",
-    "file",
-    "stat",
-    "du",
-    "df",
-    "which",
-    "whereis",
-    "diff",
-    "cmp",
-    "uniq",
-    "cut",
-    "tr",
-    "nl",
-    "basename",
-    "dirname",
-    "realpath",
-    "readlink",
-    "date",
-    "uname",
-    "whoami",
-    "id",
-    "jq",
-    "sha256sum",
-    "md5sum",
-    "test",
-    "[",
-];
-
-/// Whether a simple command only reads, or builds and tests the project.
-fn is_safe(words: &[String]) -> bool {
-    let Some(program) = words.first().map(|w| basename(w)) else {
-        return false;
-    };
-    let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
-    let first = args.first().copied().unwrap_or("");
-    if args.iter().any(|a| *a == "--version" || *a == "-V") && args.len() == 1 {
-        return true;
-    }
-    match program {
-        p if READ_ONLY.contains(&p) => true,
-        "sort" => !args
-            .iter()
-            .any(|a| a.starts_with("-o") || a.starts_with("--output")),
-        "find" => !args.iter().any(|a| {
-            matches!(
-                *a,
-                "-exec"
-                    | "-execdir"
-                    | "-ok"
-                    | "-okdir"
-                    | "-delete"
-                    | "-fprint"
-                    | "-fprint0"
-                    | "-fprintf"
-                    | "-fls"
-            )
-        }),
-        "git" => {
-            let listing_branch = first == "branch"
-                && args[1..].iter().all(|a| {
-                    matches!(*a, "-a" | "-r" | "-v" | "-vv" | "--list" | "--show-current")
-                });
-            (matches!(
-                first,
-                "status"
-                    | "diff"
-                    | "log"
-                    | "show"
-                    | "rev-parse"
-                    | "ls-files"
-                    | "blame"
-                    | "grep"
-                    | "describe"
-                    | "shortlog"
-            ) || listing_branch)
-                && !args
-                    .iter()
-                    .any(|a| a.starts_with("--output") || *a == "--ext-diff")
-        }
-        "cargo" => {
-            matches!(
-                first,
-                "test" | "check" | "build" | "clippy" | "nextest" | "bench" | "tree" | "metadata"
-            ) || (first == "fmt" && args.contains(&"--check"))
-        }
-        "go" => matches!(first, "test" | "vet" | "build"),
-        "npm" | "pnpm" | "yarn" => {
-            first == "test" || (first == "run" && args.get(1) == Some(&"test"))
-        }
-        "pytest" | "tsc" => program != "tsc" || args.contains(&"--noEmit"),
-        "python" | "python3" => {
-            first == "-m" && matches!(args.get(1).copied(), Some("pytest" | "unittest" | "mypy"))
-        }
-        "make" => matches!(first, "test" | "check"),
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -585,6 +243,7 @@ mod tests {
 
     #[test]
     fn the_lexer_splits_commands_and_flags_what_it_cannot_check() {
+        use super::super::lexer::split;
         let p = split("cargo test -p a && echo 'a b' | grep \"x y\"; ls");
         assert_eq!(
             p.commands,
@@ -624,13 +283,8 @@ mod tests {
             "/usr/bin/curl x",
         ] {
             let d = decide(CommandApproval::Auto, &r, cmd);
-            if cmd.starts_with("/usr/bin") {
-                // Rules match words as written; a path is a different word.
-                assert_eq!(d.verdict, Verdict::Run, "{cmd}");
-            } else {
-                assert_eq!(d.verdict, Verdict::Refuse, "{cmd}: {d:?}");
-                assert!(d.reason.starts_with("denied by rule"), "{d:?}");
-            }
+            assert_eq!(d.verdict, Verdict::Refuse, "{cmd}: {d:?}");
+            assert!(d.reason.starts_with("denied by rule"), "{d:?}");
         }
         assert_eq!(
             verdict(CommandApproval::Never, &r, "rm -r build"),
@@ -672,14 +326,108 @@ mod tests {
     fn rules_match_words_with_globs() {
         let r = Rule::parse("rm -rf *").unwrap();
         let w = |s: &str| split(s).commands.remove(0);
-        assert!(r.matches(&w("rm -rf /")));
-        assert!(r.matches(&w("rm -rf a b")));
-        assert!(!r.matches(&w("rm -rf")));
-        assert!(!r.matches(&w("rm -r x")));
+        assert!(r.matches(&w("rm -rf /"), false));
+        assert!(r.matches(&w("rm -rf a b"), false));
+        assert!(!r.matches(&w("rm -rf"), false));
+        assert!(r.matches(&w("rm -rf"), true), "xargs adds the operands");
+        assert!(!r.matches(&w("rm -r x"), false));
         let r = Rule::parse("git push*").unwrap();
-        assert!(r.matches(&w("git push --force")));
-        assert!(r.matches(&w("git push-all")));
+        assert!(r.matches(&w("git push --force"), false));
+        assert!(r.matches(&w("git push-all"), false));
         assert!(Rule::parse("a; b").is_err());
         assert!(Rule::parse("").is_err());
+    }
+
+    #[test]
+    fn a_deny_rule_holds_against_wrappers_paths_and_unknowable_words() {
+        let r = rules(&[], &["touch *"]);
+        for cmd in [
+            "env touch x",
+            "env -i FOO=1 touch x",
+            "command touch x",
+            "builtin touch x",
+            "exec touch x",
+            "nice -n 5 touch x",
+            "nohup touch x",
+            "timeout 5 touch x",
+            "time touch x",
+            "stdbuf -o0 touch x",
+            "ionice -c3 touch x",
+            "sudo touch x",
+            "doas -u root touch x",
+            "ls | xargs touch",
+            "ls | xargs -I{} touch {}",
+            "find . -exec touch {} ;",
+            "find . -execdir touch {} +",
+            "/usr/bin/touch x",
+            "../../usr/bin/touch x",
+            "eval touch x",
+            "eval 'touch x'",
+            "bash -lc 'touch x'",
+            "echo $(env touch x)",
+        ] {
+            let d = decide(CommandApproval::Auto, &r, cmd);
+            assert_eq!(d.verdict, Verdict::Refuse, "{cmd}: {d:?}");
+            assert!(d.reason.contains("touch *"), "{cmd}: {d:?}");
+        }
+        for cmd in [
+            "t=touch; $t x",
+            "tou[c]h x",
+            "tou*h x",
+            "`echo touch` x",
+            "source ./t.sh",
+            ". ./t.sh",
+            "eval \"$c\"",
+        ] {
+            let d = decide(CommandApproval::Auto, &r, cmd);
+            assert_eq!(d.verdict, Verdict::Ask, "{cmd}: {d:?}");
+            assert!(
+                d.reason.contains("cannot tell what it runs"),
+                "{cmd}: {d:?}"
+            );
+            let d = decide(CommandApproval::Never, &r, cmd);
+            assert_eq!(d.verdict, Verdict::Refuse, "{cmd}: {d:?}");
+            assert_eq!(
+                verdict(CommandApproval::Untrusted, &r, cmd),
+                Verdict::Ask,
+                "{cmd}"
+            );
+        }
+        // Without deny rules, auto runs everything (in the sandbox).
+        assert_eq!(
+            verdict(CommandApproval::Auto, &CommandRules::default(), "$t x"),
+            Verdict::Run
+        );
+    }
+
+    #[test]
+    fn read_only_is_decided_on_what_runs_and_how() {
+        let r = CommandRules::default();
+        let n = CommandApproval::Never;
+        for cmd in [
+            "sort -S 1K --compress-program=sh notes.txt",
+            "uniq /dev/null src/lib.rs",
+            "./ls",
+            "bin/cat x",
+            "sudo cat /etc/shadow",
+            "ls | xargs cat",
+            "env LD_PRELOAD=x.so ls",
+            "time -o out ls",
+            "nice find . -delete",
+        ] {
+            assert_eq!(verdict(n, &r, cmd), Verdict::Refuse, "{cmd}");
+        }
+        for cmd in [
+            "nice -n 5 cargo test",
+            "timeout 60 cargo test",
+            "/usr/bin/ls -la",
+            "command -v cargo",
+            "env",
+        ] {
+            assert_eq!(verdict(n, &r, cmd), Verdict::Run, "{cmd}");
+        }
+        let allow = rules(&["npm test"], &[]);
+        assert_eq!(verdict(n, &allow, "nohup npm test"), Verdict::Run);
+        assert_eq!(verdict(n, &allow, "./npm test"), Verdict::Refuse);
     }
 }

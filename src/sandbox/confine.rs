@@ -1,20 +1,24 @@
-//! Confining a command on Linux: Landlock for the file system (writes only to the workspace, a private temp
-//! directory and configured roots; reads everywhere except the home directory, where only toolchain
-//! directories are readable) and for TCP where the kernel's ABI has it; a seccomp filter that refuses
-//! non-Unix sockets (and io_uring, which could open them unseen); a process limit (a pids cgroup, or
-//! RLIMIT_NPROC). Everything is prepared in the parent; between fork and exec the child only makes system
-//! calls, which is all that is safe there.
+//! Confining a command on Linux. Where bubblewrap can make namespaces, the command runs in the view of
+//! [`super::bwrap`] under the seccomp filter of [`super::seccomp`]; elsewhere (the fallback) Landlock confines
+//! the file system (writes only to the workspace, a private temp directory and configured roots; reads
+//! everywhere except the home directory, where only toolchain directories are readable) and TCP where the
+//! kernel's ABI has it, and the same seccomp filter is loaded directly. Either way the limits of
+//! [`super::limits`] apply. Everything is prepared in the parent; between fork and exec the child only makes
+//! system calls, which is all that is safe there.
 
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::ffi::{CString, OsString};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
+
+use super::bwrap::{self, Mount};
+use super::limits::{self, Limits};
 
 /// What a command may touch.
 #[derive(Debug, Clone)]
 pub struct Spec {
     /// The workspace root (read and write).
     pub workspace: PathBuf,
-    /// The private temp directory (read and write).
+    /// The private temp directory (read and write; `/tmp` in the namespace view).
     pub tmp: PathBuf,
     /// Other writable directories.
     pub writable: Vec<PathBuf>,
@@ -24,8 +28,8 @@ pub struct Spec {
     pub home_readable: Vec<PathBuf>,
     /// Whether the network is allowed.
     pub network: bool,
-    /// Most processes (tasks) the command may have at once.
-    pub max_processes: u32,
+    /// Processes, memory and file size.
+    pub limits: Limits,
 }
 
 /// Directories under `$HOME` that build tools need to read; others (`.ssh`, `.aws`, `.gnupg`, `.config`…)
@@ -56,14 +60,20 @@ pub const HOME_READABLE: &[&str] = &[
 /// Which protections are in force, for events and `tandem doctor`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Enforcement {
+    /// The namespace layer (`bubblewrap 0.8.0`), or empty in the Landlock fallback.
+    pub namespaces: String,
     /// The kernel's Landlock ABI version, if it has Landlock.
     pub landlock_abi: Option<u32>,
-    /// File-system writes (and home reads) are confined.
+    /// File-system writes (and home reads) are confined, by namespaces or Landlock.
     pub filesystem: bool,
-    /// How the network is denied: `landlock+seccomp`, `seccomp`, or empty when it is not.
+    /// How the network is denied (`namespace+seccomp`, `landlock+seccomp`, `seccomp`), or empty when it is not.
     pub network: String,
     /// How the process count is limited: `cgroup`, `rlimit`, or empty.
     pub processes: String,
+    /// How memory is limited: `cgroup`, `rlimit …`, or empty.
+    pub memory: String,
+    /// How file size is limited: `rlimit`, or empty.
+    pub file_size: String,
     /// What is missing, in words.
     pub warnings: Vec<String>,
 }
@@ -72,19 +82,29 @@ impl Enforcement {
     /// One line for people.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
-        match (self.filesystem, self.landlock_abi) {
-            (true, Some(abi)) => parts.push(format!("Landlock ABI {abi} (files)")),
-            _ => parts.push("no file-system confinement".into()),
+        if !self.namespaces.is_empty() {
+            parts.push(format!("namespaces ({})", self.namespaces));
+        } else {
+            match (self.filesystem, self.landlock_abi) {
+                (true, Some(abi)) => parts.push(format!("Landlock ABI {abi} (files, fallback)")),
+                _ => parts.push("no file-system confinement".into()),
+            }
         }
         if self.network.is_empty() {
             parts.push("network open".into());
         } else {
             parts.push(format!("network denied ({})", self.network));
         }
-        if self.processes.is_empty() {
-            parts.push("no process limit".into());
-        } else {
-            parts.push(format!("process limit ({})", self.processes));
+        for (what, how) in [
+            ("process", &self.processes),
+            ("memory", &self.memory),
+            ("file-size", &self.file_size),
+        ] {
+            if how.is_empty() {
+                parts.push(format!("no {what} limit"));
+            } else {
+                parts.push(format!("{what} limit ({how})"));
+            }
         }
         parts.join(", ")
     }
@@ -95,19 +115,16 @@ impl Enforcement {
 pub struct Prepared {
     ruleset: Option<OwnedFd>,
     seccomp: Vec<libc::sock_filter>,
-    nproc: Option<libc::rlimit>,
-    cgroup: Option<Cgroup>,
+    limits: limits::Applied,
+    /// The bubblewrap program and its arguments (ending with `--`), where the namespace layer is used.
+    pub namespaces: Option<(PathBuf, Vec<OsString>)>,
+    /// The namespace view (empty in the fallback).
+    pub view: Vec<Mount>,
     /// What it enforces.
     pub enforcement: Enforcement,
 }
 
-#[derive(Debug)]
-struct Cgroup {
-    dir: PathBuf,
-    procs: CString,
-}
-
-// SAFETY: `sock_filter` is plain data; nothing in `Prepared` is tied to a thread.
+// SAFETY: `sock_filter` and `rlimit` are plain data; nothing in `Prepared` is tied to a thread.
 unsafe impl Send for Prepared {}
 // SAFETY: as above; the child only reads it.
 unsafe impl Sync for Prepared {}
@@ -153,74 +170,111 @@ struct PathBeneathAttr {
     parent_fd: i32,
 }
 
-/// Prepares the confinement `spec` asks for, as far as this kernel allows.
+/// Prepares the confinement `spec` asks for, as far as this machine allows.
 pub fn prepare(spec: &Spec) -> Prepared {
     let mut enforcement = Enforcement {
         landlock_abi: landlock_abi(),
         ..Enforcement::default()
     };
-    let ruleset = match enforcement.landlock_abi {
-        Some(abi) => match build_ruleset(spec, abi) {
-            Ok(fd) => {
-                enforcement.filesystem = true;
-                Some(fd)
-            }
-            Err(e) => {
-                enforcement
-                    .warnings
-                    .push(format!("Landlock is present but its rules failed: {e}"));
-                None
-            }
-        },
-        None => {
-            enforcement.warnings.push(
-                "this kernel has no Landlock: commands can write outside the workspace".into(),
-            );
-            None
+    let seccomp = super::seccomp::filter(spec.network);
+    let mut ruleset = None;
+    let mut namespaces = None;
+    let mut view = Vec::new();
+    match bwrap::available() {
+        Ok(bw) => {
+            view = bwrap::view(spec);
+            namespaces = Some((bw.program.clone(), bwrap::args(bw, spec, &view)));
+            enforcement.namespaces = bw.version.clone();
+            enforcement.filesystem = true;
         }
-    };
-    let seccomp = if spec.network {
-        Vec::new()
-    } else {
-        network_filter()
-    };
+        Err(why) => {
+            enforcement.warnings.push(why.to_string());
+            ruleset = landlock(spec, &mut enforcement);
+        }
+    }
     if !spec.network {
-        let landlock_net = ruleset.is_some() && enforcement.landlock_abi.is_some_and(|a| a >= 4);
-        enforcement.network = match (landlock_net, seccomp.is_empty()) {
-            (true, false) => "landlock+seccomp".into(),
-            (false, false) => "seccomp".into(),
-            (true, true) => "landlock (TCP only)".into(),
-            (false, true) => {
+        let by = if namespaces.is_some() {
+            "namespace"
+        } else if ruleset.is_some() && enforcement.landlock_abi.is_some_and(|a| a >= 4) {
+            "landlock"
+        } else {
+            ""
+        };
+        enforcement.network = match (by, seccomp.is_empty()) {
+            ("", false) => "seccomp".into(),
+            (by, false) => format!("{by}+seccomp"),
+            ("", true) => {
                 enforcement
                     .warnings
                     .push("no way to deny the network on this platform".into());
                 String::new()
             }
+            (by, true) => by.into(),
         };
     }
-    let (cgroup, nproc) = process_limit(spec.max_processes, &mut enforcement);
+    let limits = limits::prepare(&spec.limits, &mut enforcement);
     Prepared {
         ruleset,
         seccomp,
-        nproc,
-        cgroup,
+        limits,
+        namespaces,
+        view,
         enforcement,
     }
 }
 
+fn landlock(spec: &Spec, enforcement: &mut Enforcement) -> Option<OwnedFd> {
+    let Some(abi) = enforcement.landlock_abi else {
+        enforcement
+            .warnings
+            .push("this kernel has no Landlock: commands can write outside the workspace".into());
+        return None;
+    };
+    match build_ruleset(spec, abi) {
+        Ok(fd) => {
+            enforcement.filesystem = true;
+            Some(fd)
+        }
+        Err(e) => {
+            enforcement
+                .warnings
+                .push(format!("Landlock is present but its rules failed: {e}"));
+            None
+        }
+    }
+}
+
+/// A pipe whose read end holds the seccomp program for `bwrap --seccomp` (one per command: bubblewrap reads it
+/// to the end).
+pub fn seccomp_pipe(prepared: &Prepared) -> std::io::Result<OwnedFd> {
+    let bytes = super::seccomp::to_bytes(&prepared.seccomp);
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 fills two descriptors that nothing else owns.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both are new descriptors from pipe2.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let mut file = std::fs::File::from(write);
+    // The program is a few hundred bytes, well under a pipe's buffer, so this does not block.
+    std::io::Write::write_all(&mut file, &bytes)?;
+    Ok(read)
+}
+
 impl Prepared {
-    /// Applies the confinement to the calling process. Runs in the child between fork and exec, so it only
-    /// makes system calls: no allocation, no locks.
-    pub fn apply_in_child(&self) -> std::io::Result<()> {
+    /// Applies the confinement to the calling process (`seccomp_fd`: the read end of [`seccomp_pipe`] in the
+    /// namespace layer). Runs in the child between fork and exec, so it only makes system calls: no
+    /// allocation, no locks.
+    pub fn apply_in_child(&self, seccomp_fd: Option<RawFd>) -> std::io::Result<()> {
         let fail = || Err(std::io::Error::last_os_error());
         // SAFETY (whole block): plain system calls on memory prepared before the fork and owned by `self`.
         unsafe {
-            if let Some(rl) = &self.nproc
-                && libc::setrlimit(libc::RLIMIT_NPROC, rl) != 0
-            {
-                return fail();
+            for (resource, rl) in &self.limits.rlimits {
+                if libc::setrlimit(*resource, rl) != 0 {
+                    return fail();
+                }
             }
-            if let Some(cg) = &self.cgroup {
+            for cg in &self.limits.cgroups {
                 let fd = libc::open(cg.procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
                 if fd < 0 {
                     return fail();
@@ -233,10 +287,24 @@ impl Prepared {
                     return fail();
                 }
             }
-            if (self.ruleset.is_some() || !self.seccomp.is_empty())
-                && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
-            {
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                 return fail();
+            }
+            if self.namespaces.is_some() {
+                // bubblewrap loads the filter itself, after its setup; Landlock would forbid that setup.
+                let Some(fd) = seccomp_fd else {
+                    *libc::__errno_location() = libc::EBADF;
+                    return fail();
+                };
+                let target = bwrap::SECCOMP_FD;
+                if fd == target {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                        return fail();
+                    }
+                } else if libc::dup2(fd, target) < 0 {
+                    return fail();
+                }
+                return Ok(());
             }
             if let Some(fd) = &self.ruleset
                 && libc::syscall(libc::SYS_landlock_restrict_self, fd.as_raw_fd(), 0u32) != 0
@@ -261,29 +329,10 @@ impl Prepared {
         Ok(())
     }
 
-    /// Kills every process left in the command's cgroup and removes it.
+    /// Kills every process left in the command's cgroups and removes them.
     pub fn cleanup(&self) {
-        let Some(cg) = &self.cgroup else { return };
-        for _ in 0..200 {
-            let pids = std::fs::read_to_string(cg.dir.join("cgroup.procs")).unwrap_or_default();
-            let pids: Vec<i32> = pids.lines().filter_map(|l| l.trim().parse().ok()).collect();
-            if pids.is_empty() {
-                break;
-            }
-            for pid in pids {
-                // SAFETY: kill(2) on a process in the cgroup made for this command.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                }
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        // The directory goes once its last process is reaped; retry briefly.
-        for _ in 0..100 {
-            if std::fs::remove_dir(&cg.dir).is_ok() || !cg.dir.exists() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
+        for cg in &self.limits.cgroups {
+            limits::cleanup(cg);
         }
     }
 }
@@ -427,182 +476,6 @@ fn read_roots(spec: &Spec) -> Vec<PathBuf> {
     out
 }
 
-// Classic BPF for seccomp (linux/filter.h, linux/seccomp.h).
-/// BPF_LD | BPF_W | BPF_ABS (BPF_LD and BPF_W are 0).
-const BPF_LD_W_ABS: u16 = 0x20;
-/// BPF_JMP | BPF_JEQ | BPF_K.
-const BPF_JEQ_K: u16 = 0x05 | 0x10;
-/// BPF_JMP | BPF_JGE | BPF_K.
-#[cfg(target_arch = "x86_64")]
-const BPF_JGE_K: u16 = 0x05 | 0x30;
-const BPF_RET_K: u16 = 0x06;
-const RET_ALLOW: u32 = 0x7fff_0000;
-const RET_ERRNO: u32 = 0x0005_0000;
-
-#[cfg(target_arch = "x86_64")]
-const AUDIT_ARCH: Option<u32> = Some(0xC000_003E);
-#[cfg(target_arch = "aarch64")]
-const AUDIT_ARCH: Option<u32> = Some(0xC000_00B7);
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-const AUDIT_ARCH: Option<u32> = None;
-
-fn stmt(code: u16, k: u32) -> libc::sock_filter {
-    libc::sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
-}
-
-fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
-    libc::sock_filter { code, jt, jf, k }
-}
-
-/// A filter that lets `socket()` make only Unix sockets and refuses io_uring; empty where the architecture
-/// is not known.
-fn network_filter() -> Vec<libc::sock_filter> {
-    let Some(arch) = AUDIT_ARCH else {
-        return Vec::new();
-    };
-    let eperm = RET_ERRNO | libc::EPERM as u32;
-    let mut f = vec![
-        stmt(BPF_LD_W_ABS, 4), // seccomp_data.arch
-        jump(BPF_JEQ_K, arch, 1, 0),
-        stmt(BPF_RET_K, eperm), // a foreign ABI (i386 on x86_64) could reach socketcall
-        stmt(BPF_LD_W_ABS, 0),  // seccomp_data.nr
-    ];
-    #[cfg(target_arch = "x86_64")]
-    {
-        // x32 system calls have bit 30 set.
-        f.push(jump(BPF_JGE_K, 0x4000_0000, 0, 1));
-        f.push(stmt(BPF_RET_K, eperm));
-    }
-    f.extend([
-        jump(BPF_JEQ_K, libc::SYS_socket as u32, 0, 4),
-        stmt(BPF_LD_W_ABS, 16), // args[0] (low half): the address family
-        jump(BPF_JEQ_K, libc::AF_UNIX as u32, 0, 1),
-        stmt(BPF_RET_K, RET_ALLOW),
-        stmt(BPF_RET_K, eperm),
-        jump(BPF_JEQ_K, libc::SYS_io_uring_setup as u32, 0, 1),
-        stmt(BPF_RET_K, eperm),
-        stmt(BPF_RET_K, RET_ALLOW),
-    ]);
-    f
-}
-
-/// A pids cgroup where one can be made (v1 `pids` hierarchy or v2 with the controller), else RLIMIT_NPROC
-/// for non-root users (root is exempt from it).
-fn process_limit(
-    max: u32,
-    enforcement: &mut Enforcement,
-) -> (Option<Cgroup>, Option<libc::rlimit>) {
-    if max == 0 {
-        return (None, None);
-    }
-    if let Some(cg) = make_cgroup(max) {
-        enforcement.processes = "cgroup".into();
-        return (Some(cg), None);
-    }
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if root {
-        enforcement.warnings.push(
-            "running as root without a writable pids cgroup: a fork bomb is stopped only by the timeout"
-                .into(),
-        );
-        return (None, None);
-    }
-    // RLIMIT_NPROC counts all of this user's tasks, so the limit is what exists now plus the allowance.
-    let current = user_tasks();
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit fills the struct.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut rl) } != 0 {
-        return (None, None);
-    }
-    let want = (current + u64::from(max)) as libc::rlim_t;
-    let limit = libc::rlimit {
-        rlim_cur: want.min(rl.rlim_max),
-        rlim_max: want.min(rl.rlim_max),
-    };
-    enforcement.processes = "rlimit".into();
-    (None, Some(limit))
-}
-
-fn make_cgroup(max: u32) -> Option<Cgroup> {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = format!("tandem-{}-{n}", std::process::id());
-    let mut bases = vec![PathBuf::from("/sys/fs/cgroup/pids")];
-    // cgroup v2: a child of our own cgroup, if the pids controller is delegated to it.
-    if let Ok(own) = std::fs::read_to_string("/proc/self/cgroup")
-        && let Some(path) = own.lines().find_map(|l| l.strip_prefix("0::"))
-    {
-        let base = Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
-        let ok = std::fs::read_to_string(base.join("cgroup.subtree_control"))
-            .is_ok_and(|c| c.split_whitespace().any(|w| w == "pids"));
-        if ok {
-            bases.push(base);
-        }
-    }
-    for base in bases {
-        if !base.join("cgroup.procs").exists() {
-            continue;
-        }
-        let dir = base.join(&name);
-        if std::fs::create_dir(&dir).is_err() {
-            continue;
-        }
-        let procs = dir.join("cgroup.procs");
-        if std::fs::write(dir.join("pids.max"), max.to_string()).is_ok()
-            && procs.exists()
-            && let Ok(procs) = CString::new(procs.as_os_str().as_encoded_bytes())
-        {
-            return Some(Cgroup { dir, procs });
-        }
-        let _ = std::fs::remove_dir(&dir);
-    }
-    None
-}
-
-/// Tasks (threads) that belong to this real user, as RLIMIT_NPROC counts them.
-fn user_tasks() -> u64 {
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
-    let mut total = 0u64;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    for e in entries.flatten() {
-        if !e
-            .file_name()
-            .to_string_lossy()
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-        {
-            continue;
-        }
-        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
-            continue;
-        };
-        let real_uid = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u32>().ok());
-        if real_uid == Some(uid) {
-            total += status
-                .lines()
-                .find_map(|l| l.strip_prefix("Threads:"))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(1);
-        }
-    }
-    total
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -628,7 +501,7 @@ mod tests {
             home: Some(home.clone()),
             home_readable: vec![".cargo".into()],
             network: false,
-            max_processes: 0,
+            limits: Limits::default(),
         };
         let roots = read_roots(&spec);
         let home = home.canonicalize().unwrap();

@@ -1,12 +1,21 @@
 //! The sandbox: the path policy every file tool goes through, atomic writes, command approval rules, the OS
-//! confinement of commands (Landlock, seccomp, process limits) and the shell runner.
+//! confinement of commands (bubblewrap namespaces, or Landlock as the fallback; seccomp; resource limits),
+//! the shell runner, and the one module that starts child processes.
 
 mod atomic;
+pub mod bwrap;
 pub mod commands;
 pub mod confine;
+pub mod env;
 pub mod guard;
+mod lexer;
+pub mod limits;
 pub mod paths;
+mod readonly;
+pub mod seccomp;
 pub mod shell;
+pub mod spawn;
+mod unwrap;
 
 pub use atomic::write_atomic;
 pub use commands::{CommandApproval, CommandRules, Decision, Verdict};

@@ -2,6 +2,8 @@ mod agent;
 mod cli;
 mod engine;
 mod escape;
+mod escape_ns;
+mod escape_ns_attempts;
 mod headless;
 mod local_agent;
 mod mock;

@@ -489,7 +489,10 @@ pub fn sandbox_settings(cfg: &SandboxConfig) -> SandboxSettings {
         writable: cfg.writable.iter().map(expand).collect(),
         readable: cfg.readable.iter().map(std::path::PathBuf::from).collect(),
         max_processes: cfg.max_processes,
+        max_memory_mb: cfg.max_memory_mb,
+        max_file_size_mb: cfg.max_file_size_mb,
         scrub: cfg.scrub_env.clone(),
+        pass_env: cfg.pass_env.clone(),
         env: None,
     }
 }

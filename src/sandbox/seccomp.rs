@@ -1,0 +1,204 @@
+//! The seccomp filter every confined command runs under, as classic BPF: it refuses terminal input injection
+//! (`TIOCSTI`, `TIOCLINUX`), the kernel keyring (shared across namespaces), io_uring (which could do unseen
+//! what the filter refuses), `prlimit` on any process but the caller (a command could otherwise change
+//! tandem's limits), foreign system-call ABIs, and, when the network is off, `socket`, `connect`, `bind`,
+//! `listen` and `accept` altogether: a Unix socket by path outside the workspace (a Docker or SSH agent
+//! socket) is reached with `connect` (or a datagram `sendto` from a `socket`), which no file-system layer
+//! mediates. `socketpair` stays, so programs that talk to their own children keep working.
+//! Under bubblewrap the program is handed to `bwrap --seccomp`, which loads it after its own setup (it needs a
+//! netlink socket for the loopback device); in the Landlock fallback it is loaded between fork and exec.
+
+/// BPF_LD | BPF_W | BPF_ABS (BPF_LD and BPF_W are 0).
+const BPF_LD_W_ABS: u16 = 0x20;
+/// BPF_JMP | BPF_JEQ | BPF_K.
+const BPF_JEQ_K: u16 = 0x05 | 0x10;
+/// BPF_JMP | BPF_JGE | BPF_K.
+#[cfg(target_arch = "x86_64")]
+const BPF_JGE_K: u16 = 0x05 | 0x30;
+const BPF_RET_K: u16 = 0x06;
+const RET_ALLOW: u32 = 0x7fff_0000;
+const RET_ERRNO: u32 = 0x0005_0000;
+
+/// Offsets into `struct seccomp_data`: the system call number, the architecture, the low halves of arguments.
+const NR: u32 = 0;
+const ARCH: u32 = 4;
+const ARG0_LOW: u32 = 16;
+const ARG1_LOW: u32 = 24;
+
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: Option<u32> = Some(0xC000_003E);
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: Option<u32> = Some(0xC000_00B7);
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const AUDIT_ARCH: Option<u32> = None;
+
+fn stmt(code: u16, k: u32) -> libc::sock_filter {
+    libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+    libc::sock_filter { code, jt, jf, k }
+}
+
+/// The filter for a command (`network`: whether it may open non-Unix sockets); empty where the architecture
+/// is not known.
+pub fn filter(network: bool) -> Vec<libc::sock_filter> {
+    let Some(arch) = AUDIT_ARCH else {
+        return Vec::new();
+    };
+    let eperm = RET_ERRNO | libc::EPERM as u32;
+    let mut f = vec![
+        stmt(BPF_LD_W_ABS, ARCH),
+        jump(BPF_JEQ_K, arch, 1, 0),
+        stmt(BPF_RET_K, eperm), // a foreign ABI (i386 on x86_64) could reach socketcall
+        stmt(BPF_LD_W_ABS, NR),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    {
+        // x32 system calls have bit 30 set.
+        f.push(jump(BPF_JGE_K, 0x4000_0000, 0, 1));
+        f.push(stmt(BPF_RET_K, eperm));
+    }
+    // ioctl: the request is an `unsigned int`, so the low half of the argument is what the kernel reads.
+    f.extend([
+        jump(BPF_JEQ_K, libc::SYS_ioctl as u32, 0, 5),
+        stmt(BPF_LD_W_ABS, ARG1_LOW),
+        jump(BPF_JEQ_K, libc::TIOCSTI as u32, 2, 0),
+        jump(BPF_JEQ_K, libc::TIOCLINUX as u32, 1, 0),
+        stmt(BPF_RET_K, RET_ALLOW),
+        stmt(BPF_RET_K, eperm),
+    ]);
+    // prlimit64(0, …) is the caller itself (what `ulimit` does); any other pid is refused.
+    f.extend([
+        jump(BPF_JEQ_K, libc::SYS_prlimit64 as u32, 0, 4),
+        stmt(BPF_LD_W_ABS, ARG0_LOW),
+        jump(BPF_JEQ_K, 0, 0, 1),
+        stmt(BPF_RET_K, RET_ALLOW),
+        stmt(BPF_RET_K, eperm),
+    ]);
+    for nr in [
+        libc::SYS_keyctl,
+        libc::SYS_add_key,
+        libc::SYS_request_key,
+        libc::SYS_io_uring_setup,
+        libc::SYS_io_uring_enter,
+        libc::SYS_io_uring_register,
+    ] {
+        f.push(jump(BPF_JEQ_K, nr as u32, 0, 1));
+        f.push(stmt(BPF_RET_K, eperm));
+    }
+    if !network {
+        for nr in [
+            libc::SYS_socket,
+            libc::SYS_connect,
+            libc::SYS_bind,
+            libc::SYS_listen,
+            libc::SYS_accept,
+            libc::SYS_accept4,
+        ] {
+            f.push(jump(BPF_JEQ_K, nr as u32, 0, 1));
+            f.push(stmt(BPF_RET_K, eperm));
+        }
+    }
+    f.push(stmt(BPF_RET_K, RET_ALLOW));
+    f
+}
+
+/// The program as the bytes `bwrap --seccomp FD` reads (the `sock_filter` array in native layout).
+pub fn to_bytes(filter: &[libc::sock_filter]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(filter.len() * 8);
+    for ins in filter {
+        out.extend_from_slice(&ins.code.to_ne_bytes());
+        out.push(ins.jt);
+        out.push(ins.jf);
+        out.extend_from_slice(&ins.k.to_ne_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the filter on one system call, as the kernel's BPF interpreter would.
+    fn eval(f: &[libc::sock_filter], nr: u32, args: [u32; 2]) -> u32 {
+        let data = |off: u32| match off {
+            NR => nr,
+            ARCH => AUDIT_ARCH.unwrap_or(0),
+            ARG0_LOW => args[0],
+            ARG1_LOW => args[1],
+            _ => 0,
+        };
+        let (mut pc, mut acc) = (0usize, 0u32);
+        loop {
+            let ins = f[pc];
+            match ins.code {
+                BPF_LD_W_ABS => acc = data(ins.k),
+                BPF_RET_K => return ins.k,
+                code => {
+                    let taken = if code == BPF_JEQ_K {
+                        acc == ins.k
+                    } else {
+                        acc >= ins.k
+                    };
+                    pc += usize::from(if taken { ins.jt } else { ins.jf });
+                }
+            }
+            pc += 1;
+        }
+    }
+
+    #[test]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    fn the_filter_refuses_what_it_says_and_allows_the_rest() {
+        let eperm = RET_ERRNO | libc::EPERM as u32;
+        let off = filter(false);
+        let sys = |n: libc::c_long| n as u32;
+        assert_eq!(
+            eval(&off, sys(libc::SYS_ioctl), [0, libc::TIOCSTI as u32]),
+            eperm
+        );
+        assert_eq!(
+            eval(&off, sys(libc::SYS_ioctl), [0, libc::TIOCLINUX as u32]),
+            eperm
+        );
+        assert_eq!(
+            eval(&off, sys(libc::SYS_ioctl), [0, libc::TIOCGWINSZ as u32]),
+            RET_ALLOW
+        );
+        assert_eq!(eval(&off, sys(libc::SYS_prlimit64), [1234, 0]), eperm);
+        assert_eq!(eval(&off, sys(libc::SYS_prlimit64), [0, 0]), RET_ALLOW);
+        assert_eq!(eval(&off, sys(libc::SYS_keyctl), [0, 0]), eperm);
+        assert_eq!(eval(&off, sys(libc::SYS_io_uring_setup), [0, 0]), eperm);
+        assert_eq!(
+            eval(&off, sys(libc::SYS_socket), [libc::AF_INET as u32, 0]),
+            eperm
+        );
+        assert_eq!(
+            eval(&off, sys(libc::SYS_socket), [libc::AF_UNIX as u32, 0]),
+            eperm
+        );
+        assert_eq!(eval(&off, sys(libc::SYS_connect), [3, 0]), eperm);
+        assert_eq!(
+            eval(&off, sys(libc::SYS_socketpair), [libc::AF_UNIX as u32, 0]),
+            RET_ALLOW
+        );
+        assert_eq!(eval(&off, sys(libc::SYS_read), [0, 0]), RET_ALLOW);
+        let on = filter(true);
+        assert_eq!(
+            eval(&on, sys(libc::SYS_socket), [libc::AF_INET as u32, 0]),
+            RET_ALLOW
+        );
+        assert_eq!(eval(&on, sys(libc::SYS_connect), [3, 0]), RET_ALLOW);
+        assert_eq!(
+            eval(&on, sys(libc::SYS_ioctl), [0, libc::TIOCSTI as u32]),
+            eperm
+        );
+        assert_eq!(to_bytes(&on).len(), on.len() * 8);
+    }
+}

@@ -1,0 +1,165 @@
+//! The one place tandem makes child processes. Anything that runs in the workspace on the model's or the
+//! repository's behalf (the model's commands, the verify command) goes through [`super::Sandbox`], which starts
+//! it here; tandem's own git calls get [`git`], with everything the repository could use to run a program
+//! (hooks, `core.fsmonitor`, pagers, external diffs, credential helpers, the system config) switched off and
+//! an allow-listed environment without keys; the namespace probe runs bubblewrap itself. A unit test fails if
+//! `Command::new` appears anywhere else under `src/`.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::Stdio;
+
+/// A command for the sandbox's shell runner: empty environment, stdin from `/dev/null`; the caller adds
+/// the confinement.
+pub(super) fn sandboxed(program: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.env_clear().stdin(Stdio::null());
+    cmd
+}
+
+/// Runs one of tandem's own tools (not in the workspace) with only `PATH`; its stdout on success.
+pub(super) fn output(program: &Path, args: &[&str]) -> Option<String> {
+    let out = own_tool(program, args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Whether one of tandem's own tools exits 0.
+pub(super) fn succeeds(program: &Path, args: &[&str]) -> bool {
+    own_tool(program, args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn own_tool(program: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(std::env::var_os("PATH").map(|p| ("PATH", p)))
+        .current_dir("/")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// `-c` settings that keep a repository's own files from making tandem's git run anything.
+const GIT_HARDENING: &[&str] = &[
+    "core.hooksPath=/dev/null",
+    "core.fsmonitor=false",
+    "core.untrackedCache=false",
+    "core.pager=cat",
+    "core.editor=false",
+    "core.sshCommand=false",
+    "core.askPass=",
+    "core.attributesFile=/dev/null",
+    "credential.helper=",
+    "diff.external=",
+    "protocol.allow=never",
+    "commit.gpgSign=false",
+    "tag.gpgSign=false",
+    "gc.auto=0",
+    "maintenance.auto=false",
+];
+
+/// git for tandem's own purposes (the loop's commits), in `root`: hooks, fsmonitor and the other
+/// program-running settings off, no system config, no prompts, and the allow-listed environment (no API key).
+pub fn git(root: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new("git");
+    for setting in GIT_HARDENING {
+        cmd.arg("-c").arg(setting);
+    }
+    let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    cmd.current_dir(root)
+        .env_clear()
+        .envs(super::env::filtered(&env, &[], &[]))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_ATTR_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null());
+    cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                sources(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+
+    #[test]
+    fn no_child_process_is_made_outside_this_module() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&src, &mut files);
+        assert!(files.len() > 20, "{} files", files.len());
+        let this = src.join("sandbox/spawn.rs");
+        let offenders: Vec<String> = files
+            .iter()
+            .filter(|p| **p != this)
+            .filter_map(|p| {
+                let text = std::fs::read_to_string(p).unwrap();
+                let hit = [
+                    "Command::new",
+                    "process::Command",
+                    "Command::spawn",
+                    "libc::fork",
+                    "execve",
+                    "posix_spawn",
+                ]
+                .iter()
+                .find(|needle| text.contains(*needle))?;
+                Some(format!("{} uses {hit}", p.display()))
+            })
+            .collect();
+        assert!(
+            offenders.is_empty(),
+            "spawn child processes through src/sandbox/spawn.rs:\n{}",
+            offenders.join("\n")
+        );
+    }
+
+    #[test]
+    fn tandems_git_runs_no_repository_hook_or_fsmonitor() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let init = git(root).args(["init", "-q"]).status();
+        if !init.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: git is not installed");
+            return;
+        }
+        let marker = root.join("ran");
+        let hook = format!("#!/bin/sh\ntouch {}\n", marker.display());
+        std::fs::write(root.join(".git/hooks/pre-commit"), &hook).unwrap();
+        std::fs::write(root.join("fsmon.sh"), &hook).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        for f in [root.join(".git/hooks/pre-commit"), root.join("fsmon.sh")] {
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let set = |k: &str, v: &str| git(root).args(["config", k, v]).status().unwrap();
+        set(
+            "core.fsmonitor",
+            &root.join("fsmon.sh").display().to_string(),
+        );
+        set("user.email", "t@example.com");
+        set("user.name", "t");
+        std::fs::write(root.join("a.txt"), "a").unwrap();
+        let add = git(root).args(["add", "a.txt"]).status().unwrap();
+        let commit = git(root)
+            .args(["commit", "-q", "-m", "x"])
+            .status()
+            .unwrap();
+        let status = git(root).args(["status", "--short"]).output().unwrap();
+        assert!(add.success() && commit.success() && status.status.success());
+        assert!(!marker.exists(), "a hook or the fsmonitor ran");
+    }
+}
