@@ -81,6 +81,21 @@ pub fn git(root: &Path) -> std::process::Command {
     cmd
 }
 
+/// Replaces this process with a fresh start of the same binary, with the same arguments and `name=value` added
+/// to its environment (for settings a library reads before `main`); returns only if that fails.
+#[cfg(target_os = "linux")]
+pub fn restart_self(name: &str, value: &str) -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_else(|| OsString::from("tandem"));
+    // /proc/self/exe is this very binary even if its path was replaced since it started.
+    std::process::Command::new("/proc/self/exe")
+        .arg0(&argv0)
+        .args(args)
+        .env(name, value)
+        .exec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,17 +28,8 @@ pub fn settle_wait_policy() {
     };
     #[cfg(target_os = "linux")]
     {
-        use std::os::unix::process::CommandExt;
-        let mut args = std::env::args_os();
-        let argv0 = args.next().unwrap_or_else(|| OsString::from("tandem"));
-        // /proc/self/exe is this very binary even if its path was replaced since it started.
-        let err = std::process::Command::new("/proc/self/exe")
-            .arg0(&argv0)
-            .args(args)
-            .env(WAIT_POLICY, policy)
-            .exec();
         // exec only returns on failure: go on with libgomp's default (`tandem doctor` shows the policy in force).
-        let _ = err;
+        let _failed = crate::sandbox::spawn::restart_self(WAIT_POLICY, policy);
     }
 }
 
