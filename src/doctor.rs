@@ -58,6 +58,10 @@ pub async fn run(
             f.path.display()
         )?;
     }
+    writeln!(out, "Trust      {}", config.trust.state.describe())?;
+    for line in config.trust.notices() {
+        writeln!(out, "           {}", crate::text::terminal_safe(&line))?;
+    }
     writeln!(out, "Logs       {}", log_dir.display())?;
     writeln!(out, "Models     {}", config.dirs.models().display())?;
     writeln!(out, "\nEffective config (value, then where it came from)")?;

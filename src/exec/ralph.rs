@@ -115,7 +115,10 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &LoopArgs) -> an
             }
             last_route = Some(route);
         }
-        eprintln!("{}", iteration_line(n, args.max_iterations, &iteration));
+        eprintln!(
+            "{}",
+            crate::text::terminal_safe(&iteration_line(n, args.max_iterations, &iteration))
+        );
         append_progress(&progress_path, n, &iteration)?;
         if args.commit && !iteration.summary.changed_files.is_empty() {
             commit(ws.root(), n, &iteration);

@@ -7,6 +7,7 @@ pub mod confine;
 pub mod guard;
 pub mod paths;
 pub mod shell;
+pub mod state;
 
 pub use atomic::write_atomic;
 pub use commands::{CommandApproval, CommandRules, Decision, Verdict};

@@ -112,6 +112,14 @@ async fn event_loop(
         u64::from(config.values.local.context_size),
         budget,
     );
+    for line in config.trust.notices() {
+        app.error(line);
+    }
+    if !config.trust.ignored.is_empty() {
+        app.info(
+            "Run `tandem trust` (or start with --trust) to honour this workspace's config in full.",
+        );
+    }
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
     // The local model loads in the background; the UI is usable at once.
@@ -367,8 +375,16 @@ impl Runtime {
             crate::agent::transcript::checkpoints_dir(root, &id),
         );
         match cps.undo(&self.ws) {
-            Ok(Some((c, files))) => format!("undid checkpoint {c}: {}", files.join(", ")),
-            Ok(None) => format!("session {id} has nothing left to undo"),
+            Ok(out) => {
+                let mut text = match out.undone {
+                    Some((c, files)) => format!("undid checkpoint {c}: {}", files.join(", ")),
+                    None => format!("session {id} has nothing left to undo"),
+                };
+                for note in out.skipped {
+                    text.push_str(&format!("; {note}"));
+                }
+                text
+            }
             Err(e) => format!("undo failed: {e}"),
         }
     }

@@ -333,3 +333,23 @@ fn commands_map_to_actions() {
     b.paste("line 1\r\nline 2");
     assert_eq!(b.input, "line 1\nline 2");
 }
+
+#[test]
+fn control_sequences_from_the_model_never_reach_the_terminal() {
+    let mut a = app();
+    a.info("plan: \x1b]52;c;ZXZpbA==\x07 and \x1b]0;pwned\x1b\\ and \u{9b}2J and a\u{202e}b\rX");
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| view::draw(f, &a, &Theme::default())).unwrap();
+    let cells: String = t
+        .backend()
+        .buffer()
+        .content
+        .iter()
+        .map(|c| c.symbol().to_string())
+        .collect();
+    assert!(cells.contains("52;c;ZXZpbA=="), "the text is still shown");
+    assert!(
+        !cells.chars().any(crate::text::is_unsafe),
+        "no control character is in the frame"
+    );
+}

@@ -58,6 +58,28 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
         Some(Overlay::Cost(text)) => draw_popup(f, theme, "Spend (Esc closes)", text, area),
         None => {}
     }
+    scrub(f.buffer_mut());
+}
+
+/// Replaces any cell holding a control character (ESC, BEL, CR, C1, a bidi override), whichever widget drew
+/// it, with a visible mark: the one place every UI text passes before it reaches the terminal.
+fn scrub(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        if cell.symbol().chars().any(crate::text::is_unsafe) {
+            let shown: String = cell
+                .symbol()
+                .chars()
+                .map(|c| {
+                    if crate::text::is_unsafe(c) {
+                        '\u{fffd}'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            cell.set_symbol(&shown);
+        }
+    }
 }
 
 fn block<'a>(title: impl Into<Line<'a>>, theme: &Theme, focused: bool) -> Block<'a> {

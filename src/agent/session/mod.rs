@@ -6,6 +6,7 @@
 
 mod actions;
 mod planning;
+mod sources;
 mod stepping;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -434,10 +435,17 @@ impl Session {
     /// Undoes the newest checkpoint.
     pub(crate) fn undo(&mut self) {
         match self.checkpoints.undo(&self.ws) {
-            Ok(Some((checkpoint, files))) => self.emit(EventMsg::Undone { checkpoint, files }),
-            Ok(None) => self.emit(EventMsg::Warning {
-                message: "nothing to undo".into(),
-            }),
+            Ok(out) => {
+                for message in out.skipped {
+                    self.emit(EventMsg::Warning { message });
+                }
+                match out.undone {
+                    Some((checkpoint, files)) => self.emit(EventMsg::Undone { checkpoint, files }),
+                    None => self.emit(EventMsg::Warning {
+                        message: "nothing to undo".into(),
+                    }),
+                }
+            }
             Err(e) => self.emit(EventMsg::Error {
                 message: format!("undo failed: {e}"),
             }),

@@ -109,6 +109,8 @@ impl Session {
             ChatMessage::system(self.cfg.executor_prompt.trim()),
             ChatMessage::user(brief),
         ];
+        // The files whose content is in `messages`: the router keeps the request local when one is sensitive.
+        let mut sources: Vec<String> = Vec::new();
         for _turn in 0..self.cfg.agent.max_step_turns {
             self.drain_ops();
             if self.interrupted {
@@ -121,6 +123,7 @@ impl Session {
                 tool_choice: crate::model::ToolChoice::Required,
                 max_tokens: self.cfg.max_tokens,
                 stable_prefix: 2,
+                sources: sources.clone(),
                 ..ChatRequest::default()
             };
             let response = match self.call(RouteRole::Executor, escalated, &request).await {
@@ -165,6 +168,11 @@ impl Session {
                             (false, "submit_plan is the planner's tool".to_string())
                         }
                     };
+                for path in super::sources::sources_of(&self.ws, &call, &text) {
+                    if !sources.contains(&path) {
+                        sources.push(path);
+                    }
+                }
                 self.tool_call_finished(Some(step.id), call, ok, &text, &mut messages);
                 if self.interrupted {
                     return Attempt::Interrupted;
