@@ -23,6 +23,7 @@ pub use source::Source;
 pub use trust::TrustState;
 
 use crate::paths::{self, Dirs};
+use crate::sandbox::PathError;
 use crate::secret::{self, Secret};
 
 /// The file name of the demo model in the models cache.
@@ -302,7 +303,8 @@ fn read_project_file(workspace: &Path, dirs: &Dirs) -> Result<ProjectFile, Confi
     };
     let bytes = match crate::sandbox::state::read(&file, PROJECT_FILE_CAP) {
         Ok(bytes) => bytes,
-        Err(e) => {
+        // A link anywhere on the way: ignored whole, with a notice (never followed).
+        Err(e @ (PathError::Raced(_) | PathError::Protected { .. })) => {
             let r = report(
                 TrustState::Refused(e.to_string()),
                 &trust::content_hash(None),
@@ -311,6 +313,12 @@ fn read_project_file(workspace: &Path, dirs: &Dirs) -> Result<ProjectFile, Confi
                 text: None,
                 report: r,
                 file,
+            });
+        }
+        Err(e) => {
+            return Err(ConfigError::Read {
+                path: file,
+                source: std::io::Error::other(e.to_string()),
             });
         }
     };

@@ -216,6 +216,20 @@ impl Session {
                 });
             }
         }
+        let root = self.ws.root().to_path_buf();
+        let swept =
+            tokio::task::spawn_blocking(move || crate::sandbox::state::sweep_temp_files(&root))
+                .await
+                .unwrap_or_default();
+        if !swept.is_empty() {
+            self.emit(EventMsg::Warning {
+                message: format!(
+                    "removed {} temporary file(s) an interrupted write left behind: {}",
+                    swept.len(),
+                    swept.join(", ")
+                ),
+            });
+        }
         let mut revision: Option<String> = None;
         if self.plan.is_none()
             && let Some(plan) = self.cfg.initial_plan.take()

@@ -27,12 +27,13 @@ pub(super) fn key_body(block: &str) -> bool {
         && entropy(&chars) >= 5.0
 }
 
-/// `scheme://user:password@host`: the password.
-pub(super) const URL_PASSWORD: &str = r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]+:([^\s@/]{3,})@[^\s/]";
+/// `scheme://user:password@host`: the `user:password` part.
+pub(super) const URL_PASSWORD: &str = r"\b[A-Za-z][A-Za-z0-9+.-]*://([^\s:/@]+:[^\s@/]{3,})@[^\s/]";
 
 /// Whether a password in a URL is a value rather than a template slot (`${DB_PASS}`, `<password>`, `***`).
 /// Any literal counts, even `pass`: credentials in a URL are credentials.
-pub(super) fn url_password(v: &str) -> bool {
+pub(super) fn url_password(userinfo: &str) -> bool {
+    let v = userinfo.split_once(':').map_or(userinfo, |(_, p)| p);
     !(v.starts_with('$')
         || v.starts_with('<')
         || v.starts_with('{')
@@ -41,7 +42,7 @@ pub(super) fn url_password(v: &str) -> bool {
 }
 
 /// An unquoted assignment on its own line (`.env`, shell, YAML, INI) whose name says secret: the value.
-pub(super) const BARE_ASSIGNMENT: &str = r#"(?im)^(?:[^\s:]+:\d+: ?|[ \t]*\d+\| ?)?[ \t]*(?:export[ \t]+)?[A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|credentials?|jwt|webhook)[A-Za-z0-9_.-]*[ \t]*(?:=|:)[ \t]*([^\s"'`#]{8,})[ \t]*\r?$"#;
+pub(super) const BARE_ASSIGNMENT: &str = r#"(?im)^(?:[^\s:]+:\d+: ?|[ \t]*\d+\| ?)?[ \t]*(?:export[ \t]+)?[A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|credentials?|jwt|webhook|_pat\b|dsn)[A-Za-z0-9_.-]*[ \t]*(?:=|:)[ \t]*([^\s"'`]{8,})[ \t]*(?:[ \t]#.*)?\r?$"#;
 
 /// Whether an unquoted value is a literal secret, not code (`self.token()`, `os.environ[...]`, `settings.KEY`).
 pub(super) fn bare_secret(v: &str) -> bool {
