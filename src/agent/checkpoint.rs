@@ -66,16 +66,20 @@ impl Checkpoints {
 
     /// Ids of the checkpoints not undone, oldest first (folders still being written are not among them).
     pub fn ids(&self) -> Vec<u64> {
+        self.try_ids().unwrap_or_default()
+    }
+
+    /// The ids, or why the folder cannot be read (a link on its path is refused, not followed).
+    fn try_ids(&self) -> Result<Vec<u64>, CheckpointError> {
         let mut ids: Vec<u64> = state::list(&self.dir)
-            .ok()
-            .flatten()
+            .map_err(|e| err(&self.dir, e))?
             .unwrap_or_default()
             .into_iter()
             .filter(|(_, kind)| *kind == rustix::fs::FileType::Directory)
             .filter_map(|(name, _)| name.parse().ok())
             .collect();
         ids.sort_unstable();
-        ids
+        Ok(ids)
     }
 
     /// Writes `changes` (workspace-relative path, new content) as one checkpoint; returns its id.
@@ -93,7 +97,7 @@ impl Checkpoints {
             .iter()
             .map(|(path, _)| ws.resolve_write(path).map_err(|e| err(Path::new(path), e)))
             .collect::<Result<Vec<_>, _>>()?;
-        let id = self.ids().last().map_or(1, |l| l + 1);
+        let id = self.try_ids()?.last().map_or(1, |l| l + 1);
         let tmp_name = state::temp_name();
         let tmp = self.dir.join(&tmp_name);
         state::create_dir_all(&tmp).map_err(|e| err(&tmp, e))?;
@@ -152,7 +156,7 @@ impl Checkpoints {
     /// reported, so the checkpoints before them still undo.
     pub fn undo(&self, ws: &Workspace) -> Result<UndoOutcome, CheckpointError> {
         let mut outcome = UndoOutcome::default();
-        for id in self.ids().into_iter().rev() {
+        for id in self.try_ids()?.into_iter().rev() {
             let cdir = self.dir.join(id.to_string());
             let path = cdir.join("manifest.json");
             let manifest = match state::read(&path, 1 << 24) {

@@ -8,4 +8,5 @@ mod mock;
 mod providers;
 mod router;
 mod support;
+mod trust;
 mod tui;
