@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("tandem: {e:#}");
+            eprintln!("tandem: {}", tandem::text::terminal_safe(&format!("{e:#}")));
             ExitCode::from(exit::FAILED)
         }
     }
@@ -57,7 +57,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     let mut config = match load() {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("tandem: {e}");
+            eprintln!("tandem: {}", tandem::text::terminal_safe(&e.to_string()));
             return Ok(exit::USAGE);
         }
     };
@@ -66,13 +66,13 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
     if cli.global.trust && !config.trust.state.is_trusted() {
         if let Err(e) = tandem::trust_cmd::grant(&config) {
-            eprintln!("tandem: {e}");
+            eprintln!("tandem: {}", tandem::text::terminal_safe(&e.to_string()));
             return Ok(exit::USAGE);
         }
         config = match load() {
             Ok(config) => config,
             Err(e) => {
-                eprintln!("tandem: {e}");
+                eprintln!("tandem: {}", tandem::text::terminal_safe(&e.to_string()));
                 return Ok(exit::USAGE);
             }
         };

@@ -556,6 +556,16 @@ mod tests {
             w.resolve_write(".tandem/config.toml"),
             Err(PathError::Protected { .. })
         ));
+        for nested in [
+            "pkg/.tandem/config.toml",
+            "a/b/.TANDEM/x",
+            "pkg/.git/hooks/pre-commit",
+        ] {
+            assert!(
+                matches!(w.resolve_write(nested), Err(PathError::Protected { .. })),
+                "{nested}"
+            );
+        }
         assert!(matches!(w.resolve_write(""), Err(PathError::Empty)));
     }
 }

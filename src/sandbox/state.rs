@@ -289,14 +289,20 @@ const SWEEP_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 6
 /// never followed. Returns the workspace-relative paths removed.
 pub fn sweep_temp_files(root: &Path) -> Vec<String> {
     let mut removed = Vec::new();
-    let walker = ignore::WalkBuilder::new(root)
+    // The workspace as git sees it (ignored build folders are not walked), and all of `.tandem/`, which is
+    // often ignored but is where checkpoints are written.
+    let workspace = ignore::WalkBuilder::new(root)
         .hidden(false)
         .require_git(false)
         .follow_links(false)
-        .filter_entry(|e| e.file_name() != ".git")
+        .filter_entry(|e| e.file_name() != ".git" && e.file_name() != STATE_DIR)
+        .build();
+    let state = ignore::WalkBuilder::new(root.join(STATE_DIR))
+        .standard_filters(false)
+        .follow_links(false)
         .build();
     let now = std::time::SystemTime::now();
-    for entry in walker.flatten() {
+    for entry in workspace.chain(state).flatten() {
         let name = entry.file_name().to_string_lossy();
         if !name.starts_with(TEMP_PREFIX) {
             continue;
