@@ -36,6 +36,8 @@ pub enum Action {
     Theme(String),
     /// Show the spend breakdown.
     Cost,
+    /// Trust the workspace's project config as it is now (the person typed `/trust`).
+    Trust,
     /// Leave.
     Quit,
 }
@@ -722,6 +724,7 @@ impl App {
                 }
             }
             "cost" => vec![Action::Cost],
+            "trust" => vec![Action::Trust],
             "route" => match rest {
                 "" => {
                     let now = self

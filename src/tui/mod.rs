@@ -117,7 +117,7 @@ async fn event_loop(
     }
     if !config.trust.ignored.is_empty() {
         app.info(
-            "Run `tandem trust` (or start with --trust) to honour this workspace's config in full.",
+            "Type /trust (or run `tandem trust`, or start with --trust) to honour this workspace's config in full.",
         );
     }
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
@@ -281,6 +281,13 @@ impl Runtime {
                     Err(e) => app.error(e),
                 }
             }
+            Action::Trust => match crate::trust_cmd::grant(&self.config) {
+                Ok(()) => app.info(format!(
+                    "trusted {} as it is now; restart tandem to apply its settings (a change to the file revokes the trust)",
+                    self.config.trust.file.display()
+                )),
+                Err(e) => app.error(format!("{e:#}")),
+            },
             Action::Cost => {
                 let report = crate::spend::report::run(&self.config.dirs.data, false)
                     .unwrap_or_else(|e| format!("no spend ledger: {e}"));

@@ -318,6 +318,7 @@ fn commands_map_to_actions() {
     );
     assert_eq!(run("/theme light"), vec![Action::Theme("light".into())]);
     assert_eq!(run("/cost"), vec![Action::Cost]);
+    assert_eq!(run("/trust"), vec![Action::Trust]);
     assert_eq!(run("/undo"), vec![Action::UndoLast]);
     assert_eq!(run("/quit"), vec![Action::Quit]);
     assert!(run("/bogus").is_empty());

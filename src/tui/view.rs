@@ -495,7 +495,7 @@ fn help_text() -> String {
         "/plan <task>   plan only (no file changes); /run executes that plan",
         "/run [task]    run the last plan, or a new task",
         "/undo          undo the last applied edits",
-        "/cost          spend breakdown",
+        "/cost          spend breakdown; /trust trusts .tandem/config.toml (on restart)",
         "/route cloud|local|<provider>|auto   force the planner's provider",
         "/model [planner|executor <provider>] show or change models",
         "/theme dark|light|high-contrast",
