@@ -95,7 +95,10 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             let cache = (!args.no_cache).then(|| tandem::repomap::cache_path(&root));
             let map = tandem::repomap::RepoMap::build(&root, cache.as_deref());
             let focus = map.focus(&args.focus);
-            print!("{}", map.render(&focus, args.budget, &|_| true));
+            print!(
+                "{}",
+                tandem::text::terminal_safe(&map.render(&focus, args.budget, &|_| true))
+            );
             let s = &map.stats;
             eprintln!(
                 "tandem map: {} files, {} parsed, {} from the cache; walk {} ms, cache {} ms, parse {} ms, store {} ms",
