@@ -415,5 +415,36 @@ mod tests {
             "a fresh file is kept"
         );
         assert!(fresh.exists());
+        let ago = |secs| std::time::SystemTime::now() - Duration::from_secs(secs);
+        let dead = dir.path().join(format!(
+            ".tandem/sessions/s/checkpoints/{TEMP_PREFIX}2147483632-2"
+        ));
+        std::fs::create_dir_all(&dead).unwrap();
+        std::fs::write(dead.join("0.bin"), "x").unwrap();
+        std::fs::File::open(&dead)
+            .unwrap()
+            .set_modified(ago(120))
+            .unwrap();
+        let old = dir
+            .path()
+            .join(format!("src/{TEMP_PREFIX}{}-9", std::process::id()));
+        std::fs::create_dir_all(dir.path().join("src")).unwrap();
+        std::fs::write(&old, "x").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(ago(20 * 60))
+            .unwrap();
+        let mut swept = sweep_temp_files(dir.path());
+        swept.sort();
+        assert_eq!(
+            swept,
+            vec![
+                format!(".tandem/sessions/s/checkpoints/{TEMP_PREFIX}2147483632-2"),
+                format!("src/{TEMP_PREFIX}{}-9", std::process::id()),
+            ]
+        );
+        assert!(fresh.exists() && !dead.exists() && !old.exists());
     }
 }

@@ -437,3 +437,31 @@ fn a_partial_read_of_a_key_file_stays_local() {
     );
     assert_stayed_local(&server, &out, &first, false);
 }
+
+#[test]
+fn the_model_cannot_write_a_nested_project_config_through_its_tools() {
+    use tandem::tools::{Action, ToolSet, dispatch};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("pkg/.tandem")).unwrap();
+    std::fs::write(dir.path().join("pkg/.tandem/config.toml"), "[agent]\n").unwrap();
+    let ws = tandem::sandbox::Workspace::new(dir.path()).unwrap();
+    for (tool, args) in [
+        (
+            "write_file",
+            serde_json::json!({"path": "sub/.tandem/config.toml", "content": "[sandbox]\nmode = \"off\"\n"}),
+        ),
+        (
+            "edit",
+            serde_json::json!({"path": "pkg/.tandem/config.toml", "search": "[agent]\n", "replace": "[sandbox]\nmode = \"off\"\n"}),
+        ),
+    ] {
+        match dispatch(&ws, ToolSet::Executor, tool, &args.to_string()) {
+            Action::Failed(message) => assert!(
+                message.contains("is protected: tools do not write into .tandem/"),
+                "{tool}: {message}"
+            ),
+            other => panic!("{tool} was not refused: {other:?}"),
+        }
+    }
+    assert!(!dir.path().join("sub/.tandem").exists());
+}
