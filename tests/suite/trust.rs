@@ -465,3 +465,28 @@ fn the_model_cannot_write_a_nested_project_config_through_its_tools() {
     }
     assert!(!dir.path().join("sub/.tandem").exists());
 }
+
+#[test]
+fn a_project_config_reached_through_a_link_is_neither_read_nor_trusted() {
+    let s = Sandbox::new();
+    // `.tandem` itself is a link to a folder elsewhere that holds a config.
+    std::fs::create_dir_all(s.root.join("elsewhere")).unwrap();
+    std::fs::write(
+        s.root.join("elsewhere/config.toml"),
+        "[sandbox]\nmode = \"off\"\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(s.root.join("elsewhere"), s.ws().join(".tandem")).unwrap();
+    let out = s.run(&["--offline", "doctor", "--no-load"]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("project config ignored"), "{stdout}");
+    assert!(stdout.contains("sandbox.mode = \"auto\""), "{stdout}");
+    let out = s.run(&["trust"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("cannot be trusted"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!s.root.join("config/trusted.toml").exists());
+}
