@@ -108,10 +108,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Some(Command::Loop(args)) => tandem::exec::ralph::run(config, &cli.global, args).await,
         Some(Command::Spend(args)) => {
-            print!(
-                "{}",
-                tandem::spend::report::run(&config.dirs.data, args.json)?
-            );
+            let report = tandem::spend::report::run(&config.dirs.data, args.json)?;
+            print!("{}", tandem::text::terminal_safe(&report));
             Ok(exit::OK)
         }
         Some(Command::Trust(_)) => Ok(exit::OK),
