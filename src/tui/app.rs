@@ -97,6 +97,8 @@ pub enum Overlay {
     Help,
     /// The spend breakdown (text prepared by the runtime).
     Cost(String),
+    /// The question whether to trust the workspace's project config, with the keys it would honour.
+    Trust(String),
 }
 
 /// Whether the local model is ready.
@@ -483,6 +485,20 @@ impl App {
                 vec![Action::Op(crate::protocol::Op::Interrupt)]
             } else {
                 Vec::new()
+            };
+        }
+        if matches!(self.overlay, Some(Overlay::Trust(_))) {
+            return match key.code {
+                KeyCode::Char('y') => {
+                    self.overlay = None;
+                    vec![Action::Trust]
+                }
+                KeyCode::Char('n') | KeyCode::Esc => {
+                    self.overlay = None;
+                    self.info("not trusted: the project config only narrows settings (/trust to change that)");
+                    Vec::new()
+                }
+                _ => Vec::new(),
             };
         }
         if self.overlay.is_some() {

@@ -116,6 +116,7 @@ async fn event_loop(
         app.error(line);
     }
     if !config.trust.ignored.is_empty() {
+        app.overlay = Some(Overlay::Trust(trust_question(&config)));
         app.info(
             "Type /trust (or run `tandem trust`, or start with --trust) to honour this workspace's config in full.",
         );
@@ -395,6 +396,23 @@ impl Runtime {
             Err(e) => format!("undo failed: {e}"),
         }
     }
+}
+
+/// The text of the trust question: the file, then each key it sets that would be honoured once trusted.
+pub fn trust_question(config: &Config) -> String {
+    let mut text = format!(
+        "{} is not trusted ({}).\nTrusting it honours these keys, ignored now:\n\n",
+        config.trust.file.display(),
+        match config.trust.state {
+            crate::config::TrustState::Revoked => "it changed since you trusted it",
+            _ => "a repository's config may only narrow settings",
+        }
+    );
+    for i in &config.trust.ignored {
+        text.push_str(&format!("  line {}: {}\n", i.line, i.key));
+    }
+    text.push_str("\nTrust is recorded with the file's sha256 and applies when tandem starts again;\nany change to the file revokes it.");
+    text
 }
 
 #[cfg(test)]

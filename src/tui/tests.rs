@@ -354,3 +354,21 @@ fn control_sequences_from_the_model_never_reach_the_terminal() {
         "no control character is in the frame"
     );
 }
+
+#[test]
+fn the_trust_question_is_answered_with_y_or_n() {
+    let mut a = app();
+    a.overlay = Some(Overlay::Trust("line 3: providers.openai.base_url".into()));
+    let frame = draw(&a);
+    assert!(frame.contains("providers.openai.base_url"), "{frame}");
+    assert!(
+        a.key(key(KeyCode::Char('x'))).is_empty(),
+        "other keys do nothing"
+    );
+    assert!(a.overlay.is_some());
+    assert_eq!(a.key(key(KeyCode::Char('y'))), vec![Action::Trust]);
+    assert_eq!(a.overlay, None);
+    a.overlay = Some(Overlay::Trust(String::new()));
+    assert!(a.key(key(KeyCode::Char('n'))).is_empty());
+    assert_eq!(a.overlay, None);
+}

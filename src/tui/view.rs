@@ -56,6 +56,13 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
             area,
         ),
         Some(Overlay::Cost(text)) => draw_popup(f, theme, "Spend (Esc closes)", text, area),
+        Some(Overlay::Trust(text)) => draw_popup(
+            f,
+            theme,
+            "Trust this workspace's config? y trusts · n keeps it narrowed",
+            text,
+            area,
+        ),
         None => {}
     }
     scrub(f.buffer_mut());
