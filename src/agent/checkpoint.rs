@@ -202,7 +202,13 @@ impl Checkpoints {
                 .map_err(|e| err(&blob, e))?
                 .ok_or_else(|| err(&blob, "the saved content is missing; nothing was restored"))?;
             let actual = crate::config::trust::content_hash(Some(&bytes));
-            if f.sha256.as_deref() != Some(actual.as_str()) {
+            let Some(expected) = f.sha256.as_deref() else {
+                return Err(err(
+                    &blob,
+                    "the checkpoint records no content hash (an older tandem wrote it), so the saved content cannot be verified; nothing was restored",
+                ));
+            };
+            if expected != actual {
                 return Err(err(
                     &blob,
                     "the saved content does not match the hash recorded when it was saved; nothing was restored",
