@@ -78,6 +78,10 @@ pub struct GlobalArgs {
     /// Make the plan, save it, change nothing.
     #[arg(long, global = true)]
     pub plan_only: bool,
+    /// Trust the workspace's .tandem/config.toml as it is now and honour it in full (recorded like
+    /// `tandem trust`; revoked when the file changes).
+    #[arg(long, global = true)]
+    pub trust: bool,
 }
 
 impl GlobalArgs {
@@ -97,6 +101,7 @@ impl GlobalArgs {
             budget_usd,
             offline: _,
             plan_only: _,
+            trust: _,
             theme,
         } = self;
         let mut out = Vec::new();
@@ -174,6 +179,19 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Print the repository map the planner sees (ranked definitions within a token budget).
     Map(MapArgs),
+    /// Trust a workspace's .tandem/config.toml (as it is now), or revoke that trust.
+    Trust(TrustArgs),
+}
+
+/// `tandem trust`.
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// The workspace [default: the current one].
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Forget the trust instead of granting it.
+    #[arg(long)]
+    pub revoke: bool,
 }
 
 /// `tandem exec`.

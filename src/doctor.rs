@@ -58,6 +58,10 @@ pub async fn run(
             f.path.display()
         )?;
     }
+    writeln!(out, "Trust      {}", config.trust.state.describe())?;
+    for line in config.trust.notices() {
+        writeln!(out, "           {line}")?;
+    }
     writeln!(out, "Logs       {}", log_dir.display())?;
     writeln!(out, "Models     {}", config.dirs.models().display())?;
     writeln!(out, "\nEffective config (value, then where it came from)")?;
@@ -72,7 +76,8 @@ pub async fn run(
         let pair = format!("{key} = {value}");
         writeln!(out, "  {pair:<width$} {source}")?;
     }
-    print!("{out}");
+    // Values come from config files, including a repository's: printed through the terminal filter.
+    print!("{}", crate::text::terminal_safe(&out));
 
     println!("\nChecks");
     let mut checks = vec![
@@ -88,7 +93,7 @@ pub async fn run(
             "  {} {:<name_width$}  {}",
             c.status.mark(),
             c.name,
-            c.detail
+            crate::text::terminal_safe(&c.detail)
         );
     }
     let failed = checks.iter().any(|c| c.status == Status::Fail);

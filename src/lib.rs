@@ -17,5 +17,7 @@ pub mod router;
 pub mod sandbox;
 pub mod secret;
 pub mod spend;
+pub mod text;
 pub mod tools;
+pub mod trust_cmd;
 pub mod tui;

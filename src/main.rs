@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use tandem::cli::{Cli, Command, exit};
+use tandem::cli::{Cli, Command, TrustArgs, exit};
 use tandem::config::{Config, LoadOptions};
 use tandem::paths::Dirs;
 
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("tandem: {e:#}");
+            eprintln!("tandem: {}", tandem::text::terminal_safe(&format!("{e:#}")));
             ExitCode::from(exit::FAILED)
         }
     }
@@ -42,18 +42,47 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             None
         }
     };
-    let workspace = match &cli.global.workspace {
-        Some(dir) => std::fs::canonicalize(dir)
-            .map_err(|e| anyhow::anyhow!("workspace {}: {e}", dir.display()))?,
-        None => std::env::current_dir()?,
+    let workspace = match (&cli.command, &cli.global.workspace) {
+        (Some(Command::Trust(TrustArgs { dir: Some(dir), .. })), _) | (_, Some(dir)) => {
+            std::fs::canonicalize(dir)
+                .map_err(|e| anyhow::anyhow!("workspace {}: {e}", dir.display()))?
+        }
+        _ => std::env::current_dir()?,
     };
-    let config = match Config::load(LoadOptions::from_process(workspace, cli.global.overrides())) {
+    let load = || {
+        Config::load(LoadOptions::from_process(
+            workspace.clone(),
+            cli.global.overrides(),
+        ))
+    };
+    let mut config = match load() {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("tandem: {e}");
+            eprintln!("tandem: {}", tandem::text::terminal_safe(&e.to_string()));
             return Ok(exit::USAGE);
         }
     };
+    if let Some(Command::Trust(args)) = &cli.command {
+        return tandem::trust_cmd::run(&config, args);
+    }
+    if cli.global.trust && !config.trust.state.is_trusted() {
+        if let Err(e) = tandem::trust_cmd::grant(&config) {
+            eprintln!("tandem: {}", tandem::text::terminal_safe(&e.to_string()));
+            return Ok(exit::USAGE);
+        }
+        config = match load() {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("tandem: {}", tandem::text::terminal_safe(&e.to_string()));
+                return Ok(exit::USAGE);
+            }
+        };
+    }
+    if !matches!(cli.command, None | Some(Command::Doctor(_))) {
+        for line in config.trust.notices() {
+            eprintln!("tandem: {}", tandem::text::terminal_safe(&line));
+        }
+    }
     tracing::info!(version = env!("CARGO_PKG_VERSION"), workspace = %config.workspace.display(), "start");
     match &cli.command {
         Some(Command::Exec(args)) => tandem::exec::run(config, &cli.global, args).await,
@@ -67,7 +96,10 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             let cache = (!args.no_cache).then(|| tandem::repomap::cache_path(&root));
             let map = tandem::repomap::RepoMap::build(&root, cache.as_deref());
             let focus = map.focus(&args.focus);
-            print!("{}", map.render(&focus, args.budget, &|_| true));
+            print!(
+                "{}",
+                tandem::text::terminal_safe(&map.render(&focus, args.budget, &|_| true))
+            );
             let s = &map.stats;
             eprintln!(
                 "tandem map: {} files, {} parsed, {} from the cache; walk {} ms, cache {} ms, parse {} ms, store {} ms",
@@ -77,12 +109,11 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Some(Command::Loop(args)) => tandem::exec::ralph::run(config, &cli.global, args).await,
         Some(Command::Spend(args)) => {
-            print!(
-                "{}",
-                tandem::spend::report::run(&config.dirs.data, args.json)?
-            );
+            let report = tandem::spend::report::run(&config.dirs.data, args.json)?;
+            print!("{}", tandem::text::terminal_safe(&report));
             Ok(exit::OK)
         }
+        Some(Command::Trust(_)) => Ok(exit::OK),
         None => tandem::tui::run(config, &cli.global, None).await,
     }
 }

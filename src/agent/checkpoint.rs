@@ -5,13 +5,16 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::sandbox::{Workspace, write_atomic};
+use crate::sandbox::{Workspace, state};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct FileBefore {
     path: String,
     existed: bool,
     mode: Option<u32>,
+    /// The sha256 of the saved prior bytes, checked before they are restored.
+    #[serde(default)]
+    sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -20,7 +23,8 @@ struct Manifest {
     files: Vec<FileBefore>,
 }
 
-/// A session's checkpoints, newest last.
+/// A session's checkpoints, newest last. Each is a folder named by its id, written under a temporary name and
+/// renamed into place whole; every file in it is opened without following links.
 pub struct Checkpoints {
     dir: PathBuf,
 }
@@ -35,6 +39,15 @@ pub struct CheckpointError {
     pub message: String,
 }
 
+/// What `undo` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UndoOutcome {
+    /// The checkpoint undone and the files restored or removed, if any was left.
+    pub undone: Option<(u64, Vec<String>)>,
+    /// Checkpoints skipped because they were never completely written (a crash), each with why.
+    pub skipped: Vec<String>,
+}
+
 fn err(path: &Path, e: impl std::fmt::Display) -> CheckpointError {
     CheckpointError {
         path: path.to_path_buf(),
@@ -42,30 +55,38 @@ fn err(path: &Path, e: impl std::fmt::Display) -> CheckpointError {
     }
 }
 
+/// The largest prior content a checkpoint restores.
+const BLOB_CAP: u64 = 1 << 36;
+
 impl Checkpoints {
     /// The checkpoints kept in `dir`.
     pub fn new(dir: PathBuf) -> Self {
         Checkpoints { dir }
     }
 
-    /// Ids of the checkpoints not undone, oldest first.
+    /// Ids of the checkpoints not undone, oldest first (folders still being written are not among them).
     pub fn ids(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> = std::fs::read_dir(&self.dir)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default();
+        self.try_ids().unwrap_or_default()
+    }
+
+    /// The ids, or why the folder cannot be read (a link on its path is refused, not followed).
+    fn try_ids(&self) -> Result<Vec<u64>, CheckpointError> {
+        let mut ids: Vec<u64> = state::list(&self.dir)
+            .map_err(|e| err(&self.dir, e))?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, kind)| *kind == rustix::fs::FileType::Directory)
+            .filter_map(|(name, _)| name.parse().ok())
+            .collect();
         ids.sort_unstable();
-        ids
+        Ok(ids)
     }
 
     /// Writes `changes` (workspace-relative path, new content) as one checkpoint; returns its id.
     ///
-    /// The prior bytes are saved before anything is written; each file is written atomically. If a write
-    /// fails part-way, the files already written are restored before the error is returned.
+    /// The prior bytes are saved before anything is written, in a temporary folder renamed into place only when
+    /// complete; each file is written atomically. If a write fails part-way, the files already written are
+    /// restored before the error is returned.
     pub fn apply(
         &self,
         ws: &Workspace,
@@ -76,9 +97,10 @@ impl Checkpoints {
             .iter()
             .map(|(path, _)| ws.resolve_write(path).map_err(|e| err(Path::new(path), e)))
             .collect::<Result<Vec<_>, _>>()?;
-        let id = self.ids().last().map_or(1, |l| l + 1);
-        let cdir = self.dir.join(id.to_string());
-        std::fs::create_dir_all(&cdir).map_err(|e| err(&cdir, e))?;
+        let id = self.try_ids()?.last().map_or(1, |l| l + 1);
+        let tmp_name = state::temp_name();
+        let tmp = self.dir.join(&tmp_name);
+        state::create_dir_all(&tmp).map_err(|e| err(&tmp, e))?;
         let record = || -> Result<Vec<FileBefore>, CheckpointError> {
             let mut files = Vec::new();
             for (i, ((path, _), abs)) in changes.iter().zip(&resolved).enumerate() {
@@ -86,72 +108,123 @@ impl Checkpoints {
                 let mode = current.as_ref().map(|(_, mode)| *mode);
                 let before = current.map(|(bytes, _)| bytes);
                 if let Some(bytes) = &before {
-                    std::fs::write(cdir.join(format!("{i}.bin")), bytes)
-                        .map_err(|e| err(&cdir, e))?;
+                    let blob = tmp.join(format!("{i}.bin"));
+                    state::write(&blob, bytes).map_err(|e| err(&blob, e))?;
                 }
                 files.push(FileBefore {
                     path: path.clone(),
                     existed: before.is_some(),
                     mode,
+                    sha256: before
+                        .as_deref()
+                        .map(|b| crate::config::trust::content_hash(Some(b))),
                 });
             }
+            let manifest = Manifest {
+                id,
+                files: files.clone(),
+            };
+            let json = serde_json::to_vec_pretty(&manifest).map_err(|e| err(&tmp, e))?;
+            let path = tmp.join("manifest.json");
+            state::write(&path, &json).map_err(|e| err(&path, e))?;
+            state::rename(&self.dir, &tmp_name, &id.to_string()).map_err(|e| err(&tmp, e))?;
             Ok(files)
         };
         let files = match record() {
             Ok(files) => files,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&cdir);
+                let _ = state::remove_dir_all(&tmp);
                 return Err(e);
             }
         };
-        let manifest = Manifest { id, files };
-        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| err(&cdir, e))?;
-        write_atomic(&cdir.join("manifest.json"), &json).map_err(|e| err(&cdir, e))?;
+        let cdir = self.dir.join(id.to_string());
         for (done, (path, content)) in changes.iter().enumerate() {
             let result = ws
                 .write(path, content, None)
                 .map(|_| ())
                 .map_err(|e| err(Path::new(path), e));
             if let Err(e) = result {
-                let _ = self.restore(ws, &cdir, &manifest.files[..done]);
-                let _ = std::fs::remove_dir_all(&cdir);
+                let _ = self.restore(ws, &cdir, &files[..done]);
+                let _ = state::remove_dir_all(&cdir);
                 return Err(e);
             }
         }
         Ok(id)
     }
 
-    /// Undoes the newest checkpoint; returns its id and the files restored or removed.
-    pub fn undo(&self, ws: &Workspace) -> Result<Option<(u64, Vec<String>)>, CheckpointError> {
-        let Some(id) = self.ids().last().copied() else {
-            return Ok(None);
-        };
-        let cdir = self.dir.join(id.to_string());
-        let path = cdir.join("manifest.json");
-        let manifest: Manifest =
-            serde_json::from_slice(&std::fs::read(&path).map_err(|e| err(&path, e))?)
-                .map_err(|e| err(&path, e))?;
-        let files = self.restore(ws, &cdir, &manifest.files)?;
-        std::fs::remove_dir_all(&cdir).map_err(|e| err(&cdir, e))?;
-        Ok(Some((id, files)))
+    /// Undoes the newest complete checkpoint; incomplete ones (a crash while one was written) are removed and
+    /// reported, so the checkpoints before them still undo.
+    pub fn undo(&self, ws: &Workspace) -> Result<UndoOutcome, CheckpointError> {
+        let mut outcome = UndoOutcome::default();
+        for id in self.try_ids()?.into_iter().rev() {
+            let cdir = self.dir.join(id.to_string());
+            let path = cdir.join("manifest.json");
+            let manifest = match state::read(&path, 1 << 24) {
+                Ok(Some(bytes)) => serde_json::from_slice::<Manifest>(&bytes)
+                    .map_err(|e| format!("its manifest is unreadable ({e})")),
+                Ok(None) => Err("it has no manifest".to_string()),
+                Err(e) => return Err(err(&path, e)),
+            };
+            let manifest = match manifest {
+                Ok(m) => m,
+                Err(why) => {
+                    outcome.skipped.push(format!(
+                        "checkpoint {id} was not completely written ({why}); skipped and removed"
+                    ));
+                    state::remove_dir_all(&cdir).map_err(|e| err(&cdir, e))?;
+                    continue;
+                }
+            };
+            let files = self.restore(ws, &cdir, &manifest.files)?;
+            state::remove_dir_all(&cdir).map_err(|e| err(&cdir, e))?;
+            outcome.undone = Some((id, files));
+            break;
+        }
+        Ok(outcome)
     }
 
+    /// Restores `files` from `cdir`: every saved blob is read without following links and checked against
+    /// its recorded hash before anything is written.
     fn restore(
         &self,
         ws: &Workspace,
         cdir: &Path,
         files: &[FileBefore],
     ) -> Result<Vec<String>, CheckpointError> {
+        let mut blobs = Vec::with_capacity(files.len());
+        for (i, f) in files.iter().enumerate() {
+            if !f.existed {
+                blobs.push(None);
+                continue;
+            }
+            let blob = cdir.join(format!("{i}.bin"));
+            let bytes = state::read(&blob, BLOB_CAP)
+                .map_err(|e| err(&blob, e))?
+                .ok_or_else(|| err(&blob, "the saved content is missing; nothing was restored"))?;
+            let actual = crate::config::trust::content_hash(Some(&bytes));
+            let Some(expected) = f.sha256.as_deref() else {
+                return Err(err(
+                    &blob,
+                    "the checkpoint records no content hash (an older tandem wrote it), so the saved content cannot be verified; nothing was restored",
+                ));
+            };
+            if expected != actual {
+                return Err(err(
+                    &blob,
+                    "the saved content does not match the hash recorded when it was saved; nothing was restored",
+                ));
+            }
+            blobs.push(Some(bytes));
+        }
         let mut restored = Vec::new();
-        for (i, f) in files.iter().enumerate().rev() {
+        for (f, blob) in files.iter().zip(blobs).rev() {
             let shown = Path::new(&f.path);
-            if f.existed {
-                let blob = cdir.join(format!("{i}.bin"));
-                let bytes = std::fs::read(&blob).map_err(|e| err(&blob, e))?;
-                ws.write(&f.path, &bytes, f.mode.map(|m| m & 0o7777))
-                    .map_err(|e| err(shown, e))?;
-            } else {
-                ws.remove(&f.path).map_err(|e| err(shown, e))?;
+            match blob {
+                Some(bytes) => {
+                    ws.write(&f.path, &bytes, f.mode.map(|m| m & 0o7777))
+                        .map_err(|e| err(shown, e))?;
+                }
+                None => ws.remove(&f.path).map_err(|e| err(shown, e))?,
             }
             restored.push(f.path.clone());
         }
@@ -198,10 +271,13 @@ mod tests {
 
         // A fresh handle (a restarted process) sees the same checkpoints.
         let cps = Checkpoints::new(dir.path().join("cps"));
-        assert_eq!(cps.undo(&ws).unwrap(), Some((2, vec!["a.txt".into()])));
+        assert_eq!(
+            cps.undo(&ws).unwrap().undone,
+            Some((2, vec!["a.txt".into()]))
+        );
         assert_eq!(std::fs::read(ws.root().join("a.txt")).unwrap(), b"changed");
         assert_eq!(
-            cps.undo(&ws).unwrap(),
+            cps.undo(&ws).unwrap().undone,
             Some((1, vec!["a.txt".into(), "new/b.txt".into()]))
         );
         assert_eq!(std::fs::read(ws.root().join("a.txt")).unwrap(), original);
@@ -214,7 +290,7 @@ mod tests {
             0o741
         );
         assert!(!ws.root().join("new/b.txt").exists());
-        assert_eq!(cps.undo(&ws).unwrap(), None);
+        assert_eq!(cps.undo(&ws).unwrap(), UndoOutcome::default());
     }
 
     #[test]
@@ -236,5 +312,73 @@ mod tests {
             "before"
         );
         assert!(cps.ids().is_empty());
+    }
+
+    fn two_checkpoints() -> (tempfile::TempDir, Workspace, Checkpoints) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("ws")).unwrap();
+        let ws = Workspace::new(&dir.path().join("ws")).unwrap();
+        std::fs::write(ws.root().join("a.txt"), "v1").unwrap();
+        let cps = Checkpoints::new(ws.root().join(".tandem/sessions/s/checkpoints"));
+        cps.apply(&ws, &[("a.txt".into(), b"v2".to_vec())]).unwrap();
+        cps.apply(&ws, &[("a.txt".into(), b"v3".to_vec())]).unwrap();
+        (dir, ws, cps)
+    }
+
+    #[test]
+    fn an_incomplete_checkpoint_is_skipped_and_earlier_ones_still_undo() {
+        let (_dir, ws, cps) = two_checkpoints();
+        // A crash between creating a checkpoint folder and writing its manifest (an older layout did this).
+        std::fs::create_dir_all(cps.dir.join("3")).unwrap();
+        // A temporary folder left by a crash is not a checkpoint at all.
+        std::fs::create_dir_all(cps.dir.join(".tandem-tmp-1-0")).unwrap();
+        let out = cps.undo(&ws).unwrap();
+        assert_eq!(out.undone, Some((2, vec!["a.txt".into()])));
+        assert_eq!(out.skipped.len(), 1);
+        assert!(
+            out.skipped[0].contains("checkpoint 3 was not completely written"),
+            "{:?}",
+            out.skipped
+        );
+        assert_eq!(std::fs::read(ws.root().join("a.txt")).unwrap(), b"v2");
+        assert_eq!(cps.undo(&ws).unwrap().undone.map(|u| u.0), Some(1));
+        assert_eq!(std::fs::read(ws.root().join("a.txt")).unwrap(), b"v1");
+    }
+
+    #[test]
+    fn a_blob_replaced_by_a_link_or_other_bytes_is_refused() {
+        let (dir, ws, cps) = two_checkpoints();
+        std::fs::write(dir.path().join("id_rsa"), "PRIVATE").unwrap();
+        let blob = cps.dir.join("2/0.bin");
+        std::fs::remove_file(&blob).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("id_rsa"), &blob).unwrap();
+        let e = cps.undo(&ws).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        std::fs::remove_file(&blob).unwrap();
+        std::fs::write(&blob, "PRIVATE").unwrap();
+        let e = cps.undo(&ws).unwrap_err().to_string();
+        assert!(e.contains("does not match the hash"), "{e}");
+        assert_eq!(std::fs::read(ws.root().join("a.txt")).unwrap(), b"v3");
+    }
+
+    #[test]
+    fn a_checkpoints_folder_replaced_by_a_link_is_refused() {
+        let (dir, ws, cps) = two_checkpoints();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        let sessions = ws.root().join(".tandem/sessions");
+        std::fs::rename(&sessions, dir.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(&outside, &sessions).unwrap();
+        let e = cps
+            .apply(&ws, &[("a.txt".into(), b"v4".to_vec())])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert_eq!(
+            std::fs::read_dir(&outside).unwrap().count(),
+            0,
+            "nothing written outside"
+        );
+        assert_eq!(std::fs::read(ws.root().join("a.txt")).unwrap(), b"v3");
     }
 }

@@ -16,7 +16,8 @@ pub struct EventSink {
 }
 
 impl EventSink {
-    /// A sink appending to `transcript` (created with its folder if needed), continuing after `last_seq`.
+    /// A sink appending to `transcript` (created with its folder if needed, never through a link), continuing
+    /// after `last_seq`.
     pub fn new(
         transcript: Option<&Path>,
         tx: Option<UnboundedSender<Event>>,
@@ -24,13 +25,9 @@ impl EventSink {
     ) -> std::io::Result<Self> {
         let transcript = match transcript {
             Some(path) => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?;
+                // Under `.tandem/`: opened without following links, so a planted link is refused.
+                let file =
+                    crate::sandbox::state::open_append(path).map_err(std::io::Error::other)?;
                 Some((path.to_path_buf(), file))
             }
             None => None,

@@ -39,10 +39,14 @@ pub enum TranscriptError {
 
 /// Reads a transcript; a last line cut short by a crash is skipped, any other bad line is an error.
 pub fn read(path: &Path) -> Result<Vec<Event>, TranscriptError> {
-    let text = std::fs::read_to_string(path).map_err(|e| TranscriptError::Read {
+    let fail = |message: String| TranscriptError::Read {
         path: path.into(),
-        message: e.to_string(),
-    })?;
+        message,
+    };
+    let bytes = crate::sandbox::state::read(path, 1 << 32)
+        .map_err(|e| fail(e.to_string()))?
+        .ok_or_else(|| fail("no such file".into()))?;
+    let text = String::from_utf8(bytes).map_err(|e| fail(e.to_string()))?;
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let mut events = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
@@ -62,16 +66,19 @@ pub fn read(path: &Path) -> Result<Vec<Event>, TranscriptError> {
 
 /// The newest session of a workspace (by file modification time).
 pub fn latest(workspace: &Path) -> Option<String> {
-    let entries = std::fs::read_dir(sessions_dir(workspace)).ok()?;
+    let dir = sessions_dir(workspace);
+    let entries = crate::sandbox::state::list(&dir).ok()??;
     entries
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
-        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
-        .and_then(|e| {
-            e.path()
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
+        .into_iter()
+        .filter(|(name, kind)| {
+            *kind == rustix::fs::FileType::RegularFile && name.ends_with(".jsonl")
         })
+        .max_by_key(|(name, _)| {
+            std::fs::symlink_metadata(dir.join(name))
+                .and_then(|m| m.modified())
+                .ok()
+        })
+        .and_then(|(name, _)| name.strip_suffix(".jsonl").map(String::from))
 }
 
 /// What a session had done when its transcript ends.
@@ -132,7 +139,7 @@ pub fn replay(events: &[Event]) -> Resumed {
 /// Loads a session's events.
 pub fn load(workspace: &Path, session: &str) -> Result<Vec<Event>, TranscriptError> {
     let path = transcript_path(workspace, session);
-    if !path.exists() {
+    if std::fs::symlink_metadata(&path).is_err() {
         return Err(TranscriptError::NotFound(session.into()));
     }
     read(&path)

@@ -47,11 +47,25 @@ pub(super) struct Merged {
     pub table: Table,
     pub origins: BTreeMap<String, Source>,
     pub files: Vec<ConfigFileStatus>,
+    /// Keys of an untrusted layer that were not applied.
+    pub ignored: Vec<super::narrow::IgnoredKey>,
+}
+
+/// One config file's content, read by the caller.
+pub(super) struct LayerFile {
+    /// `user` or `project`.
+    pub layer: &'static str,
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its text, or `None` when there is no such file.
+    pub text: Option<String>,
+    /// Whether only narrowing values are applied (an untrusted project file).
+    pub narrow: bool,
 }
 
 /// Merges all layers; every error names its file and line, variable or flag, and key.
 pub(super) fn merge_layers(
-    files: &[(&'static str, PathBuf)],
+    files: &[LayerFile],
     env: &BTreeMap<String, String>,
     flags: &[FlagOverride],
 ) -> Result<Merged, ConfigError> {
@@ -63,25 +77,23 @@ pub(super) fn merge_layers(
     });
 
     let mut statuses = Vec::new();
-    for (layer, path) in files {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                statuses.push(ConfigFileStatus {
-                    layer,
-                    path: path.clone(),
-                    loaded: false,
-                });
-                continue;
-            }
-            Err(source) => {
-                return Err(ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                });
-            }
+    let mut ignored = Vec::new();
+    for file in files {
+        let Some(text) = &file.text else {
+            statuses.push(ConfigFileStatus {
+                layer: file.layer,
+                path: file.path.clone(),
+                loaded: false,
+            });
+            continue;
         };
-        let (layer_table, lines) = parse_file(path, &text)?;
+        let path = &file.path;
+        let (mut layer_table, lines) = parse_file(path, text)?;
+        if file.narrow {
+            let (kept, dropped) = super::narrow::narrow(&table, &layer_table, &lines);
+            layer_table = kept;
+            ignored.extend(dropped);
+        }
         merge_into(&mut table, &layer_table, "", &mut |key| {
             let line = lines.get(&key).copied().unwrap_or(1);
             origins.insert(
@@ -93,7 +105,7 @@ pub(super) fn merge_layers(
             );
         });
         statuses.push(ConfigFileStatus {
-            layer,
+            layer: file.layer,
             path: path.clone(),
             loaded: true,
         });
@@ -127,6 +139,7 @@ pub(super) fn merge_layers(
         table,
         origins,
         files: statuses,
+        ignored,
     })
 }
 

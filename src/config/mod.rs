@@ -2,8 +2,10 @@
 
 mod error;
 mod load;
+mod narrow;
 mod schema;
 mod source;
+pub mod trust;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -11,14 +13,17 @@ use std::path::{Path, PathBuf};
 
 pub use error::ConfigError;
 pub use load::{ConfigFileStatus, ENV_ALIASES, FlagOverride, env_key};
+pub use narrow::IgnoredKey;
 pub use schema::{
     AgentConfig, ApprovalPolicy, BudgetConfig, CommandPolicy, ConfigFile, LocalConfig, PriceConfig,
     PrivacyConfig, ProviderConfig, ProviderKind, RoleConfig, SamplingConfig, SandboxConfig,
     SensitivePolicy, SpendConfig, UiConfig,
 };
 pub use source::Source;
+pub use trust::TrustState;
 
 use crate::paths::{self, Dirs};
+use crate::sandbox::PathError;
 use crate::secret::{self, Secret};
 
 /// The file name of the demo model in the models cache.
@@ -69,6 +74,8 @@ pub struct Config {
     pub dirs: Dirs,
     /// The config files looked for.
     pub files: Vec<ConfigFileStatus>,
+    /// Whether the project config is trusted, and what of it was ignored.
+    pub trust: TrustReport,
     origins: BTreeMap<String, Source>,
     table: toml::Table,
     api_keys: BTreeMap<String, ApiKey>,
@@ -109,11 +116,35 @@ impl ModelLocation {
 impl Config {
     /// Loads and checks all layers.
     pub fn load(opts: LoadOptions) -> Result<Config, ConfigError> {
+        let user_path = opts.dirs.user_config_file();
+        let user = match std::fs::read_to_string(&user_path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: user_path,
+                    source,
+                });
+            }
+        };
+        let project = read_project_file(&opts.workspace, &opts.dirs)?;
         let files = [
-            ("user", opts.dirs.user_config_file()),
-            ("project", paths::project_config_file(&opts.workspace)),
+            load::LayerFile {
+                layer: "user",
+                path: user_path,
+                text: user,
+                narrow: false,
+            },
+            load::LayerFile {
+                layer: "project",
+                path: project.file.clone(),
+                text: project.text,
+                narrow: !project.report.state.is_trusted(),
+            },
         ];
         let merged = load::merge_layers(&files, &opts.env, &opts.flags)?;
+        let mut trust = project.report;
+        trust.ignored = merged.ignored.clone();
         let mut values = load::typed(&merged.table)?;
         validate::infer_provider_kinds(&mut values);
         validate::check(&values).map_err(|(key, message)| {
@@ -154,6 +185,7 @@ impl Config {
             workspace: opts.workspace,
             dirs: opts.dirs,
             files: merged.files,
+            trust,
             origins: merged.origins,
             table: merged.table,
             api_keys,
@@ -227,6 +259,100 @@ impl Config {
         };
         base.join(expanded)
     }
+}
+
+/// Whether the workspace's project config is trusted, and what of it was not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustReport {
+    /// The trust state.
+    pub state: TrustState,
+    /// The project config file.
+    pub file: PathBuf,
+    /// The sha256 of its bytes (`none` when there is none): what `tandem trust` records.
+    pub hash: String,
+    /// Its keys that were not applied because the workspace is not trusted.
+    pub ignored: Vec<IgnoredKey>,
+}
+
+impl TrustReport {
+    /// Lines for a person: the state when it matters, then each ignored key with its file and line.
+    pub fn notices(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let matters = !self.ignored.is_empty()
+            || matches!(self.state, TrustState::Revoked | TrustState::Refused(_));
+        if matters {
+            out.push(format!(
+                "{}: {}",
+                self.file.display(),
+                self.state.describe()
+            ));
+        }
+        for i in &self.ignored {
+            out.push(format!(
+                "{}:{}: `{}` ignored: {}",
+                self.file.display(),
+                i.line,
+                i.key,
+                i.why
+            ));
+        }
+        out
+    }
+}
+
+/// The largest project config file read.
+const PROJECT_FILE_CAP: u64 = 1 << 20;
+
+struct ProjectFile {
+    file: PathBuf,
+    text: Option<String>,
+    report: TrustReport,
+}
+
+/// Reads the project file without following links and decides whether it is trusted (by its exact bytes).
+fn read_project_file(workspace: &Path, dirs: &Dirs) -> Result<ProjectFile, ConfigError> {
+    let file = paths::project_config_file(workspace);
+    let report = |state, hash: &str| TrustReport {
+        state,
+        file: file.clone(),
+        hash: hash.to_string(),
+        ignored: Vec::new(),
+    };
+    let bytes = match crate::sandbox::state::read(&file, PROJECT_FILE_CAP) {
+        Ok(bytes) => bytes,
+        // A link anywhere on the way: ignored whole, with a notice (never followed).
+        Err(e @ (PathError::Raced(_) | PathError::Protected { .. })) => {
+            let r = report(
+                TrustState::Refused(e.to_string()),
+                &trust::content_hash(None),
+            );
+            return Ok(ProjectFile {
+                text: None,
+                report: r,
+                file,
+            });
+        }
+        Err(e) => {
+            return Err(ConfigError::Read {
+                path: file,
+                source: std::io::Error::other(e.to_string()),
+            });
+        }
+    };
+    let hash = trust::content_hash(bytes.as_deref());
+    let state = trust::state(dirs, workspace, &hash);
+    let text = match bytes {
+        None => None,
+        Some(b) => Some(String::from_utf8(b).map_err(|e| ConfigError::Read {
+            path: file.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?),
+    };
+    Ok(ProjectFile {
+        report: report(state, &hash),
+        text,
+        file: file.clone(),
+    })
 }
 
 /// The origin of `key`, or for a key that is missing, of the nearest table around it that was set.

@@ -17,12 +17,14 @@ pub enum MatchError {
     #[error("the search text is empty; to create a file use write_file")]
     EmptySearch,
     /// It appears more than once.
-    #[error("the search text appears {count} times (lines {}); include more surrounding lines so it is unique", lines.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", "))]
+    #[error("the search text appears {count} times{} (lines {}); include more surrounding lines so it is unique", if *.overlapping { ", overlapping" } else { "" }, lines.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", "))]
     Ambiguous {
-        /// How many times.
+        /// How many times (occurrences that overlap each count).
         count: usize,
         /// Where (1-based first lines).
         lines: Vec<usize>,
+        /// Whether some occurrences overlap (so replacing "the first" would be a guess).
+        overlapping: bool,
     },
     /// It does not appear; the closest lines are shown.
     #[error("the search text was not found{}", closest_text(.closest))]
@@ -48,7 +50,7 @@ pub fn search_replace(
     if search.trim().is_empty() {
         return Err(MatchError::EmptySearch);
     }
-    let starts: Vec<usize> = content.match_indices(search).map(|(i, _)| i).collect();
+    let starts = occurrences(content, search);
     match starts.len() {
         1 => {
             let at = starts[0];
@@ -65,11 +67,29 @@ pub fn search_replace(
                 .iter()
                 .map(|&i| content[..i].matches('\n').count() + 1)
                 .collect();
-            return Err(MatchError::Ambiguous { count: n, lines });
+            let overlapping = starts.windows(2).any(|w| w[1] < w[0] + search.len());
+            return Err(MatchError::Ambiguous {
+                count: n,
+                lines,
+                overlapping,
+            });
         }
         _ => {}
     }
     tolerant(content, search, replace)
+}
+
+/// Every byte offset where `search` starts, overlapping ones included (`match_indices` skips those).
+fn occurrences(content: &str, search: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = content.get(from..).and_then(|rest| rest.find(search)) {
+        let at = from + i;
+        out.push(at);
+        // The next start is the next character boundary after this one.
+        from = at + content[at..].chars().next().map_or(1, char::len_utf8);
+    }
+    out
 }
 
 fn tolerant(content: &str, search: &str, replace: &str) -> Result<(String, MatchKind), MatchError> {
@@ -111,6 +131,7 @@ fn tolerant(content: &str, search: &str, replace: &str) -> Result<(String, Match
         n => Err(MatchError::Ambiguous {
             count: n,
             lines: matches.iter().map(|m| m + 1).collect(),
+            overlapping: matches.windows(2).any(|w| w[1] < w[0] + wanted.len()),
         }),
     }
 }
@@ -223,7 +244,8 @@ mod tests {
             err,
             MatchError::Ambiguous {
                 count: 2,
-                lines: vec![1, 5]
+                lines: vec![1, 5],
+                overlapping: false,
             }
         );
         let err = search_replace(CODE, "def mul(a, b):\n    return a * b", "x").unwrap_err();
@@ -244,5 +266,32 @@ mod tests {
             search_replace(CODE, "zzzz qqqq", "x").unwrap_err(),
             MatchError::NotFound { closest: None }
         );
+    }
+
+    #[test]
+    fn overlapping_occurrences_are_ambiguous() {
+        let err = search_replace("}\n}\n}\n", "}\n}\n", "}\n").unwrap_err();
+        assert_eq!(
+            err,
+            MatchError::Ambiguous {
+                count: 2,
+                lines: vec![1, 2],
+                overlapping: true,
+            }
+        );
+        assert!(
+            err.to_string()
+                .starts_with("the search text appears 2 times, overlapping (lines 1, 2)"),
+            "{err}"
+        );
+        assert!(matches!(
+            search_replace("aaa", "aa", "b"),
+            Err(MatchError::Ambiguous {
+                count: 2,
+                overlapping: true,
+                ..
+            })
+        ));
+        assert_eq!(search_replace("éaé", "aé", "x").unwrap().0, "éx");
     }
 }

@@ -63,15 +63,43 @@ pub fn build_router(config: &Config, offline: bool, session: &str) -> anyhow::Re
     )?)
 }
 
-/// Project instructions for the planner: the first of AGENTS.md, CLAUDE.md, CONVENTIONS.md, .cursorrules.
+/// Project instructions for the planner: the first of AGENTS.md, CLAUDE.md, CONVENTIONS.md, .cursorrules,
+/// read through the same path policy as the tools (a link to a file outside the workspace is refused).
 pub fn project_instructions(root: &std::path::Path) -> Option<String> {
+    let ws = Workspace::new(root).ok()?;
     crate::sandbox::paths::INSTRUCTION_FILES
         .iter()
         .find_map(|name| {
-            let text = std::fs::read_to_string(root.join(name)).ok()?;
+            let bytes = match ws.read(name, 1 << 20) {
+                // A link may lead to another instruction or Markdown file (CLAUDE.md -> AGENTS.md), not to
+                // an arbitrary file such as `.env`.
+                Ok((real, bytes)) if instruction_like(&ws.relative(&real)) => bytes,
+                Ok((real, _)) => {
+                    tracing::warn!(
+                        "{name} leads to {}, which is not an instruction file; not read",
+                        ws.relative(&real)
+                    );
+                    return None;
+                }
+                Err(crate::sandbox::PathError::NotFound(_)) => return None,
+                Err(e) => {
+                    tracing::warn!("project instructions not read: {e}");
+                    return None;
+                }
+            };
+            let text = String::from_utf8_lossy(&bytes);
             let text: String = text.chars().take(8_000).collect();
             (!text.trim().is_empty()).then(|| format!("({name})\n{text}"))
         })
+}
+
+/// Whether a workspace-relative path is an instruction file or Markdown.
+fn instruction_like(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    crate::sandbox::paths::INSTRUCTION_FILES
+        .iter()
+        .any(|f| f.eq_ignore_ascii_case(name))
+        || (name.to_ascii_lowercase().ends_with(".md") && !name.starts_with('.'))
 }
 
 /// `tandem exec`.
@@ -195,7 +223,7 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &ExecArgs) -> an
             };
             println!("{}", serde_json::to_string_pretty(&doc)?);
         } else {
-            println!("{}", plan.to_markdown());
+            println!("{}", crate::text::terminal_safe(&plan.to_markdown()));
             if let Some(d) = &planner {
                 println!("_Planned by {}/{} ({})._", d.provider, d.model, d.reason);
             }
@@ -286,7 +314,11 @@ pub fn undo(config: &Config, args: &UndoArgs) -> anyhow::Result<u8> {
     let last_seq = transcript::replay(&events).last_seq;
     let checkpoints =
         crate::agent::checkpoint::Checkpoints::new(transcript::checkpoints_dir(ws.root(), &id));
-    match checkpoints.undo(&ws)? {
+    let outcome = checkpoints.undo(&ws)?;
+    for note in &outcome.skipped {
+        eprintln!("tandem: {note}");
+    }
+    match outcome.undone {
         Some((checkpoint, files)) => {
             let mut sink = crate::agent::events::EventSink::new(
                 Some(&transcript::transcript_path(ws.root(), &id)),
@@ -299,7 +331,7 @@ pub fn undo(config: &Config, args: &UndoArgs) -> anyhow::Result<u8> {
             });
             println!(
                 "undid checkpoint {checkpoint} of session {id}: {}",
-                files.join(", ")
+                crate::text::terminal_safe(&files.join(", "))
             );
             Ok(exit::OK)
         }
@@ -354,7 +386,6 @@ fn save_plan(
     plan: &Plan,
 ) -> anyhow::Result<PathBuf> {
     let dir = config.workspace.join(".tandem").join("plans");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let stamp = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
             "[year][month][day]-[hour][minute][second]"
@@ -368,11 +399,11 @@ fn save_plan(
         plan,
     };
     let json_path = dir.join(format!("{base}.json"));
-    crate::sandbox::write_atomic(&json_path, serde_json::to_string_pretty(&doc)?.as_bytes())
+    crate::sandbox::state::write(&json_path, serde_json::to_string_pretty(&doc)?.as_bytes())
         .with_context(|| format!("cannot write {}", json_path.display()))?;
     let md = format!("Task: {task}\n\n{}", plan.to_markdown());
     let md_path = dir.join(format!("{base}.md"));
-    crate::sandbox::write_atomic(&md_path, md.as_bytes())
+    crate::sandbox::state::write(&md_path, md.as_bytes())
         .with_context(|| format!("cannot write {}", md_path.display()))?;
     Ok(json_path)
 }
@@ -422,7 +453,7 @@ pub async fn sandbox(config: &Config, args: &crate::cli::SandboxArgs) -> anyhow:
     let out = sandbox
         .run(&args.command, std::time::Duration::from_secs(args.timeout))
         .await?;
-    print!("{}", out.output);
+    print!("{}", crate::text::terminal_safe(&out.output));
     if !out.output.ends_with('\n') && !out.output.is_empty() {
         println!();
     }

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::prompts::{self, PromptName};
 use crate::protocol::{EventMsg, Op, Outcome, RouteDecision, RouteRole, StepStatus, Summary};
 use crate::router::new_session_id;
-use crate::sandbox::{Workspace, write_atomic};
+use crate::sandbox::Workspace;
 
 /// Why the loop stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &LoopArgs) -> an
         }
         let prompt = std::fs::read_to_string(&prompt_path)
             .with_context(|| format!("cannot read {}", prompt_path.display()))?;
-        let progress = std::fs::read_to_string(&progress_path).unwrap_or_default();
+        let progress = read_progress(&progress_path)?;
         let mut task = prompt.trim().to_string();
         if !progress.trim().is_empty() {
             task.push_str(&format!(
@@ -115,7 +115,10 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &LoopArgs) -> an
             }
             last_route = Some(route);
         }
-        eprintln!("{}", iteration_line(n, args.max_iterations, &iteration));
+        eprintln!(
+            "{}",
+            crate::text::terminal_safe(&iteration_line(n, args.max_iterations, &iteration))
+        );
         append_progress(&progress_path, n, &iteration)?;
         if args.commit && !iteration.summary.changed_files.is_empty() {
             commit(ws.root(), n, &iteration);
@@ -246,7 +249,7 @@ fn iteration_line(n: u32, max: u32, it: &Iteration) -> String {
 
 /// Appends the iteration's notes to the progress file (written whole).
 fn append_progress(path: &Path, n: u32, it: &Iteration) -> anyhow::Result<()> {
-    let mut text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut text = read_progress(path)?;
     let stamp = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -273,10 +276,16 @@ fn append_progress(path: &Path, n: u32, it: &Iteration) -> anyhow::Result<()> {
         Some(false) => text.push_str("Verify: failed\n"),
         None => {}
     }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    write_atomic(path, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
+    crate::sandbox::state::write(path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The progress file's text (empty when there is none yet), read without following links: its content goes
+/// to the planner, so a link to a file elsewhere is refused.
+fn read_progress(path: &Path) -> anyhow::Result<String> {
+    let bytes = crate::sandbox::state::read(path, 1 << 24)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned())
 }
 
 /// Commits the iteration's changes (best effort: a failed commit is reported, the loop goes on).

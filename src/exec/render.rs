@@ -225,7 +225,7 @@ impl Renderer {
             && (!self.quiet || important)
         {
             self.clear_spinner();
-            eprintln!("tandem: {line}");
+            eprintln!("tandem: {}", crate::text::terminal_safe(&line));
         }
     }
 
@@ -272,6 +272,6 @@ impl Renderer {
             s.usd,
             s.saved_usd
         );
-        out
+        crate::text::terminal_safe(&out).into_owned()
     }
 }

@@ -27,11 +27,23 @@ pub(super) struct Cache {
 impl Cache {
     /// Opens (or creates) the cache at `path`; a corrupt or foreign file is replaced.
     pub fn open(path: &Path) -> Option<Cache> {
+        // The folder is made without following links (a link in `.tandem/` is refused), and SQLite is told not
+        // to open the database through a link.
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).ok()?;
+            crate::sandbox::state::create_dir_all(dir).ok()?;
+        }
+        if std::fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_file()) {
+            tracing::warn!(
+                "repo map cache {} is not a regular file; not used",
+                path.display()
+            );
+            return None;
         }
         let open = || -> rusqlite::Result<Connection> {
-            let conn = Connection::open(path)?;
+            let conn = Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW,
+            )?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;

@@ -467,12 +467,18 @@ pub fn overview(
     );
     out.push_str(&map.render(&focus, budget_chars / 8, may_inline));
     let mut inlined = Vec::new();
+    let ws = crate::sandbox::Workspace::new(root).ok();
     for i in map.ranked_files(&focus) {
         let f = &map.files[i];
         if f.size > MAX_INLINE_BYTES || f.tags.binary || !may_inline(&f.path) {
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(root.join(&f.path)) else {
+        // Through the tools' path policy: a link swapped in since the walk is refused, never followed.
+        let Some(text) = ws
+            .as_ref()
+            .and_then(|ws| ws.read(&f.path, MAX_INLINE_BYTES).ok())
+            .and_then(|(_, bytes)| String::from_utf8(bytes).ok())
+        else {
             continue;
         };
         let block = format!("\n=== {} ===\n{}\n", f.path, text.trim_end());

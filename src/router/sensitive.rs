@@ -73,8 +73,16 @@ impl Default for ScannerConfig {
                 "**/.env*",
                 "*.pem",
                 "**/*.pem",
+                "*.key",
+                "**/*.key",
                 "id_rsa*",
                 "**/id_rsa*",
+                "id_ed25519*",
+                "**/id_ed25519*",
+                "id_ecdsa*",
+                "**/id_ecdsa*",
+                ".netrc",
+                "**/.netrc",
                 "secrets/**",
                 "**/secrets/**",
             ]
@@ -197,6 +205,24 @@ impl Scanner {
                 regex: re(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
                 group: 0,
                 check: any,
+            },
+            Rule {
+                kind: Kind::PrivateKey,
+                regex: re(&shapes::key_body_pattern()),
+                group: 0,
+                check: shapes::key_body,
+            },
+            Rule {
+                kind: Kind::SecretAssignment,
+                regex: re(shapes::URL_PASSWORD),
+                group: 1,
+                check: shapes::url_password,
+            },
+            Rule {
+                kind: Kind::SecretAssignment,
+                regex: re(shapes::BARE_ASSIGNMENT),
+                group: 1,
+                check: shapes::bare_secret,
             },
             Rule {
                 kind: Kind::SecretAssignment,
@@ -524,5 +550,6 @@ fn us_ssn(v: &str) -> bool {
         && serial != &"0000"
 }
 
+mod shapes;
 #[cfg(test)]
 mod tests;

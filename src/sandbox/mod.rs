@@ -15,6 +15,7 @@ mod readonly;
 pub mod seccomp;
 pub mod shell;
 pub mod spawn;
+pub mod state;
 mod unwrap;
 
 pub use atomic::write_atomic;

@@ -72,7 +72,7 @@ pub enum PathError {
     },
 }
 
-/// Top-level names in the workspace that tools may never write (`.git` is refused at any depth).
+/// Directory names that tools may never write into, at any depth.
 pub const PROTECTED_DIRS: &[&str] = &[".git", ".tandem"];
 
 /// Project instruction files, read into the planner's prompt: the model changes them only with a person's
@@ -194,11 +194,10 @@ impl Workspace {
             return Err(PathError::Outside(raw.into()));
         }
         if let Ok(rel) = real.strip_prefix(&self.root) {
-            for (depth, c) in rel.components().enumerate() {
+            for c in rel.components() {
                 let name = c.as_os_str().to_string_lossy();
-                let hit = PROTECTED_DIRS
-                    .iter()
-                    .find(|p| name.eq_ignore_ascii_case(p) && (depth == 0 || **p == ".git"));
+                // Both at any depth: a nested `.tandem/` is the project config of a later session run there.
+                let hit = PROTECTED_DIRS.iter().find(|p| name.eq_ignore_ascii_case(p));
                 if let Some(p) = hit {
                     return Err(PathError::Protected {
                         path: raw.into(),
@@ -307,7 +306,7 @@ impl Workspace {
                 Some(st.st_mode & 0o7777)
             }
         };
-        let tmp_name = format!(".tandem-tmp-{}-{}", std::process::id(), unique());
+        let tmp_name = super::state::temp_name();
         let fd = rustix::fs::openat(
             &dir,
             tmp_name.as_str(),
@@ -425,11 +424,6 @@ impl Workspace {
     }
 }
 
-fn unique() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
-
 /// What a non-regular file type is, for errors.
 fn describe(ft: FileType) -> &'static str {
     match ft {
@@ -443,7 +437,8 @@ fn describe(ft: FileType) -> &'static str {
     }
 }
 
-fn check_stat(st: &rustix::fs::Stat, raw: &str) -> Result<(), PathError> {
+/// Refuses anything but a regular file with one link.
+pub(super) fn check_stat(st: &rustix::fs::Stat, raw: &str) -> Result<(), PathError> {
     let ft = FileType::from_raw_mode(st.st_mode);
     if ft == FileType::Symlink {
         return Err(PathError::Raced(raw.into()));
@@ -561,6 +556,16 @@ mod tests {
             w.resolve_write(".tandem/config.toml"),
             Err(PathError::Protected { .. })
         ));
+        for nested in [
+            "pkg/.tandem/config.toml",
+            "a/b/.TANDEM/x",
+            "pkg/.git/hooks/pre-commit",
+        ] {
+            assert!(
+                matches!(w.resolve_write(nested), Err(PathError::Protected { .. })),
+                "{nested}"
+            );
+        }
         assert!(matches!(w.resolve_write(""), Err(PathError::Empty)));
     }
 }

@@ -36,6 +36,8 @@ pub enum Action {
     Theme(String),
     /// Show the spend breakdown.
     Cost,
+    /// Trust the workspace's project config as it is now (the person typed `/trust`).
+    Trust,
     /// Leave.
     Quit,
 }
@@ -95,6 +97,8 @@ pub enum Overlay {
     Help,
     /// The spend breakdown (text prepared by the runtime).
     Cost(String),
+    /// The question whether to trust the workspace's project config, with the keys it would honour.
+    Trust(String),
 }
 
 /// Whether the local model is ready.
@@ -483,6 +487,20 @@ impl App {
                 Vec::new()
             };
         }
+        if matches!(self.overlay, Some(Overlay::Trust(_))) {
+            return match key.code {
+                KeyCode::Char('y') => {
+                    self.overlay = None;
+                    vec![Action::Trust]
+                }
+                KeyCode::Char('n') | KeyCode::Esc => {
+                    self.overlay = None;
+                    self.info("not trusted: the project config only narrows settings (/trust to change that)");
+                    Vec::new()
+                }
+                _ => Vec::new(),
+            };
+        }
         if self.overlay.is_some() {
             if matches!(
                 key.code,
@@ -722,6 +740,7 @@ impl App {
                 }
             }
             "cost" => vec![Action::Cost],
+            "trust" => vec![Action::Trust],
             "route" => match rest {
                 "" => {
                     let now = self

@@ -112,6 +112,15 @@ async fn event_loop(
         u64::from(config.values.local.context_size),
         budget,
     );
+    for line in config.trust.notices() {
+        app.error(line);
+    }
+    if !config.trust.ignored.is_empty() {
+        app.overlay = Some(Overlay::Trust(trust_question(&config)));
+        app.info(
+            "Type /trust (or run `tandem trust`, or start with --trust) to honour this workspace's config in full.",
+        );
+    }
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
     // The local model loads in the background; the UI is usable at once.
@@ -273,6 +282,13 @@ impl Runtime {
                     Err(e) => app.error(e),
                 }
             }
+            Action::Trust => match crate::trust_cmd::grant(&self.config) {
+                Ok(()) => app.info(format!(
+                    "trusted {} as it is now; restart tandem to apply its settings (a change to the file revokes the trust)",
+                    self.config.trust.file.display()
+                )),
+                Err(e) => app.error(format!("{e:#}")),
+            },
             Action::Cost => {
                 let report = crate::spend::report::run(&self.config.dirs.data, false)
                     .unwrap_or_else(|e| format!("no spend ledger: {e}"));
@@ -367,11 +383,36 @@ impl Runtime {
             crate::agent::transcript::checkpoints_dir(root, &id),
         );
         match cps.undo(&self.ws) {
-            Ok(Some((c, files))) => format!("undid checkpoint {c}: {}", files.join(", ")),
-            Ok(None) => format!("session {id} has nothing left to undo"),
+            Ok(out) => {
+                let mut text = match out.undone {
+                    Some((c, files)) => format!("undid checkpoint {c}: {}", files.join(", ")),
+                    None => format!("session {id} has nothing left to undo"),
+                };
+                for note in out.skipped {
+                    text.push_str(&format!("; {note}"));
+                }
+                text
+            }
             Err(e) => format!("undo failed: {e}"),
         }
     }
+}
+
+/// The text of the trust question: the file, then each key it sets that would be honoured once trusted.
+pub fn trust_question(config: &Config) -> String {
+    let mut text = format!(
+        "{} is not trusted ({}).\nTrusting it honours these keys, ignored now:\n\n",
+        config.trust.file.display(),
+        match config.trust.state {
+            crate::config::TrustState::Revoked => "it changed since you trusted it",
+            _ => "a repository's config may only narrow settings",
+        }
+    );
+    for i in &config.trust.ignored {
+        text.push_str(&format!("  line {}: {}\n", i.line, i.key));
+    }
+    text.push_str("\nTrust is recorded with the file's sha256 and applies when tandem starts again;\nany change to the file revokes it.");
+    text
 }
 
 #[cfg(test)]

@@ -318,6 +318,7 @@ fn commands_map_to_actions() {
     );
     assert_eq!(run("/theme light"), vec![Action::Theme("light".into())]);
     assert_eq!(run("/cost"), vec![Action::Cost]);
+    assert_eq!(run("/trust"), vec![Action::Trust]);
     assert_eq!(run("/undo"), vec![Action::UndoLast]);
     assert_eq!(run("/quit"), vec![Action::Quit]);
     assert!(run("/bogus").is_empty());
@@ -332,4 +333,42 @@ fn commands_map_to_actions() {
     let mut b = app();
     b.paste("line 1\r\nline 2");
     assert_eq!(b.input, "line 1\nline 2");
+}
+
+#[test]
+fn control_sequences_from_the_model_never_reach_the_terminal() {
+    let mut a = app();
+    a.info("plan: \x1b]52;c;ZXZpbA==\x07 and \x1b]0;pwned\x1b\\ and \u{9b}2J and a\u{202e}b\rX");
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| view::draw(f, &a, &Theme::default())).unwrap();
+    let cells: String = t
+        .backend()
+        .buffer()
+        .content
+        .iter()
+        .map(|c| c.symbol().to_string())
+        .collect();
+    assert!(cells.contains("52;c;ZXZpbA=="), "the text is still shown");
+    assert!(
+        !cells.chars().any(crate::text::is_unsafe),
+        "no control character is in the frame"
+    );
+}
+
+#[test]
+fn the_trust_question_is_answered_with_y_or_n() {
+    let mut a = app();
+    a.overlay = Some(Overlay::Trust("line 3: providers.openai.base_url".into()));
+    let frame = draw(&a);
+    assert!(frame.contains("providers.openai.base_url"), "{frame}");
+    assert!(
+        a.key(key(KeyCode::Char('x'))).is_empty(),
+        "other keys do nothing"
+    );
+    assert!(a.overlay.is_some());
+    assert_eq!(a.key(key(KeyCode::Char('y'))), vec![Action::Trust]);
+    assert_eq!(a.overlay, None);
+    a.overlay = Some(Overlay::Trust(String::new()));
+    assert!(a.key(key(KeyCode::Char('n'))).is_empty());
+    assert_eq!(a.overlay, None);
 }

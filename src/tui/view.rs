@@ -56,7 +56,36 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
             area,
         ),
         Some(Overlay::Cost(text)) => draw_popup(f, theme, "Spend (Esc closes)", text, area),
+        Some(Overlay::Trust(text)) => draw_popup(
+            f,
+            theme,
+            "Trust this workspace's config? y trusts · n keeps it narrowed",
+            text,
+            area,
+        ),
         None => {}
+    }
+    scrub(f.buffer_mut());
+}
+
+/// Replaces any cell holding a control character (ESC, BEL, CR, C1, a bidi override), whichever widget drew
+/// it, with a visible mark: the one place every UI text passes before it reaches the terminal.
+fn scrub(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        if cell.symbol().chars().any(crate::text::is_unsafe) {
+            let shown: String = cell
+                .symbol()
+                .chars()
+                .map(|c| {
+                    if crate::text::is_unsafe(c) {
+                        '\u{fffd}'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            cell.set_symbol(&shown);
+        }
     }
 }
 
@@ -473,7 +502,7 @@ fn help_text() -> String {
         "/plan <task>   plan only (no file changes); /run executes that plan",
         "/run [task]    run the last plan, or a new task",
         "/undo          undo the last applied edits",
-        "/cost          spend breakdown",
+        "/cost          spend breakdown; /trust trusts .tandem/config.toml (on restart)",
         "/route cloud|local|<provider>|auto   force the planner's provider",
         "/model [planner|executor <provider>] show or change models",
         "/theme dark|light|high-contrast",

@@ -479,12 +479,12 @@ async fn undo_restores_the_exact_prior_bytes_and_removes_created_files() {
 
     let cps = Checkpoints::new(transcript::checkpoints_dir(ws.root(), "s5"));
     assert_eq!(
-        cps.undo(&ws).unwrap().map(|u| u.1),
+        cps.undo(&ws).unwrap().undone.map(|u| u.1),
         Some(vec!["pkg/new.py".to_string()])
     );
     assert!(!ws.root().join("pkg/new.py").exists());
     assert_eq!(
-        cps.undo(&ws).unwrap().map(|u| u.1),
+        cps.undo(&ws).unwrap().undone.map(|u| u.1),
         Some(vec!["odd.py".to_string()])
     );
     assert_eq!(std::fs::read(ws.root().join("odd.py")).unwrap(), odd_bytes);

@@ -411,13 +411,14 @@ fn tandem_sandbox_runs_a_command_confined_and_says_what_the_policy_decides() {
         "{}",
         text(&out.stderr)
     );
-    // A bad rule is a config error naming the key.
+    // A bad rule is a config error naming the key (once the workspace is trusted: before, an allow rule
+    // from the project is ignored, since allowing widens).
     std::fs::write(
         s.ws().join(".tandem/config.toml"),
         "[sandbox]\nallow = [\"a; b\"]\n",
     )
     .unwrap();
-    let out = s.run(&["sandbox", "true"]);
+    let out = s.run(&["--trust", "sandbox", "true"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("sandbox.allow"),

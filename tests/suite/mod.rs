@@ -10,4 +10,5 @@ mod mock;
 mod providers;
 mod router;
 mod support;
+mod trust;
 mod tui;

@@ -90,7 +90,7 @@ fn a_task_in_the_real_ui_applies_one_hunk_rejects_the_other_and_shows_the_spend(
     let bin = env!("CARGO_BIN_EXE_tandem");
     let home = dir.path().join("home");
     let command = format!(
-        "env -i PATH=\"$PATH\" TERM=xterm-256color HOME={home} MOCK_CLOUD_KEY=sk-mock TANDEM_CONFIG_DIR={d}/config TANDEM_DATA_DIR={d}/data TANDEM_STATE_DIR={d}/state TANDEM_CACHE_DIR={d}/cache {bin} -C {ws} --model {model}; echo TANDEM-EXITED-$?; sleep 30",
+        "env -i PATH=\"$PATH\" TERM=xterm-256color HOME={home} MOCK_CLOUD_KEY=sk-mock TANDEM_CONFIG_DIR={d}/config TANDEM_DATA_DIR={d}/data TANDEM_STATE_DIR={d}/state TANDEM_CACHE_DIR={d}/cache {bin} -C {ws} --trust --model {model}; echo TANDEM-EXITED-$?; sleep 30",
         home = home.display(),
         d = dir.path().display(),
         ws = ws.display(),

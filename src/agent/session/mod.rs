@@ -7,6 +7,7 @@
 mod actions;
 mod planning;
 mod progress;
+mod sources;
 mod stepping;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -215,6 +216,20 @@ impl Session {
                     message: format!("sandbox: {warning}"),
                 });
             }
+        }
+        let root = self.ws.root().to_path_buf();
+        let swept =
+            tokio::task::spawn_blocking(move || crate::sandbox::state::sweep_temp_files(&root))
+                .await
+                .unwrap_or_default();
+        if !swept.is_empty() {
+            self.emit(EventMsg::Warning {
+                message: format!(
+                    "removed {} temporary file(s) an interrupted write left behind: {}",
+                    swept.len(),
+                    swept.join(", ")
+                ),
+            });
         }
         let mut revision: Option<String> = None;
         if self.plan.is_none()
@@ -435,10 +450,17 @@ impl Session {
     /// Undoes the newest checkpoint.
     pub(crate) fn undo(&mut self) {
         match self.checkpoints.undo(&self.ws) {
-            Ok(Some((checkpoint, files))) => self.emit(EventMsg::Undone { checkpoint, files }),
-            Ok(None) => self.emit(EventMsg::Warning {
-                message: "nothing to undo".into(),
-            }),
+            Ok(out) => {
+                for message in out.skipped {
+                    self.emit(EventMsg::Warning { message });
+                }
+                match out.undone {
+                    Some((checkpoint, files)) => self.emit(EventMsg::Undone { checkpoint, files }),
+                    None => self.emit(EventMsg::Warning {
+                        message: "nothing to undo".into(),
+                    }),
+                }
+            }
             Err(e) => self.emit(EventMsg::Error {
                 message: format!("undo failed: {e}"),
             }),

@@ -117,12 +117,10 @@ impl Session {
                     Action::Failed(text) => (false, text),
                     other => (false, format!("{other:?} is not available to the planner")),
                 };
-                if call.name == "read_file"
-                    && let Some(path) = serde_json::from_str::<serde_json::Value>(&call.arguments)
-                        .ok()
-                        .and_then(|v| v["path"].as_str().map(String::from))
-                {
-                    sources.push(path);
+                for path in super::sources::sources_of(&self.ws, &call, &text) {
+                    if !sources.contains(&path) {
+                        sources.push(path);
+                    }
                 }
                 self.tool_call_finished(None, call, ok, &text, &mut messages);
             }

@@ -109,7 +109,9 @@ impl Session {
             step.done_when
         );
         let mut progress = Progress::new(progress::IDLE_TURNS_BEFORE_FORCING);
-        brief.push_str(&self.named_files(step, &mut progress));
+        // The files whose content is in `messages`: the router keeps the request local when one is sensitive.
+        let mut sources: Vec<String> = Vec::new();
+        brief.push_str(&self.named_files(step, &mut progress, &mut sources));
         if let Some(reason) = previous_failure {
             brief.push_str(&format!(
                 "\n\nAn earlier attempt at this step failed: {reason}\nTry a different approach."
@@ -144,6 +146,7 @@ impl Session {
                 tool_choice: crate::model::ToolChoice::Required,
                 max_tokens: self.cfg.max_tokens,
                 stable_prefix: 2,
+                sources: sources.clone(),
                 ..ChatRequest::default()
             };
             let response = match self.call(RouteRole::Executor, escalated, &request).await {
@@ -198,6 +201,11 @@ impl Session {
                     };
                 // A command counts as acting even when it fails: its output is new information.
                 acted |= changes && (ok || call.name == "run");
+                for path in super::sources::sources_of(&self.ws, &call, &text) {
+                    if !sources.contains(&path) {
+                        sources.push(path);
+                    }
+                }
                 self.tool_call_finished(Some(step.id), call, ok, &text, &mut messages);
                 if self.interrupted {
                     return Attempt::Interrupted;
@@ -214,8 +222,13 @@ impl Session {
 
 impl Session {
     /// The text of the files `step` names, for its brief (each through the path policy, as `read_file` shows
-    /// it), recorded in `progress` as read.
-    fn named_files(&self, step: &Step, progress: &mut Progress) -> String {
+    /// it), recorded in `progress` as read and in `sources` as carried.
+    fn named_files(
+        &self,
+        step: &Step,
+        progress: &mut Progress,
+        sources: &mut Vec<String>,
+    ) -> String {
         let mut out = String::new();
         for path in &step.files {
             let args = serde_json::json!({ "path": path }).to_string();
@@ -229,6 +242,16 @@ impl Session {
             }
             out.push_str(&section);
             progress.already_seen("read_file", &args);
+            let call = crate::model::ToolCall {
+                id: "brief".into(),
+                name: "read_file".into(),
+                arguments: args,
+            };
+            for source in super::sources::sources_of(&self.ws, &call, &text) {
+                if !sources.contains(&source) {
+                    sources.push(source);
+                }
+            }
         }
         out
     }

@@ -189,3 +189,99 @@ fn entropy_of_simple_strings() {
     assert!((entropy("abcd") - 2.0).abs() < 1e-9);
     assert!(luhn(&[4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]));
 }
+
+/// A key body without its BEGIN line, as a partial read (lines 2..n) returns it.
+fn key_lines(width: usize, lines: usize) -> String {
+    // A deterministic pseudo-random base64 body (an LCG), the shape of real key material.
+    const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..lines)
+        .map(|_| {
+            (0..width)
+                .map(|_| {
+                    x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    B64[(x >> 58) as usize] as char
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn key_material_without_its_header_is_found() {
+    let body = key_lines(64, 6);
+    assert_eq!(kinds(&body), vec![Kind::PrivateKey], "PEM body");
+    assert_eq!(
+        kinds(&format!(
+            "{}\n-----END RSA PRIVATE KEY-----\n",
+            key_lines(70, 4)
+        )),
+        vec![Kind::PrivateKey],
+        "OpenSSH body and the END line"
+    );
+    let numbered: String = body
+        .lines()
+        .enumerate()
+        .map(|(i, l)| format!("{:>5}| {l}\n", i + 2))
+        .collect();
+    assert_eq!(
+        kinds(&numbered),
+        vec![Kind::PrivateKey],
+        "read_file lines 2..n"
+    );
+    let grepped: String = body
+        .lines()
+        .enumerate()
+        .map(|(i, l)| format!("keys/deploy:{}: {l}\n", i + 2))
+        .collect();
+    assert_eq!(kinds(&grepped), vec![Kind::PrivateKey], "grep output");
+}
+
+#[test]
+fn unquoted_secrets_and_url_passwords_are_found() {
+    for text in [
+        "PASSWORD=Xk9#mP2$qLw7",
+        "export GH_PAT=Zq8vN3kLm5Rt7Yw2",
+        "db_password: Tr0ub4dor&3x",
+        "MYSQL_PWD=aV3ry-S3cr3t-v4lue",
+        "12| API_KEY=9f8e7d6c5b4a3f2e1d",
+        "DATABASE_URL=postgres://app:pass@db.internal:5432/app",
+        "redis://default:Hx72kLq9@cache:6379",
+    ] {
+        assert_eq!(
+            kinds(text),
+            vec![Kind::SecretAssignment],
+            "should be found: {text}"
+        );
+    }
+}
+
+#[test]
+fn ordinary_code_and_config_are_not_flagged() {
+    let code = r#"
+fn next_token(&mut self) -> Option<Token> {
+    let token = self.lexer.next()?;
+    password_hash = hash(password);
+}
+token: string;
+password: required
+api_key = os.environ["OPENAI_API_KEY"]
+SECRET_KEY=settings.SECRET_KEY
+DATABASE_URL=postgres://${DB_USER}:${DB_PASS}@db/app
+url = "https://example.com/path?q=1"
+secret_name: DB_PASSWORD
+TOKEN_LIMIT=4096
+const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+"#;
+    assert_eq!(kinds(code), Vec::<Kind>::new());
+    let hexes = (0..5)
+        .map(|i| format!("{i:064x}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(
+        kinds(&hexes),
+        Vec::<Kind>::new(),
+        "hex digests are not keys"
+    );
+}

@@ -1,0 +1,51 @@
+//! Text from the model, commands or the repository made safe to print on a terminal.
+
+use std::borrow::Cow;
+
+/// Whether a character must not reach a terminal raw: C0 controls but `\n` and `\t` (ESC, BEL, backspace,
+/// CR), DEL, C1 controls (8-bit CSI, OSC, …) and the bidirectional overrides that reorder what is shown.
+pub fn is_unsafe(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+}
+
+/// `text` with every unsafe character (see [`is_unsafe`]) written as a visible escape (`\x1b`, `\r`,
+/// `\u{202e}`), so escape sequences (OSC 52 clipboard writes, title changes, cursor moves) are shown, not run.
+pub fn terminal_safe(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if !is_unsafe(c) {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_sequences_are_shown_not_run() {
+        assert_eq!(terminal_safe("plain\n\ttext ü"), "plain\n\ttext ü");
+        assert!(matches!(terminal_safe("plain"), Cow::Borrowed(_)));
+        assert_eq!(
+            terminal_safe("a\x1b]52;c;ZXZpbA==\x07b"),
+            "a\\x1b]52;c;ZXZpbA==\\x07b"
+        );
+        assert_eq!(terminal_safe("\x1b]0;title\x1b\\"), "\\x1b]0;title\\x1b\\");
+        assert_eq!(terminal_safe("ok\rFAKE"), "ok\\rFAKE");
+        assert_eq!(terminal_safe("x\x08\x7f"), "x\\x08\\x7f");
+        assert_eq!(terminal_safe("\u{9b}31m"), "\\x9b31m");
+        assert_eq!(terminal_safe("a\u{202e}b"), "a\\u{202e}b");
+    }
+}
