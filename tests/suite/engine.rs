@@ -460,8 +460,14 @@ fn two_conversations_in_turn_each_keep_their_prefix() {
         ChatMessage::system(long_system_prompt()),
         ChatMessage::user("Plan: which note mentions stage 7?"),
     ];
+    // An executor's prompt is its system prompt, tool specs and step brief: longer than a template header.
     let executor = vec![
-        ChatMessage::system("You execute one step. Reply briefly."),
+        ChatMessage::system(
+            "You execute one step of a plan in a repository. Tools: read_file(path), list_dir(path), \
+             grep(pattern, path), outline(path), edit(path, search, replace), write_file(path, content), \
+             run(command), step_done(summary), step_failed(reason). Reply with exactly one tool call as JSON. \
+             Make the smallest change that completes the step; run the tests when you are done.",
+        ),
         ChatMessage::user("Step 1: say which file to open."),
     ];
     let first = engine
