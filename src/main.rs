@@ -110,7 +110,11 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Loop(args)) => tandem::exec::ralph::run(config, &cli.global, args).await,
         Some(Command::Spend(args)) => {
             let report = tandem::spend::report::run(&config.dirs.data, args.json)?;
-            print!("{}", tandem::text::terminal_safe(&report));
+            if args.json {
+                print!("{}", tandem::text::json_terminal_safe(&report));
+            } else {
+                print!("{}", tandem::text::terminal_safe(&report));
+            }
             Ok(exit::OK)
         }
         Some(Command::Trust(_)) => Ok(exit::OK),

@@ -30,9 +30,45 @@ pub fn terminal_safe(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Serialised JSON made safe to print: every unsafe character that JSON leaves raw (DEL, C1 controls, bidi
+/// overrides; serde already escapes C0) written as a `\uXXXX` escape, so the document still parses to the same
+/// value.
+pub fn json_terminal_safe(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(is_unsafe) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if is_unsafe(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_output_keeps_its_value_and_loses_raw_c1_controls() {
+        let value = serde_json::json!({"summary": "a\u{9b}31mred\u{202e}b\x1b]0;t\x07"});
+        let raw = serde_json::to_string(&value).unwrap();
+        assert!(raw.contains('\u{9b}'), "serde leaves C1 raw: {raw}");
+        let safe = json_terminal_safe(&raw);
+        assert!(!safe.chars().any(is_unsafe), "{safe}");
+        assert!(
+            safe.contains("\\u009b") && safe.contains("\\u202e"),
+            "{safe}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back, value);
+    }
 
     #[test]
     fn control_sequences_are_shown_not_run() {

@@ -221,7 +221,8 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &ExecArgs) -> an
                 planner: planner.as_ref(),
                 plan,
             };
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            let doc = serde_json::to_string_pretty(&doc)?;
+            println!("{}", crate::text::json_terminal_safe(&doc));
         } else {
             println!("{}", crate::text::terminal_safe(&plan.to_markdown()));
             if let Some(d) = &planner {

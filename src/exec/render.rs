@@ -91,7 +91,7 @@ impl Renderer {
         if self.json
             && let Ok(line) = serde_json::to_string(event)
         {
-            println!("{line}");
+            println!("{}", crate::text::json_terminal_safe(&line));
         }
         let line = match &event.msg {
             EventMsg::Route { decision } => {
