@@ -743,6 +743,33 @@ async fn commands_are_decided_by_policy_and_rules_and_instruction_files_need_a_p
     assert!(guarded);
 }
 
+/// The edit that fixes calc.add.
+fn fix_add() -> Reply {
+    tool(
+        "edit",
+        json!({"path": "calc.py", "search": "return a - b", "replace": "return a + b"}),
+    )
+}
+
+/// Runs a session on the fixture whose planner and executor give `replies` in order; the outcome, the events
+/// and every request the server got.
+async fn scripted(
+    cfg: SessionConfig,
+    replies: Vec<Reply>,
+) -> (Outcome, Vec<Event>, Vec<super::mock::Recorded>) {
+    let (_dir, ws) = fixture();
+    let server = MockServer::start();
+    server.push(replies);
+    let (outcome, events) = run(
+        cfg,
+        &ws,
+        router(("openai", &server), ("openai", &server)),
+        |_| None,
+    )
+    .await;
+    (outcome, events, server.requests())
+}
+
 /// The names of the tools a recorded request offered.
 fn offered(request: &serde_json::Value) -> Vec<String> {
     request["tools"]
@@ -770,27 +797,18 @@ fn tool_outputs<'a>(events: &'a [Event], name: &str) -> Vec<(bool, &'a str)> {
 
 #[tokio::test]
 async fn a_step_brief_carries_its_files_and_a_repeated_read_makes_the_next_reply_act() {
-    let (_dir, ws) = fixture();
-    let server = MockServer::start();
-    server.push([
-        tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
-        // The file is in the brief already: this read is a repeat, answered without reading again.
-        tool("read_file", json!({"path": "./calc.py"})),
-        tool(
-            "edit",
-            json!({"path": "calc.py", "search": "return a - b", "replace": "return a + b"}),
-        ),
-        tool("step_done", json!({"summary": "add() adds"})),
-    ]);
-    let (outcome, events) = run(
+    let (outcome, events, requests) = scripted(
         config("p1", "Fix add()", agent()),
-        &ws,
-        router(("openai", &server), ("openai", &server)),
-        |_| None,
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            // The file is in the brief already: this read is a repeat, answered without reading again.
+            tool("read_file", json!({"path": "./calc.py"})),
+            fix_add(),
+            tool("step_done", json!({"summary": "add() adds"})),
+        ],
     )
     .await;
     assert_eq!(outcome, Outcome::Done);
-    let requests = server.requests();
     let brief = requests[1].json()["messages"][1]["content"]
         .as_str()
         .unwrap()
@@ -818,28 +836,19 @@ async fn a_step_brief_carries_its_files_and_a_repeated_read_makes_the_next_reply
 
 #[tokio::test]
 async fn turns_of_looking_without_acting_are_nudged_and_then_must_act() {
-    let (_dir, ws) = fixture();
-    let server = MockServer::start();
-    server.push([
-        tool("submit_plan", plan(&[("Make add() add", &[])])),
-        tool("grep", json!({"pattern": "def add"})),
-        tool("outline", json!({"path": "calc.py"})),
-        tool("list_dir", json!({"path": "."})),
-        tool(
-            "edit",
-            json!({"path": "calc.py", "search": "return a - b", "replace": "return a + b"}),
-        ),
-        tool("step_done", json!({"summary": "add() adds"})),
-    ]);
-    let (outcome, _events) = run(
+    let (outcome, _events, requests) = scripted(
         config("p2", "Fix add()", agent()),
-        &ws,
-        router(("openai", &server), ("openai", &server)),
-        |_| None,
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &[])])),
+            tool("grep", json!({"pattern": "def add"})),
+            tool("outline", json!({"path": "calc.py"})),
+            tool("list_dir", json!({"path": "."})),
+            fix_add(),
+            tool("step_done", json!({"summary": "add() adds"})),
+        ],
     )
     .await;
     assert_eq!(outcome, Outcome::Done);
-    let requests = server.requests();
     // Three different looks are fine; the fourth reply may only act, and is told so.
     for r in &requests[1..4] {
         assert!(offered(&r.json()).contains(&"grep".to_string()));
@@ -867,20 +876,15 @@ async fn turns_of_looking_without_acting_are_nudged_and_then_must_act() {
 
 #[tokio::test]
 async fn a_planner_that_repeats_a_read_is_asked_for_the_plan_with_only_submit_plan() {
-    let (_dir, ws) = fixture();
-    let server = MockServer::start();
-    server.push([
-        tool("read_file", json!({"path": "calc.py"})),
-        tool("read_file", json!({"path": "calc.py"})),
-        tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
-    ]);
     let mut cfg = config("p3", "Fix add()", agent());
     cfg.plan_only = true;
-    let (outcome, events) = run(
+    let (outcome, events, requests) = scripted(
         cfg,
-        &ws,
-        router(("openai", &server), ("openai", &server)),
-        |_| None,
+        vec![
+            tool("read_file", json!({"path": "calc.py"})),
+            tool("read_file", json!({"path": "calc.py"})),
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+        ],
     )
     .await;
     assert_eq!(outcome, Outcome::Planned);
@@ -891,7 +895,6 @@ async fn a_planner_that_repeats_a_read_is_asked_for_the_plan_with_only_submit_pl
         !reads[1].0 && reads[1].1.contains("Call submit_plan now"),
         "{reads:?}"
     );
-    let requests = server.requests();
     assert_eq!(requests.len(), 3);
     assert_eq!(offered(&requests[2].json()), ["submit_plan"]);
 }
