@@ -58,6 +58,10 @@ pub struct ChatMessage {
     /// The call this message answers (tool messages only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
+    /// The reply exactly as a local model generated it (assistant messages only): rendered back as it was, so the
+    /// next prompt's tokens match what that model's KV cache already holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verbatim: Option<String>,
 }
 
 impl ChatMessage {
@@ -67,6 +71,7 @@ impl ChatMessage {
             content: content.into(),
             tool_calls: Vec::new(),
             tool_call_id: None,
+            verbatim: None,
         }
     }
 
@@ -183,6 +188,11 @@ pub enum ChatEvent {
         /// The new argument text.
         delta: String,
     },
+    /// The whole reply as the model generated it (local models only; sent once, before `Finish`).
+    Verbatim {
+        /// The generated text.
+        text: String,
+    },
     /// Token usage (sent once, near the end).
     Usage {
         /// The counts.
@@ -209,6 +219,9 @@ pub struct ChatResponse {
     pub usage: Usage,
     /// Why it ended (`None` only for a stream that broke off).
     pub finish: Option<FinishReason>,
+    /// The reply as a local model generated it, where it differs from what `text` and `tool_calls` render to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verbatim: Option<String>,
 }
 
 impl ChatResponse {
@@ -232,6 +245,7 @@ impl ChatResponse {
                     call.arguments.push_str(delta);
                 }
             }
+            ChatEvent::Verbatim { text } => self.verbatim = Some(text.clone()),
             ChatEvent::Usage { usage } => self.usage = *usage,
             ChatEvent::Finish { reason } => self.finish = Some(*reason),
         }

@@ -106,8 +106,9 @@ pub fn tool_reply_schema(request: &ChatRequest) -> Value {
     json!({"oneOf": choices})
 }
 
-/// Messages the engine's chat template can render: tool traffic becomes plain text.
-fn plain_messages(messages: &[ChatMessage]) -> Vec<ChatMessage> {
+/// Messages the engine's chat template can render: tool traffic becomes plain text, and a reply this engine
+/// generated is rendered as it was generated.
+pub fn plain_messages(messages: &[ChatMessage]) -> Vec<ChatMessage> {
     messages
         .iter()
         .map(|m| match m.role {
@@ -116,6 +117,16 @@ fn plain_messages(messages: &[ChatMessage]) -> Vec<ChatMessage> {
                 m.tool_call_id.as_deref().unwrap_or("?"),
                 m.content
             )),
+            // The model's own reply as it generated it: re-serialising its call would reorder keys and change
+            // spacing, so the next prompt would miss the cache from the first token of the reply on.
+            Role::Assistant if m.verbatim.is_some() => {
+                let verbatim = m.verbatim.clone().unwrap_or_default();
+                if m.content.is_empty() || verbatim.contains(m.content.as_str()) {
+                    ChatMessage::assistant(verbatim)
+                } else {
+                    ChatMessage::assistant(format!("{}\n{verbatim}", m.content))
+                }
+            }
             Role::Assistant if !m.tool_calls.is_empty() => {
                 let calls: Vec<Value> = m
                     .tool_calls
@@ -200,6 +211,9 @@ impl ChatModel for LocalProvider {
                             } else {
                                 Vec::new()
                             };
+                            if tools && !text.is_empty() {
+                                out.push(Ok(ChatEvent::Verbatim { text: text.clone() }));
+                            }
                             let called = out
                                 .iter()
                                 .any(|e| matches!(e, Ok(ChatEvent::ToolCallStart { .. })));

@@ -898,3 +898,50 @@ async fn a_planner_that_repeats_a_read_is_asked_for_the_plan_with_only_submit_pl
     assert_eq!(requests.len(), 3);
     assert_eq!(offered(&requests[2].json()), ["submit_plan"]);
 }
+
+#[tokio::test]
+async fn a_failing_command_repeated_is_answered_from_memory_and_ends_the_attempt() {
+    let run_it = || tool("run", json!({"command": "test_convert.py"}));
+    let (outcome, events, requests) = scripted(
+        config("p4", "Fix add()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            run_it(),
+            run_it(),
+            run_it(),
+            // The second attempt is told why the first ended, and does the work.
+            fix_add(),
+            tool("step_done", json!({"summary": "add() adds"})),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    let runs = tool_outputs(&events, "run");
+    assert_eq!(runs.len(), 3);
+    assert!(runs[0].1.contains("exit code 127"), "{runs:?}");
+    for (ok, out) in &runs[1..] {
+        assert!(
+            !ok && out.contains("already called run") && out.contains("exit code 127"),
+            "{out}"
+        );
+    }
+    // Only the first was run.
+    let decided = events
+        .iter()
+        .filter(|e| matches!(e.msg, EventMsg::CommandDecided { .. }))
+        .count();
+    assert_eq!(decided, 1);
+    let attempts: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e.msg {
+            EventMsg::StepStarted { attempt, .. } => Some(attempt),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(attempts, [1, 2]);
+    let brief = requests[5].json()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(brief.contains("kept repeating `run"), "{brief}");
+}

@@ -154,3 +154,60 @@ async fn a_whole_offline_session_on_the_demo_model_runs_to_its_end() {
         )
     );
 }
+
+#[tokio::test]
+async fn the_next_turn_reuses_the_cache_through_the_models_own_reply() {
+    let (model, _model_lock) = require_model!();
+    let engine = Arc::new(engine_with(model, 4096));
+    let mut sampling = SamplingParams::from(&tandem::config::SamplingConfig::default());
+    sampling.seed = Some(7);
+    let provider = LocalProvider::new(engine, sampling);
+    let mut messages = vec![
+        ChatMessage::system(include_str!("../../prompts/executor.md")),
+        ChatMessage::user("Your step: make add() in calc.py return a + b. Files: calc.py"),
+    ];
+    let request = |messages: &Vec<ChatMessage>| ChatRequest {
+        messages: messages.clone(),
+        tools: specs(ToolSet::Executor),
+        tool_choice: ToolChoice::Required,
+        max_tokens: 200,
+        ..ChatRequest::default()
+    };
+    let first = collect(provider.stream(&request(&messages)).await.unwrap(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(first.tool_calls.len(), 1, "{first:?}");
+    let verbatim = first
+        .verbatim
+        .clone()
+        .expect("the generated reply comes back");
+    assert!(verbatim.contains(&first.tool_calls[0].name), "{verbatim}");
+    let mut assistant = ChatMessage::assistant(first.text.clone());
+    assistant.tool_calls = first.tool_calls.clone();
+    assistant.verbatim = first.verbatim.clone();
+    messages.push(assistant);
+    messages.push(ChatMessage::tool_result(
+        first.tool_calls[0].id.clone(),
+        "calc.py (lines 1-2 of 2)\n    1| def add(a, b):\n    2|     return a - b\n",
+    ));
+    let second = collect(provider.stream(&request(&messages)).await.unwrap(), |_| {})
+        .await
+        .unwrap();
+    let prompt = first.usage.input_tokens + first.usage.cached_input_tokens;
+    // The reply is rendered as it was generated and kept as the tokens it was sampled as, so the cache holds
+    // through all of it, not just the prompt.
+    assert!(
+        second.usage.cached_input_tokens + 1 >= prompt + first.usage.output_tokens,
+        "first {:?}, second {:?}",
+        first.usage,
+        second.usage
+    );
+    // A rendering of the same call from its parsed form is what the cache would otherwise have to match.
+    let mut reparsed = messages.clone();
+    reparsed[2].verbatim = None;
+    let plain = tandem::model::local_provider::plain_messages(&reparsed);
+    assert_ne!(
+        plain[2].content, verbatim,
+        "re-serialising changes the text"
+    );
+}

@@ -92,6 +92,7 @@ async fn openai_streams_text_tool_calls_and_usage() {
                 output_tokens: 35
             },
             finish: Some(FinishReason::ToolCalls),
+            verbatim: None,
         }
     );
     let sent = &server.requests()[0];
@@ -170,6 +171,7 @@ async fn anthropic_streams_text_tool_use_and_cache_usage() {
                 output_tokens: 52
             },
             finish: Some(FinishReason::ToolCalls),
+            verbatim: None,
         }
     );
     let sent = &server.requests()[0];

@@ -93,6 +93,7 @@ impl Session {
             }
             let mut assistant = ChatMessage::assistant(response.text.clone());
             assistant.tool_calls = response.tool_calls.clone();
+            assistant.verbatim = response.verbatim.clone();
             messages.push(assistant);
             for call in response.tool_calls {
                 self.tool_call_started(None, &call);
@@ -122,6 +123,7 @@ impl Session {
                         sources.push(path);
                     }
                 }
+                progress.record(&call.name, &call.arguments, ok, &text);
                 self.tool_call_finished(None, call, ok, &text, &mut messages);
             }
             progress.end_turn(false);

@@ -8,18 +8,27 @@ use crate::model::ToolSpec;
 /// Read-only turns in a row (or repeated calls) after which the next reply must act.
 pub const IDLE_TURNS_BEFORE_FORCING: u32 = 3;
 
-/// Tools that only look: calling one again with the same arguments, with nothing changed since, gives the same
-/// answer.
+/// Tools that only look; withheld from a reply that must act.
 const LOOKING: [&str; 4] = ["read_file", "list_dir", "grep", "outline"];
+
+/// Tools that end the round; never answered from memory.
+const ENDING: [&str; 3] = ["step_done", "step_failed", "submit_plan"];
+
+/// Answered repeats (since the workspace last changed) after which the round is stuck.
+pub const REPEATS_BEFORE_STUCK: u32 = 2;
+
+/// Characters of an earlier result quoted back to a model that repeats the call.
+const QUOTED: usize = 400;
 
 /// The calls a round has made and whether they moved anything.
 #[derive(Debug)]
 pub struct Progress {
-    /// Each looking call made since the workspace last changed: (tool, canonical arguments) → times made.
-    seen: HashMap<(String, String), u32>,
+    /// Each call made since the workspace last changed, by (tool, canonical arguments): the start of its result.
+    seen: HashMap<(String, String), String>,
     idle_turns: u32,
     idle_limit: u32,
     repeats: u32,
+    last_repeat: Option<String>,
 }
 
 /// What to do with a call before it is dispatched.
@@ -27,7 +36,8 @@ pub struct Progress {
 pub enum Verdict {
     /// Run it.
     Run,
-    /// Do not run it: it was made before with nothing changed since; the text says so and what to do instead.
+    /// Do not run it: it was made before with nothing changed since; the text says what it gave and what to do
+    /// instead.
     Repeat(String),
 }
 
@@ -39,40 +49,54 @@ impl Progress {
             idle_turns: 0,
             idle_limit: idle_limit.max(1),
             repeats: 0,
+            last_repeat: None,
         }
     }
 
-    /// Records a call about to be made; a looking call repeated with nothing changed since is not run again.
+    /// Checks a call about to be made: one made before with the same arguments, with nothing changed since, is
+    /// answered with what it gave instead of being run again (whatever the tool: a command that failed fails
+    /// the same way).
     pub fn check(&mut self, tool: &str, arguments: &str, next: &str) -> Verdict {
-        if !LOOKING.contains(&tool) {
+        if ENDING.contains(&tool) {
             return Verdict::Run;
         }
-        let key = (tool.to_string(), canonical(arguments));
-        let times = self.seen.entry(key).or_insert(0);
-        *times += 1;
-        if *times == 1 {
+        let Some(before) = self.seen.get(&(tool.to_string(), canonical(arguments))) else {
             return Verdict::Run;
-        }
+        };
         self.repeats += 1;
+        self.last_repeat = Some(format!("{tool} {}", canonical(arguments)));
         Verdict::Repeat(format!(
-            "You already called {tool} with these arguments and nothing has changed since: its result is \
-             above in this conversation (or in the brief). Calling it again gives the same answer. {next}"
+            "You already called {tool} with these arguments and nothing has changed since. It gave:\n{before}\n\
+             Calling it again gives the same answer. {next}"
         ))
+    }
+
+    /// Records what a call gave; a successful edit, write or command may have changed the workspace, which makes
+    /// every earlier call worth making again.
+    pub fn record(&mut self, tool: &str, arguments: &str, ok: bool, output: &str) {
+        if ok && matches!(tool, "edit" | "write_file" | "run") {
+            self.seen.clear();
+            self.repeats = 0;
+        }
+        if !ENDING.contains(&tool) {
+            let quoted: String = output.chars().take(QUOTED).collect();
+            self.seen
+                .insert((tool.to_string(), canonical(arguments)), quoted);
+        }
     }
 
     /// Marks a call as made already (the brief carries its result).
     pub fn already_seen(&mut self, tool: &str, arguments: &str) {
-        self.seen
-            .insert((tool.to_string(), canonical(arguments)), 1);
+        self.seen.insert(
+            (tool.to_string(), canonical(arguments)),
+            "(its result is in your brief above)".into(),
+        );
     }
 
-    /// Ends a model turn: `acted` when it changed the workspace or ran a command, which also makes every
-    /// earlier look worth repeating.
+    /// Ends a model turn: `acted` when it changed the workspace or ran a command.
     pub fn end_turn(&mut self, acted: bool) {
         if acted {
             self.idle_turns = 0;
-            self.repeats = 0;
-            self.seen.clear();
         } else {
             self.idle_turns += 1;
         }
@@ -81,6 +105,14 @@ impl Progress {
     /// Whether the next reply must act (the looking tools are withheld from it).
     pub fn must_act(&self) -> bool {
         self.repeats > 0 || self.idle_turns >= self.idle_limit
+    }
+
+    /// The call the model keeps repeating, once it has been answered from memory [`REPEATS_BEFORE_STUCK`] times
+    /// with nothing changed: the round should end rather than spend its turns.
+    pub fn stuck(&self) -> Option<&str> {
+        (self.repeats >= REPEATS_BEFORE_STUCK)
+            .then_some(self.last_repeat.as_deref())
+            .flatten()
     }
 }
 
@@ -125,25 +157,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_repeated_look_is_answered_and_forces_action() {
+    fn a_repeated_call_is_answered_with_what_it_gave_and_forces_action() {
         let mut p = Progress::new(IDLE_TURNS_BEFORE_FORCING);
-        assert_eq!(
-            p.check("read_file", r#"{"path":"a.py"}"#, "Edit."),
-            Verdict::Run
-        );
+        let args = r#"{"path":"a.py"}"#;
+        assert_eq!(p.check("read_file", args, "Edit."), Verdict::Run);
+        p.record("read_file", args, true, "a.py\n    1| x = 1");
         p.end_turn(false);
         assert!(!p.must_act());
         let again = p.check("read_file", r#"{ "path": "./a.py" }"#, "Edit it now.");
         assert!(
-            matches!(&again, Verdict::Repeat(t) if t.contains("Edit it now.")),
+            matches!(&again, Verdict::Repeat(t) if t.contains("1| x = 1") && t.contains("Edit it now.")),
             "{again:?}"
         );
-        assert!(p.must_act());
+        assert!(p.must_act() && p.stuck().is_none());
         // An edit changes the workspace: reading again is fine, and nothing is forced.
         assert_eq!(p.check("edit", "{}", ""), Verdict::Run);
+        p.record("edit", "{}", true, "applied");
         p.end_turn(true);
         assert!(!p.must_act());
-        assert_eq!(p.check("read_file", r#"{"path":"a.py"}"#, ""), Verdict::Run);
+        assert_eq!(p.check("read_file", args, ""), Verdict::Run);
+    }
+
+    #[test]
+    fn a_failing_command_repeated_is_not_run_again_and_then_the_round_is_stuck() {
+        let mut p = Progress::new(IDLE_TURNS_BEFORE_FORCING);
+        let cmd = r#"{"command":"test_convert.py"}"#;
+        assert_eq!(p.check("run", cmd, ""), Verdict::Run);
+        p.record("run", cmd, false, "exit code 127\ncommand not found");
+        p.end_turn(true);
+        assert!(
+            matches!(p.check("run", cmd, ""), Verdict::Repeat(t) if t.contains("exit code 127"))
+        );
+        assert!(p.stuck().is_none());
+        assert!(matches!(p.check("run", cmd, ""), Verdict::Repeat(_)));
+        assert_eq!(p.stuck(), Some(r#"run {"command":"test_convert.py"}"#));
+        // The endings are never answered from memory.
+        p.record("step_failed", "{}", true, "");
+        assert_eq!(p.check("step_failed", "{}", ""), Verdict::Run);
     }
 
     #[test]
@@ -151,10 +201,9 @@ mod tests {
         let mut p = Progress::new(IDLE_TURNS_BEFORE_FORCING);
         for i in 0..IDLE_TURNS_BEFORE_FORCING {
             assert!(!p.must_act());
-            assert_eq!(
-                p.check("grep", &format!(r#"{{"pattern":"x{i}"}}"#), ""),
-                Verdict::Run
-            );
+            let args = format!(r#"{{"pattern":"x{i}"}}"#);
+            assert_eq!(p.check("grep", &args, ""), Verdict::Run);
+            p.record("grep", &args, true, "");
             p.end_turn(false);
         }
         assert!(p.must_act());

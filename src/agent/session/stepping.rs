@@ -166,6 +166,7 @@ impl Session {
             }
             let mut assistant = ChatMessage::assistant(response.text.clone());
             assistant.tool_calls = response.tool_calls.clone();
+            assistant.verbatim = response.verbatim.clone();
             messages.push(assistant);
             let mut acted = false;
             for call in response.tool_calls {
@@ -201,6 +202,7 @@ impl Session {
                     };
                 // A command counts as acting even when it fails: its output is new information.
                 acted |= changes && (ok || call.name == "run");
+                progress.record(&call.name, &call.arguments, ok, &text);
                 for path in super::sources::sources_of(&self.ws, &call, &text) {
                     if !sources.contains(&path) {
                         sources.push(path);
@@ -212,6 +214,11 @@ impl Session {
                 }
             }
             progress.end_turn(acted);
+            if let Some(call) = progress.stuck() {
+                return Attempt::Failed(format!(
+                    "the model kept repeating `{call}` with nothing changed since it was answered"
+                ));
+            }
         }
         Attempt::Failed(format!(
             "the step was not finished within {} model turns",

@@ -121,6 +121,7 @@ pub(super) fn run(
         ctx,
         formatter,
         cached: Vec::new(),
+        cached_text: None,
         parked: Vec::new(),
         batch: LlamaBatch::new(batch_size, 1),
         batch_size,
@@ -178,6 +179,9 @@ struct Worker<'m> {
     formatter: ChatFormatter,
     /// Exactly the tokens whose KV entries are in sequence 0, in order.
     cached: Vec<LlamaToken>,
+    /// The text `cached` stands for, byte for byte, where it is known (after a generation: its prompt and the
+    /// reply as sampled), so a prompt that continues it can keep the model's own tokens.
+    cached_text: Option<Vec<u8>>,
     /// Other conversations' KV state, most recently parked last.
     parked: Vec<Parked>,
     batch: LlamaBatch<'static>,
@@ -188,6 +192,7 @@ struct Worker<'m> {
 /// A conversation's KV state, saved off the context, and its tokens.
 struct Parked {
     tokens: Vec<LlamaToken>,
+    text: Option<Vec<u8>>,
     state: SeqState,
 }
 
@@ -199,6 +204,7 @@ impl Worker<'_> {
     fn forget_cache(&mut self) {
         self.ctx.clear_kv_cache();
         self.cached.clear();
+        self.cached_text = None;
     }
 
     /// Drops the live sequence and every parked conversation.
@@ -224,7 +230,10 @@ impl Worker<'_> {
         self.forget_cache();
         let Some(entry) = chosen else { return };
         match self.ctx.state_seq_set(&entry.state, 0) {
-            Ok(()) => self.cached = entry.tokens,
+            Ok(()) => {
+                self.cached = entry.tokens;
+                self.cached_text = entry.text;
+            }
             Err(e) => {
                 tracing::debug!(
                     "restoring a parked conversation failed ({e}); it is prefilled instead"
@@ -243,6 +252,7 @@ impl Worker<'_> {
             Ok(state) => {
                 self.parked.push(Parked {
                     tokens: std::mem::take(&mut self.cached),
+                    text: self.cached_text.take(),
                     state,
                 });
                 while self.parked.len() > slots::MAX_PARKED
@@ -260,20 +270,54 @@ impl Worker<'_> {
         }
     }
 
+    fn render(&self, prompt: &Prompt) -> Result<String, EngineError> {
+        match prompt {
+            Prompt::Raw(text) => Ok(text.clone()),
+            Prompt::Chat(messages) => self.formatter.render(self.model, messages),
+        }
+    }
+
     fn tokenize(&self, prompt: &Prompt) -> Result<Vec<LlamaToken>, EngineError> {
-        let text = match prompt {
-            Prompt::Raw(text) => text.clone(),
-            Prompt::Chat(messages) => self.formatter.render(self.model, messages)?,
+        let text = self.render(prompt)?;
+        Ok(self.tokenize_text(&text))
+    }
+
+    /// The tokens for `text`: where it continues a conversation whose text is known (the live one or a parked
+    /// one), that conversation's tokens as they are (a reply as the model sampled it, which tokenizing its text
+    /// again would often split differently) and then the rest; else `text` tokenized whole.
+    fn prompt_tokens(&self, text: &str) -> Vec<LlamaToken> {
+        let live = std::iter::once((&self.cached, &self.cached_text));
+        let parked = self.parked.iter().map(|p| (&p.tokens, &p.text));
+        let best = live
+            .chain(parked)
+            .filter_map(|(tokens, known)| known.as_ref().map(|k| (tokens, k)))
+            .filter(|(tokens, known)| !tokens.is_empty() && text.as_bytes().starts_with(known))
+            .max_by_key(|(_, known)| known.len());
+        let Some((tokens, known)) = best else {
+            return self.tokenize_text(text);
         };
+        let rest = &text.as_bytes()[known.len()..];
+        let mut out = tokens.clone();
+        // The rest starts at a character boundary of `text` only if the known part ends at one; a reply cut off
+        // inside a character is not a safe place to join.
+        match std::str::from_utf8(rest) {
+            Ok(rest) => {
+                out.extend(self.model.vocab().tokenize(rest.as_bytes(), false, true));
+                out
+            }
+            Err(_) => self.tokenize_text(text),
+        }
+    }
+
+    fn tokenize_text(&self, text: &str) -> Vec<LlamaToken> {
         // A template that writes the BOS token itself must not get a second one.
         let bos = self.model.vocab().bos();
         let bos_text = String::from_utf8_lossy(&self.model.vocab().token_to_piece(bos, true, None))
             .into_owned();
         let add_special = bos_text.is_empty() || !text.starts_with(&bos_text);
-        Ok(self
-            .model
+        self.model
             .vocab()
-            .tokenize(text.as_bytes(), add_special, true))
+            .tokenize(text.as_bytes(), add_special, true)
     }
 
     /// Drops cached tokens after `keep`; falls back to clearing everything where llama.cpp cannot cut a
@@ -286,6 +330,7 @@ impl Worker<'_> {
         match self.ctx.clear_kv_cache_seq(Some(0), cut, None) {
             Ok(true) => {
                 self.cached.truncate(keep);
+                self.cached_text = None;
                 keep
             }
             _ => {
@@ -329,7 +374,8 @@ impl Worker<'_> {
         cancel: &CancelToken,
     ) -> Result<(FinishReason, GenStats), EngineError> {
         let started = Instant::now();
-        let tokens = self.tokenize(&request.prompt)?;
+        let prompt_text = self.render(&request.prompt)?;
+        let tokens = self.prompt_tokens(&prompt_text);
         let n_ctx = self.ctx.n_ctx() as usize;
         let prompt_tokens = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
         if tokens.is_empty() {
@@ -353,11 +399,16 @@ impl Worker<'_> {
             prefilled_tokens: (tokens.len() - keep) as u32,
             ..GenStats::default()
         };
+        // What the cache stands for is unknown until this generation ends cleanly.
+        self.cached_text = None;
         if !self.decode(&tokens[keep..], cancel)? {
             stats.prefill = started.elapsed();
             return Ok((FinishReason::Cancelled, stats));
         }
         stats.prefill = started.elapsed();
+        // From here the cache holds exactly the prompt's text, then each decoded token's piece.
+        let mut known = prompt_text.into_bytes();
+        let mut decoded = 0usize;
 
         let decode_start = Instant::now();
         let mut stops = request.stop.clone();
@@ -401,7 +452,8 @@ impl Worker<'_> {
                 break FinishReason::Eos;
             }
             stats.generated_tokens += 1;
-            let text = utf8.push(&vocab.token_to_piece(token, false, None));
+            let piece = vocab.token_to_piece(token, false, None);
+            let text = utf8.push(&piece);
             match stop.push(&text) {
                 StopScan::Stopped(before) => {
                     emit(before);
@@ -417,8 +469,14 @@ impl Worker<'_> {
             if !self.decode(&[token], cancel)? {
                 break FinishReason::Cancelled;
             }
+            known.extend_from_slice(&piece);
+            decoded += 1;
             logits_at = 0;
         };
+        // Known only if every token in the cache is accounted for.
+        if self.cached.len() == tokens.len() + decoded {
+            self.cached_text = Some(known);
+        }
         if finish != FinishReason::Stop {
             let tail = utf8.finish();
             let mut rest = match stop.push(&tail) {
