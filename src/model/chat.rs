@@ -347,6 +347,7 @@ mod tests {
                     ..Usage::default()
                 },
                 finish: Some(FinishReason::ToolCalls),
+                verbatim: None,
             }
         );
     }
