@@ -8,7 +8,8 @@
 //! (a short name from the model catalog, looked up in the models cache, or a GGUF path), `--timeout-secs N` per
 //! task, `--tandem PATH` (default `target/release/tandem`), `--tandem-arg ARG` (repeatable; passed to tandem
 //! before `exec`, e.g. `--tandem-arg=--threads=1`), `--logs DIR` (each task's events, stderr and test output),
-//! `--keep` (keep each task's work dir), `--json FILE`.
+//! `--keep` (keep each task's work dir), `--json FILE`, `--pp-tps N --tg-tps N` (llama-bench's pp512 and tg128 on
+//! this machine: adds each task's wall time over the time its uncached prompt and output tokens take at that speed).
 //!
 //! Each task runs in a fresh temp dir: the task's `repo/` copied in, `git init` and one commit (tandem works on a
 //! repository), and fresh `TANDEM_CONFIG_DIR`/`TANDEM_CACHE_DIR`/`TANDEM_DATA_DIR`/`TANDEM_STATE_DIR`, with
@@ -25,8 +26,8 @@
 //! cargo run --release --example eval -- --agent aider --aider-model qwen2.5-coder-1.5b \
 //!     --api-base http://127.0.0.1:8080/v1 --json aider.json
 //! ```
-//! Each task then runs `aider --yes-always --no-git --no-check-update --no-show-model-warnings
-//! --model openai/NAME --openai-api-base URL --test-cmd TEST --auto-test --message PROMPT FILES…` in the task's
+//! Each task then runs `aider --yes-always --no-git --no-check-update --no-show-model-warnings --no-analytics
+//! --no-pretty --model openai/NAME --openai-api-base URL --test-cmd TEST --auto-test --message PROMPT FILES…` in the task's
 //! dir (FILES: the task's `files`), with `OPENAI_API_KEY=sk-local` unless one is set. Its model calls and tokens
 //! are read from aider's `Tokens: N sent, M received` lines (aider rounds large counts: `2.3k`); its failed
 //! edits (`failed to match`) count as failed tool calls; it reports no cached tokens.
@@ -84,6 +85,12 @@ struct Args {
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// llama-bench's prefill speed (pp512, tokens/s) on this machine and model, for the ideal-time ratio.
+    #[arg(long)]
+    pp_tps: Option<f64>,
+    /// llama-bench's decode speed (tg128, tokens/s), for the ideal-time ratio.
+    #[arg(long)]
+    tg_tps: Option<f64>,
 }
 
 /// A task's `task.toml`.
@@ -137,6 +144,9 @@ struct TaskResult {
     max_repeated_call: u64,
     /// Edits applied.
     edits_applied: u64,
+    /// Seconds the tokens would take at llama-bench speed: uncached prompt / pp + output / tg (with
+    /// `--pp-tps` and `--tg-tps`).
+    ideal_secs: Option<f64>,
     /// Where the task's logs are.
     logs: String,
 }
@@ -254,6 +264,12 @@ fn count_aider(out: &str) -> EventCounts {
         }
     }
     c
+}
+
+/// Seconds `prefill` uncached prompt tokens and `decode` output tokens take at the given speeds.
+fn ideal_secs(prefill: u64, decode: u64, pp_tps: Option<f64>, tg_tps: Option<f64>) -> Option<f64> {
+    let (pp, tg) = (pp_tps.filter(|v| *v > 0.0)?, tg_tps.filter(|v| *v > 0.0)?);
+    Some(prefill as f64 / pp + decode as f64 / tg)
 }
 
 /// Copies a directory tree (files and directories; symlinks are copied as the files they point at).
@@ -464,6 +480,12 @@ impl Runner {
             failed_tool_calls: counts.failed_tool_calls,
             max_repeated_call: counts.max_repeated_call,
             edits_applied: counts.edits_applied,
+            ideal_secs: ideal_secs(
+                counts.prompt_tokens - counts.cached_tokens.min(counts.prompt_tokens),
+                counts.output_tokens,
+                self.args.pp_tps,
+                self.args.tg_tps,
+            ),
             logs: logs.display().to_string(),
         })
     }
@@ -475,6 +497,8 @@ impl Runner {
             "--no-git",
             "--no-check-update",
             "--no-show-model-warnings",
+            "--no-analytics",
+            "--no-pretty",
         ]
         .map(String::from)
         .to_vec();
@@ -495,7 +519,7 @@ impl Runner {
 }
 
 /// The table's header.
-const HEADER: &str = "task                 lang        kind          pass    wall_s  calls   prompt   cached   output  tools  failed  repeat";
+const HEADER: &str = "task                 lang        kind          pass    wall_s  calls   prompt   cached   output  tools  failed  repeat  x_ideal";
 
 /// One table row.
 fn row(r: &TaskResult) -> String {
@@ -507,7 +531,7 @@ fn row(r: &TaskResult) -> String {
         "fail"
     };
     format!(
-        "{:<20} {:<11} {:<13} {:<4} {:>9.1} {:>6} {:>8} {:>8} {:>8} {:>6} {:>7} {:>7}",
+        "{:<20} {:<11} {:<13} {:<4} {:>9.1} {:>6} {:>8} {:>8} {:>8} {:>6} {:>7} {:>7} {:>8}",
         r.name,
         r.lang,
         r.kind,
@@ -519,7 +543,10 @@ fn row(r: &TaskResult) -> String {
         r.output_tokens,
         r.tool_calls,
         r.failed_tool_calls,
-        r.max_repeated_call
+        r.max_repeated_call,
+        r.ideal_secs
+            .filter(|i| *i > 0.0)
+            .map_or("-".to_string(), |i| format!("{:.1}", r.wall_secs / i))
     )
 }
 
@@ -546,6 +573,10 @@ struct Totals {
     tool_calls: u64,
     /// Failed tool calls.
     failed_tool_calls: u64,
+    /// Seconds the tokens would take at llama-bench speed (when given).
+    ideal_secs: Option<f64>,
+    /// Tasks (of those that ran) whose longest run of one identical tool call was 3 or more.
+    repeating_sessions: usize,
     /// Pass counts by language.
     by_lang: HashMap<String, (usize, usize)>,
 }
@@ -566,6 +597,10 @@ fn totals(results: &[TaskResult]) -> Totals {
         t.output_tokens += r.output_tokens;
         t.tool_calls += r.tool_calls;
         t.failed_tool_calls += r.failed_tool_calls;
+        t.repeating_sessions += usize::from(r.max_repeated_call >= 3);
+        if let Some(i) = r.ideal_secs {
+            t.ideal_secs = Some(t.ideal_secs.unwrap_or(0.0) + i);
+        }
         let e = t.by_lang.entry(r.lang.clone()).or_default();
         e.0 += usize::from(r.passed);
         e.1 += 1;
@@ -640,7 +675,7 @@ fn main() -> Result<()> {
     }
     let t = totals(&results);
     println!(
-        "total: {}/{} passed ({} timed out), {:.1} s, {} model calls, {} prompt / {} cached / {} output tokens, {} tool calls ({} failed)",
+        "total: {}/{} passed ({} timed out), {:.1} s, {} model calls, {} prompt / {} cached / {} output tokens, {} tool calls ({} failed), {} sessions repeating one call 3+ times in a row",
         t.passed,
         t.tasks,
         t.timed_out,
@@ -650,8 +685,16 @@ fn main() -> Result<()> {
         t.cached_tokens,
         t.output_tokens,
         t.tool_calls,
-        t.failed_tool_calls
+        t.failed_tool_calls,
+        t.repeating_sessions
     );
+    if let Some(ideal) = t.ideal_secs.filter(|i| *i > 0.0) {
+        println!(
+            "  {:.1} s at llama-bench speed: wall time is {:.1}x that",
+            ideal,
+            t.wall_secs / ideal
+        );
+    }
     let mut langs: Vec<_> = t.by_lang.iter().collect();
     langs.sort();
     for (lang, (passed, n)) in langs {
@@ -697,6 +740,12 @@ not json
         assert_eq!(c.failed_tool_calls, 1);
         assert_eq!(c.max_repeated_call, 2);
         assert_eq!(c.outcome.as_deref(), Some("done"));
+    }
+
+    #[test]
+    fn ideal_time() {
+        assert_eq!(ideal_secs(100, 10, Some(50.0), Some(2.0)), Some(7.0));
+        assert_eq!(ideal_secs(100, 10, None, Some(2.0)), None);
     }
 
     #[test]
