@@ -743,6 +743,55 @@ not json
     }
 
     #[test]
+    fn every_task_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("evals/tasks");
+        let mut langs: HashMap<String, usize> = HashMap::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let task = entry.unwrap().path();
+            let text = std::fs::read_to_string(task.join("task.toml")).unwrap();
+            let spec: TaskSpec = toml::from_str(&text).unwrap();
+            assert!(
+                task.join("repo").is_dir() && task.join("solution").is_dir(),
+                "{}",
+                task.display()
+            );
+            assert!(
+                !spec.prompt.is_empty() && !spec.test.is_empty(),
+                "{}",
+                task.display()
+            );
+            assert!(
+                [
+                    "implement",
+                    "off-by-one",
+                    "rename",
+                    "cli-option",
+                    "failing-test",
+                    "other"
+                ]
+                .contains(&spec.kind.as_str()),
+                "{}: kind {}",
+                task.display(),
+                spec.kind
+            );
+            for f in &spec.files {
+                assert!(
+                    task.join("repo").join(f).is_file(),
+                    "{}: {f}",
+                    task.display()
+                );
+            }
+            *langs.entry(spec.lang).or_default() += 1;
+        }
+        for lang in ["python", "javascript", "rust"] {
+            assert!(
+                langs.get(lang).copied().unwrap_or(0) >= 7,
+                "{lang}: {langs:?}"
+            );
+        }
+    }
+
+    #[test]
     fn ideal_time() {
         assert_eq!(ideal_secs(100, 10, Some(50.0), Some(2.0)), Some(7.0));
         assert_eq!(ideal_secs(100, 10, None, Some(2.0)), None);
