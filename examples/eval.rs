@@ -11,6 +11,9 @@
 //! `--keep` (keep each task's work dir), `--json FILE`, `--pp-tps N --tg-tps N` (llama-bench's pp512 and tg128 on
 //! this machine: adds each task's wall time over the time its uncached prompt and output tokens take at that speed).
 //!
+//! Before the test runs, every starting file that the task's reference solution leaves alone (the tests, the
+//! manifest) is put back as it was if the agent changed it (listed in the JSON as `restored`).
+//!
 //! Each task runs in a fresh temp dir: the task's `repo/` copied in, `git init` and one commit (tandem works on a
 //! repository), and fresh `TANDEM_CONFIG_DIR`/`TANDEM_CACHE_DIR`/`TANDEM_DATA_DIR`/`TANDEM_STATE_DIR`, with
 //! `agent.verify` set to the task's test command (`TANDEM_AGENT__VERIFY`). tandem runs as
@@ -144,6 +147,8 @@ struct TaskResult {
     max_repeated_call: u64,
     /// Edits applied.
     edits_applied: u64,
+    /// Starting files the solution leaves alone (tests, manifests) that the agent changed, put back before the test.
+    restored: Vec<String>,
     /// Seconds the tokens would take at llama-bench speed: uncached prompt / pp + output / tg (with
     /// `--pp-tps` and `--tg-tps`).
     ideal_secs: Option<f64>,
@@ -286,6 +291,50 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Every file under `dir`, as paths relative to it.
+fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        for entry in std::fs::read_dir(dir.join(&rel))? {
+            let entry = entry?;
+            let rel = rel.join(entry.file_name());
+            if entry.path().is_dir() {
+                stack.push(rel);
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Puts back every starting file the reference solution leaves alone (the tests among them) where the agent
+/// changed or removed it, so no agent passes by editing a test; returns the files put back.
+fn restore_untouched(task: &Path, ws: &Path) -> Result<Vec<String>> {
+    let (repo, solution) = (task.join("repo"), task.join("solution"));
+    if !solution.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut restored = Vec::new();
+    for rel in files_under(&repo)? {
+        if solution.join(&rel).exists() {
+            continue;
+        }
+        let original = std::fs::read(repo.join(&rel))?;
+        let dest = ws.join(&rel);
+        if std::fs::read(&dest).ok().as_deref() != Some(original.as_slice()) {
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&dest, original)?;
+            restored.push(rel.display().to_string());
+        }
+    }
+    Ok(restored)
 }
 
 /// Runs a git command in `dir`, failing with its stderr.
@@ -449,6 +498,7 @@ impl Runner {
         };
 
         // Pass is decided here, by the task's own test, never by the agent's report.
+        let restored = restore_untouched(dir, &ws)?;
         let mut test = clean_command(Path::new("bash"));
         test.current_dir(&ws).args(["-c", &spec.test]);
         let (test_status, _) = run_with_timeout(
@@ -480,6 +530,7 @@ impl Runner {
             failed_tool_calls: counts.failed_tool_calls,
             max_repeated_call: counts.max_repeated_call,
             edits_applied: counts.edits_applied,
+            restored,
             ideal_secs: ideal_secs(
                 counts.prompt_tokens - counts.cached_tokens.min(counts.prompt_tokens),
                 counts.output_tokens,
@@ -789,6 +840,30 @@ not json
                 "{lang}: {langs:?}"
             );
         }
+    }
+
+    #[test]
+    fn restores_what_the_solution_leaves_alone() {
+        let t = tempfile::tempdir().unwrap();
+        let (task, ws) = (t.path().join("task"), t.path().join("ws"));
+        std::fs::create_dir_all(task.join("repo/tests")).unwrap();
+        std::fs::create_dir_all(task.join("solution")).unwrap();
+        std::fs::write(task.join("repo/lib.py"), "old").unwrap();
+        std::fs::write(task.join("repo/tests/t.py"), "assert f()").unwrap();
+        std::fs::write(task.join("solution/lib.py"), "new").unwrap();
+        copy_tree(&task.join("repo"), &ws).unwrap();
+        std::fs::write(ws.join("lib.py"), "agent's").unwrap();
+        std::fs::write(ws.join("tests/t.py"), "pass").unwrap();
+        assert_eq!(restore_untouched(&task, &ws).unwrap(), ["tests/t.py"]);
+        assert_eq!(
+            std::fs::read_to_string(ws.join("tests/t.py")).unwrap(),
+            "assert f()"
+        );
+        assert_eq!(
+            std::fs::read_to_string(ws.join("lib.py")).unwrap(),
+            "agent's"
+        );
+        assert!(restore_untouched(&task, &ws).unwrap().is_empty());
     }
 
     #[test]
