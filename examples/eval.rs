@@ -6,7 +6,8 @@
 //!
 //! Options: `--tasks DIR` (default `evals/tasks`), `--filter TEXT` (tasks whose name contains it), `--model NAME|PATH`
 //! (a short name from the model catalog, looked up in the models cache, or a GGUF path), `--timeout-secs N` per
-//! task, `--tandem PATH` (default `target/release/tandem`), `--tandem-arg ARG` (repeatable; passed to tandem
+//! task, `--tandem PATH` (default: `tandem` in the same build dir as this example, so build both with one
+//! profile), `--tandem-arg ARG` (repeatable; passed to tandem
 //! before `exec`, e.g. `--tandem-arg=--threads=1`), `--logs DIR` (each task's events, stderr and test output),
 //! `--keep` (keep each task's work dir), `--json FILE`, `--pp-tps N --tg-tps N` (llama-bench's pp512 and tg128 on
 //! this machine: adds each task's wall time over the time its uncached prompt and output tokens take at that speed).
@@ -64,9 +65,9 @@ struct Args {
     /// Seconds each task's agent may run before it is killed (counted as a fail).
     #[arg(long, default_value_t = 600)]
     timeout_secs: u64,
-    /// The tandem binary.
-    #[arg(long, default_value = "target/release/tandem")]
-    tandem: PathBuf,
+    /// The tandem binary [default: `tandem` in the build dir this example was built into, e.g. target/release].
+    #[arg(long)]
+    tandem: Option<PathBuf>,
     /// An extra argument for tandem, placed before `exec` (repeatable).
     #[arg(long, allow_hyphen_values = true)]
     tandem_arg: Vec<String>,
@@ -427,6 +428,16 @@ fn resolve_model(model: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// The tandem binary beside this example's build dir (`<target>/<profile>/examples/eval` → `<target>/<profile>/tandem`).
+fn default_tandem() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("finding this program's path")?;
+    let profile_dir = exe.parent().and_then(Path::parent);
+    Ok(profile_dir.map_or_else(
+        || PathBuf::from("target/release/tandem"),
+        |d| d.join("tandem"),
+    ))
+}
+
 /// What the eval runs each task with.
 struct Runner {
     /// The options.
@@ -677,10 +688,13 @@ fn main() -> Result<()> {
         bail!("no tasks in {} match", args.tasks.display());
     }
     let (model, tandem) = if args.agent == "tandem" {
-        let tandem = std::path::absolute(&args.tandem)?;
+        let tandem = match &args.tandem {
+            Some(p) => std::path::absolute(p)?,
+            None => default_tandem()?,
+        };
         if !tandem.is_file() {
             bail!(
-                "{} is not built (cargo build --release, or pass --tandem PATH)",
+                "{} is not built (cargo build with the profile of this runner, or pass --tandem PATH)",
                 tandem.display()
             );
         }
