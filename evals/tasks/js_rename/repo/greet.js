@@ -1,0 +1,9 @@
+'use strict';
+const { getUserName } = require('./user');
+
+/** A greeting line for a user. */
+function greet(user) {
+  return `Hello, ${getUserName(user)}!`;
+}
+
+module.exports = { greet };
