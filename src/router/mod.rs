@@ -210,6 +210,12 @@ impl Router {
         on: &mut (dyn FnMut(RouterEvent) + Send),
     ) -> Result<Routed, RouterError> {
         let name = match target {
+            // Offline, "no key" is not why the request stays here.
+            Target::Local(RouteReason::NoCloudKey) if self.config.offline => {
+                return self
+                    .run_local(role, request, RouteReason::Offline, on)
+                    .await;
+            }
             Target::Local(reason) => {
                 return self.run_local(role, request, reason.clone(), on).await;
             }

@@ -402,7 +402,16 @@ async fn sensitive_requests_stay_local_under_the_local_policy_and_sensitive_path
 
     let mut cfg = config("openai");
     cfg.offline = true;
-    let r = router(vec![openai(&server)], Some(local), cfg, None);
+    let r = router(vec![openai(&server)], Some(local.clone()), cfg, None);
+    assert_eq!(
+        reason(&chat(&r, &ask("hi")).await.0.unwrap()),
+        &RouteReason::Offline
+    );
+    // Offline with no key set either: the reason given is --offline, not the missing key.
+    let mut cfg = config("openai");
+    cfg.offline = true;
+    cfg.planner = Target::Local(RouteReason::NoCloudKey);
+    let r = router(vec![], Some(local), cfg, None);
     assert_eq!(
         reason(&chat(&r, &ask("hi")).await.0.unwrap()),
         &RouteReason::Offline
