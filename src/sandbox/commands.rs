@@ -126,6 +126,18 @@ impl CommandRules {
     }
 }
 
+/// Whether `command` only reads (or only runs tests), as the `untrusted` policy classifies it without rules:
+/// running it again with nothing else changed gives the same answer.
+pub fn only_looks(command: &str) -> bool {
+    decide(
+        CommandApproval::Untrusted,
+        &CommandRules::default(),
+        command,
+    )
+    .verdict
+        == Verdict::Run
+}
+
 /// Decides what happens to `command` under `policy` and `rules`.
 pub fn decide(policy: CommandApproval, rules: &CommandRules, command: &str) -> Decision {
     let analysis = analyse(command);

@@ -71,10 +71,22 @@ impl Progress {
         ))
     }
 
-    /// Records what a call gave; a successful edit, write or command may have changed the workspace, which makes
-    /// every earlier call worth making again.
+    /// Records what a call gave; a successful edit, write or command that may write (not a read-only or test
+    /// command) may have changed the workspace, which makes every earlier call worth making again.
     pub fn record(&mut self, tool: &str, arguments: &str, ok: bool, output: &str) {
-        if ok && matches!(tool, "edit" | "write_file" | "run") {
+        let writes = match tool {
+            "edit" | "write_file" => true,
+            "run" => !serde_json::from_str::<serde_json::Value>(arguments)
+                .ok()
+                .and_then(|v| {
+                    v["command"]
+                        .as_str()
+                        .map(crate::sandbox::commands::only_looks)
+                })
+                .unwrap_or(false),
+            _ => false,
+        };
+        if ok && writes {
             self.seen.clear();
             self.repeats = 0;
         }
@@ -194,6 +206,24 @@ mod tests {
         // The endings are never answered from memory.
         p.record("step_failed", "{}", true, "");
         assert_eq!(p.check("step_failed", "{}", ""), Verdict::Run);
+    }
+
+    #[test]
+    fn alternating_read_only_commands_do_not_reset_what_was_seen() {
+        let mut p = Progress::new(IDLE_TURNS_BEFORE_FORCING);
+        let a = r#"{"command":"grep 'to_fahrenheit' convert.py"}"#;
+        let b = r#"{"command":"grep 'to_celsius' convert.py"}"#;
+        for args in [a, b] {
+            assert_eq!(p.check("run", args, ""), Verdict::Run);
+            p.record("run", args, true, "def ...");
+        }
+        assert!(matches!(p.check("run", a, ""), Verdict::Repeat(_)));
+        assert!(matches!(p.check("run", b, ""), Verdict::Repeat(_)));
+        assert!(p.stuck().is_some());
+        // A command that may write does reset it.
+        let touch = r#"{"command":"sed -i s/a/b/ convert.py"}"#;
+        p.record("run", touch, true, "");
+        assert_eq!(p.check("run", a, ""), Verdict::Run);
     }
 
     #[test]
