@@ -130,24 +130,9 @@ struct TaskResult {
     timed_out: bool,
     /// The agent's exit code (`None`: killed by a signal).
     exit_code: Option<i32>,
-    /// The session's outcome from `session_finished` (tandem only).
-    outcome: Option<String>,
-    /// Model requests.
-    model_calls: u64,
-    /// Prompt tokens, however billed (cached ones included).
-    prompt_tokens: u64,
-    /// Prompt tokens read from the KV or prompt cache.
-    cached_tokens: u64,
-    /// Output tokens.
-    output_tokens: u64,
-    /// Tool calls made.
-    tool_calls: u64,
-    /// Tool calls that failed (`tool_result` with `ok: false`; aider: edits that failed to match).
-    failed_tool_calls: u64,
-    /// The longest run of one identical tool call (same tool, same arguments) in a row.
-    max_repeated_call: u64,
-    /// Edits applied.
-    edits_applied: u64,
+    /// What the agent's output says it did: requests, tokens, tool calls, the session's outcome.
+    #[serde(flatten)]
+    counts: EventCounts,
     /// Starting files the solution leaves alone (tests, manifests) that the agent changed, put back before the test.
     restored: Vec<String>,
     /// Seconds the tokens would take at llama-bench speed: uncached prompt / pp + output / tg (with
@@ -157,8 +142,8 @@ struct TaskResult {
     logs: String,
 }
 
-/// Counts taken from a tandem event stream.
-#[derive(Default, Debug, PartialEq)]
+/// Counts taken from a tandem event stream (or aider's output).
+#[derive(Serialize, Default, Debug, Clone, PartialEq)]
 struct EventCounts {
     /// `usage` events: one per model request.
     model_calls: u64,
@@ -532,15 +517,6 @@ impl Runner {
             wall_secs: wall,
             timed_out: status.is_none(),
             exit_code: status.and_then(|s| s.code()),
-            outcome: counts.outcome,
-            model_calls: counts.model_calls,
-            prompt_tokens: counts.prompt_tokens,
-            cached_tokens: counts.cached_tokens,
-            output_tokens: counts.output_tokens,
-            tool_calls: counts.tool_calls,
-            failed_tool_calls: counts.failed_tool_calls,
-            max_repeated_call: counts.max_repeated_call,
-            edits_applied: counts.edits_applied,
             restored,
             ideal_secs: ideal_secs(
                 counts.prompt_tokens - counts.cached_tokens.min(counts.prompt_tokens),
@@ -548,6 +524,7 @@ impl Runner {
                 self.args.pp_tps,
                 self.args.tg_tps,
             ),
+            counts,
             logs: logs.display().to_string(),
         })
     }
@@ -599,13 +576,13 @@ fn row(r: &TaskResult) -> String {
         r.kind,
         pass,
         r.wall_secs,
-        r.model_calls,
-        r.prompt_tokens,
-        r.cached_tokens,
-        r.output_tokens,
-        r.tool_calls,
-        r.failed_tool_calls,
-        r.max_repeated_call,
+        r.counts.model_calls,
+        r.counts.prompt_tokens,
+        r.counts.cached_tokens,
+        r.counts.output_tokens,
+        r.counts.tool_calls,
+        r.counts.failed_tool_calls,
+        r.counts.max_repeated_call,
         r.ideal_secs
             .filter(|i| *i > 0.0)
             .map_or("-".to_string(), |i| format!("{:.1}", r.wall_secs / i))
@@ -653,13 +630,13 @@ fn totals(results: &[TaskResult]) -> Totals {
         t.passed += usize::from(r.passed);
         t.timed_out += usize::from(r.timed_out);
         t.wall_secs += r.wall_secs;
-        t.model_calls += r.model_calls;
-        t.prompt_tokens += r.prompt_tokens;
-        t.cached_tokens += r.cached_tokens;
-        t.output_tokens += r.output_tokens;
-        t.tool_calls += r.tool_calls;
-        t.failed_tool_calls += r.failed_tool_calls;
-        t.repeating_sessions += usize::from(r.max_repeated_call >= 3);
+        t.model_calls += r.counts.model_calls;
+        t.prompt_tokens += r.counts.prompt_tokens;
+        t.cached_tokens += r.counts.cached_tokens;
+        t.output_tokens += r.counts.output_tokens;
+        t.tool_calls += r.counts.tool_calls;
+        t.failed_tool_calls += r.counts.failed_tool_calls;
+        t.repeating_sessions += usize::from(r.counts.max_repeated_call >= 3);
         if let Some(i) = r.ideal_secs {
             t.ideal_secs = Some(t.ideal_secs.unwrap_or(0.0) + i);
         }

