@@ -31,6 +31,15 @@ pub struct Cli {
     /// Options every command takes.
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// A task to open the UI with (`tandem "fix the failing test"`).
+    #[arg(value_name = "TASK")]
+    pub task: Option<String>,
+    /// Open the UI on the workspace's latest session (the next message is a follow-up).
+    #[arg(short = 'c', long = "continue")]
+    pub continue_last: bool,
+    /// Open the UI on this session (`/resume` lists them).
+    #[arg(long, value_name = "ID", conflicts_with = "continue_last")]
+    pub resume: Option<String>,
     /// What to do; none opens the interactive UI.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -181,6 +190,29 @@ pub enum Command {
     Map(MapArgs),
     /// Trust a workspace's .tandem/config.toml (as it is now), or revoke that trust.
     Trust(TrustArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout, e.g. `tandem man > ~/.local/share/man/man1/tandem.1`.
+    Man,
+}
+
+/// `tandem completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Writes the completion script for `shell` to `out`.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "tandem", out);
+}
+
+/// Writes the man page (roff) to `out`.
+pub fn man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(out)
 }
 
 /// `tandem trust`.
@@ -310,6 +342,45 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_bare_task_opens_the_ui_and_subcommands_still_parse() {
+        let cli = Cli::parse_from(["tandem", "fix the bug"]);
+        assert_eq!(cli.task.as_deref(), Some("fix the bug"));
+        assert!(cli.command.is_none());
+        let cli = Cli::parse_from(["tandem", "exec", "do it"]);
+        assert!(cli.task.is_none());
+        assert!(matches!(cli.command, Some(Command::Exec(_))));
+        let cli = Cli::parse_from(["tandem", "--resume", "20261201-120000-abcd"]);
+        assert_eq!(cli.resume.as_deref(), Some("20261201-120000-abcd"));
+        let cli = Cli::parse_from(["tandem", "-c", "--offline"]);
+        assert!(cli.continue_last && cli.global.offline);
+        assert!(Cli::try_parse_from(["tandem", "-c", "--resume", "x"]).is_err());
+        let cli = Cli::parse_from(["tandem", "-C", "/tmp", "exec", "--approve", "never", "x"]);
+        assert!(
+            matches!(cli.command, Some(Command::Exec(ExecArgs { task: Some(ref t), .. })) if t == "x")
+        );
+    }
+
+    #[test]
+    fn completions_and_the_man_page_come_from_the_clap_definitions() {
+        let mut out = Vec::new();
+        completions(clap_complete::Shell::Bash, &mut out);
+        let bash = String::from_utf8(out).unwrap();
+        assert!(bash.contains("_tandem()"), "{bash}");
+        assert!(bash.contains("--plan-only") && bash.contains("completions"));
+        let mut out = Vec::new();
+        man_page(&mut out).unwrap();
+        let man = String::from_utf8(out).unwrap();
+        assert!(
+            man.starts_with(".ie") || man.contains(".TH tandem"),
+            "{man}"
+        );
+        assert!(
+            man.contains("plan\\-only") || man.contains("plan-only"),
+            "{man}"
+        );
     }
 
     #[test]

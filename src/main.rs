@@ -42,10 +42,36 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             None
         }
     };
+    match &cli.command {
+        Some(Command::Completions(args)) => {
+            tandem::cli::completions(args.shell, &mut std::io::stdout());
+            return Ok(exit::OK);
+        }
+        Some(Command::Man) => match tandem::cli::man_page(&mut std::io::stdout()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+            _ => return Ok(exit::OK),
+        },
+        _ => {}
+    }
     let workspace = match (&cli.command, &cli.global.workspace) {
         (Some(Command::Trust(TrustArgs { dir: Some(dir), .. })), _) | (_, Some(dir)) => {
-            std::fs::canonicalize(dir)
-                .map_err(|e| anyhow::anyhow!("workspace {}: {e}", dir.display()))?
+            match std::fs::canonicalize(dir) {
+                Ok(dir) if dir.is_dir() => dir,
+                Ok(_) => {
+                    eprintln!(
+                        "tandem: workspace {}: not a directory",
+                        tandem::text::terminal_safe(&dir.display().to_string())
+                    );
+                    return Ok(exit::USAGE);
+                }
+                Err(e) => {
+                    eprintln!(
+                        "tandem: workspace {}: {e}",
+                        tandem::text::terminal_safe(&dir.display().to_string())
+                    );
+                    return Ok(exit::USAGE);
+                }
+            }
         }
         _ => std::env::current_dir()?,
     };
@@ -117,7 +143,14 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(exit::OK)
         }
-        Some(Command::Trust(_)) => Ok(exit::OK),
-        None => tandem::tui::run(config, &cli.global, None).await,
+        Some(Command::Trust(_) | Command::Completions(_) | Command::Man) => Ok(exit::OK),
+        None => {
+            let start = tandem::tui::UiStart {
+                task: cli.task.clone(),
+                resume: cli.resume.clone(),
+                continue_last: cli.continue_last,
+            };
+            tandem::tui::run(config, &cli.global, start).await
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! The agent: plan → execute steps → verify → re-plan, with approvals, checkpoints and a transcript.
 
 pub mod checkpoint;
+pub mod conversation;
 pub mod events;
+pub mod instructions;
 pub mod session;
 pub mod transcript;
 pub mod verify;

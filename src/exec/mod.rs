@@ -5,23 +5,16 @@ mod render;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use crate::agent::session::{Session, SessionConfig};
-use crate::agent::transcript::{self, Resumed};
+use crate::agent::transcript;
 use crate::cli::{ExecArgs, GlobalArgs, UndoArgs, exit};
-use crate::config::{ApprovalPolicy, CommandPolicy, Config};
-use crate::model::ChatModel;
-use crate::model::local::{EngineConfig, SamplingParams};
-use crate::model::local_provider::LocalProvider;
-use crate::prompts::{self, PromptName};
+use crate::config::Config;
+use crate::launch::{Launcher, Mode, SessionSpec, continue_session};
 use crate::protocol::{EventMsg, Op, Outcome, Plan, RouteDecision, RouteRole};
-use crate::router::{Router, new_session_id};
 use crate::sandbox::Workspace;
-use crate::spend::Ledger;
 
 pub use render::Renderer;
 
@@ -38,74 +31,10 @@ pub struct SavedPlan<'a> {
     pub plan: &'a Plan,
 }
 
-/// Opens the spend ledger, or says why spend will not be recorded.
-pub fn open_ledger(config: &Config) -> Option<Arc<Ledger>> {
-    match Ledger::open(&Ledger::default_path(&config.dirs.data)) {
-        Ok(l) => Some(Arc::new(l)),
-        Err(e) => {
-            eprintln!("tandem: warning: spend will not be recorded: {e}");
-            None
-        }
-    }
-}
-
-/// The router for a run: the lazily loaded local model, the configured cloud providers, the ledger.
-pub fn build_router(config: &Config, offline: bool, session: &str) -> anyhow::Result<Router> {
-    let engine_config = EngineConfig::from_config(config)?;
-    let sampling = SamplingParams::from(&config.values.local.sampling);
-    let local: Arc<dyn ChatModel> = Arc::new(LocalProvider::lazy(engine_config, sampling));
-    Ok(Router::from_config(
-        config,
-        Some(local),
-        offline,
-        session.to_string(),
-        open_ledger(config),
-    )?)
-}
-
-/// Project instructions for the planner: the first of AGENTS.md, CLAUDE.md, CONVENTIONS.md, .cursorrules,
-/// read through the same path policy as the tools (a link to a file outside the workspace is refused).
-pub fn project_instructions(root: &std::path::Path) -> Option<String> {
-    let ws = Workspace::new(root).ok()?;
-    crate::sandbox::paths::INSTRUCTION_FILES
-        .iter()
-        .find_map(|name| {
-            let bytes = match ws.read(name, 1 << 20) {
-                // A link may lead to another instruction or Markdown file (CLAUDE.md -> AGENTS.md), not to
-                // an arbitrary file such as `.env`.
-                Ok((real, bytes)) if instruction_like(&ws.relative(&real)) => bytes,
-                Ok((real, _)) => {
-                    tracing::warn!(
-                        "{name} leads to {}, which is not an instruction file; not read",
-                        ws.relative(&real)
-                    );
-                    return None;
-                }
-                Err(crate::sandbox::PathError::NotFound(_)) => return None,
-                Err(e) => {
-                    tracing::warn!("project instructions not read: {e}");
-                    return None;
-                }
-            };
-            let text = String::from_utf8_lossy(&bytes);
-            let text: String = text.chars().take(8_000).collect();
-            (!text.trim().is_empty()).then(|| format!("({name})\n{text}"))
-        })
-}
-
-/// Whether a workspace-relative path is an instruction file or Markdown.
-fn instruction_like(rel: &str) -> bool {
-    let name = rel.rsplit('/').next().unwrap_or(rel);
-    crate::sandbox::paths::INSTRUCTION_FILES
-        .iter()
-        .any(|f| f.eq_ignore_ascii_case(name))
-        || (name.to_ascii_lowercase().ends_with(".md") && !name.starts_with('.'))
-}
-
 /// `tandem exec`.
-pub async fn run(mut config: Config, global: &GlobalArgs, args: &ExecArgs) -> anyhow::Result<u8> {
-    let ws = Workspace::new(&config.workspace)
-        .with_context(|| format!("workspace {}", config.workspace.display()))?;
+pub async fn run(config: Config, global: &GlobalArgs, args: &ExecArgs) -> anyhow::Result<u8> {
+    let launcher = Launcher::new(config, Mode::headless(&args.approve), global.offline)?;
+    let ws = launcher.workspace().clone();
     let resume_id = match (&args.resume, args.continue_last) {
         (Some(id), _) => Some(id.clone()),
         (None, true) => Some(
@@ -120,73 +49,57 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &ExecArgs) -> an
     };
     let (session_id, resume, task) = match resume_id {
         Some(id) => {
-            let events = transcript::load(ws.root(), &id)?;
-            let mut state = transcript::replay(&events);
-            let follow_up = read_task_opt(args)?;
-            let task = match (state.outcome, follow_up) {
-                (None, None) => state.task.clone(),
-                (None, Some(_)) => {
-                    bail!("session {id} is unfinished: resume it without a new task first")
-                }
-                (Some(outcome), None) => bail!(
-                    "session {id} already finished ({outcome:?}); give a follow-up task to continue it"
-                ),
-                (Some(_), Some(task)) => {
-                    // A follow-up: a new plan for the new task, in the same session.
-                    state = Resumed {
-                        plan: None,
-                        round: 0,
-                        steps: Default::default(),
-                        outcome: None,
-                        ..state
-                    };
-                    task
-                }
-            };
+            let (state, task) = continue_session(&ws, &id, read_task_opt(args)?)?;
             (id, Some(state), task)
         }
         None => match &saved_plan {
             Some((task, _)) => (
-                new_session_id(),
+                transcript::new_id(),
                 None,
                 read_task_opt(args)?.unwrap_or_else(|| task.clone()),
             ),
-            None => (new_session_id(), None, read_task(args)?),
+            None => (transcript::new_id(), None, read_task(args)?),
         },
     };
     let initial_plan = saved_plan.map(|(_, plan)| plan);
 
-    headless_policies(&mut config, &args.approve);
-    let router = Arc::new(build_router(&config, global.offline, &session_id)?);
-    let session_config = SessionConfig {
-        id: session_id.clone(),
-        task: task.clone(),
-        agent: config.values.agent.clone(),
-        sandbox: config.values.sandbox.clone(),
-        plan_only: global.plan_only,
-        planner_prompt: prompts::load(PromptName::Planner, &config.dirs.config),
-        executor_prompt: prompts::load(PromptName::Executor, &config.dirs.config),
-        instructions: project_instructions(ws.root()),
-        max_tokens: config.values.local.max_tokens,
-        resume,
-        initial_plan,
-        transcript: true,
-    };
+    let router = launcher.router(&session_id)?;
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let (session, handle) = Session::new(session_config, ws.clone(), router, Some(events_tx))?;
+    let (session, handle) = launcher.session(
+        SessionSpec {
+            id: session_id.clone(),
+            task: task.clone(),
+            plan_only: global.plan_only,
+            resume,
+            initial_plan,
+        },
+        router,
+        Some(events_tx),
+    )?;
     let running = tokio::spawn(session.run());
 
     let mut renderer = Renderer::new(
         args.json && !global.plan_only,
         std::io::stderr().is_terminal(),
-    );
+    )
+    .with_local(launcher.local().clone());
     let mut plan: Option<Plan> = None;
     let mut planner: Option<RouteDecision> = None;
     let mut interrupts = 0;
     let mut ticks = tokio::time::interval(std::time::Duration::from_millis(120));
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // After SIGTERM the session gets this long to end cleanly (and write `session_finished`).
+    let mut deadline: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
-            _ = ticks.tick() => renderer.tick(),
+            _ = ticks.tick() => {
+                renderer.tick();
+                if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                    renderer.clear_spinner();
+                    eprintln!("tandem: terminated; the session did not stop in time");
+                    return Ok(exit::INTERRUPTED);
+                }
+            }
             event = events.recv() => {
                 let Some(event) = event else { break };
                 match &event.msg {
@@ -196,24 +109,30 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &ExecArgs) -> an
                 }
                 renderer.event(&event);
             }
+            _ = sigterm.recv(), if deadline.is_none() => {
+                handle.send(Op::Interrupt);
+                deadline = Some(tokio::time::Instant::now() + std::time::Duration::from_secs(5));
+            }
             _ = tokio::signal::ctrl_c() => {
                 interrupts += 1;
+                renderer.clear_spinner();
                 if interrupts > 1 {
                     eprintln!("\ntandem: interrupted twice; stopping now (edits are written whole or not at all)");
                     return Ok(exit::INTERRUPTED);
                 }
-                eprintln!("\ntandem: interrupting after the current action (Ctrl-C again to stop at once)");
+                eprintln!("\ntandem: interrupting (the model request stops now; an edit in progress is finished or rolled back; Ctrl-C again to stop at once)");
                 handle.send(Op::Interrupt);
             }
         }
     }
     renderer.clear_spinner();
     let outcome = running.await.context("the session task failed")?;
+    let config = launcher.config();
 
     if global.plan_only
         && let Some(plan) = &plan
     {
-        let saved = save_plan(&config, &task, planner.as_ref(), plan)?;
+        let saved = save_plan(config, &task, planner.as_ref(), plan)?;
         if args.json {
             let doc = SavedPlan {
                 task: &task,
@@ -245,41 +164,20 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &ExecArgs) -> an
             known.fetch
         );
     }
-    eprintln!("tandem: session {session_id} (resume with `tandem exec --resume {session_id}`)");
-    Ok(match outcome {
+    eprintln!(
+        "tandem: session {session_id} (continue it with `tandem exec --resume {session_id} \"<follow-up>\"`, or `tandem --resume {session_id}` in the UI)"
+    );
+    Ok(exit_code(outcome, renderer.no_local_model()))
+}
+
+/// The exit code for a session's outcome (the README's table).
+pub fn exit_code(outcome: Outcome, no_local_model: bool) -> u8 {
+    match outcome {
         Outcome::Done | Outcome::Planned => exit::OK,
         Outcome::VerifyFailed => exit::VERIFY_FAILED,
         Outcome::Interrupted => exit::INTERRUPTED,
-        Outcome::Failed if renderer.no_local_model() => exit::MODEL,
+        Outcome::Failed if no_local_model => exit::MODEL,
         Outcome::Failed => exit::FAILED,
-    })
-}
-
-/// Headless runs take approvals from `--approve auto|never`, never from a prompt that would hang.
-pub fn headless_policies(config: &mut Config, approve: &str) {
-    let never = approve == "never";
-    if matches!(
-        config.values.agent.approval,
-        ApprovalPolicy::PerFile | ApprovalPolicy::PerHunk
-    ) {
-        eprintln!(
-            "tandem: headless run: edits follow --approve {approve} (agent.approval = per-file/per-hunk needs the UI)"
-        );
-    }
-    config.values.agent.approval = if never {
-        ApprovalPolicy::Never
-    } else {
-        ApprovalPolicy::Auto
-    };
-    // Nobody can answer a question here: what would ask is refused instead.
-    let commands = &mut config.values.agent.commands;
-    if never
-        || matches!(
-            *commands,
-            CommandPolicy::Untrusted | CommandPolicy::OnRequest
-        )
-    {
-        *commands = CommandPolicy::Never;
     }
 }
 

@@ -8,14 +8,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::{Renderer, build_router, headless_policies, project_instructions};
-use crate::agent::session::{Session, SessionConfig, tail};
+use super::Renderer;
+use crate::agent::session::tail;
+use crate::agent::transcript;
 use crate::cli::{GlobalArgs, LoopArgs, exit};
 use crate::config::Config;
-use crate::prompts::{self, PromptName};
+use crate::launch::{Launcher, Mode, SessionSpec};
 use crate::protocol::{EventMsg, Op, Outcome, RouteDecision, RouteRole, StepStatus, Summary};
-use crate::router::new_session_id;
-use crate::sandbox::Workspace;
 
 /// Why the loop stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,9 +43,9 @@ struct Iteration {
 }
 
 /// `tandem loop`.
-pub async fn run(mut config: Config, global: &GlobalArgs, args: &LoopArgs) -> anyhow::Result<u8> {
-    let ws = Workspace::new(&config.workspace)
-        .with_context(|| format!("workspace {}", config.workspace.display()))?;
+pub async fn run(config: Config, global: &GlobalArgs, args: &LoopArgs) -> anyhow::Result<u8> {
+    let launcher = Launcher::new(config, Mode::headless(&args.approve), global.offline)?;
+    let ws = launcher.workspace().clone();
     let prompt_path = ws.root().join(&args.prompt);
     if !prompt_path.is_file() {
         anyhow::bail!(
@@ -54,15 +53,16 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &LoopArgs) -> an
             prompt_path.display()
         );
     }
-    headless_policies(&mut config, &args.approve);
-    let loop_id = new_session_id();
-    let router = Arc::new(build_router(&config, global.offline, &loop_id)?);
+    let loop_id = transcript::new_id();
+    // One router for every iteration: a provider's breaker and reset outlive the iteration that hit them.
+    let router = launcher.router(&loop_id)?;
     let progress_path = ws.root().join(&args.progress);
     let mut idle = 0;
     let mut last_route: Option<String> = None;
     let (mut usd, mut saved, mut tokens) = (0.0, 0.0, 0u64);
     let mut stop = StopReason::MaxIterations;
     let mut done = 0;
+    let mut last_outcome: Option<Outcome> = None;
     for n in 1..=args.max_iterations {
         if let Some(marker) = &args.until_file
             && ws.root().join(marker).exists()
@@ -84,22 +84,14 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &LoopArgs) -> an
         if let Some(promise) = &args.until {
             task.push_str(&format!(" When the whole task is already complete, say exactly `{promise}` in the plan's summary."));
         }
-        let session_config = SessionConfig {
+        let spec = SessionSpec {
             id: format!("{loop_id}-{n:03}"),
             task,
-            agent: config.values.agent.clone(),
-            sandbox: config.values.sandbox.clone(),
-            plan_only: false,
-            planner_prompt: prompts::load(PromptName::Planner, &config.dirs.config),
-            executor_prompt: prompts::load(PromptName::Executor, &config.dirs.config),
-            instructions: project_instructions(ws.root()),
-            max_tokens: config.values.local.max_tokens,
-            resume: None,
-            initial_plan: None,
-            transcript: true,
+            ..SessionSpec::default()
         };
         let (iteration, interrupted) =
-            run_iteration(session_config, &ws, router.clone(), args.json).await?;
+            run_iteration(&launcher, spec, router.clone(), args.json).await?;
+        last_outcome = Some(iteration.outcome);
         done = n;
         usd += iteration.summary.usd;
         saved += iteration.summary.saved_usd;
@@ -161,22 +153,29 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &LoopArgs) -> an
         },
         progress_path.display()
     );
-    Ok(if stop == StopReason::Interrupted {
-        exit::INTERRUPTED
-    } else {
-        exit::OK
-    })
+    Ok(loop_exit_code(&stop, last_outcome))
+}
+
+/// The loop's exit code: 0 when it stopped on its completion promise or marker file, 130 on an interrupt,
+/// otherwise that of its last iteration's outcome (so a loop whose last iteration failed does not exit 0).
+pub fn loop_exit_code(stop: &StopReason, last: Option<Outcome>) -> u8 {
+    match (stop, last) {
+        (StopReason::Interrupted, _) => exit::INTERRUPTED,
+        (StopReason::Promise | StopReason::MarkerFile, _) => exit::OK,
+        (_, Some(outcome)) => super::exit_code(outcome, false),
+        (_, None) => exit::OK,
+    }
 }
 
 /// Runs one session, relaying Ctrl-C as an interrupt; returns what it did and whether Ctrl-C was pressed.
 async fn run_iteration(
-    cfg: SessionConfig,
-    ws: &Workspace,
+    launcher: &Launcher,
+    spec: SessionSpec,
     router: Arc<crate::router::Router>,
     json: bool,
 ) -> anyhow::Result<(Iteration, bool)> {
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let (session, handle) = Session::new(cfg, ws.clone(), router, Some(tx))?;
+    let (session, handle) = launcher.session(spec, router, Some(tx))?;
     let running = tokio::spawn(session.run());
     let mut renderer = Renderer::quiet(json);
     let mut it = Iteration {

@@ -15,9 +15,10 @@ pub struct Renderer {
     outcome: Option<(Outcome, Summary)>,
     verify: Option<(String, bool)>,
     no_local_model: bool,
-    in_flight: Option<(String, std::time::Instant)>,
+    in_flight: Option<(String, std::time::Instant, bool)>,
     spinner_shown: bool,
     frame: usize,
+    local: Option<std::sync::Arc<crate::model::local_provider::LocalProvider>>,
 }
 
 const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
@@ -46,7 +47,17 @@ impl Renderer {
             in_flight: None,
             spinner_shown: false,
             frame: 0,
+            local: None,
         }
+    }
+
+    /// Shows what the local model is doing (loading, reading the prompt, generating) on the progress line.
+    pub fn with_local(
+        mut self,
+        local: std::sync::Arc<crate::model::local_provider::LocalProvider>,
+    ) -> Self {
+        self.local = Some(local);
+        self
     }
 
     /// Redraws the progress line on a terminal while a model request is in flight.
@@ -54,12 +65,23 @@ impl Renderer {
         if !self.tty || self.json || self.quiet {
             return;
         }
-        if let Some((label, since)) = &self.in_flight {
+        if let Some((label, since, local)) = &self.in_flight {
             let frame = SPINNER[self.frame % SPINNER.len()];
-            eprint!(
-                "\r\x1b[2K{frame} {label} · {:.0}s",
+            let doing = match (&self.local, local) {
+                (Some(l), true) => match l.activity() {
+                    crate::model::local_provider::Activity::Idle => String::new(),
+                    a => format!(" · {a}"),
+                },
+                _ => String::new(),
+            };
+            let line = format!(
+                "{frame} {label} · {:.0}s{doing}",
                 since.elapsed().as_secs_f64()
             );
+            // One line, never wider than the terminal (a wrapped line would not be cleared).
+            let width = crossterm::terminal::size().map_or(80, |(w, _)| usize::from(w));
+            let line: String = line.chars().take(width.saturating_sub(1)).collect();
+            eprint!("\r\x1b[2K{}", crate::text::terminal_safe(&line));
             self.frame += 1;
             self.spinner_shown = true;
         }
@@ -95,6 +117,16 @@ impl Renderer {
         }
         let line = match &event.msg {
             EventMsg::Route { decision } => {
+                self.in_flight = Some((
+                    format!(
+                        "{} on {}/{}",
+                        decision.role.as_str(),
+                        decision.provider,
+                        decision.model
+                    ),
+                    std::time::Instant::now(),
+                    decision.is_local(),
+                ));
                 *self
                     .routes
                     .entry(format!(
@@ -200,6 +232,9 @@ impl Renderer {
             EventMsg::ApprovalDecided { by, decision, .. } if by != "policy: auto" => {
                 Some(format!("  approval: {decision:?} ({by})"))
             }
+            EventMsg::Compacted { summary, turns } => Some(format!(
+                "compacted {turns} earlier turn(s) into a summary:\n{summary}"
+            )),
             EventMsg::Warning { message } => Some(format!("warning: {message}")),
             EventMsg::Error { message } => {
                 if message.contains("local model is unavailable") {

@@ -26,6 +26,77 @@ pub struct LocalProvider {
     config: Option<EngineConfig>,
     model: String,
     sampling: SamplingParams,
+    activity: Arc<ActivityState>,
+}
+
+/// What the local model is doing now, for progress lines.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activity {
+    /// Nothing.
+    Idle,
+    /// Loading the model file, for this many seconds.
+    Loading(f64),
+    /// Reading the prompt (prefill), for this many seconds.
+    Prefill(f64),
+    /// Generating: tokens so far, seconds since the first.
+    Generating(u64, f64),
+}
+
+impl std::fmt::Display for Activity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Activity::Idle => write!(f, "idle"),
+            Activity::Loading(s) => write!(f, "loading the local model · {s:.0}s"),
+            Activity::Prefill(s) => write!(f, "reading the prompt · {s:.0}s"),
+            Activity::Generating(n, s) if s > 0.5 => {
+                write!(f, "generating · {n} tokens · {:.1} tok/s", n as f64 / s)
+            }
+            Activity::Generating(n, _) => write!(f, "generating · {n} tokens"),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct ActivityState {
+    /// 0 idle, 1 loading, 2 prefill, 3 generating.
+    phase: std::sync::atomic::AtomicU8,
+    tokens: std::sync::atomic::AtomicU64,
+    since: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl ActivityState {
+    fn set(&self, phase: u8) {
+        use std::sync::atomic::Ordering;
+        self.phase.store(phase, Ordering::Relaxed);
+        self.tokens.store(0, Ordering::Relaxed);
+        if let Ok(mut since) = self.since.lock() {
+            *since = Some(std::time::Instant::now());
+        }
+    }
+
+    fn token(&self) {
+        use std::sync::atomic::Ordering;
+        if self.phase.load(Ordering::Relaxed) != 3 {
+            self.set(3);
+        }
+        self.tokens.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Activity {
+        use std::sync::atomic::Ordering;
+        let secs = self
+            .since
+            .lock()
+            .ok()
+            .and_then(|s| *s)
+            .map_or(0.0, |t| t.elapsed().as_secs_f64());
+        match self.phase.load(Ordering::Relaxed) {
+            1 => Activity::Loading(secs),
+            2 => Activity::Prefill(secs),
+            3 => Activity::Generating(self.tokens.load(Ordering::Relaxed), secs),
+            _ => Activity::Idle,
+        }
+    }
 }
 
 impl LocalProvider {
@@ -37,6 +108,7 @@ impl LocalProvider {
             config: None,
             model,
             sampling,
+            activity: Arc::default(),
         }
     }
 
@@ -48,7 +120,13 @@ impl LocalProvider {
             config: Some(config),
             model,
             sampling,
+            activity: Arc::default(),
         }
+    }
+
+    /// What the local model is doing now.
+    pub fn activity(&self) -> Activity {
+        self.activity.get()
     }
 
     /// The engine, loading it if this is the first use.
@@ -56,6 +134,8 @@ impl LocalProvider {
         let engine =
             self.engine
                 .get_or_try_init(|| async {
+                    self.activity.set(1);
+                    let _idle = Reset(&self.activity);
                     let config = self.config.clone().ok_or_else(|| {
                         ProviderError::LocalModelUnavailable("not configured".into())
                     })?;
@@ -68,6 +148,15 @@ impl LocalProvider {
                 })
                 .await?;
         Ok(engine.clone())
+    }
+}
+
+/// Sets the activity back to idle when dropped (a load or a generation ended, however it ended).
+struct Reset<'a>(&'a ActivityState);
+
+impl Drop for Reset<'_> {
+    fn drop(&mut self) {
+        self.0.set(0);
     }
 }
 
@@ -189,9 +278,15 @@ impl ChatModel for LocalProvider {
             let engine = self.engine().await?;
             let mut generation = engine.generate_with(gen_request, CancelToken::new());
             let (tx, rx) = tokio::sync::mpsc::channel(64);
+            let activity = self.activity.clone();
+            activity.set(2);
             tokio::spawn(async move {
+                let _idle = Reset(&activity);
                 let mut text = String::new();
                 while let Some(event) = generation.next().await {
+                    if matches!(event, GenEvent::Text(_)) {
+                        activity.token();
+                    }
                     let out = match event {
                         GenEvent::Text(t) if tools => {
                             text.push_str(&t);

@@ -359,6 +359,14 @@ pub enum EventMsg {
         /// The message.
         message: String,
     },
+    /// Earlier turns of the conversation were shortened into a summary (by `/compact`, or before they
+    /// would crowd the planner's context); later turns are planned with the summary instead.
+    Compacted {
+        /// The summary that replaces them.
+        summary: String,
+        /// How many turns it covers (this compaction's).
+        turns: u32,
+    },
     /// The session ended.
     SessionFinished {
         /// How.

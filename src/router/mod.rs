@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use crate::protocol::{RouteDecision, RouteReason, RouteRole, clock};
-pub use setup::{RouterSetupError, cloud_providers, new_session_id, resolve_target};
+pub use setup::{RouterSetupError, cloud_providers, resolve_target};
 
 use crate::config::SensitivePolicy;
 use crate::model::{ChatEvent, ChatModel, ChatRequest, ChatResponse, ProviderError, collect};

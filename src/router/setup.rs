@@ -92,16 +92,6 @@ pub fn resolve_target(config: &Config, role: RouteRole) -> Target {
     }
 }
 
-/// A new session id: UTC time and a random suffix, e.g. `20261121-184500-3fa9`.
-pub fn new_session_id() -> String {
-    let stamp = time::OffsetDateTime::now_utc()
-        .format(time::macros::format_description!(
-            "[year][month][day]-[hour][minute][second]"
-        ))
-        .unwrap_or_default();
-    format!("{stamp}-{:04x}", (super::jitter() * 1e9) as u64 % 0x10000)
-}
-
 impl Router {
     /// A router from config, with `local` as the local model (if there is one) and `ledger` for spend rows.
     pub fn from_config(

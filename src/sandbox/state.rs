@@ -83,8 +83,27 @@ fn open_dir(anchor: &Path, names: &[&OsStr], create: bool) -> std::io::Result<Ow
             }
             other => other?,
         };
+        if create && *name == STATE_DIR {
+            keep_out_of_git(&dir);
+        }
     }
     Ok(dir)
+}
+
+/// What `.tandem/.gitignore` holds: tandem's state stays out of `git status`, its project config does not.
+pub const GITIGNORE: &str = "# Written by tandem: its sessions, checkpoints, plans and caches stay out of git.\n# The project config (config.toml) is not ignored. Delete this file to see everything.\n*\n!config.toml\n";
+
+/// Gives the state folder its own `.gitignore` (never the user's), unless it has one already.
+fn keep_out_of_git(dir: &OwnedFd) {
+    let made = rustix::fs::openat(
+        dir,
+        ".gitignore",
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    );
+    if let Ok(fd) = made {
+        let _ = std::fs::File::from(fd).write_all(GITIGNORE.as_bytes());
+    }
 }
 
 /// The directory holding `path` (opened safely) and the file's own name.
@@ -389,6 +408,29 @@ mod tests {
         let e = write(&ws.join(".tandem/cache/repomap.sqlite"), b"x").unwrap_err();
         assert!(e.to_string().contains("symbolic link"), "{e}");
         assert!(!dir.path().join("repomap.sqlite").exists());
+    }
+
+    #[test]
+    fn the_state_folder_gets_its_own_gitignore_and_a_planted_one_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        write(&ws.join(".tandem/plans/p.md"), b"plan").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(ws.join(".tandem/.gitignore")).unwrap(),
+            GITIGNORE
+        );
+        // A .gitignore that is there already (even a link) is neither overwritten nor followed.
+        let other = dir.path().join("other");
+        std::fs::create_dir_all(other.join(".tandem")).unwrap();
+        std::fs::write(dir.path().join("target"), "mine").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("target"), other.join(".tandem/.gitignore"))
+            .unwrap();
+        write(&other.join(".tandem/progress.md"), b"x").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("target")).unwrap(),
+            "mine"
+        );
     }
 
     #[test]

@@ -38,6 +38,12 @@ pub enum Action {
     Cost,
     /// Trust the workspace's project config as it is now (the person typed `/trust`).
     Trust,
+    /// Start a new conversation: the next task is a new session (`/new`).
+    NewConversation,
+    /// Continue an earlier session of this workspace: by id or list number, or list them (`/resume`).
+    Resume(Option<String>),
+    /// Shorten the conversation's earlier turns into a summary (`/compact`).
+    Compact,
     /// Leave.
     Quit,
 }
@@ -99,6 +105,8 @@ pub enum Overlay {
     Cost(String),
     /// The question whether to trust the workspace's project config, with the keys it would honour.
     Trust(String),
+    /// This workspace's recent sessions, numbered for `/resume N`.
+    Sessions(String),
 }
 
 /// Whether the local model is ready.
@@ -444,6 +452,9 @@ impl App {
                     self.info(format!("`{command}` refused: {reason}"));
                 }
             }
+            EventMsg::Compacted { summary, turns } => self.info(format!(
+                "compacted {turns} earlier turn(s) into a summary:\n{summary}"
+            )),
             EventMsg::Warning { message } => self.push_warning(message.clone()),
             EventMsg::Error { message } => self.error(message.clone()),
             EventMsg::SessionFinished { outcome, summary } => {
@@ -674,10 +685,7 @@ impl App {
         if let Some(cmd) = text.strip_prefix('/') {
             return self.command(cmd);
         }
-        if self.busy {
-            self.info("a session is running: wait for it, or Esc to cancel it");
-            return Vec::new();
-        }
+        // While a task runs, the message is queued by the runtime: it runs as the next turn.
         self.entries.push(Entry::User(text.clone()));
         self.scroll = 0;
         vec![Action::Start {
@@ -741,6 +749,9 @@ impl App {
             }
             "cost" => vec![Action::Cost],
             "trust" => vec![Action::Trust],
+            "new" => vec![Action::NewConversation],
+            "resume" => vec![Action::Resume((!rest.is_empty()).then(|| rest.to_string()))],
+            "compact" => vec![Action::Compact],
             "route" => match rest {
                 "" => {
                     let now = self

@@ -6,6 +6,7 @@ pub mod app;
 pub mod theme;
 pub mod view;
 
+use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,17 +17,13 @@ use futures::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use crate::agent::session::{Session, SessionConfig, SessionHandle};
+use crate::agent::session::SessionHandle;
+use crate::agent::transcript;
 use crate::cli::{GlobalArgs, exit};
 use crate::config::Config;
-use crate::exec::{open_ledger, project_instructions};
-use crate::model::ChatModel;
-use crate::model::local::{EngineConfig, SamplingParams};
-use crate::model::local_provider::LocalProvider;
-use crate::prompts::{self, PromptName};
+use crate::launch::{Launcher, Mode, SessionSpec, continue_session};
 use crate::protocol::{EventMsg, Op, RouteRole};
 use crate::router::Router;
-use crate::sandbox::Workspace;
 use app::{Action, App, ModelState, Overlay};
 use theme::Theme;
 
@@ -47,38 +44,63 @@ enum Note {
     SessionDone,
 }
 
+/// How the UI starts: a first task (`tandem "task"`), or an earlier session to continue.
+#[derive(Debug, Clone, Default)]
+pub struct UiStart {
+    /// A task to run at once.
+    pub task: Option<String>,
+    /// A session to continue (`--resume ID`).
+    pub resume: Option<String>,
+    /// Continue the workspace's latest session (`--continue`).
+    pub continue_last: bool,
+}
+
 struct Runtime {
-    config: Config,
+    launcher: Launcher,
     original_planner: String,
-    offline: bool,
-    ws: Workspace,
-    local: Arc<LocalProvider>,
     theme: Theme,
     handle: Option<SessionHandle>,
-    last_session: Option<String>,
+    /// The conversation the next message continues (a session id); `None`: the next message starts one.
+    conversation: Option<String>,
+    /// The router of the conversation, and the providers it was built for (a `/route` change rebuilds it).
+    router: Option<(String, Arc<Router>)>,
+    /// Messages typed while a task ran, run in order as the next turns.
+    queue: VecDeque<(String, bool, Option<crate::protocol::Plan>)>,
+    /// Every task is planned only (`--plan-only`).
+    plan_only: bool,
     events_tx: tokio::sync::mpsc::UnboundedSender<crate::protocol::Event>,
     notes_tx: tokio::sync::mpsc::UnboundedSender<Note>,
     plan_only_task: Option<String>,
+    /// The sessions last listed by `/resume`, for `/resume N`.
+    listed: Vec<String>,
 }
 
 /// Runs the UI until the user quits; the terminal is restored on every way out (return, error, panic,
 /// SIGTERM).
-pub async fn run(
-    config: Config,
-    global: &GlobalArgs,
-    theme_flag: Option<&str>,
-) -> anyhow::Result<u8> {
+pub async fn run(config: Config, global: &GlobalArgs, start: UiStart) -> anyhow::Result<u8> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         eprintln!("tandem: not a terminal; run `tandem exec \"<task>\"` for a headless session");
         return Ok(exit::USAGE);
     }
-    let theme_name = theme_flag.map_or_else(|| config.values.ui.theme.clone(), str::to_string);
+    let theme_name = global
+        .theme
+        .clone()
+        .unwrap_or_else(|| config.values.ui.theme.clone());
     let theme =
         Theme::load(&theme_name, &config.dirs.config.join("themes")).map_err(anyhow::Error::msg)?;
-    let ws = Workspace::new(&config.workspace)?;
-    let engine_config = EngineConfig::from_config(&config)?;
-    let sampling = SamplingParams::from(&config.values.local.sampling);
-    let local = Arc::new(LocalProvider::lazy(engine_config, sampling));
+    let launcher = Launcher::new(config, Mode::Ui, global.offline)?;
+    // A session to continue is checked before the screen changes, so a wrong id is a plain error.
+    let conversation =
+        match (&start.resume, start.continue_last) {
+            (Some(id), _) => {
+                transcript::load(launcher.workspace().root(), id)?;
+                Some(id.clone())
+            }
+            (None, true) => Some(transcript::latest(launcher.workspace().root()).ok_or_else(
+                || anyhow::anyhow!("no earlier session in this workspace to continue"),
+            )?),
+            (None, false) => None,
+        };
 
     let prev_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -91,23 +113,24 @@ pub async fn run(
         crossterm::terminal::EnterAlternateScreen,
         crossterm::event::EnableBracketedPaste
     )?;
-    let result = event_loop(config, global, ws, local, theme).await;
+    let result = event_loop(launcher, global, theme, conversation, start.task).await;
     restore_terminal();
     result
 }
 
 async fn event_loop(
-    config: Config,
+    launcher: Launcher,
     global: &GlobalArgs,
-    ws: Workspace,
-    local: Arc<LocalProvider>,
     theme: Theme,
+    conversation: Option<String>,
+    first_task: Option<String>,
 ) -> anyhow::Result<u8> {
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+    let config = launcher.config();
     let budget =
         (config.values.budget.session_usd > 0.0).then_some(config.values.budget.session_usd);
     let mut app = App::new(
-        &ws.root().display().to_string(),
+        &launcher.workspace().root().display().to_string(),
         &theme.name,
         u64::from(config.values.local.context_size),
         budget,
@@ -116,9 +139,14 @@ async fn event_loop(
         app.error(line);
     }
     if !config.trust.ignored.is_empty() {
-        app.overlay = Some(Overlay::Trust(trust_question(&config)));
+        app.overlay = Some(Overlay::Trust(trust_question(config)));
         app.info(
             "Type /trust (or run `tandem trust`, or start with --trust) to honour this workspace's config in full.",
+        );
+    }
+    if global.plan_only {
+        app.info(
+            "--plan-only: every task is planned, nothing is changed; /run executes the last plan",
         );
     }
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
@@ -126,7 +154,7 @@ async fn event_loop(
     // The local model loads in the background; the UI is usable at once.
     {
         app.model = ModelState::Loading(Instant::now());
-        let local = local.clone();
+        let local = launcher.local().clone();
         let tx = notes_tx.clone();
         tokio::spawn(async move {
             let t = Instant::now();
@@ -139,18 +167,34 @@ async fn event_loop(
         });
     }
     let mut rt = Runtime {
-        original_planner: config.values.planner.provider.clone(),
-        config,
-        offline: global.offline,
-        ws,
-        local,
+        original_planner: launcher.config().values.planner.provider.clone(),
+        launcher,
         theme,
         handle: None,
-        last_session: None,
+        conversation: None,
+        router: None,
+        queue: VecDeque::new(),
+        plan_only: global.plan_only,
         events_tx,
         notes_tx,
         plan_only_task: None,
+        listed: Vec::new(),
     };
+    if let Some(id) = conversation {
+        rt.open(&id, &mut app);
+    }
+    if let Some(task) = first_task.filter(|t| !t.trim().is_empty()) {
+        app.entries.push(app::Entry::User(task.clone()));
+        rt.act(
+            Action::Start {
+                task,
+                plan_only: false,
+                plan: None,
+            },
+            &mut app,
+        )
+        .await?;
+    }
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_millis(150));
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -204,6 +248,14 @@ async fn event_loop(
                     Note::SessionDone => {
                         rt.handle = None;
                         app.busy = false;
+                        if let Some((task, plan_only, plan)) = rt.queue.pop_front() {
+                            app.info(format!("next queued message: {}", crate::text::terminal_safe(&task)));
+                            if let Err(e) = rt.start(task, plan_only, plan) {
+                                app.error(format!("{e:#}"));
+                            } else {
+                                app.busy = true;
+                            }
+                        }
                     }
                 }
                 dirty = true;
@@ -243,15 +295,52 @@ impl Runtime {
                 plan_only,
                 plan,
             } => {
-                if let Err(e) = self.start(task, plan_only, plan) {
+                let plan_only = plan_only || (self.plan_only && plan.is_none());
+                if self.handle.is_some() {
+                    self.queue.push_back((task, plan_only, plan));
+                    app.info(format!(
+                        "queued ({} waiting): it runs as the next turn when this one ends (Esc stops this one)",
+                        self.queue.len()
+                    ));
+                } else if let Err(e) = self.start(task, plan_only, plan) {
                     app.error(format!("{e:#}"));
                 } else {
                     app.busy = true;
                 }
             }
+            Action::NewConversation => {
+                if self.handle.is_some() {
+                    app.info("a task is running: /new applies when it ends (Esc stops it)");
+                } else {
+                    self.conversation = None;
+                    self.router = None;
+                    app.info("new conversation: the next message starts a new session");
+                }
+            }
+            Action::Resume(None) => {
+                let sessions = transcript::list(self.launcher.workspace().root(), 20);
+                if sessions.is_empty() {
+                    app.info("no sessions in this workspace yet");
+                } else {
+                    self.listed = sessions.iter().map(|s| s.id.clone()).collect();
+                    app.overlay = Some(Overlay::Sessions(sessions_text(&sessions)));
+                }
+            }
+            Action::Resume(Some(which)) => {
+                if self.handle.is_some() {
+                    app.info("a task is running: /resume when it ends (Esc stops it)");
+                } else {
+                    let id = match which.parse::<usize>() {
+                        Ok(n) if (1..=self.listed.len()).contains(&n) => self.listed[n - 1].clone(),
+                        _ => which,
+                    };
+                    self.open(&id, app);
+                }
+            }
+            Action::Compact => self.compact(app),
             Action::UndoLast => app.info(self.undo_last()),
             Action::Route(None) => {
-                self.config.values.planner.provider = self.original_planner.clone();
+                self.launcher.config_mut().values.planner.provider = self.original_planner.clone();
                 app.info(format!(
                     "planner provider back to the config: {}",
                     self.original_planner
@@ -260,21 +349,22 @@ impl Runtime {
             Action::Route(Some(p)) | Action::Model(RouteRole::Planner, p) => {
                 match self.provider_ok(&p) {
                     Ok(()) => {
-                        self.config.values.planner.provider = p.clone();
-                        app.info(format!("the next sessions plan on {p}"));
+                        self.launcher.config_mut().values.planner.provider = p.clone();
+                        app.info(format!("the next turns plan on {p}"));
                     }
                     Err(e) => app.error(e),
                 }
             }
             Action::Model(RouteRole::Executor, p) => match self.provider_ok(&p) {
                 Ok(()) => {
-                    self.config.values.executor.provider = p.clone();
-                    app.info(format!("the next sessions execute on {p}"));
+                    self.launcher.config_mut().values.executor.provider = p.clone();
+                    app.info(format!("the next turns execute on {p}"));
                 }
                 Err(e) => app.error(e),
             },
             Action::Theme(name) => {
-                match Theme::load(&name, &self.config.dirs.config.join("themes")) {
+                let dir = self.launcher.config().dirs.config.join("themes");
+                match Theme::load(&name, &dir) {
                     Ok(t) => {
                         app.theme = t.name.clone();
                         self.theme = t;
@@ -282,15 +372,15 @@ impl Runtime {
                     Err(e) => app.error(e),
                 }
             }
-            Action::Trust => match crate::trust_cmd::grant(&self.config) {
+            Action::Trust => match crate::trust_cmd::grant(self.launcher.config()) {
                 Ok(()) => app.info(format!(
                     "trusted {} as it is now; restart tandem to apply its settings (a change to the file revokes the trust)",
-                    self.config.trust.file.display()
+                    self.launcher.config().trust.file.display()
                 )),
                 Err(e) => app.error(format!("{e:#}")),
             },
             Action::Cost => {
-                let report = crate::spend::report::run(&self.config.dirs.data, false)
+                let report = crate::spend::report::run(&self.launcher.config().dirs.data, false)
                     .unwrap_or_else(|e| format!("no spend ledger: {e}"));
                 let text = format!(
                     "This session: ${:.4} spent, ${:.4} saved against an all-cloud run.\n\n{report}",
@@ -303,16 +393,11 @@ impl Runtime {
     }
 
     fn provider_ok(&self, p: &str) -> Result<(), String> {
-        if matches!(p, "local" | "cloud" | "auto") || self.config.values.providers.contains_key(p) {
+        let providers = &self.launcher.config().values.providers;
+        if matches!(p, "local" | "cloud" | "auto") || providers.contains_key(p) {
             Ok(())
         } else {
-            let names: Vec<&str> = self
-                .config
-                .values
-                .providers
-                .keys()
-                .map(String::as_str)
-                .collect();
+            let names: Vec<&str> = providers.keys().map(String::as_str).collect();
             Err(format!(
                 "no provider `{p}`: local, cloud, auto or one of {}",
                 names.join(", ")
@@ -320,48 +405,157 @@ impl Runtime {
         }
     }
 
+    /// Makes `id` the conversation: its earlier events are shown, and an unfinished turn goes on at once.
+    fn open(&mut self, id: &str, app: &mut App) {
+        let root = self.launcher.workspace().root().to_path_buf();
+        let events = match transcript::load(&root, id) {
+            Ok(events) => events,
+            Err(e) => {
+                app.error(e.to_string());
+                return;
+            }
+        };
+        app.entries.clear();
+        for event in &events {
+            if let EventMsg::SessionStarted { task, .. } = &event.msg {
+                app.entries.push(app::Entry::User(task.clone()));
+            }
+            app.event(&event.msg);
+        }
+        // What was pending when the transcript ends is not pending now.
+        app.busy = false;
+        app.pending_edit = None;
+        app.pending_command = None;
+        self.conversation = Some(id.to_string());
+        self.router = None;
+        let state = transcript::replay(&events);
+        if state.outcome.is_none() {
+            app.info(format!("session {id} was cut off: resuming its task"));
+            if let Err(e) = self.start_resumed(id, state) {
+                app.error(format!("{e:#}"));
+            } else {
+                app.busy = true;
+            }
+        } else {
+            app.info(format!(
+                "continuing session {id} ({} turn(s)): your next message is a follow-up",
+                state.history.len() + 1
+            ));
+        }
+    }
+
+    /// `/compact`: the conversation's earlier turns become a summary, recorded in its transcript.
+    fn compact(&mut self, app: &mut App) {
+        if self.handle.is_some() {
+            app.info("a task is running: /compact when it ends");
+            return;
+        }
+        let Some(id) = self.conversation.clone() else {
+            app.info("nothing to compact: this conversation has no earlier turns");
+            return;
+        };
+        let root = self.launcher.workspace().root().to_path_buf();
+        let result = transcript::load(&root, &id)
+            .map_err(anyhow::Error::from)
+            .and_then(|events| {
+                let state = transcript::replay(&events);
+                let Some((summary, turns)) = state.compaction() else {
+                    return Ok(None);
+                };
+                let mut sink = crate::agent::events::EventSink::new(
+                    Some(&transcript::transcript_path(&root, &id)),
+                    None,
+                    state.last_seq,
+                )?;
+                sink.emit(EventMsg::Compacted {
+                    summary: summary.clone(),
+                    turns,
+                });
+                Ok(Some((summary, turns)))
+            });
+        match result {
+            Ok(Some((summary, turns))) => app.info(format!(
+                "compacted {turns} turn(s); the next turns are planned with this summary:\n{summary}"
+            )),
+            Ok(None) => app.info("nothing to compact yet"),
+            Err(e) => app.error(format!("compaction failed: {e:#}")),
+        }
+    }
+
+    /// The router for the conversation `id`: kept across its turns (a provider's breaker and reset with
+    /// it), rebuilt when the providers changed.
+    fn router_for(&mut self, id: &str) -> anyhow::Result<Arc<Router>> {
+        let v = &self.launcher.config().values;
+        let key = format!("{id}\n{}\n{}", v.planner.provider, v.executor.provider);
+        if let Some((k, r)) = &self.router
+            && *k == key
+        {
+            return Ok(r.clone());
+        }
+        let router = self.launcher.router(id)?;
+        self.router = Some((key, router.clone()));
+        Ok(router)
+    }
+
+    /// Starts the next turn: a follow-up in the current conversation, or a new session.
     fn start(
         &mut self,
         task: String,
         plan_only: bool,
         plan: Option<crate::protocol::Plan>,
     ) -> anyhow::Result<()> {
-        let id = crate::router::new_session_id();
-        let mut config = self.config.clone();
-        // The UI shows diffs before edits land and asks about commands: its own defaults apply.
-        config.values.agent.approval = config.values.ui.approval;
-        config.values.agent.commands = config.values.ui.commands;
-        let local: Arc<dyn ChatModel> = self.local.clone();
-        let router = Router::from_config(
-            &config,
-            Some(local),
-            self.offline,
-            id.clone(),
-            open_ledger(&config),
-        )?;
-        let session_config = SessionConfig {
-            id: id.clone(),
-            task: task.clone(),
-            agent: config.values.agent.clone(),
-            sandbox: config.values.sandbox.clone(),
-            plan_only,
-            planner_prompt: prompts::load(PromptName::Planner, &config.dirs.config),
-            executor_prompt: prompts::load(PromptName::Executor, &config.dirs.config),
-            instructions: project_instructions(self.ws.root()),
-            max_tokens: config.values.local.max_tokens,
-            resume: None,
-            initial_plan: plan,
-            transcript: true,
+        let root = self.launcher.workspace().root().to_path_buf();
+        let (id, resume) = match self.conversation.clone() {
+            Some(id) => {
+                let events = transcript::load(&root, &id)?;
+                let state = transcript::replay(&events);
+                // A turn cut off by a crash is history too: the person moved on to a new message.
+                let state = match state.outcome {
+                    Some(_) => {
+                        continue_session(self.launcher.workspace(), &id, Some(task.clone()))?.0
+                    }
+                    None => state.follow_up(&task),
+                };
+                (id, Some(state))
+            }
+            None => (transcript::new_id(), None),
         };
-        let (session, handle) = Session::new(
-            session_config,
-            self.ws.clone(),
-            Arc::new(router),
-            Some(self.events_tx.clone()),
-        )?;
+        self.spawn(
+            SessionSpec {
+                id,
+                task: task.clone(),
+                plan_only,
+                resume,
+                initial_plan: plan,
+            },
+            plan_only.then_some(task),
+        )
+    }
+
+    /// Resumes an unfinished turn of `id` with its own task.
+    fn start_resumed(&mut self, id: &str, state: transcript::Resumed) -> anyhow::Result<()> {
+        let task = state.task.clone();
+        self.spawn(
+            SessionSpec {
+                id: id.to_string(),
+                task,
+                plan_only: false,
+                resume: Some(state),
+                initial_plan: None,
+            },
+            None,
+        )
+    }
+
+    fn spawn(&mut self, spec: SessionSpec, plan_only_task: Option<String>) -> anyhow::Result<()> {
+        let id = spec.id.clone();
+        let router = self.router_for(&id)?;
+        let (session, handle) =
+            self.launcher
+                .session(spec, router, Some(self.events_tx.clone()))?;
         self.handle = Some(handle);
-        self.last_session = Some(id);
-        self.plan_only_task = plan_only.then_some(task);
+        self.conversation = Some(id);
+        self.plan_only_task = plan_only_task;
         let notes = self.notes_tx.clone();
         tokio::spawn(async move {
             let _ = session.run().await;
@@ -371,18 +565,17 @@ impl Runtime {
     }
 
     fn undo_last(&self) -> String {
-        let root = self.ws.root();
+        let root = self.launcher.workspace().root();
         let Some(id) = self
-            .last_session
+            .conversation
             .clone()
-            .or_else(|| crate::agent::transcript::latest(root))
+            .or_else(|| transcript::latest(root))
         else {
             return "no session to undo in this workspace".into();
         };
-        let cps = crate::agent::checkpoint::Checkpoints::new(
-            crate::agent::transcript::checkpoints_dir(root, &id),
-        );
-        match cps.undo(&self.ws) {
+        let cps =
+            crate::agent::checkpoint::Checkpoints::new(transcript::checkpoints_dir(root, &id));
+        match cps.undo(self.launcher.workspace()) {
             Ok(out) => {
                 let mut text = match out.undone {
                     Some((c, files)) => format!("undid checkpoint {c}: {}", files.join(", ")),
@@ -396,6 +589,37 @@ impl Runtime {
             Err(e) => format!("undo failed: {e}"),
         }
     }
+}
+
+/// The `/resume` list: number, age, turns, how the latest turn ended, its task.
+fn sessions_text(sessions: &[transcript::SessionInfo]) -> String {
+    let now = std::time::SystemTime::now();
+    sessions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let age = now.duration_since(s.modified).map_or(0, |d| d.as_secs());
+            let age = match age {
+                a if a < 120 => format!("{a}s ago"),
+                a if a < 7_200 => format!("{}m ago", a / 60),
+                a if a < 172_800 => format!("{}h ago", a / 3_600),
+                a => format!("{}d ago", a / 86_400),
+            };
+            let ended = match s.outcome {
+                Some(o) => format!("{o:?}").to_lowercase(),
+                None => "unfinished".into(),
+            };
+            let task: String = s.task.split_whitespace().collect::<Vec<_>>().join(" ");
+            let task: String = task.chars().take(60).collect();
+            format!(
+                "{:>2}. {}  {age:>8}  {} turn(s), {ended}  {task}",
+                i + 1,
+                s.id,
+                s.turns
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The text of the trust question: the file, then each key it sets that would be honoured once trusted.

@@ -56,6 +56,13 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
             area,
         ),
         Some(Overlay::Cost(text)) => draw_popup(f, theme, "Spend (Esc closes)", text, area),
+        Some(Overlay::Sessions(text)) => draw_popup(
+            f,
+            theme,
+            "Sessions: /resume N continues one (Esc closes)",
+            text,
+            area,
+        ),
         Some(Overlay::Trust(text)) => draw_popup(
             f,
             theme,
@@ -487,7 +494,7 @@ fn draw_status(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
 
 fn help_text() -> String {
     [
-        "Enter          send the task (a whole session: plan, execute, verify)",
+        "Enter          send (a follow-up continues the conversation; queued while a task runs)",
         "Alt+Enter      new line (also Ctrl+J)",
         "↑ / ↓          history",
         "PgUp / PgDn    scroll the transcript",
@@ -506,6 +513,8 @@ fn help_text() -> String {
         "/route cloud|local|<provider>|auto   force the planner's provider",
         "/model [planner|executor <provider>] show or change models",
         "/theme dark|light|high-contrast",
+        "/new           start a new conversation; /compact summarises the earlier turns",
+        "/resume [N|ID] list this workspace's sessions, or continue one",
         "/clear         clear the transcript",
         "/help, /quit",
     ]

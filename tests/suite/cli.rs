@@ -462,3 +462,156 @@ fn tandem_map_prints_the_ranked_map_and_a_second_run_parses_nothing() {
         text(&again.stderr)
     );
 }
+
+#[test]
+fn a_follow_up_continues_the_session_and_the_planner_sees_the_earlier_turn() {
+    use super::mock::{MockServer, Reply, sse};
+    let tool = |name: &str, args: serde_json::Value| {
+        Reply::Sse(sse::openai::tool_reply(&format!("call_{name}"), name, args))
+    };
+    let server = MockServer::start();
+    server.push([
+        tool("submit_plan", serde_json::json!({"summary": "Fix add", "steps": [{"id": 1, "goal": "Make add() add", "files": ["calc.py"], "done_when": "add works"}]})),
+        tool("edit", serde_json::json!({"path": "calc.py", "search": "return a - b", "replace": "return a + b"})),
+        tool("step_done", serde_json::json!({"summary": "add fixed"})),
+        tool("submit_plan", serde_json::json!({"summary": "Add sub", "steps": [{"id": 1, "goal": "Add sub()", "files": ["calc.py"], "done_when": "sub exists"}]})),
+        tool("edit", serde_json::json!({"path": "calc.py", "search": "return a + b", "replace": "return a + b\n\n\ndef sub(a, b):\n    return a - b"})),
+        tool("step_done", serde_json::json!({"summary": "sub added"})),
+    ]);
+    let s = Sandbox::new();
+    std::fs::write(s.ws().join("calc.py"), "def add(a, b):\n    return a - b\n").unwrap();
+    let cloud = |cmd: &mut Command| {
+        cmd.env("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+            .env("OPENAI_BASE_URL", format!("{}/v1", server.url))
+            .env("TANDEM_EXECUTOR", "openai");
+    };
+    let mut cmd = s.tandem(&["exec", "--json", "Fix add()"]);
+    cloud(&mut cmd);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let first: serde_json::Value =
+        serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+    let id = first["session"].as_str().unwrap().to_string();
+
+    // The follow-up goes on in the same session, through --continue.
+    let mut cmd = s.tandem(&["exec", "--json", "--continue", "now add a sub() function"]);
+    cloud(&mut cmd);
+    let out = cmd.output().unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("\"session\":\"{id}\"")),
+        "{stdout}"
+    );
+    assert!(
+        std::fs::read_to_string(s.ws().join("calc.py"))
+            .unwrap()
+            .contains("def sub")
+    );
+    let requests = server.requests();
+    let planner_second = requests
+        .iter()
+        .map(|r| r.json().to_string())
+        .filter(|body| body.contains("submit_plan"))
+        .nth(1)
+        .expect("a second planner request");
+    assert!(
+        planner_second.contains("Earlier in this session")
+            && planner_second.contains("Turn 1: Fix add()")
+            && planner_second.contains("add fixed")
+            && planner_second.contains("Follow-up task"),
+        "{planner_second}"
+    );
+    // One transcript holds both turns, and a replay sees the first as history.
+    let transcript =
+        std::fs::read_to_string(s.ws().join(format!(".tandem/sessions/{id}.jsonl"))).unwrap();
+    assert_eq!(
+        transcript.matches("\"type\":\"session_started\"").count(),
+        2
+    );
+    assert_eq!(
+        transcript.matches("\"type\":\"session_finished\"").count(),
+        2
+    );
+
+    // A finished session without a follow-up task is refused with the reason; a wrong id too.
+    let out = s.run(&["exec", "--resume", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("give a follow-up task"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = s.run(&["exec", "--resume", "nope", "x"]);
+    assert!(
+        text(&out.stderr).contains("no session `nope`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn tandem_state_stays_out_of_git_status_without_touching_the_users_gitignore() {
+    let s = Sandbox::new();
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(s.ws())
+            .env("HOME", s.root.join("home"))
+            .output()
+            .unwrap()
+    };
+    git(&["init", "-q"]);
+    std::fs::write(s.ws().join(".gitignore"), "target/\n").unwrap();
+    std::fs::write(s.ws().join("a.py"), "x = 1\n").unwrap();
+    // A plan-only run on the local model writes sessions and plans under .tandem/ (or fails without a
+    // model); either way tandem's folder must not show up.
+    std::fs::create_dir_all(s.ws().join(".tandem")).unwrap();
+    std::fs::write(
+        s.ws().join(".tandem/config.toml"),
+        "[agent]\nmax_rounds = 2\n",
+    )
+    .unwrap();
+    let _ = s.run(&[
+        "--offline",
+        "--model",
+        "/nonexistent.gguf",
+        "exec",
+        "--plan-only",
+        "x",
+    ]);
+    assert!(s.ws().join(".tandem/sessions").is_dir());
+    let status = text(&git(&["status", "--porcelain", "--untracked-files=all"]).stdout);
+    let listed: Vec<&str> = status.lines().collect();
+    assert!(listed.contains(&"?? .tandem/config.toml"), "{status}");
+    assert!(
+        listed
+            .iter()
+            .all(|l| !l.contains(".tandem/") || l.ends_with(".tandem/config.toml")),
+        "{status}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.ws().join(".gitignore")).unwrap(),
+        "target/\n"
+    );
+}
+
+#[test]
+fn completions_and_man_page_print_without_a_workspace() {
+    let s = Sandbox::new();
+    let out = s.run(&["-C", "/nonexistent", "completions", "fish"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("complete -c tandem"));
+    let out = s.run(&["man"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains(".TH tandem"));
+    // A workspace that does not exist is bad usage: exit 2, naming it.
+    let out = s.run(&["-C", "/nonexistent", "exec", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/nonexistent"));
+}

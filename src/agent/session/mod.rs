@@ -99,6 +99,9 @@ pub struct Session {
     pub(crate) plan: Option<Plan>,
     pub(crate) round: u32,
     pub(crate) steps: BTreeMap<u32, (StepStatus, String)>,
+    /// The conversation's earlier turns (since the last compaction) and that compaction's summary.
+    pub(crate) history: Vec<crate::agent::conversation::Turn>,
+    pub(crate) history_summary: Option<String>,
     pub(crate) interrupted: bool,
     pub(crate) verify_passed: Option<bool>,
     pub(crate) shell: Sandbox,
@@ -132,6 +135,8 @@ impl Session {
             usd: 0.0,
             saved: 0.0,
             changed: resume.changed,
+            history: resume.history,
+            history_summary: resume.summary,
             plan: resume.plan,
             round: resume.round,
             steps: resume.steps,
@@ -192,6 +197,25 @@ impl Session {
             output: head(&text, 2_000),
         });
         messages.push(crate::model::ChatMessage::tool_result(call.id, text));
+    }
+
+    /// The earlier turns of this conversation for the planner (empty on a first turn); when they no longer
+    /// fit, the oldest are compacted first, and the summary is shown and recorded.
+    pub(crate) fn conversation_so_far(&mut self) -> String {
+        let history = crate::agent::conversation::render(
+            self.history_summary.as_deref(),
+            &self.history,
+            crate::agent::conversation::HISTORY_BUDGET,
+        );
+        if let Some((summary, covered)) = history.compacted {
+            self.history.drain(..covered.min(self.history.len()));
+            self.history_summary = Some(summary.clone());
+            self.emit(EventMsg::Compacted {
+                summary,
+                turns: u32::try_from(covered).unwrap_or(u32::MAX),
+            });
+        }
+        history.text
     }
 
     pub(crate) fn fresh_id(&mut self) -> u64 {

@@ -46,7 +46,17 @@ impl Session {
             overview.text.trim()
         )));
         let stable_prefix = messages.len();
-        messages.push(ChatMessage::user(format!("Task: {}", self.cfg.task.trim())));
+        let history = self.conversation_so_far();
+        let task_label = if history.is_empty() {
+            "Task"
+        } else {
+            messages.push(ChatMessage::user(history));
+            "Follow-up task (plan it with the earlier turns in mind)"
+        };
+        messages.push(ChatMessage::user(format!(
+            "{task_label}: {}",
+            self.cfg.task.trim()
+        )));
         if let Some(reason) = revision {
             let previous = self
                 .plan

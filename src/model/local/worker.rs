@@ -125,6 +125,7 @@ pub(super) fn run(
         parked: Vec::new(),
         batch: LlamaBatch::new(batch_size, 1),
         batch_size,
+        prefill_rate: None,
         closers,
     };
     if ready.send(Ok(info)).is_err() {
@@ -186,8 +187,15 @@ struct Worker<'m> {
     parked: Vec<Parked>,
     batch: LlamaBatch<'static>,
     batch_size: usize,
+    /// Prompt tokens per second, as measured on full prefill chunks (a moving average).
+    prefill_rate: Option<f64>,
     closers: Closers,
 }
+
+/// How soon a cancel is seen during a prefill (its chunks are sized to about this much work).
+const CANCEL_WITHIN: std::time::Duration = std::time::Duration::from_millis(500);
+/// The smallest prefill chunk, in tokens.
+const MIN_CHUNK: usize = 32;
 
 /// A conversation's KV state, saved off the context, and its tokens.
 struct Parked {
@@ -340,13 +348,25 @@ impl Worker<'_> {
         }
     }
 
+    /// Tokens per prefill chunk: about [`CANCEL_WITHIN`] of work at the measured rate (a cancel is seen
+    /// between chunks), at least [`MIN_CHUNK`], at most the batch size.
+    fn chunk_size(&self) -> usize {
+        let by_rate = match self.prefill_rate {
+            Some(rate) => (rate * CANCEL_WITHIN.as_secs_f64()) as usize,
+            None => MIN_CHUNK,
+        };
+        by_rate.clamp(MIN_CHUNK.min(self.batch_size), self.batch_size)
+    }
+
     /// Decodes `tokens` at positions from `self.cached.len()`, logits for the last one only.
     fn decode(&mut self, tokens: &[LlamaToken], cancel: &CancelToken) -> Result<bool, EngineError> {
-        let chunks = tokens.len().div_ceil(self.batch_size);
-        for (i, chunk) in tokens.chunks(self.batch_size).enumerate() {
+        let size = self.chunk_size();
+        let chunks = tokens.len().div_ceil(size);
+        for (i, chunk) in tokens.chunks(size).enumerate() {
             if cancel.is_cancelled() {
                 return Ok(false);
             }
+            let t = Instant::now();
             self.batch.clear();
             let start = self.cached.len();
             for (j, &token) in chunk.iter().enumerate() {
@@ -363,6 +383,14 @@ impl Worker<'_> {
                 return Err(EngineError::Decode(e.to_string()));
             }
             self.cached.extend_from_slice(chunk);
+            // Only full chunks say what a chunk costs (a single decoded token is not prefill).
+            if chunk.len() == size && size > 1 {
+                let rate = chunk.len() as f64 / t.elapsed().as_secs_f64().max(1e-6);
+                self.prefill_rate = Some(match self.prefill_rate {
+                    Some(old) => 0.7 * old + 0.3 * rate,
+                    None => rate,
+                });
+            }
         }
         Ok(true)
     }
