@@ -69,7 +69,7 @@ pub enum ApprovalPolicy {
 }
 
 /// How model-requested commands are approved (see [`crate::sandbox::commands`]).
-pub use crate::sandbox::CommandApproval as CommandPolicy;
+pub use crate::sandbox::CommandPolicy;
 
 /// The command sandbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -155,6 +155,18 @@ pub struct Summary {
     pub usage: Usage,
 }
 
+/// What happens to a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommandVerdict {
+    /// Run it.
+    Run,
+    /// Ask a person.
+    Ask,
+    /// Do not run it.
+    Refuse,
+}
+
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -345,7 +357,7 @@ pub enum EventMsg {
         /// The command.
         command: String,
         /// `run`, `ask` or `refuse`.
-        verdict: crate::sandbox::Verdict,
+        verdict: CommandVerdict,
         /// Why (the rule, the policy, or what made it need approval).
         reason: String,
     },

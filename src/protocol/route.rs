@@ -39,6 +39,22 @@ pub enum Kind {
     SensitivePath,
 }
 
+impl Kind {
+    /// The placeholder's label when the value is redacted: `[SECRET_1]`, `[EMAIL_2]`, …
+    pub fn label(&self) -> &'static str {
+        match self {
+            Kind::Email => "EMAIL",
+            Kind::Phone => "PHONE",
+            Kind::CardNumber => "CARD",
+            Kind::Iban => "IBAN",
+            Kind::UsSsn => "SSN",
+            Kind::UserPattern => "REDACTED",
+            Kind::SensitivePath => "PATH",
+            _ => "SECRET",
+        }
+    }
+}
+
 /// The two roles requests are made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

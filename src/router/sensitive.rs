@@ -10,30 +10,6 @@ use crate::model::ChatRequest;
 
 pub use crate::protocol::Kind;
 
-impl Kind {
-    /// The placeholder's label: `[SECRET_1]`, `[EMAIL_2]`, …
-    fn label(&self) -> &'static str {
-        match self {
-            Kind::Email => "EMAIL",
-            Kind::Phone => "PHONE",
-            Kind::CardNumber => "CARD",
-            Kind::Iban => "IBAN",
-            Kind::UsSsn => "SSN",
-            Kind::UserPattern => "REDACTED",
-            Kind::SensitivePath => "PATH",
-            _ => "SECRET",
-        }
-    }
-
-    /// Whether this is personal data rather than a credential.
-    pub fn is_pii(&self) -> bool {
-        matches!(
-            self,
-            Kind::Email | Kind::Phone | Kind::CardNumber | Kind::Iban | Kind::UsSsn
-        )
-    }
-}
-
 /// One finding: its kind and where the sensitive bytes are in the scanned text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {

@@ -11,11 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use super::lexer::{basename, split};
 use super::unwrap::{Location, analyse};
+use crate::protocol::CommandVerdict;
 
 /// How commands are approved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
-pub enum CommandApproval {
+pub enum CommandPolicy {
     /// Every command runs (in the sandbox) unless a deny rule matches.
     Auto,
     /// Read-only and test commands and allow rules run; anything else asks.
@@ -28,23 +29,11 @@ pub enum CommandApproval {
     Never,
 }
 
-/// What happens to a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Run it.
-    Run,
-    /// Ask a person.
-    Ask,
-    /// Do not run it.
-    Refuse,
-}
-
 /// A verdict and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     /// What happens.
-    pub verdict: Verdict,
+    pub verdict: CommandVerdict,
     /// Why, for the person and the model.
     pub reason: String,
 }
@@ -129,21 +118,16 @@ impl CommandRules {
 /// Whether `command` only reads (or only runs tests), as the `untrusted` policy classifies it without rules:
 /// running it again with nothing else changed gives the same answer.
 pub fn only_looks(command: &str) -> bool {
-    decide(
-        CommandApproval::Untrusted,
-        &CommandRules::default(),
-        command,
-    )
-    .verdict
-        == Verdict::Run
+    decide(CommandPolicy::Untrusted, &CommandRules::default(), command).verdict
+        == CommandVerdict::Run
 }
 
 /// Decides what happens to `command` under `policy` and `rules`.
-pub fn decide(policy: CommandApproval, rules: &CommandRules, command: &str) -> Decision {
+pub fn decide(policy: CommandPolicy, rules: &CommandRules, command: &str) -> Decision {
     let analysis = analyse(command);
     let decision = |verdict, reason: String| Decision { verdict, reason };
     if analysis.chains.is_empty() && analysis.opaque.is_none() {
-        return decision(Verdict::Refuse, "an empty command".into());
+        return decision(CommandVerdict::Refuse, "an empty command".into());
     }
     for form in analysis.chains.iter().flat_map(|c| &c.forms) {
         if let Some(rule) = rules
@@ -151,25 +135,28 @@ pub fn decide(policy: CommandApproval, rules: &CommandRules, command: &str) -> D
             .iter()
             .find(|r| r.matches(&form.words, form.open_ended))
         {
-            return decision(Verdict::Refuse, format!("denied by rule `{}`", rule.text));
+            return decision(
+                CommandVerdict::Refuse,
+                format!("denied by rule `{}`", rule.text),
+            );
         }
     }
     if let Some(why) = &analysis.opaque {
         // Deny rules cannot be checked against a program the shell has yet to make up.
         let what = format!("{why}, so tandem cannot tell what it runs");
         return match policy {
-            CommandApproval::Auto if rules.deny.is_empty() => {
-                decision(Verdict::Run, "commands = auto".into())
+            CommandPolicy::Auto if rules.deny.is_empty() => {
+                decision(CommandVerdict::Run, "commands = auto".into())
             }
-            CommandApproval::Never => decision(
-                Verdict::Refuse,
+            CommandPolicy::Never => decision(
+                CommandVerdict::Refuse,
                 format!("{what}, and commands = never refuses anything that needs approval"),
             ),
-            _ => decision(Verdict::Ask, what),
+            _ => decision(CommandVerdict::Ask, what),
         };
     }
-    if policy == CommandApproval::Auto {
-        return decision(Verdict::Run, "commands = auto".into());
+    if policy == CommandPolicy::Auto {
+        return decision(CommandVerdict::Run, "commands = auto".into());
     }
     let mut why = Vec::new();
     let all_allowed = !analysis.complex
@@ -186,8 +173,7 @@ pub fn decide(policy: CommandApproval, rules: &CommandRules, command: &str) -> D
             if let Some(rule) = rules.allow.iter().find(|r| r.matches(&last.words, false)) {
                 why.push(format!("allowed by rule `{}`", rule.text));
                 true
-            } else if policy != CommandApproval::OnRequest && super::readonly::is_safe(&last.words)
-            {
+            } else if policy != CommandPolicy::OnRequest && super::readonly::is_safe(&last.words) {
                 why.push(format!(
                     "`{}` is read-only or a test command",
                     last.words[0]
@@ -199,7 +185,7 @@ pub fn decide(policy: CommandApproval, rules: &CommandRules, command: &str) -> D
         });
     if all_allowed {
         why.dedup();
-        return decision(Verdict::Run, why.join("; "));
+        return decision(CommandVerdict::Run, why.join("; "));
     }
     let what = if analysis.complex {
         "it redirects output to a file, substitutes commands or uses syntax tandem does not check"
@@ -207,11 +193,11 @@ pub fn decide(policy: CommandApproval, rules: &CommandRules, command: &str) -> D
         "it is not on the allow list"
     };
     match policy {
-        CommandApproval::Never => decision(
-            Verdict::Refuse,
+        CommandPolicy::Never => decision(
+            CommandVerdict::Refuse,
             format!("{what}, and commands = never refuses anything that needs approval"),
         ),
-        _ => decision(Verdict::Ask, what.to_string()),
+        _ => decision(CommandVerdict::Ask, what.to_string()),
     }
 }
 
@@ -249,7 +235,7 @@ mod tests {
         CommandRules::new(&s(allow), &s(deny)).unwrap()
     }
 
-    fn verdict(policy: CommandApproval, r: &CommandRules, cmd: &str) -> Verdict {
+    fn verdict(policy: CommandPolicy, r: &CommandRules, cmd: &str) -> CommandVerdict {
         decide(policy, r, cmd).verdict
     }
 
@@ -294,39 +280,48 @@ mod tests {
             "sh -c \"ls; curl x\"",
             "/usr/bin/curl x",
         ] {
-            let d = decide(CommandApproval::Auto, &r, cmd);
-            assert_eq!(d.verdict, Verdict::Refuse, "{cmd}: {d:?}");
+            let d = decide(CommandPolicy::Auto, &r, cmd);
+            assert_eq!(d.verdict, CommandVerdict::Refuse, "{cmd}: {d:?}");
             assert!(d.reason.starts_with("denied by rule"), "{d:?}");
         }
         assert_eq!(
-            verdict(CommandApproval::Never, &r, "rm -r build"),
-            Verdict::Run
+            verdict(CommandPolicy::Never, &r, "rm -r build"),
+            CommandVerdict::Run
         );
     }
 
     #[test]
     fn policies_differ_in_what_they_ask_about() {
         let r = rules(&["npm test"], &[]);
-        let u = CommandApproval::Untrusted;
-        assert_eq!(verdict(u, &r, "cargo test --lib"), Verdict::Run);
-        assert_eq!(verdict(u, &r, "git status && git diff HEAD"), Verdict::Run);
-        assert_eq!(verdict(u, &r, "npm test -- --watch=false"), Verdict::Run);
-        assert_eq!(verdict(u, &r, "rm -rf target"), Verdict::Ask);
-        assert_eq!(verdict(u, &r, "ls > listing.txt"), Verdict::Ask);
-        assert_eq!(verdict(u, &r, "find . -delete"), Verdict::Ask);
-        assert_eq!(verdict(u, &r, "git -c core.pager=sh log"), Verdict::Ask);
-        assert_eq!(verdict(u, &r, "git commit -m x"), Verdict::Ask);
-        assert_eq!(verdict(u, &r, "cargo fmt"), Verdict::Ask);
-        assert_eq!(verdict(u, &r, "cargo fmt --check"), Verdict::Run);
-        let o = CommandApproval::OnRequest;
-        assert_eq!(verdict(o, &r, "ls"), Verdict::Ask);
-        assert_eq!(verdict(o, &r, "npm test"), Verdict::Run);
-        let n = CommandApproval::Never;
-        assert_eq!(verdict(n, &r, "cargo check"), Verdict::Run);
-        assert_eq!(verdict(n, &r, "rm -rf target"), Verdict::Refuse);
+        let u = CommandPolicy::Untrusted;
+        assert_eq!(verdict(u, &r, "cargo test --lib"), CommandVerdict::Run);
         assert_eq!(
-            verdict(CommandApproval::Auto, &r, "rm -rf target"),
-            Verdict::Run
+            verdict(u, &r, "git status && git diff HEAD"),
+            CommandVerdict::Run
+        );
+        assert_eq!(
+            verdict(u, &r, "npm test -- --watch=false"),
+            CommandVerdict::Run
+        );
+        assert_eq!(verdict(u, &r, "rm -rf target"), CommandVerdict::Ask);
+        assert_eq!(verdict(u, &r, "ls > listing.txt"), CommandVerdict::Ask);
+        assert_eq!(verdict(u, &r, "find . -delete"), CommandVerdict::Ask);
+        assert_eq!(
+            verdict(u, &r, "git -c core.pager=sh log"),
+            CommandVerdict::Ask
+        );
+        assert_eq!(verdict(u, &r, "git commit -m x"), CommandVerdict::Ask);
+        assert_eq!(verdict(u, &r, "cargo fmt"), CommandVerdict::Ask);
+        assert_eq!(verdict(u, &r, "cargo fmt --check"), CommandVerdict::Run);
+        let o = CommandPolicy::OnRequest;
+        assert_eq!(verdict(o, &r, "ls"), CommandVerdict::Ask);
+        assert_eq!(verdict(o, &r, "npm test"), CommandVerdict::Run);
+        let n = CommandPolicy::Never;
+        assert_eq!(verdict(n, &r, "cargo check"), CommandVerdict::Run);
+        assert_eq!(verdict(n, &r, "rm -rf target"), CommandVerdict::Refuse);
+        assert_eq!(
+            verdict(CommandPolicy::Auto, &r, "rm -rf target"),
+            CommandVerdict::Run
         );
         let d = decide(u, &r, "cargo test");
         assert!(d.reason.contains("read-only or a test command"), "{d:?}");
@@ -378,8 +373,8 @@ mod tests {
             "bash -lc 'touch x'",
             "echo $(env touch x)",
         ] {
-            let d = decide(CommandApproval::Auto, &r, cmd);
-            assert_eq!(d.verdict, Verdict::Refuse, "{cmd}: {d:?}");
+            let d = decide(CommandPolicy::Auto, &r, cmd);
+            assert_eq!(d.verdict, CommandVerdict::Refuse, "{cmd}: {d:?}");
             assert!(d.reason.contains("touch *"), "{cmd}: {d:?}");
         }
         for cmd in [
@@ -391,31 +386,31 @@ mod tests {
             ". ./t.sh",
             "eval \"$c\"",
         ] {
-            let d = decide(CommandApproval::Auto, &r, cmd);
-            assert_eq!(d.verdict, Verdict::Ask, "{cmd}: {d:?}");
+            let d = decide(CommandPolicy::Auto, &r, cmd);
+            assert_eq!(d.verdict, CommandVerdict::Ask, "{cmd}: {d:?}");
             assert!(
                 d.reason.contains("cannot tell what it runs"),
                 "{cmd}: {d:?}"
             );
-            let d = decide(CommandApproval::Never, &r, cmd);
-            assert_eq!(d.verdict, Verdict::Refuse, "{cmd}: {d:?}");
+            let d = decide(CommandPolicy::Never, &r, cmd);
+            assert_eq!(d.verdict, CommandVerdict::Refuse, "{cmd}: {d:?}");
             assert_eq!(
-                verdict(CommandApproval::Untrusted, &r, cmd),
-                Verdict::Ask,
+                verdict(CommandPolicy::Untrusted, &r, cmd),
+                CommandVerdict::Ask,
                 "{cmd}"
             );
         }
         // Without deny rules, auto runs everything (in the sandbox).
         assert_eq!(
-            verdict(CommandApproval::Auto, &CommandRules::default(), "$t x"),
-            Verdict::Run
+            verdict(CommandPolicy::Auto, &CommandRules::default(), "$t x"),
+            CommandVerdict::Run
         );
     }
 
     #[test]
     fn read_only_is_decided_on_what_runs_and_how() {
         let r = CommandRules::default();
-        let n = CommandApproval::Never;
+        let n = CommandPolicy::Never;
         for cmd in [
             "sort -S 1K --compress-program=sh notes.txt",
             "uniq /dev/null src/lib.rs",
@@ -427,7 +422,7 @@ mod tests {
             "time -o out ls",
             "nice find . -delete",
         ] {
-            assert_eq!(verdict(n, &r, cmd), Verdict::Refuse, "{cmd}");
+            assert_eq!(verdict(n, &r, cmd), CommandVerdict::Refuse, "{cmd}");
         }
         for cmd in [
             "nice -n 5 cargo test",
@@ -436,10 +431,10 @@ mod tests {
             "command -v cargo",
             "env",
         ] {
-            assert_eq!(verdict(n, &r, cmd), Verdict::Run, "{cmd}");
+            assert_eq!(verdict(n, &r, cmd), CommandVerdict::Run, "{cmd}");
         }
         let allow = rules(&["npm test"], &[]);
-        assert_eq!(verdict(n, &allow, "nohup npm test"), Verdict::Run);
-        assert_eq!(verdict(n, &allow, "./npm test"), Verdict::Refuse);
+        assert_eq!(verdict(n, &allow, "nohup npm test"), CommandVerdict::Run);
+        assert_eq!(verdict(n, &allow, "./npm test"), CommandVerdict::Refuse);
     }
 }

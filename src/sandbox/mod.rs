@@ -19,6 +19,6 @@ pub mod state;
 mod unwrap;
 
 pub use atomic::write_atomic;
-pub use commands::{CommandApproval, CommandRules, Decision, Verdict};
+pub use commands::{CommandPolicy, CommandRules, Decision};
 pub use paths::{PathError, Workspace};
 pub use shell::{Sandbox, SandboxMode, SandboxSettings};

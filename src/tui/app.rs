@@ -448,7 +448,7 @@ impl App {
                 verdict,
                 reason,
             } => {
-                if *verdict == crate::sandbox::Verdict::Refuse {
+                if *verdict == crate::protocol::CommandVerdict::Refuse {
                     self.info(format!("`{command}` refused: {reason}"));
                 }
             }

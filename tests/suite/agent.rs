@@ -665,7 +665,7 @@ async fn commands_are_decided_by_policy_and_rules_and_instruction_files_need_a_p
         "Tidy up",
         AgentConfig {
             verify: "none".into(),
-            commands: tandem::sandbox::CommandApproval::Untrusted,
+            commands: tandem::sandbox::CommandPolicy::Untrusted,
             ..AgentConfig::default()
         },
     );
@@ -698,7 +698,7 @@ async fn commands_are_decided_by_policy_and_rules_and_instruction_files_need_a_p
     )
     .await;
     assert_eq!(outcome, Outcome::Done);
-    let decided: Vec<(String, tandem::sandbox::Verdict, String)> = events
+    let decided: Vec<(String, tandem::protocol::CommandVerdict, String)> = events
         .iter()
         .filter_map(|e| match &e.msg {
             EventMsg::CommandDecided {
@@ -709,7 +709,7 @@ async fn commands_are_decided_by_policy_and_rules_and_instruction_files_need_a_p
             _ => None,
         })
         .collect();
-    use tandem::sandbox::Verdict::{Ask, Refuse, Run};
+    use tandem::protocol::CommandVerdict::{Ask, Refuse, Run};
     assert_eq!(
         decided
             .iter()

@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use serde_json::json;
 use tandem::agent::checkpoint::Checkpoints;
+use tandem::protocol::CommandVerdict;
 use tandem::sandbox::confine::Enforcement;
 use tandem::sandbox::shell::CommandOutput;
 use tandem::sandbox::{
-    CommandApproval, CommandRules, Sandbox, SandboxMode, SandboxSettings, Verdict, Workspace,
-    commands,
+    CommandPolicy, CommandRules, Sandbox, SandboxMode, SandboxSettings, Workspace, commands,
 };
 use tandem::tools::{Action, ToolSet, dispatch};
 
@@ -102,8 +102,8 @@ impl Fixture {
         let Action::Run(cmd) = self.tool("run", json!({ "command": command })) else {
             panic!("run was not dispatched");
         };
-        let d = commands::decide(CommandApproval::Auto, &CommandRules::default(), &cmd);
-        assert_eq!(d.verdict, Verdict::Run, "{d:?}");
+        let d = commands::decide(CommandPolicy::Auto, &CommandRules::default(), &cmd);
+        assert_eq!(d.verdict, CommandVerdict::Run, "{d:?}");
         self.sandbox.run(&cmd, timeout).await.unwrap()
     }
 }

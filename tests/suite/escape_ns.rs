@@ -13,8 +13,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::escape_ns_attempts::attempts;
+use tandem::protocol::CommandVerdict;
 use tandem::sandbox::{
-    CommandApproval, CommandRules, Sandbox, SandboxMode, SandboxSettings, Verdict, commands,
+    CommandPolicy, CommandRules, Sandbox, SandboxMode, SandboxSettings, commands,
 };
 
 pub(super) const SECRET: &str = "NS-SECRET-CREDENTIAL-42";
@@ -377,16 +378,16 @@ fn policy_bypasses_of_a_deny_rule_are_refused_by_the_command_policy() {
         "/usr/bin/touch x",
         "eval touch x",
     ] {
-        let d = commands::decide(CommandApproval::Auto, &rules, cmd);
-        assert_eq!(d.verdict, Verdict::Refuse, "{cmd}: {d:?}");
+        let d = commands::decide(CommandPolicy::Auto, &rules, cmd);
+        assert_eq!(d.verdict, CommandVerdict::Refuse, "{cmd}: {d:?}");
         assert!(
             d.reason.contains("denied by rule `touch *`"),
             "{cmd}: {d:?}"
         );
     }
     for cmd in ["$t x", "tou[c]h x"] {
-        let d = commands::decide(CommandApproval::Auto, &rules, cmd);
-        assert_eq!(d.verdict, Verdict::Ask, "{cmd}: {d:?}");
+        let d = commands::decide(CommandPolicy::Auto, &rules, cmd);
+        assert_eq!(d.verdict, CommandVerdict::Ask, "{cmd}: {d:?}");
         assert!(
             d.reason.contains("cannot tell what it runs"),
             "{cmd}: {d:?}"
@@ -397,8 +398,8 @@ fn policy_bypasses_of_a_deny_rule_are_refused_by_the_command_policy() {
         "sort -S 1K --compress-program=sh notes.txt",
         "uniq /dev/null src/lib.rs",
     ] {
-        let d = commands::decide(CommandApproval::Never, &none, cmd);
-        assert_eq!(d.verdict, Verdict::Refuse, "{cmd}: {d:?}");
+        let d = commands::decide(CommandPolicy::Never, &none, cmd);
+        assert_eq!(d.verdict, CommandVerdict::Refuse, "{cmd}: {d:?}");
         assert!(d.reason.contains("not on the allow list"), "{cmd}: {d:?}");
     }
 }

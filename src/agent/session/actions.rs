@@ -5,8 +5,9 @@ use std::time::Duration;
 use super::{Session, tail};
 use crate::config::ApprovalPolicy;
 use crate::edit::diff;
+use crate::protocol::CommandVerdict as Verdict;
 use crate::protocol::{ApprovalDecision, ApprovalKind, EditProposal, EventMsg, Op};
-use crate::sandbox::{Verdict, commands};
+use crate::sandbox::commands;
 
 impl Session {
     /// Shows an edit as a diff, gets it approved (all, some hunks, or none), applies it as a checkpoint.
