@@ -175,3 +175,162 @@ fn a_task_in_the_real_ui_applies_one_hunk_rejects_the_other_and_shows_the_spend(
     );
     assert!(Path::new(&ws).join(".tandem/sessions").exists());
 }
+
+/// Starts the real binary in a tmux session over `ws` with the mock cloud behind both roles; `extra` are
+/// more arguments. The session ends when the returned guard drops.
+fn start_ui(name: &str, dir: &Path, ws: &Path, model: &Path, extra: &str) -> Session {
+    let session = Session(name.to_string());
+    let bin = env!("CARGO_BIN_EXE_tandem");
+    let command = format!(
+        "env -i PATH=\"$PATH\" TERM=xterm-256color HOME={d}/home MOCK_CLOUD_KEY=sk-mock TANDEM_CONFIG_DIR={d}/config TANDEM_DATA_DIR={d}/data TANDEM_STATE_DIR={d}/state TANDEM_CACHE_DIR={d}/cache {bin} -C {ws} --trust --model {model} {extra}; echo TANDEM-EXITED-$?; sleep 30",
+        d = dir.display(),
+        ws = ws.display(),
+        model = model.display(),
+    );
+    let out = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        name,
+        "-x",
+        "110",
+        "-y",
+        "32",
+        &command,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    session
+}
+
+/// The planner requests the mock received, as JSON text (those offering `submit_plan`).
+fn planner_requests(server: &MockServer) -> Vec<String> {
+    server
+        .requests()
+        .iter()
+        .map(|r| r.json().to_string())
+        .filter(|b| b.contains("submit_plan"))
+        .collect()
+}
+
+#[test]
+fn a_conversation_in_the_real_ui_queues_a_follow_up_and_resumes_after_a_restart() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(
+            std::env::var_os("TANDEM_REQUIRE_MODEL").is_none(),
+            "tmux is required here (scripts/setup.sh installs it)"
+        );
+        eprintln!("skipped: no tmux");
+        return;
+    }
+    let (model, _model_lock) = crate::require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(ws.join(".tandem")).unwrap();
+    let before = "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a + b\n";
+    std::fs::write(ws.join("calc.py"), before).unwrap();
+    let server = MockServer::start();
+    std::fs::write(
+        ws.join(".tandem/config.toml"),
+        format!(
+            "[planner]\nprovider = \"openai\"\n\n[executor]\nprovider = \"openai\"\n\n[providers.openai]\nkind = \"openai\"\nbase_url = \"{}/v1\"\nmodel = \"gpt-5.1\"\napi_key_env = \"MOCK_CLOUD_KEY\"\n\n[agent]\nverify = \"none\"\n\n[ui]\napproval = \"auto\"\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    let plan = |summary: &str, goal: &str| {
+        tool(
+            "submit_plan",
+            json!({"summary": summary, "steps": [{"id": 1, "goal": goal, "files": ["calc.py"], "done_when": "it computes"}]}),
+        )
+    };
+    server.push([
+        // The first plan takes a while, so the second message is typed while the first turn runs.
+        Reply::Delayed(
+            Duration::from_secs(4),
+            Box::new(plan("Fix add", "Fix add")),
+        ),
+        tool(
+            "edit",
+            json!({"path": "calc.py", "search": "return a - b", "replace": "return a + b"}),
+        ),
+        tool("step_done", json!({"summary": "add fixed"})),
+        plan("Fix mul", "Fix mul"),
+        tool(
+            "edit",
+            json!({"path": "calc.py", "search": "def mul(a, b):\n    return a + b", "replace": "def mul(a, b):\n    return a * b"}),
+        ),
+        tool("step_done", json!({"summary": "mul fixed"})),
+    ]);
+
+    let name = format!("tandem-conv-{}", std::process::id());
+    let ui = start_ui(&name, dir.path(), &ws, &model, "");
+    wait_for(&name, "Enter", 20);
+    tmux(&["send-keys", "-t", &name, "-l", "fix add"]);
+    tmux(&["send-keys", "-t", &name, "Enter"]);
+    std::thread::sleep(Duration::from_millis(800));
+    tmux(&["send-keys", "-t", &name, "-l", "now fix mul"]);
+    tmux(&["send-keys", "-t", &name, "Enter"]);
+    wait_for(&name, "queued (1 waiting)", 10);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(ws.join("calc.py")).unwrap()
+        != before
+            .replace("a - b", "a + b")
+            .replace("return a + b\n", "return a * b\n")
+            .replacen("a * b", "a + b", 1)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "both turns did not land:\n{}\n{}",
+            std::fs::read_to_string(ws.join("calc.py")).unwrap(),
+            capture(&name)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    wait_for(&name, "mul fixed", 20);
+    let planners = planner_requests(&server);
+    assert_eq!(planners.len(), 2, "{planners:?}");
+    assert!(
+        planners[1].contains("Earlier in this session")
+            && planners[1].contains("Turn 1: fix add")
+            && planners[1].contains("add fixed"),
+        "the follow-up is planned with the first turn in view: {}",
+        planners[1]
+    );
+    tmux(&["send-keys", "-t", &name, "C-c"]);
+    tmux(&["send-keys", "-t", &name, "C-c"]);
+    wait_for(&name, "TANDEM-EXITED-0", 10);
+    drop(ui);
+
+    // A restart with --continue shows the conversation and plans the next message as its third turn.
+    server.push([
+        plan("Nothing left", "Check both"),
+        tool("step_done", json!({"summary": "both right"})),
+    ]);
+    let name = format!("tandem-conv2-{}", std::process::id());
+    let _ui = start_ui(&name, dir.path(), &ws, &model, "--continue");
+    let screen = wait_for(&name, "continuing session", 20);
+    assert!(
+        screen.contains("fix add") && screen.contains("now fix mul"),
+        "{screen}"
+    );
+    tmux(&["send-keys", "-t", &name, "-l", "check both"]);
+    tmux(&["send-keys", "-t", &name, "Enter"]);
+    wait_for(&name, "both right", 30);
+    let planners = planner_requests(&server);
+    assert_eq!(planners.len(), 3, "{planners:?}");
+    assert!(
+        planners[2].contains("Turn 1: fix add") && planners[2].contains("Turn 2: now fix mul"),
+        "{}",
+        planners[2]
+    );
+    let sessions: Vec<_> = std::fs::read_dir(ws.join(".tandem/sessions"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    assert_eq!(sessions.len(), 1, "one conversation, one session");
+}
