@@ -274,3 +274,55 @@ fn ctrl_c_mid_session_leaves_every_file_whole() {
         "{last}"
     );
 }
+
+#[test]
+fn sigterm_during_exec_json_still_ends_with_session_finished() {
+    let b = Sandbox::new();
+    let server = MockServer::start();
+    server.push([Reply::Stall(std::time::Duration::from_secs(60))]);
+    let mut child = b
+        .tandem(&["exec", "--json", "Plan something"])
+        .env("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.url))
+        .env("TANDEM_AGENT__VERIFY", "none")
+        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let routed = line.contains("\"type\":\"route\"");
+        lines.push(line);
+        if routed {
+            // SAFETY: signalling our own child process.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        }
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{}", lines.join("\n"));
+    let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(last["type"], "session_finished", "{}", lines.join("\n"));
+    assert_eq!(last["outcome"], "interrupted");
+}
+
+#[test]
+fn a_loop_whose_last_iteration_failed_does_not_exit_0() {
+    let b = Sandbox::new();
+    let server = MockServer::start();
+    // Every reply is prose, never a plan: planning fails, and so does the iteration.
+    server.respond_with(|_, _| Reply::Sse(sse::openai::reply("I would rather chat.", 10, 0, 5)));
+    std::fs::write(b.ws().join("PROMPT.md"), "Do the thing.").unwrap();
+    let out = b
+        .tandem(&["loop", "--max-iterations", "1"])
+        .env("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.url))
+        .env("TANDEM_EXECUTOR", "openai")
+        .env("TANDEM_AGENT__VERIFY", "none")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("iteration 1/1: Failed"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+}

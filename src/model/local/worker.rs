@@ -197,6 +197,18 @@ const CANCEL_WITHIN: std::time::Duration = std::time::Duration::from_millis(500)
 /// The smallest prefill chunk, in tokens.
 const MIN_CHUNK: usize = 32;
 
+/// Tokens per prefill chunk at `rate` prompt tokens per second (unknown: the smallest) with batches of
+/// `batch` tokens.
+fn prefill_chunk(rate: Option<f64>, batch: usize) -> usize {
+    let by_rate = match rate {
+        Some(rate) if rate.is_finite() && rate > 0.0 => {
+            (rate * CANCEL_WITHIN.as_secs_f64()) as usize
+        }
+        _ => MIN_CHUNK,
+    };
+    by_rate.clamp(MIN_CHUNK.min(batch), batch.max(1))
+}
+
 /// A conversation's KV state, saved off the context, and its tokens.
 struct Parked {
     tokens: Vec<LlamaToken>,
@@ -351,11 +363,7 @@ impl Worker<'_> {
     /// Tokens per prefill chunk: about [`CANCEL_WITHIN`] of work at the measured rate (a cancel is seen
     /// between chunks), at least [`MIN_CHUNK`], at most the batch size.
     fn chunk_size(&self) -> usize {
-        let by_rate = match self.prefill_rate {
-            Some(rate) => (rate * CANCEL_WITHIN.as_secs_f64()) as usize,
-            None => MIN_CHUNK,
-        };
-        by_rate.clamp(MIN_CHUNK.min(self.batch_size), self.batch_size)
+        prefill_chunk(self.prefill_rate, self.batch_size)
     }
 
     /// Decodes `tokens` at positions from `self.cached.len()`, logits for the last one only.
@@ -516,5 +524,22 @@ impl Worker<'_> {
         }
         stats.decode = decode_start.elapsed();
         Ok((finish, stats))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefill_chunks_hold_about_half_a_second_of_work() {
+        // A 1.5B model on two cores (~40 tok/s) is checked for a cancel every MIN_CHUNK tokens.
+        assert_eq!(prefill_chunk(Some(40.0), 512), MIN_CHUNK);
+        assert_eq!(prefill_chunk(Some(400.0), 512), 200);
+        // A GPU's thousands of tokens per second use whole batches.
+        assert_eq!(prefill_chunk(Some(20_000.0), 512), 512);
+        assert_eq!(prefill_chunk(None, 512), MIN_CHUNK);
+        assert_eq!(prefill_chunk(Some(f64::NAN), 512), MIN_CHUNK);
+        assert_eq!(prefill_chunk(Some(1e6), 16), 16);
     }
 }
