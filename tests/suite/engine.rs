@@ -108,6 +108,8 @@ fn constrained_output_parses_and_matches_its_schema_on_twenty_seeds() {
             "seed {seed}: grammar completes: {}",
             done.text
         );
+        // The grammar is parsed once; every later seed samples under a fresh copy of it.
+        assert_eq!(done.stats.grammar_reused, seed > 0, "seed {seed}");
         let value: serde_json::Value = serde_json::from_str(&done.text)
             .unwrap_or_else(|e| panic!("seed {seed}: not JSON ({e}): {}", done.text));
         let errors: Vec<String> = validator

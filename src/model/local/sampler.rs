@@ -50,27 +50,24 @@ impl TokenSampler {
         }
         let grammar = match constraint {
             None => None,
-            Some(c) => {
-                let gbnf = grammar_text(c)?;
-                let (sampler, printed) =
-                    capture_stderr(|| LlamaSampler::grammar(model, &gbnf, "root"));
-                Some(sampler.map_err(|_| {
-                    // The parser prints its reason, then the whole grammar: keep the reason.
-                    let reason = printed
-                        .lines()
-                        .find(|l| !l.trim().is_empty())
-                        .unwrap_or("no reason given");
-                    EngineError::Grammar(format!(
-                        "llama.cpp rejected the grammar: {}",
-                        reason.trim()
-                    ))
-                })?)
-            }
+            Some(c) => Some(build_grammar(model, c)?),
         };
         Ok(TokenSampler {
             chain: LlamaSampler::chain_simple(stages),
             grammar,
         })
+    }
+
+    /// Like [`new`](Self::new), with a grammar sampler built earlier (a fresh one, from
+    /// [`GrammarCache`]).
+    pub fn with_grammar(
+        model: &LlamaModel,
+        params: &SamplingParams,
+        grammar: Option<LlamaSampler>,
+    ) -> Result<Self, EngineError> {
+        let mut sampler = TokenSampler::new(model, params, None)?;
+        sampler.grammar = grammar;
+        Ok(sampler)
     }
 
     /// Lets the repeat penalty see prompt tokens (the grammar only constrains output).
@@ -199,6 +196,67 @@ pub fn closers(model: &LlamaModel) -> Closers {
         .collect();
     out.sort_by_key(|(_, rank)| *rank);
     out
+}
+
+/// A grammar sampler for `constraint`: the schema turned into GBNF and parsed by llama.cpp.
+pub fn build_grammar(
+    model: &LlamaModel,
+    constraint: &Constraint,
+) -> Result<LlamaSampler, EngineError> {
+    let gbnf = grammar_text(constraint)?;
+    let (sampler, printed) = capture_stderr(|| LlamaSampler::grammar(model, &gbnf, "root"));
+    sampler.map_err(|_| {
+        // The parser prints its reason, then the whole grammar: keep the reason.
+        let reason = printed
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no reason given");
+        EngineError::Grammar(format!("llama.cpp rejected the grammar: {}", reason.trim()))
+    })
+}
+
+/// Grammar samplers by constraint, most recently used last: a request with the same tools or schema as an
+/// earlier one gets a fresh copy of its parsed grammar instead of converting and parsing it again.
+#[derive(Default)]
+pub struct GrammarCache {
+    entries: Vec<(String, LlamaSampler)>,
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Grammars built.
+    pub builds: u64,
+}
+
+/// Grammars kept (a session uses a handful: the planner's tools, the executor's, withheld sets, a plan schema).
+const GRAMMARS_KEPT: usize = 8;
+
+impl GrammarCache {
+    /// A fresh grammar sampler for `constraint` (never one that has seen tokens).
+    pub fn get(
+        &mut self,
+        model: &LlamaModel,
+        constraint: &Constraint,
+    ) -> Result<LlamaSampler, EngineError> {
+        let key = match constraint {
+            Constraint::Gbnf(g) => format!("g:{g}"),
+            Constraint::JsonSchema(s) => format!("j:{s}"),
+        };
+        if let Some(i) = self.entries.iter().position(|(k, _)| *k == key) {
+            let entry = self.entries.remove(i);
+            let fresh = entry.1.clone();
+            self.entries.push(entry);
+            self.hits += 1;
+            return Ok(fresh);
+        }
+        let built = build_grammar(model, constraint)?;
+        self.builds += 1;
+        if self.entries.len() >= GRAMMARS_KEPT {
+            self.entries.remove(0);
+        }
+        // The cached one is never used to sample: each request gets a clone in its initial state.
+        let fresh = built.clone();
+        self.entries.push((key, built));
+        Ok(fresh)
+    }
 }
 
 /// The GBNF text for a constraint.

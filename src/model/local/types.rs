@@ -137,6 +137,8 @@ pub struct GenStats {
     pub decode: Duration,
     /// From the request's start to the first generated token.
     pub time_to_first_token: Duration,
+    /// The request's grammar was parsed for an earlier request and reused (a fresh copy).
+    pub grammar_reused: bool,
 }
 
 impl GenStats {

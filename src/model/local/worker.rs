@@ -126,6 +126,7 @@ pub(super) fn run(
         batch: LlamaBatch::new(batch_size, 1),
         batch_size,
         prefill_rate: None,
+        grammars: Default::default(),
         closers,
     };
     if ready.send(Ok(info)).is_err() {
@@ -189,6 +190,8 @@ struct Worker<'m> {
     batch_size: usize,
     /// Prompt tokens per second, as measured on full prefill chunks (a moving average).
     prefill_rate: Option<f64>,
+    /// Parsed grammars by constraint.
+    grammars: super::sampler::GrammarCache,
     closers: Closers,
 }
 
@@ -423,8 +426,16 @@ impl Worker<'_> {
                 n_ctx: n_ctx as u32,
             });
         }
-        let mut sampler =
-            TokenSampler::new(self.model, &request.sampling, request.constraint.as_ref())?;
+        let mut grammar_reused = false;
+        let mut sampler = match request.constraint.as_ref() {
+            Some(c) => {
+                let before = self.grammars.hits;
+                let grammar = self.grammars.get(self.model, c)?;
+                grammar_reused = self.grammars.hits > before;
+                TokenSampler::with_grammar(self.model, &request.sampling, Some(grammar))?
+            }
+            None => TokenSampler::new(self.model, &request.sampling, None)?,
+        };
         sampler.accept_prompt(&tokens);
 
         self.bring_in(&tokens);
@@ -433,6 +444,7 @@ impl Worker<'_> {
             prompt_tokens,
             reused_tokens: keep as u32,
             prefilled_tokens: (tokens.len() - keep) as u32,
+            grammar_reused,
             ..GenStats::default()
         };
         // What the cache stands for is unknown until this generation ends cleanly.
