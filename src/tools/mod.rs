@@ -137,6 +137,13 @@ pub fn dispatch(ws: &Workspace, set: ToolSet, name: &str, arguments: &str) -> Ac
             "outline" => answer(fs::outline(ws, &parse::<PathArgs>(name, arguments)?.path)),
             "edit" => {
                 let a: EditArgs = parse(name, arguments)?;
+                if a.search == a.replace {
+                    // Said before looking for the text: matched or not, such an edit changes nothing.
+                    return Err(Action::Failed(format!(
+                        "edit of {}: `search` and `replace` are the same text, so nothing would change; put the new code in `replace` (read_file shows the current text)",
+                        a.path
+                    )));
+                }
                 let abs = ws
                     .resolve_write(&a.path)
                     .map_err(|e| Action::Failed(e.to_string()))?;

@@ -200,3 +200,20 @@ fn ending_steps_and_submitting_plans() {
         Action::Run("ls".into())
     );
 }
+
+#[test]
+fn an_edit_whose_search_and_replace_are_the_same_is_refused_with_what_to_do() {
+    let (_d, w) = ws();
+    for search in ["return 'hi ' + name", "text that is not in the file"] {
+        let out = run(
+            &w,
+            ToolSet::Executor,
+            "edit",
+            serde_json::json!({"path": "src/app.py", "search": search, "replace": search}),
+        );
+        assert!(
+            matches!(&out, Action::Failed(m) if m.contains("are the same text") && m.contains("put the new code in `replace`")),
+            "{out:?}"
+        );
+    }
+}
