@@ -3,7 +3,17 @@
 //! [`app::App`] whenever something changed (and at a slow tick while something is running), never blocked.
 
 pub mod app;
+mod composer;
+mod diff;
+mod fit;
+mod history;
+mod mention;
+mod notices;
+mod plan;
+pub mod popup;
+pub mod status;
 pub mod theme;
+mod transcript;
 pub mod view;
 
 use std::io::IsTerminal;
@@ -27,7 +37,9 @@ use crate::prompts::{self, PromptName};
 use crate::protocol::{EventMsg, Op, RouteRole};
 use crate::router::Router;
 use crate::sandbox::Workspace;
-use app::{Action, App, ModelState, Overlay};
+use app::{Action, App};
+use popup::Overlay;
+use status::ModelState;
 use theme::Theme;
 
 /// Puts the terminal back (raw mode off, main screen, paste off, cursor shown); safe to call twice.
@@ -111,12 +123,13 @@ async fn event_loop(
         &theme.name,
         u64::from(config.values.local.context_size),
         budget,
-    );
+    )
+    .with_workspace(ws.clone());
     for line in config.trust.notices() {
         app.error(line);
     }
     if !config.trust.ignored.is_empty() {
-        app.overlay = Some(Overlay::Trust(trust_question(&config)));
+        app.show(Overlay::Trust(trust_question(&config)));
         app.info(
             "Type /trust (or run `tandem trust`, or start with --trust) to honour this workspace's config in full.",
         );
@@ -125,7 +138,7 @@ async fn event_loop(
     let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
     // The local model loads in the background; the UI is usable at once.
     {
-        app.model = ModelState::Loading(Instant::now());
+        app.set_model(ModelState::Loading(Instant::now()));
         let local = local.clone();
         let tx = notes_tx.clone();
         tokio::spawn(async move {
@@ -188,29 +201,27 @@ async fn event_loop(
                 if let EventMsg::PlanReady { plan, .. } = &event.msg
                     && let Some(task) = &rt.plan_only_task
                 {
-                    app.last_plan = Some((task.clone(), plan.clone()));
-                    app.info("plan ready: /run executes it");
+                    app.plan_made(task.clone(), plan.clone());
                 }
                 app.event(&event.msg);
                 dirty = true;
             }
             Some(note) = notes.recv() => {
                 match note {
-                    Note::ModelLoaded(Ok(secs)) => app.model = ModelState::Ready(secs),
+                    Note::ModelLoaded(Ok(secs)) => app.set_model(ModelState::Ready(secs)),
                     Note::ModelLoaded(Err(e)) => {
                         app.error(format!("the local model is unavailable: {e}"));
-                        app.model = ModelState::Failed(e);
+                        app.set_model(ModelState::Failed(e));
                     }
                     Note::SessionDone => {
                         rt.handle = None;
-                        app.busy = false;
+                        app.set_busy(false);
                     }
                 }
                 dirty = true;
             }
             _ = tick.tick() => {
-                if app.busy || matches!(app.model, ModelState::Loading(_)) {
-                    app.frame = app.frame.wrapping_add(1);
+                if app.tick() {
                     dirty = true;
                 }
             }
@@ -246,7 +257,14 @@ impl Runtime {
                 if let Err(e) = self.start(task, plan_only, plan) {
                     app.error(format!("{e:#}"));
                 } else {
-                    app.busy = true;
+                    app.set_busy(true);
+                }
+            }
+            Action::Submit(message) => {
+                if let Err(e) = self.start(message.task(), false, None) {
+                    app.error(format!("{e:#}"));
+                } else {
+                    app.set_busy(true);
                 }
             }
             Action::UndoLast => app.info(self.undo_last()),
@@ -276,7 +294,7 @@ impl Runtime {
             Action::Theme(name) => {
                 match Theme::load(&name, &self.config.dirs.config.join("themes")) {
                     Ok(t) => {
-                        app.theme = t.name.clone();
+                        app.set_theme(&t.name);
                         self.theme = t;
                     }
                     Err(e) => app.error(e),
@@ -292,11 +310,11 @@ impl Runtime {
             Action::Cost => {
                 let report = crate::spend::report::run(&self.config.dirs.data, false)
                     .unwrap_or_else(|e| format!("no spend ledger: {e}"));
+                let (spent, saved) = app.spend();
                 let text = format!(
-                    "This session: ${:.4} spent, ${:.4} saved against an all-cloud run.\n\n{report}",
-                    app.spent, app.saved
+                    "This session: ${spent:.4} spent, ${saved:.4} saved against an all-cloud run.\n\n{report}"
                 );
-                app.overlay = Some(Overlay::Cost(text));
+                app.show(Overlay::Cost(text));
             }
         }
         Ok(false)
