@@ -494,14 +494,21 @@ impl App {
         if self.diff.active() {
             self.diff.draw(f, theme, rows[1]);
         } else {
-            let plan_w = if area.width >= 100 { 40 } else { 28 };
+            // The plan pane gives way on a narrow terminal; the transcript needs the room more.
+            let plan_w = match area.width {
+                100.. => 40,
+                60..100 => 28,
+                _ => 0,
+            };
             let cols = Layout::default()
                 .direction(Direction::Horizontal)
                 .constraints([Constraint::Min(20), Constraint::Length(plan_w)])
                 .split(rows[1]);
             let title = format!(" tandem · {} ", self.workspace);
             self.transcript.draw(f, theme, cols[0], title);
-            self.plan.draw(f, theme, cols[1], self.frame);
+            if plan_w > 0 {
+                self.plan.draw(f, theme, cols[1], self.frame);
+            }
         }
         let title = if self.busy {
             format!(

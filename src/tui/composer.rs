@@ -79,6 +79,11 @@ fn textarea(text: &str) -> TextArea<'static> {
     t
 }
 
+fn word_end(t: &mut TextArea) {
+    t.move_cursor(CursorMove::WordEnd);
+    t.move_cursor(CursorMove::Forward);
+}
+
 impl Default for Composer {
     fn default() -> Self {
         Composer::new(None)
@@ -191,9 +196,10 @@ impl Composer {
             KeyCode::Char('b') if ctrl => t.move_cursor(CursorMove::Back),
             KeyCode::Char('f') if ctrl => t.move_cursor(CursorMove::Forward),
             KeyCode::Char('b') if alt => t.move_cursor(CursorMove::WordBack),
-            KeyCode::Char('f') if alt => t.move_cursor(CursorMove::WordForward),
+            // Emacs puts the cursor after the word, not on the next one's start.
+            KeyCode::Char('f') if alt => word_end(t),
             KeyCode::Left if ctrl || alt => t.move_cursor(CursorMove::WordBack),
-            KeyCode::Right if ctrl || alt => t.move_cursor(CursorMove::WordForward),
+            KeyCode::Right if ctrl || alt => word_end(t),
             KeyCode::Left => t.move_cursor(CursorMove::Back),
             KeyCode::Right => t.move_cursor(CursorMove::Forward),
             KeyCode::Char('w') if ctrl => {
@@ -380,11 +386,11 @@ impl Composer {
         };
         match key.code {
             KeyCode::Esc => self.completion = None,
-            KeyCode::Down | KeyCode::BackTab if c.items.len() > 1 => {
-                c.selected = (c.selected + 1) % c.items.len()
-            }
+            KeyCode::Down => c.selected = (c.selected + 1) % c.items.len(),
             KeyCode::Char('n') if ctrl => c.selected = (c.selected + 1) % c.items.len(),
-            KeyCode::Up => c.selected = (c.selected + c.items.len() - 1) % c.items.len(),
+            KeyCode::Up | KeyCode::BackTab => {
+                c.selected = (c.selected + c.items.len() - 1) % c.items.len()
+            }
             KeyCode::Char('p') if ctrl => {
                 c.selected = (c.selected + c.items.len() - 1) % c.items.len()
             }
@@ -480,8 +486,8 @@ impl Composer {
                 .map(|i| fit::width(i) + 4)
                 .max()
                 .unwrap_or(10)
-                .clamp(20, usize::from(area.width.saturating_sub(2)).max(1))
-                as u16;
+                .max(36)
+                .min(usize::from(area.width.saturating_sub(2)).max(1)) as u16;
             let h = (c.items.len() as u16 + 2).min(area.y);
             let rect = Rect {
                 x: area.x + 1,
@@ -506,7 +512,10 @@ impl Composer {
             let b = Block::default()
                 .borders(Borders::ALL)
                 .border_style(Style::default().fg(theme.accent))
-                .title(" Tab completes · ↑↓ choose · Esc ");
+                .title(fit::truncate(
+                    " Tab completes · ↑↓ choose · Esc ",
+                    usize::from(w.saturating_sub(2)),
+                ));
             f.render_widget(Paragraph::new(lines).block(b), rect);
         }
     }

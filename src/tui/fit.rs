@@ -81,7 +81,30 @@ fn to_line(cells: &[Cell], style: Style) -> Line<'static> {
 /// Wraps `line` to `width` columns, keeping each span's style: breaks fall at spaces (which are dropped at
 /// the break), between wide characters, or inside a word only when the word alone is wider than a line.
 pub fn wrap(line: Line<'_>, width: usize) -> Vec<Line<'static>> {
+    wrap_hanging(line, width, 0)
+}
+
+/// The column a table-like line's second field starts at (after the first run of two or more spaces that
+/// follows text): `Ctrl-R         search …` continues under `search`; else its own indentation.
+pub fn hanging_indent(line: &str) -> usize {
+    let lead = line.len() - line.trim_start().len();
+    let Some(gap) = line[lead..].find("  ") else {
+        return width(&line[..lead]);
+    };
+    let rest = &line[lead + gap..];
+    let field = lead + gap + (rest.len() - rest.trim_start().len());
+    if field >= line.len() {
+        return 0;
+    }
+    width(&line[..field])
+}
+
+/// Like [`wrap`], with every line after the first indented by `indent` columns (dropped when the width
+/// leaves too little room for it).
+pub fn wrap_hanging(line: Line<'_>, width: usize, indent: usize) -> Vec<Line<'static>> {
     let width = width.max(1);
+    let indent = if indent + 12 <= width { indent } else { 0 };
+    let pad = " ".repeat(indent);
     let owned: Vec<(String, Style)> = line
         .spans
         .iter()
@@ -101,14 +124,28 @@ pub fn wrap(line: Line<'_>, width: usize) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let mut cur: Vec<Cell> = Vec::new();
     let mut used = 0;
-    let flush = |cur: &mut Vec<Cell>, used: &mut usize, out: &mut Vec<Line<'static>>| {
+    fn flush<'a>(
+        cur: &mut Vec<Cell<'a>>,
+        used: &mut usize,
+        out: &mut Vec<Line<'static>>,
+        pad: &'a str,
+    ) {
+        let indent = pad.len();
         while cur.last().is_some_and(|c| c.space) {
             cur.pop();
         }
         out.push(to_line(cur, Style::default()));
         cur.clear();
-        *used = 0;
-    };
+        *used = indent;
+        if indent > 0 {
+            cur.push(Cell {
+                text: pad,
+                style: Style::default(),
+                width: indent,
+                space: false,
+            });
+        }
+    }
     for unit in units(&cells) {
         let w: usize = unit.iter().map(|c| c.width).sum();
         if used + w <= width {
@@ -122,18 +159,18 @@ pub fn wrap(line: Line<'_>, width: usize) -> Vec<Line<'static>> {
                 }
                 used = cur.len();
             } else {
-                flush(&mut cur, &mut used, &mut out);
+                flush(&mut cur, &mut used, &mut out, &pad);
             }
         } else if w <= width {
             if used > 0 {
-                flush(&mut cur, &mut used, &mut out);
+                flush(&mut cur, &mut used, &mut out, &pad);
             }
             cur.extend_from_slice(&unit);
-            used = w;
+            used += w;
         } else {
             for c in unit {
                 if used + c.width > width && used > 0 {
-                    flush(&mut cur, &mut used, &mut out);
+                    flush(&mut cur, &mut used, &mut out, &pad);
                 }
                 cur.push(c);
                 used += c.width;
@@ -150,6 +187,14 @@ pub fn wrap(line: Line<'_>, width: usize) -> Vec<Line<'static>> {
 pub fn wrap_text(text: &str, style: Style, width: usize) -> Vec<Line<'static>> {
     text.split('\n')
         .flat_map(|l| wrap(Line::from(Span::styled(l, style)), width))
+        .collect()
+}
+
+/// Wraps each line of a table-like `text` (help, reports) in one style, continuing a wrapped line under its
+/// second field (see [`hanging_indent`]).
+pub fn wrap_table(text: &str, style: Style, width: usize) -> Vec<Line<'static>> {
+    text.split('\n')
+        .flat_map(|l| wrap_hanging(Line::from(Span::styled(l, style)), width, hanging_indent(l)))
         .collect()
 }
 
@@ -189,6 +234,26 @@ mod tests {
         );
         assert_eq!(plain(&l), ["aa bb", "cc"]);
         assert_eq!(l[1].spans[0].style, bold);
+    }
+
+    #[test]
+    fn table_lines_continue_under_their_second_field() {
+        assert_eq!(hanging_indent("Ctrl-R         search history"), 15);
+        assert_eq!(hanging_indent("  planner openai  $1"), 18);
+        assert_eq!(hanging_indent("no table here"), 0);
+        let l = wrap_table(
+            "Ctrl-R         search the history of sent messages",
+            Style::default(),
+            32,
+        );
+        assert_eq!(
+            plain(&l),
+            [
+                "Ctrl-R         search the",
+                "               history of sent",
+                "               messages"
+            ]
+        );
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub fn restore_terminal() {
     let _ = crossterm::terminal::disable_raw_mode();
     let _ = crossterm::execute!(
         std::io::stdout(),
+        crossterm::event::PopKeyboardEnhancementFlags,
         crossterm::event::DisableBracketedPaste,
         crossterm::terminal::LeaveAlternateScreen,
         crossterm::cursor::Show
@@ -103,6 +104,14 @@ pub async fn run(
         crossterm::terminal::EnterAlternateScreen,
         crossterm::event::EnableBracketedPaste
     )?;
+    // Terminals that speak the kitty keyboard protocol then report Shift-Enter apart from Enter (and Esc at
+    // once); the others ignore the request, and Alt-Enter or Ctrl-J still make a new line.
+    let _ = crossterm::execute!(
+        std::io::stdout(),
+        crossterm::event::PushKeyboardEnhancementFlags(
+            crossterm::event::KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES
+        )
+    );
     let result = event_loop(config, global, ws, local, theme).await;
     restore_terminal();
     result

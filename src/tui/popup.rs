@@ -131,7 +131,7 @@ impl Popup {
             .min(100)
             .max(area.width.min(10));
         let inner_w = usize::from(w.saturating_sub(2)).max(1);
-        let lines = fit::wrap_text(&text, Style::default().fg(theme.fg), inner_w);
+        let lines = fit::wrap_table(&text, Style::default().fg(theme.fg), inner_w);
         let h = (lines.len() as u16 + 2).min(area.height.saturating_sub(2).max(3));
         let rect = Rect {
             x: area.x + (area.width.saturating_sub(w)) / 2,
@@ -175,15 +175,16 @@ fn help_text() -> String {
         "Ctrl-C twice   quit",
         "?              this help (when the composer is empty)",
         "",
-        "In a diff:     j/k or ↑/↓ move between hunks, y/n accept or reject the hunk,",
-        "               Space toggles it, Enter applies the choices, a accepts the file,",
-        "               r rejects it, PgUp/PgDn scroll",
+        "In a diff:     j/k or ↑/↓ move between hunks; y/n accept or reject one;",
+        "               Space toggles it; Enter applies the choices; a accepts the",
+        "               file, r rejects it; PgUp/PgDn scroll",
         "In a popup:    ↑/↓ j/k, PgUp/PgDn, Home/End scroll; Esc closes",
         "",
         "/plan <task>   plan only (no file changes); /run executes that plan",
         "/run [task]    run the last plan, or a new task",
         "/undo          undo the last applied edits",
-        "/cost          spend breakdown; /trust trusts .tandem/config.toml (on restart)",
+        "/cost          spend breakdown",
+        "/trust         trust .tandem/config.toml as it is (applies on restart)",
         "/route cloud|local|<provider>|auto   force the planner's provider",
         "/model [planner|executor <provider>] show or change models",
         "/theme dark|light|high-contrast",

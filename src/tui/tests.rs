@@ -12,6 +12,9 @@ use super::popup::Overlay;
 use super::status::ModelState;
 use super::theme::Theme;
 use super::view;
+mod composer;
+mod fitting;
+
 use crate::protocol::{
     ApprovalDecision, ApprovalKind, EditProposal, EventMsg, HunkSummary, Op, Plan, RouteDecision,
     RouteReason, RouteRole, Step, StepStatus, Usage,
