@@ -130,8 +130,17 @@ impl Composer {
 
     /// Whether the key would be used by an open popup (completion or search) rather than by the app.
     pub fn captures(&self, key: &KeyEvent) -> bool {
-        (self.completion.is_some() || self.search.is_some())
-            && matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Tab)
+        self.search.is_some()
+            || (self.completion.is_some()
+                && matches!(
+                    key.code,
+                    KeyCode::Esc
+                        | KeyCode::Enter
+                        | KeyCode::Tab
+                        | KeyCode::BackTab
+                        | KeyCode::Up
+                        | KeyCode::Down
+                ))
     }
 
     fn set_text(&mut self, text: &str) {

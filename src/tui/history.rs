@@ -76,13 +76,21 @@ impl History {
                 .filter_map(|e| serde_json::to_string(e).ok())
                 .map(|l| l + "\n")
                 .collect();
-            state::write(path, all.as_bytes()).map_err(|e| e.to_string())
-        } else {
-            state::open_append(path)
+            state::write(path, all.as_bytes())
                 .map_err(|e| e.to_string())
-                .and_then(|mut f| f.write_all(line.as_bytes()).map_err(|e| e.to_string()))
+                .and_then(|()| private(path))
+        } else {
+            private(path).and_then(|()| {
+                state::open_append(path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|mut f| f.write_all(line.as_bytes()).map_err(|e| e.to_string()))
+            })
         };
-        result.map_err(|e| format!("history not saved: {e}"))
+        result.map_err(|e| {
+            // Said once: the rest of this run keeps the history in memory.
+            self.file = None;
+            format!("history not saved (kept in memory for this run): {e}")
+        })
     }
 
     /// The newest entry before `before` (an index; `None`: from the newest) that contains `query`.
@@ -93,6 +101,15 @@ impl History {
             .rev()
             .find(|&i| self.entries[i].to_lowercase().contains(&q))
     }
+}
+
+/// Makes the history file readable by its owner only (what a person typed may hold anything), through the
+/// descriptor the link-refusing opener returns.
+fn private(path: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let f = state::open_append(path).map_err(|e| e.to_string())?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -109,6 +126,9 @@ mod tests {
         h.push("add a test\nfor the parser").unwrap();
         h.push("add a test\nfor the parser").unwrap();
         h.push("write docs").unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "only its owner reads it");
         let (h, _) = History::open(Some(file.clone()));
         assert_eq!(
             h.entries(),

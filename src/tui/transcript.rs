@@ -38,6 +38,8 @@ pub enum Entry {
 pub struct Transcript {
     entries: Vec<Entry>,
     scroll: usize,
+    /// How far it could scroll at the last draw (lines above the view), so PgUp stops at the top.
+    max_scroll: std::cell::Cell<usize>,
 }
 
 const KEYWORDS: &[&str] = &[
@@ -86,7 +88,10 @@ impl Transcript {
 
     /// Scrolls up (`lines` > 0) or down.
     pub fn scroll(&mut self, lines: isize) {
-        self.scroll = self.scroll.saturating_add_signed(lines);
+        self.scroll = self
+            .scroll
+            .saturating_add_signed(lines)
+            .min(self.max_scroll.get());
     }
 
     /// Applies the events it shows: streamed text and tool calls.
@@ -227,6 +232,7 @@ impl Transcript {
             );
         }
         let h = usize::from(inner.height);
+        self.max_scroll.set(lines.len().saturating_sub(h));
         let end = lines
             .len()
             .saturating_sub(self.scroll.min(lines.len().saturating_sub(h)));

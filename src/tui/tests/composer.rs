@@ -149,6 +149,11 @@ fn history_survives_a_restart_and_ctrl_r_searches_it() {
     insta::assert_snapshot!(draw(&a));
     a.key(key(KeyCode::Esc));
     assert_eq!(a.composer_text(), "draft", "Esc gives the draft back");
+    a.key(ctrl('u'));
+    a.key(ctrl('r'));
+    a.key(key(KeyCode::Char('?')));
+    assert_eq!(a.overlay(), None, "the search takes every key");
+    a.key(key(KeyCode::Esc));
     a.key(ctrl('r'));
     typed(&mut a, "readme");
     assert_eq!(

@@ -131,3 +131,22 @@ fn the_status_bar_drops_least_important_segments_first() {
     assert_eq!(bar(20), " planner openai (cl…");
     insta::assert_snapshot!(draw_at(&a, 60, 12));
 }
+
+#[test]
+fn the_transcript_scrolls_no_further_than_its_top() {
+    let mut a = app();
+    for i in 1..=60 {
+        a.info(format!("notice {i}"));
+    }
+    let bottom = draw(&a);
+    assert!(bottom.contains("notice 60") && !bottom.contains("notice 1 "));
+    for _ in 0..50 {
+        a.key(key(KeyCode::PageUp));
+    }
+    let top = draw(&a);
+    assert!(top.contains("• notice 1 "), "{top}");
+    // One PgDn moves at once: the extra PgUps did not pile up past the top.
+    a.key(key(KeyCode::PageDown));
+    let next = draw(&a);
+    assert!(!next.contains("• notice 1 "), "{next}");
+}
