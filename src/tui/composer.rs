@@ -150,6 +150,8 @@ impl Composer {
     /// Pasted text: inserted as it is, or as a `[pasted #N, L lines]` placeholder when it is big (the text is
     /// sent in full).
     pub fn paste(&mut self, text: &str) {
+        // A paste during a history search edits the match.
+        self.search = None;
         let text = text.replace("\r\n", "\n").replace('\r', "\n");
         let lines = text.lines().count();
         if lines > PASTE_LINES || text.chars().count() > PASTE_CHARS {
@@ -390,9 +392,16 @@ impl Composer {
 
     fn completion_key(&mut self, key: KeyEvent) -> Outcome {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let col = self.area.cursor().1;
         let Some(c) = &mut self.completion else {
             return Outcome::Ignored;
         };
+        let typed: String = self.area.lines()[c.row]
+            .chars()
+            .skip(c.start + 1)
+            .take(col.saturating_sub(c.start + 1))
+            .collect();
+        let whole = typed == c.items[c.selected];
         match key.code {
             KeyCode::Esc => self.completion = None,
             KeyCode::Down => c.selected = (c.selected + 1) % c.items.len(),
@@ -402,6 +411,11 @@ impl Composer {
             }
             KeyCode::Char('p') if ctrl => {
                 c.selected = (c.selected + c.items.len() - 1) % c.items.len()
+            }
+            KeyCode::Enter if whole => {
+                // The mention is already whole: Enter sends.
+                self.completion = None;
+                return Outcome::Ignored;
             }
             KeyCode::Tab | KeyCode::Enter => {
                 let item = c.items[c.selected].clone();
@@ -424,7 +438,8 @@ impl Composer {
     }
 
     fn submit(&mut self) -> Outcome {
-        let mut text = self.text();
+        let typed = self.text();
+        let mut text = typed.clone();
         for (tag, content) in &self.pastes {
             text = text.replacen(tag.as_str(), content, 1);
         }
@@ -432,8 +447,9 @@ impl Composer {
         if text.is_empty() {
             return Outcome::Handled;
         }
+        // Mentions count where the person typed them, not inside pasted text.
         let attachments = match &self.ws {
-            Some(ws) => match mention::attach(ws, &text) {
+            Some(ws) => match mention::attach(ws, &typed) {
                 Ok(a) => a,
                 Err(e) => return Outcome::Refused(e),
             },

@@ -215,6 +215,14 @@ fn at_mentions_complete_with_tab_and_attach_the_file() {
     );
     let frame = draw(&a);
     assert!(frame.contains("attached src/main.rs (3 lines)"), "{frame}");
+    // Enter on a mention that is already whole sends the message.
+    a.set_busy(false);
+    typed(&mut a, "and @README.md");
+    let sent = a.key(key(KeyCode::Enter));
+    assert!(
+        matches!(&sent[..], [Action::Submit(m)] if m.attachments.len() == 1 && m.attachments[0].path == "README.md"),
+        "{sent:?}"
+    );
     // A folder completes and the list stays open for what is in it.
     a.set_busy(false);
     typed(&mut a, "@sr");
@@ -228,6 +236,16 @@ fn at_mentions_complete_with_tab_and_attach_the_file() {
     assert_eq!(a.composer_text(), "read @../secret.txt");
     let frame = draw(&a);
     assert!(frame.contains("outside the workspace"), "{frame}");
+    // A mention inside pasted text is the paste's, not the person's: not attached, not refused.
+    a.key(ctrl('a'));
+    a.key(ctrl('k'));
+    typed(&mut a, "why does this fail? ");
+    a.paste(&"error: cannot read @../secret.txt\n".repeat(20));
+    let sent = a.key(key(KeyCode::Enter));
+    assert!(
+        matches!(&sent[..], [Action::Submit(m)] if m.attachments.is_empty() && m.text.contains("@../secret.txt")),
+        "{sent:?}"
+    );
 }
 
 #[test]
