@@ -518,7 +518,9 @@ impl App {
         } else {
             " Task — Enter sends · Shift+Enter newline · @ file · /help ".to_string()
         };
-        self.composer.draw(f, rows[2], theme, title, !self.busy);
+        let typing = self.popup.is_none() && !self.diff.active();
+        self.composer
+            .draw(f, rows[2], theme, title, !self.busy, typing);
         self.status.draw(f, theme, rows[3], self.frame);
         if let Some(p) = &self.popup {
             p.draw(f, theme, area);

@@ -6,7 +6,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui_textarea::{CursorMove, TextArea, WrapMode};
@@ -73,7 +73,8 @@ fn textarea(text: &str) -> TextArea<'static> {
     let mut t = TextArea::new(text.split('\n').map(str::to_string).collect());
     t.set_wrap_mode(WrapMode::WordOrGlyph);
     t.set_cursor_line_style(Style::default());
-    t.set_cursor_style(Style::default().add_modifier(Modifier::REVERSED));
+    // The terminal's own cursor marks the place (see `draw`), where input methods also put their preedit.
+    t.set_cursor_style(Style::default());
     t.move_cursor(CursorMove::Bottom);
     t.move_cursor(CursorMove::End);
     t
@@ -479,8 +480,16 @@ impl Composer {
     }
 
     /// Draws the composer in `area` (and the completion list above it); `title` is the app's (the search's
-    /// when searching).
-    pub fn draw(&self, f: &mut Frame, area: Rect, theme: &Theme, title: String, focused: bool) {
+    /// when searching); with `cursor`, the terminal's cursor is put where typing goes.
+    pub fn draw(
+        &self,
+        f: &mut Frame,
+        area: Rect,
+        theme: &Theme,
+        title: String,
+        focused: bool,
+        cursor: bool,
+    ) {
         let title = match &self.search {
             Some(s) => {
                 let state = match s.hit {
@@ -504,6 +513,18 @@ impl Composer {
         f.buffer_mut()
             .set_style(inner, Style::default().fg(theme.fg));
         f.render_widget(&self.area, inner);
+        if cursor && inner.width > 0 && inner.height > 0 {
+            let at = self.area.screen_cursor();
+            let (top, left) = self.area.scroll_offset();
+            if let (Some(y), Some(x)) = (
+                at.row.checked_sub(usize::from(top)),
+                at.col.checked_sub(usize::from(left)),
+            ) && y < usize::from(inner.height)
+            {
+                let x = x.min(usize::from(inner.width) - 1) as u16;
+                f.set_cursor_position((inner.x + x, inner.y + y as u16));
+            }
+        }
         if let Some(c) = &self.completion {
             let w = c
                 .items

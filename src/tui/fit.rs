@@ -260,13 +260,25 @@ mod tests {
     fn any_text_at_any_width_fits_and_keeps_every_character() {
         // Deterministic mix of ASCII words, CJK, emoji, combining marks, tabs and runs of spaces.
         let pieces = [
-            "word", " ", "  ", "日本", "語", "😀", "e\u{301}", "\t", "longidentifier_with_parts", "。", "x",
+            "word",
+            " ",
+            "  ",
+            "日本",
+            "語",
+            "😀",
+            "e\u{301}",
+            "\t",
+            "longidentifier_with_parts",
+            "。",
+            "x",
         ];
         let mut seed: u64 = 7;
         for round in 0..300 {
             let mut text = String::new();
             for _ in 0..(round % 40) {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 text.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
             }
             for w in [1, 2, 3, 5, 8, 13, 40] {
@@ -274,10 +286,14 @@ mod tests {
                 let lines = wrap(Line::from(text.as_str()), w);
                 for l in &lines {
                     let lw = l.width();
-                    assert!(lw <= w.max(2), "{text:?} at {w}: {:?} is {lw} wide", l.to_string());
+                    assert!(
+                        lw <= w.max(2),
+                        "{text:?} at {w}: {:?} is {lw} wide",
+                        l.to_string()
+                    );
                 }
                 let kept: String = lines.iter().map(|l| l.to_string()).collect::<String>();
-                let squash = |s: &str| s.replace('\t', "").replace(' ', "");
+                let squash = |s: &str| s.replace(['\t', ' '], "");
                 assert_eq!(squash(&kept), squash(&text), "{text:?} at {w}");
             }
         }

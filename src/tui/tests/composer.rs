@@ -254,3 +254,21 @@ fn narrow_terminal_composer_and_status_still_fit() {
     a.paste("日本語のテキストを入力すると、幅の広い文字は決して分割されません。");
     insta::assert_snapshot!(draw_at(&a, 40, 16));
 }
+
+#[test]
+fn the_terminal_cursor_sits_where_typing_goes() {
+    use ratatui::Terminal;
+    use ratatui::backend::{Backend as _, TestBackend};
+    let cursor_at = |a: &App| {
+        let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        t.draw(|f| crate::tui::view::draw(f, a, &crate::tui::theme::Theme::default()))
+            .unwrap();
+        t.backend_mut().get_cursor_position().unwrap()
+    };
+    let mut a = app();
+    typed(&mut a, "hi 日本");
+    // On the composer's one text row (21 of 0..24), after 3 narrow and 2 wide characters.
+    assert_eq!(cursor_at(&a), ratatui::layout::Position::new(1 + 3 + 4, 21));
+    a.key(key(KeyCode::Left));
+    assert_eq!(cursor_at(&a), ratatui::layout::Position::new(1 + 3 + 2, 21));
+}
