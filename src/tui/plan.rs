@@ -75,11 +75,13 @@ impl PlanView {
                 (false, Some((StepStatus::Failed, by))) => ("✗", theme.error, by.clone()),
                 (false, None) => ("·", theme.dim, String::new()),
             };
+            let number = format!("{mark} {}. ", s.id);
+            let indent = fit::width(&number);
             let head = Line::from(vec![
-                Span::styled(format!("{mark} {}. ", s.id), Style::default().fg(color)),
+                Span::styled(number, Style::default().fg(color)),
                 Span::styled(s.goal.clone(), Style::default().fg(theme.fg)),
             ]);
-            lines.extend(fit::wrap(head, width));
+            lines.extend(fit::wrap_hanging(head, width, indent));
             if !by.is_empty() {
                 lines.push(Line::from(Span::styled(
                     fit::truncate(&format!("    by {by}"), width),

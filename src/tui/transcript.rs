@@ -150,17 +150,21 @@ impl Transcript {
         }
     }
 
-    fn lines(&self, theme: &Theme) -> Vec<Line<'static>> {
+    /// The lines to show, each with the indent its wrapped continuation gets (under the text, past the mark).
+    fn lines(&self, theme: &Theme) -> Vec<(Line<'static>, usize)> {
         let mut lines = Vec::new();
         for e in &self.entries {
             match e {
                 Entry::User(text) => {
                     for (i, l) in text.lines().enumerate() {
                         let prefix = if i == 0 { "› " } else { "  " };
-                        lines.push(Line::from(Span::styled(
-                            format!("{prefix}{l}"),
-                            Style::default().fg(theme.user).add_modifier(Modifier::BOLD),
-                        )));
+                        lines.push((
+                            Line::from(Span::styled(
+                                format!("{prefix}{l}"),
+                                Style::default().fg(theme.user).add_modifier(Modifier::BOLD),
+                            )),
+                            2,
+                        ));
                     }
                 }
                 Entry::Model(role, text) => {
@@ -169,11 +173,18 @@ impl Transcript {
                     } else {
                         theme.executor
                     };
-                    lines.push(Line::from(Span::styled(
-                        format!("{}:", role.as_str()),
-                        Style::default().fg(color).add_modifier(Modifier::BOLD),
-                    )));
-                    lines.extend(markdown(text, Style::default().fg(theme.fg), theme));
+                    lines.push((
+                        Line::from(Span::styled(
+                            format!("{}:", role.as_str()),
+                            Style::default().fg(color).add_modifier(Modifier::BOLD),
+                        )),
+                        0,
+                    ));
+                    lines.extend(
+                        markdown(text, Style::default().fg(theme.fg), theme)
+                            .into_iter()
+                            .map(|l| (l, 0)),
+                    );
                 }
                 Entry::Tool { tool, args, result } => {
                     let (mark, color, tail) = match result {
@@ -181,27 +192,36 @@ impl Transcript {
                         Some((true, first)) => ("✓", theme.ok, format!(" — {first}")),
                         Some((false, first)) => ("✗", theme.error, format!(" — {first}")),
                     };
-                    lines.push(Line::from(vec![
-                        Span::styled(format!("{mark} "), Style::default().fg(color)),
-                        Span::styled(format!("{tool} {args}"), Style::default().fg(theme.tool)),
-                        Span::styled(tail, Style::default().fg(theme.dim)),
-                    ]));
+                    lines.push((
+                        Line::from(vec![
+                            Span::styled(format!("{mark} "), Style::default().fg(color)),
+                            Span::styled(format!("{tool} {args}"), Style::default().fg(theme.tool)),
+                            Span::styled(tail, Style::default().fg(theme.dim)),
+                        ]),
+                        2,
+                    ));
                 }
                 Entry::Info(text) => {
                     for (i, l) in text.lines().enumerate() {
                         let prefix = if i == 0 { "• " } else { "  " };
-                        lines.push(Line::from(Span::styled(
-                            format!("{prefix}{l}"),
-                            Style::default().fg(theme.dim),
-                        )));
+                        lines.push((
+                            Line::from(Span::styled(
+                                format!("{prefix}{l}"),
+                                Style::default().fg(theme.dim),
+                            )),
+                            2,
+                        ));
                     }
                 }
-                Entry::Error(text) => lines.push(Line::from(Span::styled(
-                    format!("✗ {text}"),
-                    Style::default()
-                        .fg(theme.error)
-                        .add_modifier(Modifier::BOLD),
-                ))),
+                Entry::Error(text) => lines.push((
+                    Line::from(Span::styled(
+                        format!("✗ {text}"),
+                        Style::default()
+                            .fg(theme.error)
+                            .add_modifier(Modifier::BOLD),
+                    )),
+                    2,
+                )),
             }
         }
         lines
@@ -222,7 +242,7 @@ impl Transcript {
         let mut lines: Vec<Line> = self
             .lines(theme)
             .into_iter()
-            .flat_map(|l| fit::wrap(l, width))
+            .flat_map(|(l, indent)| fit::wrap_hanging(l, width, indent))
             .collect();
         if lines.is_empty() {
             lines = fit::wrap_text(
