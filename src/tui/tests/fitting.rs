@@ -150,3 +150,53 @@ fn the_transcript_scrolls_no_further_than_its_top() {
     let next = draw(&a);
     assert!(!next.contains("• notice 1 "), "{next}");
 }
+
+#[test]
+fn a_long_diff_scrolls_by_hand_with_its_position_shown() {
+    use crate::protocol::{EditProposal, HunkSummary};
+    let mut a = app();
+    a.set_busy(true);
+    let body: String = (1..=60).map(|i| format!("+line {i}\n")).collect();
+    a.event(&EventMsg::EditProposed {
+        edit: EditProposal {
+            id: 1,
+            path: "big.txt".into(),
+            new_file: true,
+            diff: format!("--- /dev/null\n+++ b/big.txt\n@@ -0,0 +1,60 @@\n{body}"),
+            hunks: vec![HunkSummary {
+                index: 0,
+                header: "@@ -0,0 +1,60 @@".into(),
+                added: 60,
+                removed: 0,
+            }],
+        },
+    });
+    a.event(&EventMsg::ApprovalRequested {
+        request: 2,
+        kind: ApprovalKind::Edit {
+            edit: 1,
+            path: "big.txt".into(),
+            per_hunk: false,
+        },
+    });
+    let top = draw(&a);
+    assert!(top.contains("lines 1–18 of 63"), "{top}");
+    a.key(key(KeyCode::PageDown));
+    a.key(key(KeyCode::PageDown));
+    a.key(key(KeyCode::PageDown));
+    a.key(key(KeyCode::PageDown));
+    a.key(key(KeyCode::PageDown));
+    let end = draw(&a);
+    assert!(
+        end.contains("+line 60") && end.contains("46–63 of 63"),
+        "{end}"
+    );
+    insta::assert_snapshot!(end);
+    assert_eq!(
+        a.key(key(KeyCode::Char('a'))),
+        vec![Action::Op(Op::Approve {
+            request: 2,
+            decision: ApprovalDecision::Accept
+        })]
+    );
+}
