@@ -229,15 +229,12 @@ impl Transcript {
 
     /// Draws the transcript in a bordered pane titled `title`.
     pub fn draw(&self, f: &mut Frame, theme: &Theme, area: Rect, title: String) {
-        let b = Block::default()
+        let inner_w = usize::from(area.width.saturating_sub(2));
+        let mut b = Block::default()
             .borders(Borders::ALL)
             .border_style(Style::default().fg(theme.accent))
-            .title(fit::truncate(
-                &title,
-                usize::from(area.width.saturating_sub(2)),
-            ));
+            .title(fit::truncate(&title, inner_w));
         let inner = b.inner(area);
-        f.render_widget(b, area);
         let width = usize::from(inner.width);
         let mut lines: Vec<Line> = self
             .lines(theme)
@@ -257,6 +254,15 @@ impl Transcript {
             .len()
             .saturating_sub(self.scroll.min(lines.len().saturating_sub(h)));
         let start = end.saturating_sub(h);
+        let below = lines.len() - end;
+        if below > 0 {
+            let more = format!(
+                " ↓ {below} more line{} · PgDn ",
+                if below == 1 { "" } else { "s" }
+            );
+            b = b.title_bottom(Line::from(fit::truncate(&more, inner_w)).right_aligned());
+        }
+        f.render_widget(b, area);
         f.render_widget(Paragraph::new(lines[start..end].to_vec()), inner);
     }
 }

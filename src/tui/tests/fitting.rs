@@ -140,11 +140,16 @@ fn the_transcript_scrolls_no_further_than_its_top() {
     }
     let bottom = draw(&a);
     assert!(bottom.contains("notice 60") && !bottom.contains("notice 1 "));
+    assert!(!bottom.contains("more line"), "{bottom}");
     for _ in 0..50 {
         a.key(key(KeyCode::PageUp));
     }
     let top = draw(&a);
     assert!(top.contains("• notice 1 "), "{top}");
+    assert!(
+        top.contains("↓ 42 more lines · PgDn"),
+        "how far the bottom is: {top}"
+    );
     // One PgDn moves at once: the extra PgUps did not pile up past the top.
     a.key(key(KeyCode::PageDown));
     let next = draw(&a);
