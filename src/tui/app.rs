@@ -1,20 +1,35 @@
-//! The interactive UI's state: what the transcript, plan, diff preview, status bar and composer show. It
-//! changes only through protocol events ([`App::event`]) and keys ([`App::key`]); keys answer with
-//! [`Action`]s for the runtime to carry out, so every state can be built and drawn in tests.
+//! The interactive UI's state as components — transcript, plan pane, diff review, composer, popups, status
+//! bar — each owning its state, keys and drawing. The app routes protocol events ([`App::event`]) and keys
+//! ([`App::key`]) to them; keys answer with [`Action`]s for the runtime to carry out, so every state can be
+//! built and drawn in tests.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Direction, Layout};
+use ratatui::style::{Modifier, Style};
+use ratatui::widgets::Paragraph;
 
-use crate::protocol::{
-    ApprovalDecision, ApprovalKind, EditProposal, EventMsg, Plan, RouteDecision, RouteReason,
-    RouteRole, StepStatus,
-};
+use super::composer::{Composer, Outcome};
+use super::diff::DiffReview;
+use super::fit;
+use super::mention::Message;
+use super::notices::notice;
+use super::plan::PlanView;
+use super::popup::{Overlay, Popup, Reply};
+use super::status::{ModelState, SPINNER, Status};
+use super::theme::Theme;
+use super::transcript::{Entry, Transcript};
+use crate::protocol::{ApprovalKind, EventMsg, Op, Plan, RouteReason, RouteRole};
+use crate::sandbox::Workspace;
 
 /// What the runtime must do after a key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
+    /// Send this message: the person pressed Enter on text that is not a command.
+    Submit(Message),
     /// Start a session for this task (`plan_only`: stop after the plan; `plan`: execute this plan).
     Start {
         /// The task.
@@ -25,7 +40,7 @@ pub enum Action {
         plan: Option<Plan>,
     },
     /// Send an op to the running session.
-    Op(crate::protocol::Op),
+    Op(Op),
     /// Undo the last checkpoint of the last session (none is running).
     UndoLast,
     /// Force the planner's provider (`None`: back to the config).
@@ -38,9 +53,9 @@ pub enum Action {
     Cost,
     /// Trust the workspace's project config as it is now (the person typed `/trust`).
     Trust,
-    /// Start a new conversation: the next task is a new session (`/new`).
+    /// Start a new conversation: the next message starts a new session (`/new`).
     NewConversation,
-    /// Continue an earlier session of this workspace: by id or list number, or list them (`/resume`).
+    /// Continue an earlier session of this workspace by id, or pick one from a list (`/resume`).
     Resume(Option<String>),
     /// Shorten the conversation's earlier turns into a summary (`/compact`).
     Compact,
@@ -48,162 +63,37 @@ pub enum Action {
     Quit,
 }
 
-/// One transcript entry.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Entry {
-    /// What the user typed.
-    User(String),
-    /// A model's text (streamed into).
-    Model(RouteRole, String),
-    /// A tool call and its result.
-    Tool {
-        /// Tool name.
-        tool: String,
-        /// Short argument summary.
-        args: String,
-        /// `None` while running; then ok and the first line of output.
-        result: Option<(bool, String)>,
-    },
-    /// A notice from tandem.
-    Info(String),
-    /// An error.
-    Error(String),
-}
-
-/// An edit waiting for approval, with the user's per-hunk choices.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PendingEdit {
-    /// The request id to answer.
-    pub request: u64,
-    /// The proposal.
-    pub edit: EditProposal,
-    /// Whether hunks may be chosen one by one.
-    pub per_hunk: bool,
-    /// The selected hunk.
-    pub selected: usize,
-    /// Per hunk: `Some(true)` accepted, `Some(false)` rejected, `None` undecided.
-    pub choices: Vec<Option<bool>>,
-}
-
-/// A command waiting for approval.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PendingCommand {
-    /// The request id.
-    pub request: u64,
-    /// The command.
-    pub command: String,
-    /// Why it asks.
-    pub reason: String,
-}
-
-/// A full-screen overlay.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Overlay {
-    /// Keys and commands.
-    Help,
-    /// The spend breakdown (text prepared by the runtime).
-    Cost(String),
-    /// The question whether to trust the workspace's project config, with the keys it would honour.
-    Trust(String),
-    /// This workspace's recent sessions, numbered for `/resume N`.
-    Sessions(String),
-}
-
-/// Whether the local model is ready.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ModelState {
-    /// Not needed (no role uses it) or not started.
-    Idle,
-    /// Loading since this instant.
-    Loading(Instant),
-    /// Loaded, in this many seconds.
-    Ready(f64),
-    /// Failed to load.
-    Failed(String),
-}
-
 /// Everything the UI shows.
 #[derive(Debug, Clone)]
 pub struct App {
-    /// The workspace, for the title.
-    pub workspace: String,
-    /// Transcript entries.
-    pub entries: Vec<Entry>,
-    /// Lines scrolled up from the bottom.
-    pub scroll: usize,
-    /// The current plan.
-    pub plan: Option<Plan>,
-    /// Step status and the provider that ran it.
-    pub steps: BTreeMap<u32, (StepStatus, String)>,
-    /// The step running now.
-    pub current_step: Option<u32>,
-    /// The last route per role.
-    pub routes: BTreeMap<&'static str, RouteDecision>,
-    /// Executor output tokens per second (last request).
-    pub tokens_per_sec: Option<f64>,
-    /// Executor context used (input tokens of the last request) and its size.
-    pub context: (u64, u64),
-    /// Session $ spent and saved.
-    pub spent: f64,
-    /// See `spent`.
-    pub saved: f64,
-    /// The session budget, if capped.
-    pub budget: Option<f64>,
-    /// An edit waiting for approval.
-    pub pending_edit: Option<PendingEdit>,
-    /// A command waiting for approval.
-    pub pending_command: Option<PendingCommand>,
-    /// The composer's text.
-    pub input: String,
-    /// Earlier inputs, newest last.
-    pub history: Vec<String>,
-    /// Position while browsing history.
-    pub history_pos: Option<usize>,
-    /// A session is running.
-    pub busy: bool,
-    /// When the running request's text began (for tokens/s).
-    pub stream_started: Option<Instant>,
-    /// The overlay shown, if any.
-    pub overlay: Option<Overlay>,
-    /// The local model's state.
-    pub model: ModelState,
-    /// The last plan made (for `/run`).
-    pub last_plan: Option<(String, Plan)>,
-    /// When Ctrl-C was pressed once (a second press within 2 s quits).
-    pub ctrl_c: Option<Instant>,
-    /// Spinner frame.
-    pub frame: usize,
-    /// The theme's name.
-    pub theme: String,
-    /// Recent warnings (shown in the banner).
-    pub warnings: VecDeque<String>,
+    workspace: String,
+    transcript: Transcript,
+    plan: PlanView,
+    diff: DiffReview,
+    composer: Composer,
+    popup: Option<Popup>,
+    status: Status,
+    busy: bool,
+    last_plan: Option<(String, Plan)>,
+    ctrl_c: Option<Instant>,
+    frame: usize,
+    theme: String,
+    warnings: VecDeque<String>,
 }
 
 impl App {
-    /// An empty app for `workspace`.
+    /// An empty app for `workspace` (shown in the title); history and `@` completion stay in memory until
+    /// [`App::with_workspace`].
     pub fn new(workspace: &str, theme: &str, context_size: u64, budget: Option<f64>) -> App {
         App {
             workspace: workspace.to_string(),
-            entries: Vec::new(),
-            scroll: 0,
-            plan: None,
-            steps: BTreeMap::new(),
-            current_step: None,
-            routes: BTreeMap::new(),
-            tokens_per_sec: None,
-            context: (0, context_size),
-            spent: 0.0,
-            saved: 0.0,
-            budget,
-            pending_edit: None,
-            pending_command: None,
-            input: String::new(),
-            history: Vec::new(),
-            history_pos: None,
+            transcript: Transcript::default(),
+            plan: PlanView::default(),
+            diff: DiffReview::default(),
+            composer: Composer::default(),
+            popup: None,
+            status: Status::new(context_size, budget),
             busy: false,
-            stream_started: None,
-            overlay: None,
-            model: ModelState::Idle,
             last_plan: None,
             ctrl_c: None,
             frame: 0,
@@ -212,21 +102,103 @@ impl App {
         }
     }
 
+    /// Keeps the composer's history in the workspace's `.tandem/` and completes `@` mentions from its files.
+    pub fn with_workspace(mut self, ws: Workspace) -> App {
+        self.composer = Composer::new(Some(ws));
+        if let Some(n) = self.composer.take_notice() {
+            self.error(n);
+        }
+        self
+    }
+
     /// A notice in the transcript.
     pub fn info(&mut self, text: impl Into<String>) {
-        self.entries.push(Entry::Info(text.into()));
-        self.scroll = 0;
+        self.transcript.push(Entry::Info(text.into()));
+    }
+
+    /// What the person said, in the transcript (a task given on the command line, a replayed session).
+    pub fn user(&mut self, text: impl Into<String>) {
+        self.transcript.push(Entry::User(text.into()));
+    }
+
+    /// Empties the transcript and the plan pane (before a session is shown again).
+    pub fn clear_transcript(&mut self) {
+        self.transcript.clear();
+        self.plan = PlanView::default();
+    }
+
+    /// Nothing is running or pending any more (after a transcript was replayed into the app).
+    pub fn settle(&mut self) {
+        self.busy = false;
+        self.diff.clear();
+        if matches!(self.overlay(), Some(Overlay::Command { .. })) {
+            self.popup = None;
+        }
     }
 
     /// An error in the transcript.
     pub fn error(&mut self, text: impl Into<String>) {
-        self.entries.push(Entry::Error(text.into()));
-        self.scroll = 0;
+        self.transcript.push(Entry::Error(text.into()));
+    }
+
+    /// Shows a popup.
+    pub fn show(&mut self, overlay: Overlay) {
+        self.popup = Some(Popup::new(overlay));
+    }
+
+    /// The popup shown, if any.
+    pub fn overlay(&self) -> Option<&Overlay> {
+        self.popup.as_ref().map(Popup::overlay)
+    }
+
+    /// Whether a session is running.
+    pub fn busy(&self) -> bool {
+        self.busy
+    }
+
+    /// A session was started (`true`) or has ended (`false`).
+    pub fn set_busy(&mut self, busy: bool) {
+        self.busy = busy;
+    }
+
+    /// Sets the local model's state.
+    pub fn set_model(&mut self, model: ModelState) {
+        self.status.set_model(model);
+    }
+
+    /// Session $ spent and saved.
+    pub fn spend(&self) -> (f64, f64) {
+        self.status.spend()
+    }
+
+    /// The theme's name changed.
+    pub fn set_theme(&mut self, name: &str) {
+        self.theme = name.to_string();
+    }
+
+    /// A plan-only session made this plan for `task`: `/run` executes it.
+    pub fn plan_made(&mut self, task: String, plan: Plan) {
+        self.last_plan = Some((task, plan));
+        self.info("plan ready: /run executes it");
+    }
+
+    /// Advances the spinner; `true` when something animates (a redraw is due).
+    pub fn tick(&mut self) -> bool {
+        let moving = self.busy || matches!(self.status.model(), ModelState::Loading(_));
+        if moving {
+            self.frame = self.frame.wrapping_add(1);
+        }
+        moving
+    }
+
+    /// The text in the composer (pastes collapsed).
+    pub fn composer_text(&self) -> String {
+        self.composer.text()
     }
 
     /// The planner's route, when it runs locally because the cloud failed or is capped: the banner's text.
     pub fn fallback(&self) -> Option<String> {
-        let d = self.routes.get("planner")?;
+        let d = self.status.route("planner")?;
         match &d.reason {
             RouteReason::CircuitOpen { .. }
             | RouteReason::FellBack { .. }
@@ -237,242 +209,48 @@ impl App {
         }
     }
 
-    /// Applies one protocol event.
+    /// Applies one protocol event: each component takes what it shows.
     pub fn event(&mut self, msg: &EventMsg) {
+        self.status.event(msg);
+        self.transcript.event(msg);
+        self.diff.event(msg);
+        let executor = self
+            .status
+            .route("executor")
+            .map(|d| format!("{}/{}", d.provider, d.model));
+        self.plan.event(msg, executor);
+        if let Some(text) = notice(msg) {
+            self.info(text);
+        }
         match msg {
-            EventMsg::SessionStarted { .. } => {
-                self.busy = true;
-                self.steps.clear();
-                self.current_step = None;
-            }
-            EventMsg::Route { decision } => {
-                self.routes.insert(decision.role.as_str(), decision.clone());
-                self.stream_started = Some(Instant::now());
+            EventMsg::SessionStarted { .. } => self.busy = true,
+            EventMsg::ApprovalRequested {
+                request,
+                kind: ApprovalKind::Command { command, reason },
+            } => self.show(Overlay::Command {
+                request: *request,
+                command: command.clone(),
+                reason: reason.clone(),
+            }),
+            EventMsg::ApprovalDecided { request, .. } => {
+                if matches!(self.overlay(), Some(Overlay::Command { request: r, .. }) if r == request)
+                {
+                    self.popup = None;
+                }
             }
             EventMsg::ProviderFailed { provider, error } => {
                 self.push_warning(format!("{provider} failed: {error}"));
             }
-            EventMsg::Text { role, text } => {
-                if let Some(Entry::Model(r, buf)) = self.entries.last_mut()
-                    && r == role
-                {
-                    buf.push_str(text);
-                } else {
-                    self.entries.push(Entry::Model(*role, text.clone()));
-                }
-                self.scroll = 0;
-            }
-            EventMsg::TextRestart { role } => {
-                if let Some(Entry::Model(r, _)) = self.entries.last()
-                    && r == role
-                {
-                    self.entries.pop();
-                }
-            }
-            EventMsg::PlanReady { plan, round } => {
-                self.plan = Some(plan.clone());
-                self.steps.clear();
-                self.info(format!(
-                    "Plan{}: {} ({} step{})",
-                    if *round > 1 {
-                        format!(" (round {round})")
-                    } else {
-                        String::new()
-                    },
-                    plan.summary,
-                    plan.steps.len(),
-                    if plan.steps.len() == 1 { "" } else { "s" }
-                ));
-            }
-            EventMsg::StepStarted { step, .. } => {
-                self.current_step = Some(*step);
-            }
-            EventMsg::StepFinished { step, status, .. } => {
-                let by = self
-                    .routes
-                    .get("executor")
-                    .map(|d| format!("{}/{}", d.provider, d.model))
-                    .unwrap_or_default();
-                self.steps.insert(*step, (*status, by));
-                if self.current_step == Some(*step) {
-                    self.current_step = None;
-                }
-            }
-            EventMsg::Escalated { step, reason } => {
-                self.info(format!(
-                    "step {step} escalated to the planner's provider: {reason}"
-                ));
-            }
-            EventMsg::ToolCall {
-                tool, arguments, ..
-            } => {
-                let args = arguments
-                    .get("path")
-                    .or_else(|| arguments.get("command"))
-                    .or_else(|| arguments.get("pattern"))
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .to_string();
-                self.entries.push(Entry::Tool {
-                    tool: tool.clone(),
-                    args,
-                    result: None,
-                });
-            }
-            EventMsg::ToolResult {
-                tool, ok, output, ..
-            } => {
-                let first = output
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .chars()
-                    .take(120)
-                    .collect();
-                if let Some(Entry::Tool {
-                    result, tool: t, ..
-                }) = self
-                    .entries
-                    .iter_mut()
-                    .rev()
-                    .find(|e| matches!(e, Entry::Tool { result: None, .. }))
-                    && t == tool
-                {
-                    *result = Some((*ok, first));
-                }
-            }
-            EventMsg::EditProposed { edit } => {
-                self.pending_edit = Some(PendingEdit {
-                    request: 0,
-                    choices: vec![None; edit.hunks.len().max(1)],
-                    edit: edit.clone(),
-                    per_hunk: false,
-                    selected: 0,
-                });
-            }
-            EventMsg::ApprovalRequested { request, kind } => match kind {
-                ApprovalKind::Edit { per_hunk, .. } => {
-                    if let Some(p) = &mut self.pending_edit {
-                        p.request = *request;
-                        p.per_hunk = *per_hunk;
-                    }
-                }
-                ApprovalKind::Command { command, reason } => {
-                    self.pending_command = Some(PendingCommand {
-                        request: *request,
-                        command: command.clone(),
-                        reason: reason.clone(),
-                    });
-                }
-            },
-            EventMsg::ApprovalDecided {
-                request,
-                decision,
-                by,
-            } => {
-                if self
-                    .pending_edit
-                    .as_ref()
-                    .is_some_and(|p| p.request == *request || p.request == 0)
-                {
-                    self.pending_edit = None;
-                }
-                if self
-                    .pending_command
-                    .as_ref()
-                    .is_some_and(|p| p.request == *request)
-                {
-                    self.pending_command = None;
-                }
-                if by != "user" {
-                    let what = match decision {
-                        ApprovalDecision::Accept => "accepted".to_string(),
-                        ApprovalDecision::AcceptHunks { hunks } => {
-                            format!("hunks {hunks:?} accepted")
-                        }
-                        ApprovalDecision::Reject { reason } => {
-                            format!(
-                                "refused{}",
-                                reason
-                                    .as_ref()
-                                    .map(|r| format!(": {r}"))
-                                    .unwrap_or_default()
-                            )
-                        }
-                    };
-                    if by.starts_with("policy: protected") || by == "interrupt" {
-                        self.info(format!("{what} ({by})"));
-                    }
-                }
-            }
-            EventMsg::EditApplied { path, hunks, .. } => {
-                self.info(format!("edited {path} (hunks {hunks:?})"));
-            }
-            EventMsg::EditRejected { path, reason, .. } => {
-                self.info(format!("edit of {path} not applied: {reason}"));
-            }
-            EventMsg::Undone { files, .. } => {
-                self.info(format!("undone: {}", files.join(", ")));
-            }
-            EventMsg::VerifyStarted { command } => self.info(format!("verifying: {command}")),
-            EventMsg::VerifyFinished {
-                passed, command, ..
-            } => {
-                self.info(format!(
-                    "{command}: {}",
-                    if *passed { "passed" } else { "failed" }
-                ));
-            }
-            EventMsg::Replanning { reason, .. } => self.info(format!("re-planning: {reason}")),
-            EventMsg::Usage {
-                role,
-                usage,
-                session_usd,
-                session_saved_usd,
-                ..
-            } => {
-                self.spent = *session_usd;
-                self.saved = *session_saved_usd;
-                if *role == RouteRole::Executor {
-                    self.context.0 = usage.total_input();
-                    if let Some(t) = self.stream_started.take() {
-                        let secs = t.elapsed().as_secs_f64();
-                        if secs > 0.0 && usage.output_tokens > 0 {
-                            self.tokens_per_sec = Some(usage.output_tokens as f64 / secs);
-                        }
-                    }
-                }
-            }
-            EventMsg::CommandDecided {
-                command,
-                verdict,
-                reason,
-            } => {
-                if *verdict == crate::protocol::CommandVerdict::Refuse {
-                    self.info(format!("`{command}` refused: {reason}"));
-                }
-            }
-            EventMsg::Compacted { summary, turns } => self.info(format!(
-                "compacted {turns} earlier turn(s) into a summary:\n{summary}"
-            )),
             EventMsg::Warning { message } => self.push_warning(message.clone()),
             EventMsg::Error { message } => self.error(message.clone()),
-            EventMsg::SessionFinished { outcome, summary } => {
+            EventMsg::SessionFinished { .. } => {
                 self.busy = false;
-                self.pending_edit = None;
-                self.pending_command = None;
-                self.spent = summary.usd;
-                self.saved = summary.saved_usd;
-                self.info(format!(
-                    "{outcome:?}: {} file(s) changed{}",
-                    summary.changed_files.len(),
-                    match summary.verify_passed {
-                        Some(true) => ", verify passed",
-                        Some(false) => ", verify failed",
-                        None => "",
-                    }
-                ));
+                self.diff.clear();
+                if matches!(self.overlay(), Some(Overlay::Command { .. })) {
+                    self.popup = None;
+                }
             }
+            _ => {}
         }
     }
 
@@ -483,246 +261,153 @@ impl App {
         }
     }
 
-    /// Handles a key; returns what the runtime must do.
+    /// Handles a key: the popup, the diff review or the composer takes it, in that order; returns what the
+    /// runtime must do.
     pub fn key(&mut self, key: KeyEvent) -> Vec<Action> {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        if ctrl && key.code == KeyCode::Char('c') {
-            if self.ctrl_c.is_some_and(|t| t.elapsed().as_secs_f64() < 2.0) {
-                return vec![Action::Quit];
-            }
-            self.ctrl_c = Some(Instant::now());
-            self.info("Ctrl-C again to quit");
-            return if self.busy {
-                vec![Action::Op(crate::protocol::Op::Interrupt)]
-            } else {
-                Vec::new()
-            };
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            return self.ctrl_c();
         }
-        if matches!(self.overlay, Some(Overlay::Trust(_))) {
-            return match key.code {
-                KeyCode::Char('y') => {
-                    self.overlay = None;
-                    vec![Action::Trust]
-                }
-                KeyCode::Char('n') | KeyCode::Esc => {
-                    self.overlay = None;
-                    self.info("not trusted: the project config only narrows settings (/trust to change that)");
-                    Vec::new()
-                }
-                _ => Vec::new(),
-            };
+        if let Some(p) = &mut self.popup {
+            let reply = p.key(key);
+            return self.popup_reply(reply);
         }
-        if self.overlay.is_some() {
-            if matches!(
-                key.code,
-                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Enter | KeyCode::Char('?')
-            ) {
-                self.overlay = None;
-            }
-            return Vec::new();
+        if self.diff.active() {
+            return self
+                .diff
+                .key(key)
+                .map(|(request, decision)| vec![Action::Op(Op::Approve { request, decision })])
+                .unwrap_or_default();
         }
-        if let Some(p) = &self.pending_command {
-            let request = p.request;
-            let decision = match key.code {
-                KeyCode::Char('y') | KeyCode::Enter => ApprovalDecision::Accept,
-                KeyCode::Char('n') | KeyCode::Esc => ApprovalDecision::Reject { reason: None },
-                _ => return Vec::new(),
-            };
-            self.pending_command = None;
-            return vec![Action::Op(crate::protocol::Op::Approve {
-                request,
-                decision,
-            })];
-        }
-        if let Some(p) = &mut self.pending_edit
-            && p.request != 0
-        {
-            let n = p.choices.len();
-            let decide = |accept: bool, p: &mut PendingEdit| {
-                p.choices[p.selected] = Some(accept);
-                if p.selected + 1 < n {
-                    p.selected += 1;
-                }
-            };
+        if !self.composer.captures(&key) {
             match key.code {
-                KeyCode::Down | KeyCode::Char('j') | KeyCode::Tab => {
-                    p.selected = (p.selected + 1).min(n - 1)
+                KeyCode::Esc if self.busy => {
+                    self.info("cancelling…");
+                    return vec![Action::Op(Op::Interrupt)];
                 }
-                KeyCode::Up | KeyCode::Char('k') | KeyCode::BackTab => {
-                    p.selected = p.selected.saturating_sub(1)
+                KeyCode::Char('?') if self.composer.is_empty() => {
+                    self.show(Overlay::Help);
+                    return Vec::new();
                 }
-                KeyCode::Char('y') if p.per_hunk => decide(true, p),
-                KeyCode::Char('n') if p.per_hunk => decide(false, p),
-                KeyCode::Char(' ') if p.per_hunk => {
-                    let c = &mut p.choices[p.selected];
-                    *c = Some(!c.unwrap_or(false));
+                KeyCode::PageUp => {
+                    self.transcript.scroll(10);
+                    return Vec::new();
                 }
-                KeyCode::Char('a') | KeyCode::Char('y') => {
-                    return self.answer_edit(ApprovalDecision::Accept);
-                }
-                KeyCode::Char('r') | KeyCode::Char('n') | KeyCode::Esc => {
-                    return self.answer_edit(ApprovalDecision::Reject { reason: None });
-                }
-                KeyCode::Enter => {
-                    let accepted: Vec<usize> = p
-                        .choices
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, c)| **c == Some(true))
-                        .map(|(i, _)| i)
-                        .collect();
-                    let decision = if !p.per_hunk || accepted.len() == n {
-                        ApprovalDecision::Accept
-                    } else if accepted.is_empty() {
-                        ApprovalDecision::Reject {
-                            reason: Some("the user rejected every hunk".into()),
-                        }
-                    } else {
-                        ApprovalDecision::AcceptHunks { hunks: accepted }
-                    };
-                    return self.answer_edit(decision);
+                KeyCode::PageDown => {
+                    self.transcript.scroll(-10);
+                    return Vec::new();
                 }
                 _ => {}
             }
-            return Vec::new();
         }
-        match key.code {
-            KeyCode::Esc if self.busy => {
-                self.info("cancelling…");
-                vec![Action::Op(crate::protocol::Op::Interrupt)]
-            }
-            KeyCode::Char('?') if self.input.is_empty() => {
-                self.overlay = Some(Overlay::Help);
+        let out = match self.composer.key(key) {
+            Outcome::Submit(msg) => self.submit(msg),
+            Outcome::Refused(why) => {
+                self.error(why);
                 Vec::new()
             }
-            KeyCode::Enter
-                if key.modifiers.contains(KeyModifiers::ALT)
-                    || key.modifiers.contains(KeyModifiers::SHIFT) =>
-            {
-                self.input.push('\n');
-                Vec::new()
-            }
-            KeyCode::Char('j') if ctrl => {
-                self.input.push('\n');
-                Vec::new()
-            }
-            KeyCode::Enter => self.submit(),
-            KeyCode::Backspace => {
-                self.input.pop();
-                Vec::new()
-            }
-            KeyCode::Up if !self.input.contains('\n') => {
-                self.browse(-1);
-                Vec::new()
-            }
-            KeyCode::Down if !self.input.contains('\n') => {
-                self.browse(1);
-                Vec::new()
-            }
-            KeyCode::PageUp => {
-                self.scroll += 10;
-                Vec::new()
-            }
-            KeyCode::PageDown => {
-                self.scroll = self.scroll.saturating_sub(10);
-                Vec::new()
-            }
-            KeyCode::Char('u') if ctrl => {
-                self.input.clear();
-                Vec::new()
-            }
-            KeyCode::Char(c) if !ctrl => {
-                self.input.push(c);
-                Vec::new()
-            }
-            _ => Vec::new(),
+            Outcome::Handled | Outcome::Ignored => Vec::new(),
+        };
+        if let Some(n) = self.composer.take_notice() {
+            self.error(n);
+        }
+        out
+    }
+
+    fn ctrl_c(&mut self) -> Vec<Action> {
+        if self.ctrl_c.is_some_and(|t| t.elapsed().as_secs_f64() < 2.0) {
+            return vec![Action::Quit];
+        }
+        self.ctrl_c = Some(Instant::now());
+        self.info("Ctrl-C again to quit");
+        if self.busy {
+            vec![Action::Op(Op::Interrupt)]
+        } else {
+            Vec::new()
         }
     }
 
-    /// Pasted text goes into the composer as it is.
+    fn popup_reply(&mut self, reply: Reply) -> Vec<Action> {
+        if reply != Reply::Keep {
+            self.popup = None;
+        }
+        match reply {
+            Reply::Keep | Reply::Close => Vec::new(),
+            Reply::Trust => vec![Action::Trust],
+            Reply::Distrust => {
+                self.info(
+                    "not trusted: the project config only narrows settings (/trust to change that)",
+                );
+                Vec::new()
+            }
+            Reply::Decide(request, decision) => vec![Action::Op(Op::Approve { request, decision })],
+            Reply::Resume(id) => vec![Action::Resume(Some(id))],
+        }
+    }
+
+    /// Pasted text goes into the composer (a long paste as a placeholder; sent in full).
     pub fn paste(&mut self, text: &str) {
-        self.input
-            .push_str(&text.replace("\r\n", "\n").replace('\r', "\n"));
+        self.composer.paste(text);
     }
 
-    fn answer_edit(&mut self, decision: ApprovalDecision) -> Vec<Action> {
-        let Some(p) = self.pending_edit.take() else {
-            return Vec::new();
-        };
-        vec![Action::Op(crate::protocol::Op::Approve {
-            request: p.request,
-            decision,
-        })]
+    fn submit(&mut self, msg: Message) -> Vec<Action> {
+        if let Some(cmd) = msg.text.strip_prefix('/') {
+            let cmd = cmd.to_string();
+            return self.command(&cmd, &msg);
+        }
+        // While a turn runs, the runtime queues the message: it runs as the next turn.
+        self.transcript.push(Entry::User(msg.text.clone()));
+        self.note_attachments(&msg);
+        vec![Action::Submit(msg)]
     }
 
-    fn browse(&mut self, dir: i32) {
-        if self.history.is_empty() {
-            return;
+    fn note_attachments(&mut self, msg: &Message) {
+        for a in &msg.attachments {
+            let lines = a.content.lines().count();
+            self.info(format!(
+                "attached {} ({lines} line{})",
+                a.path,
+                if lines == 1 { "" } else { "s" }
+            ));
         }
-        let last = self.history.len() - 1;
-        let pos = match (self.history_pos, dir) {
-            (None, -1) => Some(last),
-            (None, _) => None,
-            (Some(0), -1) => Some(0),
-            (Some(p), -1) => Some(p - 1),
-            (Some(p), _) if p >= last => None,
-            (Some(p), _) => Some(p + 1),
-        };
-        self.history_pos = pos;
-        self.input = pos.map(|p| self.history[p].clone()).unwrap_or_default();
     }
 
-    fn submit(&mut self) -> Vec<Action> {
-        let text = self.input.trim().to_string();
-        self.input.clear();
-        self.history_pos = None;
-        if text.is_empty() {
-            return Vec::new();
-        }
-        if self.history.last() != Some(&text) {
-            self.history.push(text.clone());
-        }
-        if let Some(cmd) = text.strip_prefix('/') {
-            return self.command(cmd);
-        }
-        // While a task runs, the message is queued by the runtime: it runs as the next turn.
-        self.entries.push(Entry::User(text.clone()));
-        self.scroll = 0;
-        vec![Action::Start {
-            task: text,
-            plan_only: false,
-            plan: None,
-        }]
-    }
-
-    fn command(&mut self, cmd: &str) -> Vec<Action> {
-        let (name, rest) = cmd.split_once(' ').unwrap_or((cmd, ""));
+    fn command(&mut self, cmd: &str, msg: &Message) -> Vec<Action> {
+        let (name, rest) = cmd.split_once(char::is_whitespace).unwrap_or((cmd, ""));
         let rest = rest.trim();
         let idle = !self.busy;
+        // The task of `/plan` and `/run` with its attachments (after the command word).
+        let task = || {
+            Message {
+                text: rest.to_string(),
+                attachments: msg.attachments.clone(),
+            }
+            .task()
+        };
         match name {
             "help" => {
-                self.overlay = Some(Overlay::Help);
+                self.show(Overlay::Help);
                 Vec::new()
             }
             "quit" | "exit" | "q" => vec![Action::Quit],
             "clear" => {
-                self.entries.clear();
-                self.scroll = 0;
+                self.transcript.clear();
                 Vec::new()
             }
             "plan" if idle && !rest.is_empty() => {
-                self.entries.push(Entry::User(format!("/plan {rest}")));
+                self.transcript.push(Entry::User(format!("/plan {rest}")));
+                self.note_attachments(msg);
                 vec![Action::Start {
-                    task: rest.to_string(),
+                    task: task(),
                     plan_only: true,
                     plan: None,
                 }]
             }
             "run" if idle => match (self.last_plan.clone(), rest.is_empty()) {
                 (_, false) => {
-                    self.entries.push(Entry::User(rest.to_string()));
+                    self.transcript.push(Entry::User(rest.to_string()));
+                    self.note_attachments(msg);
                     vec![Action::Start {
-                        task: rest.to_string(),
+                        task: task(),
                         plan_only: false,
                         plan: None,
                     }]
@@ -740,13 +425,8 @@ impl App {
                     Vec::new()
                 }
             },
-            "undo" => {
-                if self.busy {
-                    vec![Action::Op(crate::protocol::Op::Undo)]
-                } else {
-                    vec![Action::UndoLast]
-                }
-            }
+            "undo" if self.busy => vec![Action::Op(Op::Undo)],
+            "undo" => vec![Action::UndoLast],
             "cost" => vec![Action::Cost],
             "trust" => vec![Action::Trust],
             "new" => vec![Action::NewConversation],
@@ -755,8 +435,8 @@ impl App {
             "route" => match rest {
                 "" => {
                     let now = self
-                        .routes
-                        .get("planner")
+                        .status
+                        .route("planner")
                         .map_or_else(|| "not routed yet".to_string(), |d| d.to_string());
                     self.info(format!(
                         "planner route: {now}. /route cloud|local|<provider>|auto"
@@ -764,7 +444,6 @@ impl App {
                     Vec::new()
                 }
                 "auto" => vec![Action::Route(None)],
-                "cloud" | "local" => vec![Action::Route(Some(rest.to_string()))],
                 other => vec![Action::Route(Some(other.to_string()))],
             },
             "model" => {
@@ -776,7 +455,7 @@ impl App {
                     }
                     _ => {
                         let show = |role: &str| {
-                            self.routes.get(role).map_or_else(
+                            self.status.route(role).map_or_else(
                                 || "(not used yet)".to_string(),
                                 |d| format!("{}/{}", d.provider, d.model),
                             )
@@ -812,5 +491,79 @@ impl App {
                 Vec::new()
             }
         }
+    }
+
+    /// Draws the whole screen: banner, transcript and plan (or the diff review), composer, status bar, popup.
+    pub fn draw(&self, f: &mut Frame, theme: &Theme) {
+        let area = f.area();
+        let banner = self.fallback().or_else(|| self.warnings.back().cloned());
+        let composer_h = self
+            .composer
+            .height(area.width)
+            .min(area.height.saturating_sub(5).max(3));
+        let rows = Layout::default()
+            .direction(Direction::Vertical)
+            .constraints([
+                Constraint::Length(u16::from(banner.is_some())),
+                Constraint::Min(3),
+                Constraint::Length(composer_h),
+                Constraint::Length(1),
+            ])
+            .split(area);
+        if let Some(text) = banner {
+            let style = Style::default()
+                .bg(theme.banner_bg)
+                .fg(theme.warning)
+                .add_modifier(Modifier::BOLD);
+            let text = fit::truncate(&format!(" ⚠ {text}"), usize::from(area.width));
+            f.render_widget(Paragraph::new(text).style(style), rows[0]);
+        }
+        if self.diff.active() {
+            self.diff.draw(f, theme, rows[1]);
+        } else {
+            // The plan pane gives way on a narrow terminal; the transcript needs the room more.
+            let plan_w = match area.width {
+                100.. => 40,
+                60..100 => 28,
+                _ => 0,
+            };
+            let cols = Layout::default()
+                .direction(Direction::Horizontal)
+                .constraints([Constraint::Min(20), Constraint::Length(plan_w)])
+                .split(rows[1]);
+            let title = format!(" tandem · {} ", self.workspace);
+            self.transcript.draw(f, theme, cols[0], title);
+            if plan_w > 0 {
+                self.plan.draw(f, theme, cols[1], self.frame);
+            }
+        }
+        let title = if self.busy {
+            format!(
+                " {} working — Esc cancels ",
+                SPINNER[self.frame % SPINNER.len()]
+            )
+        } else {
+            " Task — Enter sends · Shift+Enter newline · @ file · /help ".to_string()
+        };
+        let typing = self.popup.is_none() && !self.diff.active();
+        self.composer
+            .draw(f, rows[2], theme, title, !self.busy, typing);
+        self.status.draw(f, theme, rows[3], self.frame);
+        if let Some(p) = &self.popup {
+            p.draw(f, theme, area);
+        }
+    }
+}
+
+#[cfg(test)]
+impl App {
+    /// The status bar's state (tests set timing-dependent values).
+    pub fn status_mut(&mut self) -> &mut Status {
+        &mut self.status
+    }
+
+    /// Whether an edit review is shown.
+    pub fn reviewing(&self) -> bool {
+        self.diff.active()
     }
 }

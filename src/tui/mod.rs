@@ -3,7 +3,17 @@
 //! [`app::App`] whenever something changed (and at a slow tick while something is running), never blocked.
 
 pub mod app;
+mod composer;
+mod diff;
+mod fit;
+mod history;
+mod mention;
+mod notices;
+mod plan;
+pub mod popup;
+pub mod status;
 pub mod theme;
+mod transcript;
 pub mod view;
 
 use std::collections::VecDeque;
@@ -18,13 +28,15 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
 use crate::agent::session::SessionHandle;
-use crate::agent::transcript;
+use crate::agent::transcript as transcripts;
 use crate::cli::{GlobalArgs, exit};
 use crate::config::Config;
 use crate::launch::{Launcher, Mode, SessionSpec, continue_session};
 use crate::protocol::{EventMsg, Op, RouteRole};
 use crate::router::Router;
-use app::{Action, App, ModelState, Overlay};
+use app::{Action, App};
+use popup::Overlay;
+use status::ModelState;
 use theme::Theme;
 
 /// Puts the terminal back (raw mode off, main screen, paste off, cursor shown); safe to call twice.
@@ -32,6 +44,7 @@ pub fn restore_terminal() {
     let _ = crossterm::terminal::disable_raw_mode();
     let _ = crossterm::execute!(
         std::io::stdout(),
+        crossterm::event::PopKeyboardEnhancementFlags,
         crossterm::event::DisableBracketedPaste,
         crossterm::terminal::LeaveAlternateScreen,
         crossterm::cursor::Show
@@ -93,10 +106,10 @@ pub async fn run(config: Config, global: &GlobalArgs, start: UiStart) -> anyhow:
     let conversation =
         match (&start.resume, start.continue_last) {
             (Some(id), _) => {
-                transcript::load(launcher.workspace().root(), id)?;
+                transcripts::load(launcher.workspace().root(), id)?;
                 Some(id.clone())
             }
-            (None, true) => Some(transcript::latest(launcher.workspace().root()).ok_or_else(
+            (None, true) => Some(transcripts::latest(launcher.workspace().root()).ok_or_else(
                 || anyhow::anyhow!("no earlier session in this workspace to continue"),
             )?),
             (None, false) => None,
@@ -113,6 +126,14 @@ pub async fn run(config: Config, global: &GlobalArgs, start: UiStart) -> anyhow:
         crossterm::terminal::EnterAlternateScreen,
         crossterm::event::EnableBracketedPaste
     )?;
+    // Terminals that speak the kitty keyboard protocol then report Shift-Enter apart from Enter (and Esc at
+    // once); the others ignore the request, and Alt-Enter or Ctrl-J still make a new line.
+    let _ = crossterm::execute!(
+        std::io::stdout(),
+        crossterm::event::PushKeyboardEnhancementFlags(
+            crossterm::event::KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES
+        )
+    );
     let result = event_loop(launcher, global, theme, conversation, start.task).await;
     restore_terminal();
     result
@@ -134,12 +155,13 @@ async fn event_loop(
         &theme.name,
         u64::from(config.values.local.context_size),
         budget,
-    );
+    )
+    .with_workspace(launcher.workspace().clone());
     for line in config.trust.notices() {
         app.error(line);
     }
     if !config.trust.ignored.is_empty() {
-        app.overlay = Some(Overlay::Trust(trust_question(config)));
+        app.show(Overlay::Trust(trust_question(config)));
         app.info(
             "Type /trust (or run `tandem trust`, or start with --trust) to honour this workspace's config in full.",
         );
@@ -153,7 +175,7 @@ async fn event_loop(
     let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
     // The local model loads in the background; the UI is usable at once.
     {
-        app.model = ModelState::Loading(Instant::now());
+        app.set_model(ModelState::Loading(Instant::now()));
         let local = launcher.local().clone();
         let tx = notes_tx.clone();
         tokio::spawn(async move {
@@ -184,7 +206,7 @@ async fn event_loop(
         rt.open(&id, &mut app);
     }
     if let Some(task) = first_task.filter(|t| !t.trim().is_empty()) {
-        app.entries.push(app::Entry::User(task.clone()));
+        app.user(task.clone());
         rt.act(
             Action::Start {
                 task,
@@ -232,28 +254,27 @@ async fn event_loop(
                 if let EventMsg::PlanReady { plan, .. } = &event.msg
                     && let Some(task) = &rt.plan_only_task
                 {
-                    app.last_plan = Some((task.clone(), plan.clone()));
-                    app.info("plan ready: /run executes it");
+                    app.plan_made(task.clone(), plan.clone());
                 }
                 app.event(&event.msg);
                 dirty = true;
             }
             Some(note) = notes.recv() => {
                 match note {
-                    Note::ModelLoaded(Ok(secs)) => app.model = ModelState::Ready(secs),
+                    Note::ModelLoaded(Ok(secs)) => app.set_model(ModelState::Ready(secs)),
                     Note::ModelLoaded(Err(e)) => {
                         app.error(format!("the local model is unavailable: {e}"));
-                        app.model = ModelState::Failed(e);
+                        app.set_model(ModelState::Failed(e));
                     }
                     Note::SessionDone => {
                         rt.handle = None;
-                        app.busy = false;
+                        app.set_busy(false);
                         if let Some((task, plan_only, plan)) = rt.queue.pop_front() {
                             app.info(format!("next queued message: {}", crate::text::terminal_safe(&task)));
                             if let Err(e) = rt.start(task, plan_only, plan) {
                                 app.error(format!("{e:#}"));
                             } else {
-                                app.busy = true;
+                                app.set_busy(true);
                             }
                         }
                     }
@@ -261,8 +282,7 @@ async fn event_loop(
                 dirty = true;
             }
             _ = tick.tick() => {
-                if app.busy || matches!(app.model, ModelState::Loading(_)) {
-                    app.frame = app.frame.wrapping_add(1);
+                if app.tick() {
                     dirty = true;
                 }
             }
@@ -305,8 +325,19 @@ impl Runtime {
                 } else if let Err(e) = self.start(task, plan_only, plan) {
                     app.error(format!("{e:#}"));
                 } else {
-                    app.busy = true;
+                    app.set_busy(true);
                 }
+            }
+            Action::Submit(message) => {
+                return Box::pin(self.act(
+                    Action::Start {
+                        task: message.task(),
+                        plan_only: false,
+                        plan: None,
+                    },
+                    app,
+                ))
+                .await;
             }
             Action::NewConversation => {
                 if self.handle.is_some() {
@@ -318,12 +349,12 @@ impl Runtime {
                 }
             }
             Action::Resume(None) => {
-                let sessions = transcript::list(self.launcher.workspace().root(), 20);
+                let sessions = transcripts::list(self.launcher.workspace().root(), 20);
                 if sessions.is_empty() {
                     app.info("no sessions in this workspace yet");
                 } else {
                     self.listed = sessions.iter().map(|s| s.id.clone()).collect();
-                    app.overlay = Some(Overlay::Sessions(sessions_text(&sessions)));
+                    app.show(Overlay::Sessions(sessions_rows(&sessions)));
                 }
             }
             Action::Resume(Some(which)) => {
@@ -366,7 +397,7 @@ impl Runtime {
                 let dir = self.launcher.config().dirs.config.join("themes");
                 match Theme::load(&name, &dir) {
                     Ok(t) => {
-                        app.theme = t.name.clone();
+                        app.set_theme(&t.name);
                         self.theme = t;
                     }
                     Err(e) => app.error(e),
@@ -382,11 +413,11 @@ impl Runtime {
             Action::Cost => {
                 let report = crate::spend::report::run(&self.launcher.config().dirs.data, false)
                     .unwrap_or_else(|e| format!("no spend ledger: {e}"));
+                let (spent, saved) = app.spend();
                 let text = format!(
-                    "This session: ${:.4} spent, ${:.4} saved against an all-cloud run.\n\n{report}",
-                    app.spent, app.saved
+                    "This session: ${spent:.4} spent, ${saved:.4} saved against an all-cloud run.\n\n{report}"
                 );
-                app.overlay = Some(Overlay::Cost(text));
+                app.show(Overlay::Cost(text));
             }
         }
         Ok(false)
@@ -408,33 +439,31 @@ impl Runtime {
     /// Makes `id` the conversation: its earlier events are shown, and an unfinished turn goes on at once.
     fn open(&mut self, id: &str, app: &mut App) {
         let root = self.launcher.workspace().root().to_path_buf();
-        let events = match transcript::load(&root, id) {
+        let events = match transcripts::load(&root, id) {
             Ok(events) => events,
             Err(e) => {
                 app.error(e.to_string());
                 return;
             }
         };
-        app.entries.clear();
+        app.clear_transcript();
         for event in &events {
             if let EventMsg::SessionStarted { task, .. } = &event.msg {
-                app.entries.push(app::Entry::User(task.clone()));
+                app.user(task.clone());
             }
             app.event(&event.msg);
         }
         // What was pending when the transcript ends is not pending now.
-        app.busy = false;
-        app.pending_edit = None;
-        app.pending_command = None;
+        app.settle();
         self.conversation = Some(id.to_string());
         self.router = None;
-        let state = transcript::replay(&events);
+        let state = transcripts::replay(&events);
         if state.outcome.is_none() {
             app.info(format!("session {id} was cut off: resuming its task"));
             if let Err(e) = self.start_resumed(id, state) {
                 app.error(format!("{e:#}"));
             } else {
-                app.busy = true;
+                app.set_busy(true);
             }
         } else {
             app.info(format!(
@@ -455,15 +484,15 @@ impl Runtime {
             return;
         };
         let root = self.launcher.workspace().root().to_path_buf();
-        let result = transcript::load(&root, &id)
+        let result = transcripts::load(&root, &id)
             .map_err(anyhow::Error::from)
             .and_then(|events| {
-                let state = transcript::replay(&events);
+                let state = transcripts::replay(&events);
                 let Some((summary, turns)) = state.compaction() else {
                     return Ok(None);
                 };
                 let mut sink = crate::agent::events::EventSink::new(
-                    Some(&transcript::transcript_path(&root, &id)),
+                    Some(&transcripts::transcript_path(&root, &id)),
                     None,
                     state.last_seq,
                 )?;
@@ -507,8 +536,8 @@ impl Runtime {
         let root = self.launcher.workspace().root().to_path_buf();
         let (id, resume) = match self.conversation.clone() {
             Some(id) => {
-                let events = transcript::load(&root, &id)?;
-                let state = transcript::replay(&events);
+                let events = transcripts::load(&root, &id)?;
+                let state = transcripts::replay(&events);
                 // A turn cut off by a crash is history too: the person moved on to a new message.
                 let state = match state.outcome {
                     Some(_) => {
@@ -518,7 +547,7 @@ impl Runtime {
                 };
                 (id, Some(state))
             }
-            None => (transcript::new_id(), None),
+            None => (transcripts::new_id(), None),
         };
         self.spawn(
             SessionSpec {
@@ -533,7 +562,7 @@ impl Runtime {
     }
 
     /// Resumes an unfinished turn of `id` with its own task.
-    fn start_resumed(&mut self, id: &str, state: transcript::Resumed) -> anyhow::Result<()> {
+    fn start_resumed(&mut self, id: &str, state: transcripts::Resumed) -> anyhow::Result<()> {
         let task = state.task.clone();
         self.spawn(
             SessionSpec {
@@ -569,12 +598,12 @@ impl Runtime {
         let Some(id) = self
             .conversation
             .clone()
-            .or_else(|| transcript::latest(root))
+            .or_else(|| transcripts::latest(root))
         else {
             return "no session to undo in this workspace".into();
         };
         let cps =
-            crate::agent::checkpoint::Checkpoints::new(transcript::checkpoints_dir(root, &id));
+            crate::agent::checkpoint::Checkpoints::new(transcripts::checkpoints_dir(root, &id));
         match cps.undo(self.launcher.workspace()) {
             Ok(out) => {
                 let mut text = match out.undone {
@@ -591,8 +620,9 @@ impl Runtime {
     }
 }
 
-/// The `/resume` list: number, age, turns, how the latest turn ended, its task.
-fn sessions_text(sessions: &[transcript::SessionInfo]) -> String {
+/// The `/resume` picker's rows: each session's id, and a line with its age, turns, how the latest turn ended
+/// and its task.
+fn sessions_rows(sessions: &[transcripts::SessionInfo]) -> Vec<(String, String)> {
     let now = std::time::SystemTime::now();
     sessions
         .iter()
@@ -611,15 +641,17 @@ fn sessions_text(sessions: &[transcript::SessionInfo]) -> String {
             };
             let task: String = s.task.split_whitespace().collect::<Vec<_>>().join(" ");
             let task: String = task.chars().take(60).collect();
-            format!(
-                "{:>2}. {}  {age:>8}  {} turn(s), {ended}  {task}",
-                i + 1,
-                s.id,
-                s.turns
+            (
+                s.id.clone(),
+                format!(
+                    "{:>2}. {}  {age:>8}  {} turn(s), {ended}  {task}",
+                    i + 1,
+                    s.id,
+                    s.turns
+                ),
             )
         })
-        .collect::<Vec<_>>()
-        .join("\n")
+        .collect()
 }
 
 /// The text of the trust question: the file, then each key it sets that would be honoured once trusted.

@@ -6,9 +6,15 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use super::app::{Action, App, ModelState, Overlay};
+use super::app::{Action, App};
+use super::mention::Message;
+use super::popup::Overlay;
+use super::status::ModelState;
 use super::theme::Theme;
 use super::view;
+mod composer;
+mod fitting;
+
 use crate::protocol::{
     ApprovalDecision, ApprovalKind, EditProposal, EventMsg, HunkSummary, Op, Plan, RouteDecision,
     RouteReason, RouteRole, Step, StepStatus, Usage,
@@ -16,7 +22,7 @@ use crate::protocol::{
 
 fn app() -> App {
     let mut app = App::new("/home/dev/todo-cli", "dark", 4096, Some(5.0));
-    app.model = ModelState::Ready(1.4);
+    app.set_model(ModelState::Ready(1.4));
     app
 }
 
@@ -91,8 +97,12 @@ fn streaming() {
         a.key(key(KeyCode::Char(k)));
     }
     let actions = a.key(key(KeyCode::Enter));
-    assert!(
-        matches!(&actions[..], [Action::Start { task, plan_only: false, .. }] if task == "add a --done flag")
+    assert_eq!(
+        actions,
+        vec![Action::Submit(Message {
+            text: "add a --done flag".into(),
+            attachments: Vec::new()
+        })]
     );
     a.event(&EventMsg::SessionStarted {
         session: "s".into(),
@@ -120,7 +130,7 @@ fn streaming() {
 #[test]
 fn plan_in_progress() {
     let mut a = app();
-    a.busy = true;
+    a.set_busy(true);
     a.event(&route(
         RouteRole::Planner,
         "openai",
@@ -167,13 +177,13 @@ fn plan_in_progress() {
     });
     a.event(&usage(RouteRole::Planner, 2_000, 300, 0.0123, 0.0));
     a.event(&usage(RouteRole::Executor, 1_800, 120, 0.0123, 0.0456));
-    a.tokens_per_sec = Some(42.0);
+    a.status_mut().set_tokens_per_sec(42.0);
     insta::assert_snapshot!(draw(&a));
 }
 
 fn diff_app() -> App {
     let mut a = app();
-    a.busy = true;
+    a.set_busy(true);
     a.event(&EventMsg::EditProposed {
         edit: EditProposal {
             id: 7,
@@ -213,7 +223,7 @@ fn diff_with_approvals() {
             decision: ApprovalDecision::AcceptHunks { hunks: vec![1] }
         })]
     );
-    assert!(a.pending_edit.is_none());
+    assert!(!a.reviewing());
 }
 
 #[test]
@@ -260,20 +270,19 @@ fn fallback_banner() {
 #[test]
 fn cost_view() {
     let mut a = app();
-    a.spent = 0.0123;
-    a.saved = 0.0456;
-    a.overlay = Some(Overlay::Cost(
+    a.event(&usage(RouteRole::Planner, 2_000, 300, 0.0123, 0.0456));
+    a.show(Overlay::Cost(
         "This session: $0.0123 spent, $0.0456 saved against an all-cloud run.\n\nToday: $0.0123 spent, $0.0456 saved\n  planner openai/gpt-5.1      2,300 tokens  $0.0123\n  executor local/SmolLM2      1,920 tokens  $0.0000 (saved $0.0456)".into(),
     ));
     insta::assert_snapshot!(draw(&a));
     a.key(key(KeyCode::Esc));
-    assert!(a.overlay.is_none());
+    assert!(a.overlay().is_none());
 }
 
 #[test]
 fn error() {
     let mut a = app();
-    a.model = ModelState::Failed("no model at /x.gguf".into());
+    a.set_model(ModelState::Failed("no model at /x.gguf".into()));
     a.event(&EventMsg::Error {
         message:
             "the local model is unavailable: no model at /x.gguf (run scripts/fetch-demo-model.sh)"
@@ -286,7 +295,7 @@ fn error() {
 fn help_and_larger_terminals() {
     let mut a = app();
     a.key(key(KeyCode::Char('?')));
-    assert_eq!(a.overlay, Some(Overlay::Help));
+    assert_eq!(a.overlay(), Some(&Overlay::Help));
     insta::assert_snapshot!(draw_at(&a, 100, 30));
 }
 
@@ -320,11 +329,18 @@ fn commands_map_to_actions() {
     assert_eq!(run("/cost"), vec![Action::Cost]);
     assert_eq!(run("/trust"), vec![Action::Trust]);
     assert_eq!(run("/undo"), vec![Action::UndoLast]);
+    assert_eq!(run("/new"), vec![Action::NewConversation]);
+    assert_eq!(run("/resume"), vec![Action::Resume(None)]);
+    assert_eq!(
+        run("/resume 20261201-101500-0a1b"),
+        vec![Action::Resume(Some("20261201-101500-0a1b".into()))]
+    );
+    assert_eq!(run("/compact"), vec![Action::Compact]);
     assert_eq!(run("/quit"), vec![Action::Quit]);
     assert!(run("/bogus").is_empty());
     // History: Up brings back the last input.
     a.key(key(KeyCode::Up));
-    assert_eq!(a.input, "/bogus");
+    assert_eq!(a.composer_text(), "/bogus");
     // Ctrl-C twice quits.
     let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
     assert!(a.key(ctrl_c).is_empty());
@@ -332,7 +348,7 @@ fn commands_map_to_actions() {
     // A paste keeps its newlines in the composer.
     let mut b = app();
     b.paste("line 1\r\nline 2");
-    assert_eq!(b.input, "line 1\nline 2");
+    assert_eq!(b.composer_text(), "line 1\nline 2");
 }
 
 #[test]
@@ -358,17 +374,51 @@ fn control_sequences_from_the_model_never_reach_the_terminal() {
 #[test]
 fn the_trust_question_is_answered_with_y_or_n() {
     let mut a = app();
-    a.overlay = Some(Overlay::Trust("line 3: providers.openai.base_url".into()));
+    a.show(Overlay::Trust("line 3: providers.openai.base_url".into()));
     let frame = draw(&a);
     assert!(frame.contains("providers.openai.base_url"), "{frame}");
     assert!(
         a.key(key(KeyCode::Char('x'))).is_empty(),
         "other keys do nothing"
     );
-    assert!(a.overlay.is_some());
+    assert!(a.overlay().is_some());
     assert_eq!(a.key(key(KeyCode::Char('y'))), vec![Action::Trust]);
-    assert_eq!(a.overlay, None);
-    a.overlay = Some(Overlay::Trust(String::new()));
+    assert_eq!(a.overlay(), None);
+    a.show(Overlay::Trust(String::new()));
     assert!(a.key(key(KeyCode::Char('n'))).is_empty());
-    assert_eq!(a.overlay, None);
+    assert_eq!(a.overlay(), None);
+}
+
+#[test]
+fn a_message_typed_while_a_turn_runs_is_sent_for_the_queue() {
+    let mut a = app();
+    a.set_busy(true);
+    for c in "now add a test".chars() {
+        a.key(key(KeyCode::Char(c)));
+    }
+    let actions = a.key(key(KeyCode::Enter));
+    assert!(
+        matches!(&actions[..], [Action::Submit(m)] if m.text == "now add a test"),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn sessions_picker() {
+    let mut a = app();
+    let rows: Vec<(String, String)> = (1..=3)
+        .map(|i| {
+            let id = format!("20261201-10{i}500-0a1{i}");
+            let line = format!("{i:>2}. {id}     {i}m ago  {i} turn(s), done  task number {i}");
+            (id, line)
+        })
+        .collect();
+    a.show(Overlay::Sessions(rows));
+    a.key(key(KeyCode::Down));
+    insta::assert_snapshot!(draw_at(&a, 100, 20));
+    assert_eq!(
+        a.key(key(KeyCode::Enter)),
+        vec![Action::Resume(Some("20261201-102500-0a12".into()))]
+    );
+    assert!(a.overlay().is_none());
 }

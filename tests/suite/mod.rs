@@ -12,3 +12,4 @@ mod router;
 mod support;
 mod trust;
 mod tui;
+mod tui_composer;

@@ -13,16 +13,16 @@ use super::mock::{MockServer, Reply, sse};
 const BEFORE: &str =
     "def add(a, b):\n    return a - b\n\n\n# helpers\n\n\n\n\n\ndef mul(a, b):\n    return a + b\n";
 
-fn tmux(args: &[&str]) -> std::process::Output {
+pub(super) fn tmux(args: &[&str]) -> std::process::Output {
     Command::new("tmux").args(args).output().expect("tmux runs")
 }
 
-fn capture(name: &str) -> String {
+pub(super) fn capture(name: &str) -> String {
     String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", name]).stdout).into_owned()
 }
 
 /// Waits until the pane shows `needle`; returns the screen.
-fn wait_for(name: &str, needle: &str, secs: u64) -> String {
+pub(super) fn wait_for(name: &str, needle: &str, secs: u64) -> String {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let screen = capture(name);
@@ -41,7 +41,7 @@ fn tool(name: &str, args: serde_json::Value) -> Reply {
     Reply::Sse(sse::openai::tool_reply(&format!("call_{name}"), name, args))
 }
 
-struct Session(String);
+pub(super) struct Session(pub(super) String);
 
 impl Drop for Session {
     fn drop(&mut self) {
