@@ -167,7 +167,6 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &ExecArgs) -> an
         planner_prompt: prompts::load(PromptName::Planner, &config.dirs.config),
         executor_prompt: prompts::load(PromptName::Executor, &config.dirs.config),
         instructions: project_instructions(ws.root()),
-        max_tokens: config.values.local.max_tokens,
         resume,
         initial_plan,
         transcript: true,

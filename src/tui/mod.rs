@@ -348,7 +348,6 @@ impl Runtime {
             planner_prompt: prompts::load(PromptName::Planner, &config.dirs.config),
             executor_prompt: prompts::load(PromptName::Executor, &config.dirs.config),
             instructions: project_instructions(self.ws.root()),
-            max_tokens: config.values.local.max_tokens,
             resume: None,
             initial_plan: plan,
             transcript: true,

@@ -1,4 +1,5 @@
 mod agent;
+mod chains;
 mod cli;
 mod engine;
 mod escape;

@@ -49,8 +49,6 @@ pub struct SessionConfig {
     pub executor_prompt: String,
     /// Project instructions (AGENTS.md or similar), if any.
     pub instructions: Option<String>,
-    /// Most tokens per model reply.
-    pub max_tokens: u32,
     /// Where an earlier run of this session got to.
     pub resume: Option<Resumed>,
     /// A plan made earlier (`exec --plan FILE`): executed without planning again.
@@ -96,6 +94,8 @@ pub struct Session {
     pub(crate) usd: f64,
     pub(crate) saved: f64,
     pub(crate) changed: BTreeSet<String>,
+    /// A step hit an error no retry can mend (a refused API key): the session ends as failed.
+    pub(crate) stopped: bool,
     pub(crate) plan: Option<Plan>,
     pub(crate) round: u32,
     pub(crate) steps: BTreeMap<u32, (StepStatus, String)>,
@@ -132,6 +132,7 @@ impl Session {
             usd: 0.0,
             saved: 0.0,
             changed: resume.changed,
+            stopped: false,
             plan: resume.plan,
             round: resume.round,
             steps: resume.steps,
@@ -305,6 +306,7 @@ impl Session {
                             Some(format!("Step {} ({}) failed: {reason}", step.id, step.goal));
                         break;
                     }
+                    Err(None) if self.stopped => return self.finish(Outcome::Failed),
                     Err(None) => return self.finish(Outcome::Interrupted),
                 }
             }
@@ -395,7 +397,9 @@ impl Session {
                     provider,
                     error: error.to_string(),
                 },
-                RouterEvent::LedgerError(message) => EventMsg::Warning { message },
+                RouterEvent::LedgerError(message) | RouterEvent::Notice(message) => {
+                    EventMsg::Warning { message }
+                }
             };
             sink.emit(msg);
         };

@@ -71,7 +71,7 @@ impl Session {
                 messages: messages.clone(),
                 tools,
                 tool_choice: crate::model::ToolChoice::Required,
-                max_tokens: self.cfg.max_tokens,
+                max_tokens: self.router.max_tokens(RouteRole::Planner),
                 stable_prefix,
                 sources: sources.clone(),
                 ..ChatRequest::default()
@@ -135,7 +135,7 @@ impl Session {
         for attempt in 0..2u32 {
             let request = ChatRequest {
                 messages: messages.clone(),
-                max_tokens: self.cfg.max_tokens,
+                max_tokens: self.router.max_tokens(RouteRole::Planner),
                 json_schema: Some(Plan::json_schema()),
                 temperature: (attempt > 0).then_some(0.4),
                 stable_prefix,
