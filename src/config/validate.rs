@@ -204,6 +204,19 @@ pub(super) fn check(cfg: &ConfigFile) -> Result<(), (String, String)> {
             return fail(key, format!("must be 0 (no cap) or more, got {value}"));
         }
     }
+    let reference = cfg.spend.reference_model.trim();
+    if !reference.is_empty()
+        && crate::spend::PriceTable::new(&cfg.prices)
+            .lookup(reference)
+            .is_none()
+    {
+        return fail(
+            "spend.reference_model",
+            format!(
+                "`{reference}` has no price, so savings could not be counted; add [prices.\"{reference}\"] input = …, output = … (USD per million tokens) or name a priced model"
+            ),
+        );
+    }
     for (model, p) in &cfg.prices {
         let all = [Some(p.input), p.cached_input, p.cache_write, Some(p.output)];
         if all.iter().flatten().any(|v| !(v.is_finite() && *v >= 0.0)) {

@@ -6,7 +6,9 @@
 //! the request falls back to the local model, so the work goes on. Every decision is an event and a log line;
 //! every answered request is a row in the spend ledger.
 
+mod account;
 pub mod breaker;
+mod links;
 pub mod sensitive;
 mod setup;
 
@@ -15,12 +17,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use crate::protocol::{RouteDecision, RouteReason, RouteRole, clock};
+pub use links::{replica_order, same_model};
 pub use setup::{RouterSetupError, cloud_providers, new_session_id, resolve_target};
 
 use crate::config::SensitivePolicy;
 use crate::model::{ChatEvent, ChatModel, ChatRequest, ChatResponse, ProviderError, collect};
-use crate::spend::{Ledger, PriceTable, SpendRow, now_ms, start_of_day_ms};
+use crate::spend::{Ledger, PriceTable, now_ms};
 use breaker::{Admission, Breaker};
+use links::{note, replica_label};
 use sensitive::{Kind, Redactor, Scanner};
 
 /// The longest provider-requested wait that is slept through inside one request; longer ones fall back at once.
@@ -124,6 +128,8 @@ pub struct Routed {
     pub saved_usd: Option<f64>,
     /// Wall time.
     pub latency: Duration,
+    /// Its row in the spend ledger, if one was written.
+    pub ledger_row: Option<i64>,
 }
 
 /// Why a request could not be served at all.
@@ -221,6 +227,14 @@ impl Router {
     /// Whether a workspace path is marked sensitive (its content never goes to the cloud).
     pub fn is_sensitive_path(&self, path: &str) -> bool {
         self.scanner.is_sensitive_path(path)
+    }
+
+    /// Zeroes the savings recorded for these ledger rows: the work they did did not land.
+    pub fn void_saved(&self, rows: &[i64]) -> Result<(), String> {
+        match &self.ledger {
+            Some(ledger) if !rows.is_empty() => ledger.void_saved(rows).map_err(|e| e.to_string()),
+            _ => Ok(()),
+        }
     }
 
     /// USD this session has spent through this router.
@@ -504,107 +518,6 @@ impl Router {
         }
     }
 
-    /// Prices the reply, writes the ledger row, and counts it against the budget.
-    fn finish(
-        &self,
-        decision: RouteDecision,
-        response: ChatResponse,
-        started: Instant,
-        on: &mut (dyn FnMut(RouterEvent) + Send),
-    ) -> Routed {
-        let latency = started.elapsed();
-        let mut decision = decision;
-        if let Some(served) = response.model.as_deref().map(str::trim)
-            && !served.is_empty()
-            && served != decision.model
-        {
-            if !same_model(&decision.model, served) {
-                let first = self
-                    .noticed
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(decision.provider.clone());
-                if first {
-                    let message = format!(
-                        "{} serves `{served}`, not the configured `{}`: spend is recorded for `{served}`",
-                        decision.provider, decision.model
-                    );
-                    tracing::warn!("{message}");
-                    on(RouterEvent::Notice(message));
-                }
-            }
-            decision.model = served.to_string();
-        }
-        // Inside the trust boundary (this machine, or the team's own servers), tokens cost nothing here and are
-        // what "saved" counts.
-        let local = decision.is_local() || self.config.inside.contains(&decision.provider);
-        let (usd, saved_usd) = if local {
-            (
-                Some(0.0),
-                self.prices
-                    .cost(&self.config.reference_model, &response.usage),
-            )
-        } else {
-            (self.prices.cost(&decision.model, &response.usage), None)
-        };
-        if let Some(spent) = usd {
-            *self
-                .spent
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) += spent;
-        }
-        if let Some(ledger) = &self.ledger {
-            let row = SpendRow {
-                ts_ms: now_ms(),
-                session: self.config.session.clone(),
-                role: decision.role.as_str().into(),
-                provider: decision.provider.clone(),
-                model: decision.model.clone(),
-                local,
-                usage: response.usage,
-                usd,
-                saved_usd,
-                latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
-                reason: decision.reason.to_string(),
-            };
-            if let Err(e) = ledger.record(&row) {
-                tracing::error!(error = %e, "ledger write failed");
-                on(RouterEvent::LedgerError(e.to_string()));
-            }
-        }
-        Routed {
-            response,
-            decision,
-            usd,
-            saved_usd,
-            latency,
-        }
-    }
-
-    /// The budget reason to stay local, if a cap is reached.
-    fn budget_spent(&self) -> Option<RouteReason> {
-        let session = self.session_spent();
-        if let Some(cap) = self.config.session_cap_usd.filter(|&c| session >= c) {
-            return Some(RouteReason::BudgetSpent {
-                scope: "session".into(),
-                spent_usd: session,
-                cap_usd: cap,
-            });
-        }
-        let cap = self.config.daily_cap_usd?;
-        let today = match &self.ledger {
-            Some(l) => l
-                .spent_since(start_of_day_ms(now_ms()), None)
-                .unwrap_or(session),
-            None => session,
-        };
-        (today >= cap).then(|| RouteReason::BudgetSpent {
-            scope: "daily".into(),
-            spent_usd: today,
-            cap_usd: cap,
-        })
-    }
-
     fn breaker<T>(&self, name: &str, f: impl FnOnce(&mut Breaker) -> T) -> T {
         let mut map = self
             .breakers
@@ -612,50 +525,6 @@ impl Router {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(map.entry(name.to_string()).or_default())
     }
-}
-
-/// Records why a preferred link was passed over; a sensitive or budget reason outranks a provider's failure,
-/// since it is what kept the request off the cloud.
-fn note(why: &mut Option<RouteReason>, reason: RouteReason) {
-    if !matches!(
-        why,
-        Some(RouteReason::Sensitive { .. } | RouteReason::BudgetSpent { .. })
-    ) {
-        *why = Some(reason);
-    }
-}
-
-/// The order a session tries a provider's `n` replicas in: its own replica (a stable hash of the session id, so
-/// the replica's prefix cache keeps hitting), then the others in turn.
-pub fn replica_order(session: &str, n: usize) -> Vec<usize> {
-    if n == 0 {
-        return Vec::new();
-    }
-    // FNV-1a: stable across runs and builds, unlike std's hasher.
-    let hash = session.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    let home = (hash % n as u64) as usize;
-    (0..n).map(|i| (home + i) % n).collect()
-}
-
-/// A replica's name in breakers and reasons: the provider's name, with `@k` (1-based) when it has several.
-fn replica_label(name: &str, index: usize, n: usize) -> String {
-    if n > 1 {
-        format!("{name}@{}", index + 1)
-    } else {
-        name.to_string()
-    }
-}
-
-/// Whether a served model name is the configured one: equal, a dated version of it (`gpt-4o-2024-08-06` for
-/// `gpt-4o`), or the same name under a `vendor/` prefix.
-pub fn same_model(configured: &str, served: &str) -> bool {
-    let bare = |m: &str| m.rsplit('/').next().unwrap_or(m).to_ascii_lowercase();
-    let (c, s) = (bare(configured), bare(served));
-    c == s
-        || s.strip_prefix(c.as_str())
-            .is_some_and(|rest| rest.starts_with('-'))
 }
 
 /// The wall-clock time of an `Instant` in the future.

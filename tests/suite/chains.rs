@@ -141,6 +141,13 @@ async fn a_429_on_the_first_link_moves_to_the_second_and_the_first_returns_after
         first.decision
     );
 
+    let shown = first.decision.to_string();
+    assert!(
+        shown.starts_with("planner → openai/gpt-5.1 (anthropic failed (rate limited")
+            && shown.contains("back to it after"),
+        "{shown}"
+    );
+
     // While anthropic's breaker is open, the session stays on openai without asking anthropic again.
     let (second, events) = chat(&r, RouteRole::Planner, "two").await;
     let second = second.unwrap();
@@ -345,6 +352,14 @@ async fn sensitive_requests_go_to_the_team_server_inside_the_boundary_and_never_
     );
     assert!(
         matches!(planner.decision.reason, RouteReason::Sensitive { .. }),
+        "{}",
+        planner.decision
+    );
+    assert!(
+        planner
+            .decision
+            .to_string()
+            .contains("stays inside the trust boundary"),
         "{}",
         planner.decision
     );

@@ -36,6 +36,7 @@ async fn the_demo_model_always_gives_a_parseable_tool_call_under_the_grammar() {
             ],
             tools: tools.clone(),
             tool_choice: ToolChoice::Required,
+            max_tokens: tandem::config::LocalConfig::default().max_tokens,
             ..ChatRequest::default()
         };
         let stream = provider.stream(&request).await.unwrap();

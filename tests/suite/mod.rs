@@ -6,6 +6,7 @@ mod escape;
 mod escape_ns;
 mod escape_ns_attempts;
 mod headless;
+mod interop;
 mod local_agent;
 mod mock;
 mod providers;

@@ -94,6 +94,10 @@ pub struct Session {
     pub(crate) usd: f64,
     pub(crate) saved: f64,
     pub(crate) changed: BTreeSet<String>,
+    /// Savings of local requests whose work has not landed yet: (ledger row, USD).
+    pub(crate) pending_saved: Vec<(Option<i64>, f64)>,
+    /// Edits applied so far (a step that applies none changed nothing).
+    pub(crate) edits_applied: u64,
     /// A step hit an error no retry can mend (a refused API key): the session ends as failed.
     pub(crate) stopped: bool,
     pub(crate) plan: Option<Plan>,
@@ -133,6 +137,8 @@ impl Session {
             saved: 0.0,
             changed: resume.changed,
             stopped: false,
+            pending_saved: Vec::new(),
+            edits_applied: 0,
             plan: resume.plan,
             round: resume.round,
             steps: resume.steps,
@@ -261,7 +267,9 @@ impl Session {
                         reason,
                     });
                 }
-                match self.plan_turn(revision.take()).await {
+                let planned = self.plan_turn(revision.take()).await;
+                self.settle_saved(planned.is_ok());
+                match planned {
                     Ok(plan) => {
                         self.steps.clear();
                         self.emit(EventMsg::PlanReady {
@@ -417,7 +425,10 @@ impl Session {
         };
         self.usage.add(&routed.response.usage);
         self.usd += routed.usd.unwrap_or(0.0);
-        self.saved += routed.saved_usd.unwrap_or(0.0);
+        // Savings count once the work lands (see `settle_saved`).
+        if let Some(saved) = routed.saved_usd.filter(|s| *s > 0.0) {
+            self.pending_saved.push((routed.ledger_row, saved));
+        }
         self.emit(EventMsg::Usage {
             role,
             provider: routed.decision.provider.clone(),
@@ -429,6 +440,20 @@ impl Session {
             session_saved_usd: self.saved,
         });
         Ok(routed)
+    }
+
+    /// Counts the pending savings when their work landed (a plan produced; a step done that changed a file),
+    /// else zeroes them in the ledger: "saved" is only work that landed.
+    pub(crate) fn settle_saved(&mut self, landed: bool) {
+        let pending = std::mem::take(&mut self.pending_saved);
+        if landed {
+            self.saved += pending.iter().map(|(_, usd)| usd).sum::<f64>();
+            return;
+        }
+        let rows: Vec<i64> = pending.iter().filter_map(|(row, _)| *row).collect();
+        if let Err(message) = self.router.void_saved(&rows) {
+            self.emit(EventMsg::Warning { message });
+        }
     }
 
     /// Handles ops that arrived while the session was busy (undo, interrupt, stray approvals).

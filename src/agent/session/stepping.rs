@@ -49,10 +49,13 @@ impl Session {
                 goal: step.goal.clone(),
                 attempt,
             });
-            match self
+            let edits_before = self.edits_applied;
+            let outcome = self
                 .attempt_step(step, escalated, last_failure.as_deref())
-                .await
-            {
+                .await;
+            let landed = matches!(outcome, Attempt::Done(_)) && self.edits_applied > edits_before;
+            self.settle_saved(landed);
+            match outcome {
                 Attempt::Done(summary) => {
                     self.steps
                         .insert(step.id, (StepStatus::Done, summary.clone()));
