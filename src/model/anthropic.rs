@@ -386,6 +386,9 @@ async fn pump(
                         reset_at: None,
                     },
                     "api_error" => ProviderError::Server(500),
+                    "authentication_error" | "permission_error" => {
+                        ProviderError::Auth(format!("{}: {}", error.kind, error.message))
+                    }
                     _ => ProviderError::BadResponse(format!("{}: {}", error.kind, error.message)),
                 };
                 let _ = tx.send(Err(e)).await;

@@ -371,10 +371,8 @@ impl Router {
                     .await
                 {
                     Ok(routed) => return Ok(routed),
+                    // No breaker is opened: the next request should say the same, not quietly go elsewhere.
                     Err(ProviderError::Auth(message)) => {
-                        self.breaker(&label, |b| {
-                            b.failure(Instant::now(), &ProviderError::Auth(String::new()), 1.0)
-                        });
                         return Err(RouterError::Auth {
                             provider: name.clone(),
                             key_env: self.config.key_env.get(name).cloned().unwrap_or_default(),

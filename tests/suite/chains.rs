@@ -245,6 +245,12 @@ async fn a_refused_key_stops_with_the_provider_and_its_variable_and_does_not_fal
         gpt.requests().is_empty(),
         "a refused key is not a fallback reason"
     );
+
+    // The next request says the same again rather than quietly going elsewhere.
+    claude.push([Reply::error(403, &[], "forbidden")]);
+    let (again, _) = chat(&r, RouteRole::Planner, "hi again").await;
+    assert!(matches!(again, Err(RouterError::Auth { .. })), "{again:?}");
+    assert!(gpt.requests().is_empty());
 }
 
 #[tokio::test]
