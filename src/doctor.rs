@@ -4,8 +4,10 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::cli::{DoctorArgs, GlobalArgs, exit};
-use crate::config::{Config, ProviderConfig, ProviderKind};
+use crate::config::{Boundary, Config, ProviderConfig, ProviderKind};
 use crate::model::local::{EngineConfig, LocalEngine, check_file, llama_system_info};
+use crate::protocol::RouteRole;
+use crate::router::Target;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +16,8 @@ pub enum Status {
     Ok,
     /// Not checked, or not needed.
     Info,
+    /// Works, with something to fix.
+    Warn,
     /// Broken.
     Fail,
 }
@@ -23,6 +27,7 @@ impl Status {
         match self {
             Status::Ok => "✓",
             Status::Info => "○",
+            Status::Warn => "!",
             Status::Fail => "✗",
         }
     }
@@ -84,8 +89,34 @@ pub async fn run(
         check_model(config, args.no_load).await,
         check_sandbox(config),
     ];
+    let chains = [
+        (
+            "planner",
+            crate::router::resolve_target(config, RouteRole::Planner),
+        ),
+        (
+            "executor",
+            crate::router::resolve_target(config, RouteRole::Executor),
+        ),
+    ];
+    let mut in_chain = std::collections::BTreeSet::new();
+    for (role, target) in &chains {
+        let links = match target {
+            Target::Local(reason) => format!("local ({reason})"),
+            Target::Cloud(names) => {
+                in_chain.extend(names.iter().cloned());
+                format!("{} → local", names.join(" → "))
+            }
+        };
+        checks.push(Check {
+            name: format!("{role} chain"),
+            status: Status::Info,
+            detail: links,
+        });
+    }
     for (name, provider) in &config.values.providers {
-        checks.push(check_provider(config, name, provider, global.offline).await);
+        let used = in_chain.contains(name);
+        checks.extend(check_provider(config, name, provider, global.offline, used).await);
     }
     let name_width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for c in &checks {
@@ -236,68 +267,156 @@ async fn load_model(config: &Config, no_load: bool) -> Check {
     }
 }
 
-async fn check_provider(config: &Config, name: &str, p: &ProviderConfig, offline: bool) -> Check {
-    let label = format!("provider {name}");
-    let info = |detail: String| Check {
-        name: label.clone(),
-        status: Status::Info,
-        detail,
+/// Checks each of a provider's base URLs: reachable, key accepted, and serving the configured model.
+async fn check_provider(
+    config: &Config,
+    name: &str,
+    p: &ProviderConfig,
+    offline: bool,
+    in_chain: bool,
+) -> Vec<Check> {
+    let urls: Vec<&String> = std::iter::once(&p.base_url).chain(&p.replicas).collect();
+    let mut out = Vec::new();
+    for (i, url) in urls.iter().enumerate() {
+        let label = if urls.len() > 1 {
+            format!("provider {name}@{}", i + 1)
+        } else {
+            format!("provider {name}")
+        };
+        let (status, detail) = check_url(config, name, p, url, offline, in_chain).await;
+        out.push(Check {
+            name: label,
+            status,
+            detail,
+        });
+    }
+    out
+}
+
+async fn check_url(
+    config: &Config,
+    name: &str,
+    p: &ProviderConfig,
+    url: &str,
+    offline: bool,
+    in_chain: bool,
+) -> (Status, String) {
+    let base = url.trim_end_matches('/');
+    let inside = if p.boundary == Boundary::Inside {
+        " (inside the trust boundary)"
+    } else {
+        ""
     };
     if offline {
-        return info(format!("{}: not checked (--offline)", p.base_url));
+        return (Status::Info, format!("{base}: not checked (--offline)"));
     }
-    let Some(key) = config.api_key(name) else {
-        return info(format!(
-            "no API key (${} is not set); not checked",
-            p.api_key_env
-        ));
-    };
-    let base = p.base_url.trim_end_matches('/');
+    let key = config.api_key(name);
+    if key.is_none() && !in_chain {
+        return (
+            Status::Info,
+            format!(
+                "not in a role's chain and no API key (${} is not set); not checked",
+                p.api_key_env
+            ),
+        );
+    }
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
     {
         Ok(c) => c,
-        Err(e) => {
-            return Check {
-                name: label,
-                status: Status::Fail,
-                detail: format!("HTTP client: {e}"),
-            };
-        }
+        Err(e) => return (Status::Fail, format!("HTTP client: {e}")),
     };
-    let request = match p.kind {
+    let mut request = match p.kind {
         Some(ProviderKind::Anthropic) => client
             .get(format!("{base}/v1/models"))
-            .header("x-api-key", key.secret.expose())
-            .header("anthropic-version", "2023-06-01"),
-        _ => client
-            .get(format!("{base}/models"))
-            .bearer_auth(key.secret.expose()),
+            .header("anthropic-version", crate::model::anthropic::API_VERSION),
+        _ => client.get(format!("{base}/models")),
     };
-    let (status, detail) = match request.send().await {
-        Ok(r) if r.status().is_success() => (
-            Status::Ok,
-            format!("{base}: reachable, key accepted ({})", key.source),
-        ),
-        Ok(r) if matches!(r.status().as_u16(), 401 | 403) => (
-            Status::Fail,
-            format!(
-                "{base}: key rejected (HTTP {}); key from {}",
-                r.status().as_u16(),
-                key.source
-            ),
-        ),
-        Ok(r) => (Status::Fail, format!("{base}: HTTP {}", r.status())),
-        Err(e) if e.is_timeout() => (Status::Fail, format!("{base}: no answer within 10 s")),
-        Err(e) if e.is_connect() => (Status::Fail, format!("{base}: cannot connect")),
-        Err(e) => (Status::Fail, format!("{base}: {e}")),
-    };
-    Check {
-        name: label,
-        status,
-        detail,
+    if let Some(key) = key {
+        request = match p.kind {
+            Some(ProviderKind::Anthropic) => request.header("x-api-key", key.secret.expose()),
+            _ => request.bearer_auth(key.secret.expose()),
+        };
     }
+    let key_from = key.map_or_else(
+        || "no key".to_string(),
+        |k| format!("key from {}", k.source),
+    );
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) if e.is_timeout() => {
+            return (Status::Fail, format!("{base}: no answer within 10 s"));
+        }
+        Err(e) if e.is_connect() => return (Status::Fail, format!("{base}: cannot connect")),
+        Err(e) => return (Status::Fail, format!("{base}: {e}")),
+    };
+    let status = response.status().as_u16();
+    if matches!(status, 401 | 403) {
+        let fix = if p.api_key_env.is_empty() {
+            format!("set providers.{name}.api_key_env")
+        } else {
+            format!("check ${}", p.api_key_env)
+        };
+        return (
+            Status::Fail,
+            format!("{base}: key refused (HTTP {status}; {key_from}): {fix}"),
+        );
+    }
+    if !(200..300).contains(&status) {
+        return (Status::Fail, format!("{base}: HTTP {status}"));
+    }
+    let served = response
+        .json::<serde_json::Value>()
+        .await
+        .map(|v| served_models(&v))
+        .unwrap_or_default();
+    let accepted = key.map_or_else(
+        || "no key needed".to_string(),
+        |k| format!("key accepted ({})", k.source),
+    );
+    let reachable = format!("{base}: reachable, {accepted}{inside}");
+    if !served.is_empty()
+        && !served
+            .iter()
+            .any(|m| crate::router::same_model(&p.model, m))
+    {
+        return (
+            Status::Warn,
+            format!(
+                "{reachable}; it serves {}, not the configured `{}`: set providers.{name}.model (spend is recorded for the model that answers)",
+                served.join(", "),
+                p.model
+            ),
+        );
+    }
+    let prices = crate::spend::PriceTable::new(&config.values.prices);
+    if p.boundary == Boundary::Cloud && prices.lookup(&p.model).is_none() {
+        return (
+            Status::Warn,
+            format!(
+                "{reachable}; `{}` has no price: spend shows it as unpriced (add [prices.\"{}\"])",
+                p.model, p.model
+            ),
+        );
+    }
+    (Status::Ok, reachable)
+}
+
+/// The model ids a `/models` listing names (OpenAI's and Anthropic's `data[].id`, llama-server's `models[].name`).
+fn served_models(listing: &serde_json::Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (list, field) in [("data", "id"), ("models", "name")] {
+        for m in listing[list].as_array().into_iter().flatten() {
+            if let Some(id) = m[field].as_str().filter(|s| !s.is_empty())
+                && !out.iter().any(|o| o == id)
+            {
+                out.push(id.to_string());
+            }
+        }
+    }
+    out.truncate(8);
+    out
 }
 
 /// The engine error, with what to do about it when the missing model is the demo model.

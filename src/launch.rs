@@ -130,7 +130,6 @@ impl Launcher {
             planner_prompt: prompts::load(PromptName::Planner, &c.dirs.config),
             executor_prompt: prompts::load(PromptName::Executor, &c.dirs.config),
             instructions: crate::agent::instructions::load(self.ws.root(), &c.dirs.config),
-            max_tokens: c.values.local.max_tokens,
             resume: spec.resume,
             initial_plan: spec.initial_plan,
             transcript: true,

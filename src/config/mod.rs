@@ -15,9 +15,9 @@ pub use error::ConfigError;
 pub use load::{ConfigFileStatus, ENV_ALIASES, FlagOverride, env_key};
 pub use narrow::IgnoredKey;
 pub use schema::{
-    AgentConfig, ApprovalPolicy, BudgetConfig, CommandPolicy, ConfigFile, LocalConfig, PriceConfig,
-    PrivacyConfig, ProviderConfig, ProviderKind, RoleConfig, SamplingConfig, SandboxConfig,
-    SensitivePolicy, SpendConfig, UiConfig,
+    AgentConfig, ApprovalPolicy, Boundary, BudgetConfig, CommandPolicy, ConfigFile, LocalConfig,
+    PLANNER_MAX_TOKENS, PriceConfig, PrivacyConfig, ProviderConfig, ProviderKind, RoleConfig,
+    SamplingConfig, SandboxConfig, SensitivePolicy, SpendConfig, UiConfig,
 };
 pub use source::Source;
 pub use trust::TrustState;

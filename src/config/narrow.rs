@@ -63,6 +63,7 @@ fn narrowing(key: &str) -> Option<Narrowing> {
         "sandbox.allow" | "sandbox.writable" | "sandbox.readable" | "sandbox.pass_env" => Subset,
         "sandbox.max_processes" => LowerCap,
         "planner.provider" | "executor.provider" => OneOf(&["local"]),
+        "planner.max_tokens" | "executor.max_tokens" => Lower,
         _ => return None,
     })
 }
@@ -70,9 +71,13 @@ fn narrowing(key: &str) -> Option<Narrowing> {
 /// Why a key without a narrowing rule is ignored.
 fn never_why(key: &str) -> &'static str {
     match key.split('.').next().unwrap_or(key) {
-        "providers" => "it sets a model endpoint, model or credential",
+        "providers" => {
+            "it sets a model endpoint, model, credential or trust boundary (only the user's config may)"
+        }
         "prices" => "it sets model prices",
-        "planner" | "executor" => "it chooses where requests are sent (only `local` is honoured)",
+        "planner" | "executor" => {
+            "it chooses where requests are sent (only `provider = \"local\"` is honoured)"
+        }
         "local" => "it chooses the local model, its template or the engine's resources",
         "spend" => "it changes how spend is reported",
         "ui" => "it is the person's own preference",

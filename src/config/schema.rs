@@ -305,14 +305,35 @@ impl Default for SamplingConfig {
 pub struct RoleConfig {
     /// `auto` (planner: a cloud provider with a key, else local), `local`, or a name from `[providers]`.
     pub provider: String,
+    /// Providers tried after `provider`, in order, before the local model (which is always the last resort).
+    pub fallback: Vec<String>,
+    /// Most tokens one reply of this role may generate; 0 means `local.max_tokens`.
+    pub max_tokens: u32,
 }
+
+/// The planner's default output cap: a whole plan, or a reasoning model's thinking and then the plan.
+pub const PLANNER_MAX_TOKENS: u32 = 8192;
 
 impl Default for RoleConfig {
     fn default() -> Self {
         RoleConfig {
             provider: "auto".into(),
+            fallback: Vec::new(),
+            max_tokens: 0,
         }
     }
+}
+
+/// Whether a provider's servers are inside the trust boundary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Boundary {
+    /// A third party's cloud: sensitive requests never go there; its tokens are spend.
+    #[default]
+    Cloud,
+    /// The team's own servers (on-prem vLLM, SGLang, llama-server): sensitive requests may go there and its
+    /// tokens count as local in "saved".
+    Inside,
 }
 
 /// The wire protocol a provider speaks.
@@ -341,6 +362,11 @@ pub struct ProviderConfig {
     pub api_key: Option<String>,
     /// Seconds without a byte from the server before a request counts as timed out; 0 means the default (120).
     pub timeout_secs: u64,
+    /// `cloud` (default) or `inside`: the provider's servers are the team's own, inside the trust boundary.
+    pub boundary: Boundary,
+    /// More base URLs of the same model (replicas); sessions are spread over `base_url` and these, each
+    /// session sticking to one.
+    pub replicas: Vec<String>,
 }
 
 impl Default for ConfigFile {
@@ -355,6 +381,8 @@ impl Default for ConfigFile {
                 api_key_env: "OPENAI_API_KEY".into(),
                 api_key: None,
                 timeout_secs: 0,
+                boundary: Boundary::Cloud,
+                replicas: Vec::new(),
             },
         );
         providers.insert(
@@ -366,13 +394,19 @@ impl Default for ConfigFile {
                 api_key_env: "ANTHROPIC_API_KEY".into(),
                 api_key: None,
                 timeout_secs: 0,
+                boundary: Boundary::Cloud,
+                replicas: Vec::new(),
             },
         );
         ConfigFile {
             local: LocalConfig::default(),
-            planner: RoleConfig::default(),
+            planner: RoleConfig {
+                max_tokens: PLANNER_MAX_TOKENS,
+                ..RoleConfig::default()
+            },
             executor: RoleConfig {
                 provider: "local".into(),
+                ..RoleConfig::default()
             },
             providers,
             privacy: PrivacyConfig::default(),

@@ -448,7 +448,7 @@ fn an_untrusted_project_may_only_narrow_and_each_ignored_key_names_its_line() {
             "{shown}:8: `sandbox.allow` ignored: it would widen `sandbox.allow` from [] to [\"*\"]; an untrusted workspace may only narrow it"
         ),
         format!(
-            "{shown}:2: `providers.openai.base_url` ignored: it sets a model endpoint, model or credential"
+            "{shown}:2: `providers.openai.base_url` ignored: it sets a model endpoint, model, credential or trust boundary"
         ),
     ] {
         assert!(notices.contains(&line), "{line} missing from:\n{notices}");
@@ -502,4 +502,87 @@ fn a_project_file_that_is_a_link_is_ignored_not_followed() {
         "{:?}",
         c.trust.notices()
     );
+}
+
+#[test]
+fn chains_boundaries_replicas_and_role_caps_load_and_bad_ones_name_their_key() {
+    let f = Fixture::new();
+    f.user(
+        "[planner]\nprovider = \"anthropic\"\nfallback = [\"openai\", \"team\", \"local\"]\n\
+         [executor]\nprovider = \"team\"\nmax_tokens = 2048\n\
+         [providers.team]\nkind = \"openai\"\nbase_url = \"http://gpu1:8000/v1\"\n\
+         replicas = [\"http://gpu2:8000/v1\"]\nmodel = \"qwen\"\nboundary = \"inside\"\n",
+    );
+    let c = f.load(&[], vec![]).unwrap();
+    assert_eq!(c.values.planner.fallback, vec!["openai", "team", "local"]);
+    assert_eq!(c.values.planner.max_tokens, PLANNER_MAX_TOKENS);
+    assert_eq!(c.values.executor.max_tokens, 2048);
+    assert_eq!(c.values.providers["team"].boundary, Boundary::Inside);
+    assert_eq!(c.values.providers["openai"].boundary, Boundary::Cloud);
+    assert_eq!(
+        crate::router::resolve_target(&c, crate::protocol::RouteRole::Planner),
+        crate::router::Target::Cloud(vec!["anthropic".into(), "openai".into(), "team".into()])
+    );
+
+    for (text, key, says) in [
+        (
+            "[planner]\nfallback = [\"gemini\"]\n",
+            "planner.fallback",
+            "unknown provider `gemini`",
+        ),
+        (
+            "[planner]\nfallback = [\"local\", \"openai\"]\n",
+            "planner.fallback",
+            "`local` can only be the last entry",
+        ),
+        (
+            "[planner]\nprovider = \"openai\"\nfallback = [\"openai\"]\n",
+            "planner.fallback",
+            "listed twice",
+        ),
+        (
+            "[providers.openai]\nreplicas = [\"gpu2:8000\"]\n",
+            "providers.openai.replicas",
+            "must be an http(s) URL",
+        ),
+        (
+            "[providers.openai]\nboundary = \"trusted\"\n",
+            "providers.openai.boundary",
+            "unknown variant",
+        ),
+    ] {
+        f.user(text);
+        let err = f.load(&[], vec![]).unwrap_err().to_string();
+        assert!(err.contains(key) && err.contains(says), "{text}: {err}");
+    }
+}
+
+#[test]
+fn an_untrusted_project_cannot_widen_the_boundary_add_replicas_or_chains_or_raise_caps() {
+    let f = Fixture::new();
+    f.user(
+        "[providers.team]\nkind = \"openai\"\nbase_url = \"http://gpu1:8000/v1\"\nmodel = \"q\"\n",
+    );
+    f.untrusted_project(
+        "[providers.team]\nboundary = \"inside\"\nreplicas = [\"http://evil.example/v1\"]\n\
+         [planner]\nfallback = [\"team\"]\nmax_tokens = 100000\n[executor]\nmax_tokens = 64\n",
+    );
+    let c = f.load(&[], vec![]).unwrap();
+    assert_eq!(c.values.providers["team"].boundary, Boundary::Cloud);
+    assert!(c.values.providers["team"].replicas.is_empty());
+    assert!(c.values.planner.fallback.is_empty());
+    assert_eq!(c.values.planner.max_tokens, PLANNER_MAX_TOKENS);
+    let notices = c.trust.notices().join("\n");
+    for key in [
+        "providers.team.boundary",
+        "providers.team.replicas",
+        "planner.fallback",
+        "planner.max_tokens",
+        "executor.max_tokens",
+    ] {
+        assert!(
+            notices.contains(&format!("`{key}` ignored")),
+            "{key}: {notices}"
+        );
+    }
 }

@@ -96,7 +96,54 @@ pub(super) fn check(cfg: &ConfigFile) -> Result<(), (String, String)> {
             );
         }
     }
+    for (role, r) in [("planner", &cfg.planner), ("executor", &cfg.executor)] {
+        let key = format!("{role}.fallback");
+        for (i, name) in r.fallback.iter().enumerate() {
+            let last = i + 1 == r.fallback.len();
+            if name == "local" {
+                if !last {
+                    return fail(
+                        &key,
+                        "`local` can only be the last entry (it is always the last resort)".into(),
+                    );
+                }
+                continue;
+            }
+            if !cfg.providers.contains_key(name) {
+                let names: Vec<&str> = cfg.providers.keys().map(String::as_str).collect();
+                return fail(
+                    &key,
+                    format!(
+                        "unknown provider `{name}`; use one of: {} (or `local` last)",
+                        names.join(", ")
+                    ),
+                );
+            }
+            if *name == r.provider || r.fallback[..i].contains(name) {
+                return fail(
+                    &key,
+                    format!("`{name}` is listed twice in the {role}'s chain"),
+                );
+            }
+        }
+    }
     for (name, p) in &cfg.providers {
+        for (i, url) in p.replicas.iter().enumerate() {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return fail(
+                    &format!("providers.{name}.replicas"),
+                    format!("replica {} must be an http(s) URL, got `{url}`", i + 1),
+                );
+            }
+            if url.trim_end_matches('/') == p.base_url.trim_end_matches('/')
+                || p.replicas[..i].contains(url)
+            {
+                return fail(
+                    &format!("providers.{name}.replicas"),
+                    format!("`{url}` is listed twice (base_url is the first replica)"),
+                );
+            }
+        }
         if p.kind.is_none() {
             return fail(
                 &format!("providers.{name}.kind"),
@@ -156,6 +203,19 @@ pub(super) fn check(cfg: &ConfigFile) -> Result<(), (String, String)> {
         if !(value.is_finite() && value >= 0.0) {
             return fail(key, format!("must be 0 (no cap) or more, got {value}"));
         }
+    }
+    let reference = cfg.spend.reference_model.trim();
+    if !reference.is_empty()
+        && crate::spend::PriceTable::new(&cfg.prices)
+            .lookup(reference)
+            .is_none()
+    {
+        return fail(
+            "spend.reference_model",
+            format!(
+                "`{reference}` has no price, so savings could not be counted; add [prices.\"{reference}\"] input = …, output = … (USD per million tokens) or name a priced model"
+            ),
+        );
     }
     for (model, p) in &cfg.prices {
         let all = [Some(p.input), p.cached_input, p.cache_write, Some(p.output)];

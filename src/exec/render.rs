@@ -12,6 +12,8 @@ pub struct Renderer {
     quiet: bool,
     edits: HashMap<u64, (usize, usize)>,
     routes: BTreeMap<String, u32>,
+    /// Requests to models without a price (not in "spent").
+    unpriced: BTreeMap<String, u32>,
     outcome: Option<(Outcome, Summary)>,
     verify: Option<(String, bool)>,
     no_local_model: bool,
@@ -41,6 +43,7 @@ impl Renderer {
             quiet: false,
             edits: HashMap::new(),
             routes: BTreeMap::new(),
+            unpriced: BTreeMap::new(),
             outcome: None,
             verify: None,
             no_local_model: false,
@@ -137,6 +140,12 @@ impl Renderer {
                     ))
                     .or_default() += 1;
                 Some(format!("{decision}"))
+            }
+            EventMsg::Usage {
+                usd: None, model, ..
+            } => {
+                *self.unpriced.entry(model.clone()).or_default() += 1;
+                None
             }
             EventMsg::ProviderFailed { provider, error } => {
                 Some(format!("  ! {provider}: {error}"))
@@ -298,9 +307,19 @@ impl Renderer {
             let _ = writeln!(out, "Route: {route} ×{n}");
         }
         let u = &s.usage;
+        let unpriced = if self.unpriced.is_empty() {
+            String::new()
+        } else {
+            let models: Vec<String> = self
+                .unpriced
+                .iter()
+                .map(|(m, n)| format!("{m} ×{n}"))
+                .collect();
+            format!(" + unpriced: {}", models.join(", "))
+        };
         let _ = writeln!(
             out,
-            "Tokens: {} in ({} cached), {} out; spent ${:.4}, saved ${:.4}",
+            "Tokens: {} in ({} cached), {} out; spent ${:.4}{unpriced}, saved ${:.4}",
             u.total_input(),
             u.cached_input_tokens,
             u.output_tokens,

@@ -178,7 +178,9 @@ impl ChatModel for AnthropicProvider {
             if !(200..300).contains(&status) {
                 let headers = response.headers().clone();
                 let body = response.text().await.unwrap_or_default();
-                return Err(http::status_error(status, &headers, &body));
+                return Err(self
+                    .endpoint
+                    .scrub(http::status_error(status, &headers, &body)));
             }
             let (tx, rx) = tokio::sync::mpsc::channel(64);
             let json_reply = request.json_schema.is_some();
@@ -217,6 +219,8 @@ enum Event {
 
 #[derive(Debug, Deserialize)]
 struct MessageStart {
+    #[serde(default)]
+    model: Option<String>,
     #[serde(default)]
     usage: Option<WireUsage>,
 }
@@ -310,7 +314,12 @@ async fn pump(
                 if let Some(u) = message.usage {
                     merge_usage(&mut usage, &u);
                 }
-                Vec::new()
+                message
+                    .model
+                    .filter(|m| !m.trim().is_empty())
+                    .map(|model| ChatEvent::Served { model })
+                    .into_iter()
+                    .collect()
             }
             Event::ContentBlockStart {
                 index,
@@ -377,6 +386,9 @@ async fn pump(
                         reset_at: None,
                     },
                     "api_error" => ProviderError::Server(500),
+                    "authentication_error" | "permission_error" => {
+                        ProviderError::Auth(format!("{}: {}", error.kind, error.message))
+                    }
                     _ => ProviderError::BadResponse(format!("{}: {}", error.kind, error.message)),
                 };
                 let _ = tx.send(Err(e)).await;

@@ -193,6 +193,11 @@ pub enum ChatEvent {
         /// The generated text.
         text: String,
     },
+    /// The model that actually served the reply, as the server named it.
+    Served {
+        /// The model's name.
+        model: String,
+    },
     /// Token usage (sent once, near the end).
     Usage {
         /// The counts.
@@ -222,6 +227,9 @@ pub struct ChatResponse {
     /// The reply as a local model generated it, where it differs from what `text` and `tool_calls` render to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verbatim: Option<String>,
+    /// The model the server says served the reply (`None`: it did not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 impl ChatResponse {
@@ -246,6 +254,7 @@ impl ChatResponse {
                 }
             }
             ChatEvent::Verbatim { text } => self.verbatim = Some(text.clone()),
+            ChatEvent::Served { model } => self.model = Some(model.clone()),
             ChatEvent::Usage { usage } => self.usage = *usage,
             ChatEvent::Finish { reason } => self.finish = Some(*reason),
         }
@@ -348,6 +357,7 @@ mod tests {
                 },
                 finish: Some(FinishReason::ToolCalls),
                 verbatim: None,
+                model: None,
             }
         );
     }

@@ -51,6 +51,26 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// The error with this endpoint's key removed from its message (some servers echo what they were sent).
+    pub fn scrub(&self, error: ProviderError) -> ProviderError {
+        let Some(key) = self.key.as_ref().map(crate::secret::Secret::expose) else {
+            return error;
+        };
+        if key.len() < 4 {
+            return error;
+        }
+        match error {
+            ProviderError::Auth(m) => ProviderError::Auth(m.replace(key, "[the key]")),
+            ProviderError::Rejected { status, message } => ProviderError::Rejected {
+                status,
+                message: message.replace(key, "[the key]"),
+            },
+            other => other,
+        }
+    }
+}
+
 /// Maps a transport error.
 pub fn transport_error(e: &reqwest::Error) -> ProviderError {
     if e.is_timeout() {

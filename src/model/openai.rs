@@ -163,7 +163,7 @@ impl ChatModel for OpenAiProvider {
                 .chat()
                 .create_stream_byot::<Value, Chunk>(self.body(request))
                 .await;
-            let chunks = opened.map_err(|e| map_error(e, &seen))?;
+            let chunks = opened.map_err(|e| self.endpoint.scrub(map_error(e, &seen)))?;
             let (tx, rx) = tokio::sync::mpsc::channel(64);
             tokio::spawn(pump(chunks, tx, seen));
             Ok(super::chat::receiver_stream(rx))
@@ -178,6 +178,7 @@ async fn pump(
     seen: Seen,
 ) {
     let mut started: Vec<bool> = Vec::new();
+    let mut served = false;
     let mut finish: Option<FinishReason> = None;
     let mut usage: Option<Usage> = None;
     while let Some(item) = chunks.next().await {
@@ -198,6 +199,10 @@ async fn pump(
             return;
         }
         let mut events = Vec::new();
+        if !served && let Some(model) = chunk.model.filter(|m| !m.trim().is_empty()) {
+            served = true;
+            events.push(ChatEvent::Served { model });
+        }
         for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
             if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
                 events.push(ChatEvent::Text { text });
@@ -283,6 +288,8 @@ fn map_error(e: OpenAIError, seen: &Seen) -> ProviderError {
 
 #[derive(Debug, Deserialize)]
 struct Chunk {
+    #[serde(default)]
+    model: Option<String>,
     #[serde(default)]
     choices: Vec<Choice>,
     #[serde(default)]

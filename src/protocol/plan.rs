@@ -70,18 +70,79 @@ impl Plan {
         })
     }
 
-    /// Parses a model's reply strictly: the whole reply must be one plan (a ```json fence is allowed).
+    /// Parses a model's reply leniently: the plan may be fenced or wrapped in prose, and what is missing but
+    /// can be filled in is (a summary from the goals, no files, a generic done-when, ids by position; unknown
+    /// fields are dropped). Only what cannot be repaired is an error, naming the broken part.
     pub fn parse(reply: &str) -> Result<Plan, PlanError> {
-        let body = strip_fence(reply.trim());
-        let mut plan: Plan =
-            serde_json::from_str(body).map_err(|e| PlanError::Malformed(e.to_string()))?;
-        if plan.steps.is_empty() {
+        let value = json_in(reply)
+            .ok_or_else(|| PlanError::Malformed("no JSON object in the reply".into()))?;
+        // A plan under one key ({"plan": {...}}), or a bare list of steps.
+        let value = match value {
+            serde_json::Value::Object(ref o) if !o.contains_key("steps") && o.len() == 1 => {
+                o.values().next().cloned().unwrap_or_default()
+            }
+            v => v,
+        };
+        let (summary, raw_steps) = match &value {
+            serde_json::Value::Array(steps) => (String::new(), steps.clone()),
+            serde_json::Value::Object(o) => {
+                let steps = match o.get("steps") {
+                    Some(serde_json::Value::Array(a)) => a.clone(),
+                    Some(_) => return Err(PlanError::Malformed("`steps` is not a list".into())),
+                    None => return Err(PlanError::Malformed("it has no `steps`".into())),
+                };
+                (text_of(o.get("summary")), steps)
+            }
+            _ => return Err(PlanError::Malformed("the JSON is not an object".into())),
+        };
+        if raw_steps.is_empty() {
             return Err(PlanError::Invalid("it has no steps".into()));
         }
-        if let Some(s) = plan.steps.iter().find(|s| s.goal.trim().is_empty()) {
-            return Err(PlanError::Invalid(format!("step {} has no goal", s.id)));
+        let mut steps = Vec::new();
+        for (i, raw) in raw_steps.iter().enumerate() {
+            let n = i + 1;
+            let step = match raw {
+                serde_json::Value::String(goal) => Step {
+                    id: 0,
+                    goal: goal.clone(),
+                    files: Vec::new(),
+                    done_when: String::new(),
+                },
+                serde_json::Value::Object(o) => {
+                    let goal = ["goal", "title", "description", "task"]
+                        .iter()
+                        .map(|k| text_of(o.get(*k)))
+                        .find(|g| !g.trim().is_empty())
+                        .unwrap_or_default();
+                    let files = match o.get("files") {
+                        Some(serde_json::Value::Array(a)) => a
+                            .iter()
+                            .filter_map(|f| f.as_str())
+                            .map(str::trim)
+                            .filter(|f| !f.is_empty())
+                            .map(str::to_string)
+                            .collect(),
+                        Some(serde_json::Value::String(f)) if !f.trim().is_empty() => {
+                            vec![f.trim().to_string()]
+                        }
+                        _ => Vec::new(),
+                    };
+                    Step {
+                        id: 0,
+                        goal,
+                        files,
+                        done_when: text_of(o.get("done_when")),
+                    }
+                }
+                _ => return Err(PlanError::Invalid(format!("step {n} is not an object"))),
+            };
+            if step.goal.trim().is_empty() {
+                return Err(PlanError::Invalid(format!("step {n} has no goal")));
+            }
+            steps.push(step);
         }
-        // The summary is only a label: a blank one is not worth a planner round, so the goals stand in.
+        let mut plan = Plan { summary, steps };
+        // The summary is only a label: a missing one is not worth a planner round, so the goals stand in.
         if plan.summary.trim().is_empty() {
             let goals: Vec<&str> = plan.steps.iter().map(|s| s.goal.trim()).collect();
             plan.summary = goals.join("; ").chars().take(300).collect();
@@ -89,6 +150,9 @@ impl Plan {
         // Models number steps loosely; the order is what counts.
         for (i, step) in plan.steps.iter_mut().enumerate() {
             step.id = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            if step.done_when.trim().is_empty() {
+                step.done_when = "the goal is met".into();
+            }
         }
         Ok(plan)
     }
@@ -106,6 +170,33 @@ impl Plan {
         }
         out
     }
+}
+
+/// A field as text: a string, or a number or list written out; missing is empty.
+fn text_of(v: Option<&serde_json::Value>) -> String {
+    match v {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+            .collect::<Vec<_>>()
+            .join("; "),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The JSON value a reply holds: the whole reply (a ```json fence allowed), else the outermost `{…}` in it.
+fn json_in(reply: &str) -> Option<serde_json::Value> {
+    let body = strip_fence(reply.trim());
+    if let Ok(v) = serde_json::from_str(body) {
+        return Some(v);
+    }
+    let start = body.find('{')?;
+    let end = body.rfind('}')?;
+    (start < end)
+        .then(|| serde_json::from_str(&body[start..=end]).ok())
+        .flatten()
 }
 
 fn strip_fence(s: &str) -> &str {
@@ -149,17 +240,43 @@ mod tests {
             Plan::parse(r#"{"summary":"x","steps":[]}"#),
             Err(PlanError::Invalid(_))
         ));
-        assert!(matches!(
+        assert_eq!(
             Plan::parse(
-                r#"{"summary":"x","steps":[{"id":1,"goal":"g","files":[],"done_when":"d","extra":1}]}"#
+                r#"{"summary":"x","steps":[{"id":1,"goal":"g","files":[],"done_when":"d"},{"id":2,"goal":" ","files":[],"done_when":"d"}]}"#
             ),
+            Err(PlanError::Invalid("step 2 has no goal".into())),
+            "the broken part is named"
+        );
+        assert!(matches!(
+            Plan::parse(r#"{"summary":"x"}"#),
             Err(PlanError::Malformed(_))
         ));
-        assert!(matches!(
-            Plan::parse(
-                r#"{"summary":"x","steps":[{"id":1,"goal":" ","files":[],"done_when":"d"}]}"#
-            ),
-            Err(PlanError::Invalid(_))
-        ));
+    }
+
+    #[test]
+    fn a_plan_missing_optional_fields_or_wrapped_in_prose_is_repaired() {
+        let reply = "Here is the plan:\n{\"steps\":[{\"goal\":\"Add the flag\",\"files\":\"cli.rs\",\"why\":\"asked\"},{\"title\":\"Test it\",\"done_when\":\"cargo test passes\"}]}\nDone.";
+        assert_eq!(
+            Plan::parse(reply).unwrap(),
+            Plan {
+                summary: "Add the flag; Test it".into(),
+                steps: vec![
+                    Step {
+                        id: 1,
+                        goal: "Add the flag".into(),
+                        files: vec!["cli.rs".into()],
+                        done_when: "the goal is met".into(),
+                    },
+                    Step {
+                        id: 2,
+                        goal: "Test it".into(),
+                        files: vec![],
+                        done_when: "cargo test passes".into(),
+                    },
+                ],
+            }
+        );
+        let wrapped = r#"{"plan":{"summary":"s","steps":["Edit a.py"]}}"#;
+        assert_eq!(Plan::parse(wrapped).unwrap().steps[0].goal, "Edit a.py");
     }
 }

@@ -203,12 +203,35 @@ impl fmt::Display for RouteDecision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} → {}/{} ({})",
+            "{} → {}/{} (",
             self.role.as_str(),
             self.provider,
-            self.model,
-            self.reason
-        )
+            self.model
+        )?;
+        // The reason's own text says "local until…"; a request that moved down a chain went elsewhere.
+        match &self.reason {
+            RouteReason::CircuitOpen { provider, retry_at } if !self.is_local() => write!(
+                f,
+                "{provider} unavailable; back to it after {} UTC",
+                clock(*retry_at)
+            )?,
+            RouteReason::FellBack {
+                provider,
+                error,
+                retry_at,
+            } if !self.is_local() => write!(
+                f,
+                "{provider} failed ({error}); back to it after {} UTC",
+                clock(*retry_at)
+            )?,
+            RouteReason::Sensitive { found } if !self.is_local() => write!(
+                f,
+                "sensitive data ({}) stays inside the trust boundary",
+                kinds(found)
+            )?,
+            reason => write!(f, "{reason}")?,
+        }
+        f.write_str(")")
     }
 }
 

@@ -6,21 +6,25 @@
 //! the request falls back to the local model, so the work goes on. Every decision is an event and a log line;
 //! every answered request is a row in the spend ledger.
 
+mod account;
 pub mod breaker;
+mod links;
 pub mod sensitive;
 mod setup;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use crate::protocol::{RouteDecision, RouteReason, RouteRole, clock};
+pub use links::{replica_order, same_model};
 pub use setup::{RouterSetupError, cloud_providers, resolve_target};
 
 use crate::config::SensitivePolicy;
 use crate::model::{ChatEvent, ChatModel, ChatRequest, ChatResponse, ProviderError, collect};
-use crate::spend::{Ledger, PriceTable, SpendRow, now_ms, start_of_day_ms};
+use crate::spend::{Ledger, PriceTable, now_ms};
 use breaker::{Admission, Breaker};
+use links::{note, replica_label};
 use sensitive::{Kind, Redactor, Scanner};
 
 /// The longest provider-requested wait that is slept through inside one request; longer ones fall back at once.
@@ -31,8 +35,8 @@ pub const MAX_INLINE_WAIT: Duration = Duration::from_secs(1);
 pub enum Target {
     /// The local model, and why.
     Local(RouteReason),
-    /// A cloud provider, by name.
-    Cloud(String),
+    /// Providers by name, in order of preference; the local model is the last resort after them.
+    Cloud(Vec<String>),
 }
 
 /// The router's settings.
@@ -52,8 +56,41 @@ pub struct RouterConfig {
     pub daily_cap_usd: Option<f64>,
     /// The cloud model local tokens are priced at, to report savings.
     pub reference_model: String,
-    /// This session's id (in the ledger).
+    /// This session's id (in the ledger; it also picks the session's replica of each provider).
     pub session: String,
+    /// Providers inside the trust boundary (the team's own servers).
+    pub inside: BTreeSet<String>,
+    /// The environment variable each provider's API key comes from (named when a key is refused).
+    pub key_env: BTreeMap<String, String>,
+    /// Most tokens a reply of the local model may have (a request asking for more is capped).
+    pub local_max_tokens: Option<u32>,
+    /// The planner's output cap.
+    pub planner_max_tokens: u32,
+    /// The executor's output cap.
+    pub executor_max_tokens: u32,
+}
+
+impl RouterConfig {
+    /// Settings with these targets and session id, and the defaults for the rest: online, sensitive requests
+    /// local, no caps, savings priced at gpt-5.1, no provider inside the boundary, the built-in output caps.
+    pub fn new(planner: Target, executor: Target, session: impl Into<String>) -> Self {
+        let local = crate::config::LocalConfig::default().max_tokens;
+        RouterConfig {
+            planner,
+            executor,
+            offline: false,
+            policy: SensitivePolicy::Local,
+            session_cap_usd: None,
+            daily_cap_usd: None,
+            reference_model: setup::DEFAULT_REFERENCE_MODEL.into(),
+            session: session.into(),
+            inside: BTreeSet::new(),
+            key_env: BTreeMap::new(),
+            local_max_tokens: None,
+            planner_max_tokens: crate::config::PLANNER_MAX_TOKENS,
+            executor_max_tokens: local,
+        }
+    }
 }
 
 /// What the router tells its caller while a request runs.
@@ -74,6 +111,8 @@ pub enum RouterEvent {
     },
     /// The ledger could not be written (the request itself succeeded).
     LedgerError(String),
+    /// Something the person should know that does not stop the request (a provider serving another model).
+    Notice(String),
 }
 
 /// A routed request's outcome.
@@ -89,6 +128,8 @@ pub struct Routed {
     pub saved_usd: Option<f64>,
     /// Wall time.
     pub latency: Duration,
+    /// Its row in the spend ledger, if one was written.
+    pub ledger_row: Option<i64>,
 }
 
 /// Why a request could not be served at all.
@@ -104,6 +145,19 @@ pub enum RouterError {
         /// Why the local model is unavailable.
         detail: String,
     },
+    /// A provider refused the API key: not a fallback reason, since every later request would be refused too.
+    #[error(
+        "{provider} refused the API key ({message}); check {}",
+        if key_env.is_empty() { format!("providers.{provider}.api_key_env") } else { format!("${key_env}") }
+    )]
+    Auth {
+        /// The provider.
+        provider: String,
+        /// The environment variable the key comes from (empty when none is configured).
+        key_env: String,
+        /// What the provider said (HTTP status and message; never the key).
+        message: String,
+    },
     /// The provider that served the request (after any fallback) failed.
     #[error("{provider}: {error}")]
     Provider {
@@ -118,12 +172,15 @@ pub enum RouterError {
 pub struct Router {
     config: RouterConfig,
     local: Option<Arc<dyn ChatModel>>,
-    cloud: BTreeMap<String, Arc<dyn ChatModel>>,
+    /// Each provider's replicas, in config order.
+    cloud: BTreeMap<String, Vec<Arc<dyn ChatModel>>>,
     scanner: Scanner,
     prices: PriceTable,
     ledger: Option<Arc<Ledger>>,
     breakers: Mutex<BTreeMap<String, Breaker>>,
     spent: Mutex<f64>,
+    /// Providers whose served model was reported as differing from the configured one.
+    noticed: Mutex<BTreeSet<String>>,
 }
 
 impl Router {
@@ -136,10 +193,11 @@ impl Router {
         prices: PriceTable,
         ledger: Option<Arc<Ledger>>,
     ) -> Self {
-        let cloud = cloud
-            .into_iter()
-            .map(|m| (m.provider().to_string(), m))
-            .collect();
+        let mut by_name: BTreeMap<String, Vec<Arc<dyn ChatModel>>> = BTreeMap::new();
+        for m in cloud {
+            by_name.entry(m.provider().to_string()).or_default().push(m);
+        }
+        let cloud = by_name;
         Router {
             config,
             local,
@@ -149,6 +207,7 @@ impl Router {
             ledger,
             breakers: Mutex::default(),
             spent: Mutex::new(0.0),
+            noticed: Mutex::default(),
         }
     }
 
@@ -157,9 +216,25 @@ impl Router {
         &self.config
     }
 
+    /// The most tokens a reply for `role` may have.
+    pub fn max_tokens(&self, role: RouteRole) -> u32 {
+        match role {
+            RouteRole::Planner => self.config.planner_max_tokens,
+            RouteRole::Executor => self.config.executor_max_tokens,
+        }
+    }
+
     /// Whether a workspace path is marked sensitive (its content never goes to the cloud).
     pub fn is_sensitive_path(&self, path: &str) -> bool {
         self.scanner.is_sensitive_path(path)
+    }
+
+    /// Zeroes the savings recorded for these ledger rows: the work they did did not land.
+    pub fn void_saved(&self, rows: &[i64]) -> Result<(), String> {
+        match &self.ledger {
+            Some(ledger) if !rows.is_empty() => ledger.void_saved(rows).map_err(|e| e.to_string()),
+            _ => Ok(()),
+        }
     }
 
     /// USD this session has spent through this router.
@@ -209,7 +284,7 @@ impl Router {
         request: &ChatRequest,
         on: &mut (dyn FnMut(RouterEvent) + Send),
     ) -> Result<Routed, RouterError> {
-        let name = match target {
+        let chain = match target {
             // Offline, "no key" is not why the request stays here.
             Target::Local(RouteReason::NoCloudKey) if self.config.offline => {
                 return self
@@ -219,71 +294,126 @@ impl Router {
             Target::Local(reason) => {
                 return self.run_local(role, request, reason.clone(), on).await;
             }
-            Target::Cloud(name) => name.clone(),
+            Target::Cloud(chain) => chain,
         };
         if self.config.offline {
             return self
                 .run_local(role, request, RouteReason::Offline, on)
                 .await;
         }
-        let Some(model) = self.cloud.get(&name).cloned() else {
-            return Err(RouterError::Provider {
-                provider: name,
-                error: ProviderError::Rejected {
-                    status: 0,
-                    message: "no such provider".into(),
-                },
-            });
-        };
-
         let found = self.scanner.scan_request(request);
-        let mut redactor = None;
-        let mut redacted = None;
-        if !found.is_empty() {
-            if self.config.policy == SensitivePolicy::Redact
-                && !found.contains(&Kind::SensitivePath)
-            {
-                let mut r = Redactor::default();
-                redacted = Some(r.redact_request(&self.scanner, request));
-                redactor = Some((r, found));
-            } else {
-                return self
-                    .run_local(role, request, RouteReason::Sensitive { found }, on)
-                    .await;
+        // Why the request is not (yet) on a preferred link: the reason the next link or the local model runs.
+        let mut why: Option<RouteReason> = None;
+        for name in chain.iter().filter(|n| n.as_str() != "local") {
+            let Some(replicas) = self.cloud.get(name) else {
+                return Err(RouterError::Provider {
+                    provider: name.clone(),
+                    error: ProviderError::Rejected {
+                        status: 0,
+                        message: "no such provider".into(),
+                    },
+                });
+            };
+            let inside = self.config.inside.contains(name);
+            let mut redactor = None;
+            if !found.is_empty() && !inside {
+                if self.config.policy == SensitivePolicy::Redact
+                    && !found.contains(&Kind::SensitivePath)
+                {
+                    let mut r = Redactor::default();
+                    let outgoing = r.redact_request(&self.scanner, request);
+                    redactor = Some((r, outgoing));
+                } else {
+                    why.get_or_insert(RouteReason::Sensitive {
+                        found: found.clone(),
+                    });
+                    continue;
+                }
+            }
+            if !inside && let Some(reason) = self.budget_spent() {
+                why.get_or_insert(reason);
+                continue;
+            }
+            let order = replica_order(&self.config.session, replicas.len());
+            for index in order {
+                let label = replica_label(name, index, replicas.len());
+                let admission = self.breaker(&label, |b| b.admit(Instant::now()));
+                if let Admission::Deny { until } = admission {
+                    note(
+                        &mut why,
+                        RouteReason::CircuitOpen {
+                            provider: label,
+                            retry_at: system_time(until),
+                        },
+                    );
+                    continue;
+                }
+                let reason = match (&redactor, admission, why.clone()) {
+                    (Some((r, _)), _, _) => RouteReason::Redacted {
+                        found: found.clone(),
+                        values: r.len(),
+                    },
+                    (None, _, Some(earlier)) => earlier,
+                    (None, Admission::Probe, None) => RouteReason::Probe,
+                    (None, _, None) => RouteReason::Configured,
+                };
+                let model = replicas[index].clone();
+                let decision = RouteDecision {
+                    role,
+                    provider: name.clone(),
+                    model: model.model().to_string(),
+                    reason,
+                };
+                let outgoing = redactor.as_ref().map_or(request, |(_, o)| o);
+                let restore = redactor.as_ref().map(|(r, _)| r);
+                match self
+                    .try_link(&label, &model, decision, outgoing, restore, on)
+                    .await
+                {
+                    Ok(routed) => return Ok(routed),
+                    // No breaker is opened: the next request should say the same, not quietly go elsewhere.
+                    Err(ProviderError::Auth(message)) => {
+                        return Err(RouterError::Auth {
+                            provider: name.clone(),
+                            key_env: self.config.key_env.get(name).cloned().unwrap_or_default(),
+                            message,
+                        });
+                    }
+                    Err(error) => {
+                        let until =
+                            self.breaker(&label, |b| b.failure(Instant::now(), &error, jitter()));
+                        note(
+                            &mut why,
+                            RouteReason::FellBack {
+                                provider: label,
+                                error: error.to_string(),
+                                retry_at: system_time(until),
+                            },
+                        );
+                    }
+                }
             }
         }
-        if let Some(reason) = self.budget_spent() {
-            return self.run_local(role, request, reason, on).await;
-        }
-        let admission = self.breaker(&name, |b| b.admit(Instant::now()));
-        if let Admission::Deny { until } = admission {
-            let reason = RouteReason::CircuitOpen {
-                provider: name,
-                retry_at: system_time(until),
-            };
-            return self.run_local(role, request, reason, on).await;
-        }
+        let reason = why.unwrap_or(RouteReason::Configured);
+        self.run_local(role, request, reason, on).await
+    }
 
-        let reason = match (&redactor, admission) {
-            (Some((r, found)), _) => RouteReason::Redacted {
-                found: found.clone(),
-                values: r.len(),
-            },
-            (None, Admission::Probe) => RouteReason::Probe,
-            (None, _) => RouteReason::Configured,
-        };
-        let decision = RouteDecision {
-            role,
-            provider: name.clone(),
-            model: model.model().to_string(),
-            reason,
-        };
-        tracing::info!(%decision, "route");
+    /// Sends the request to one replica of one provider; a failure it reports with a short wait is retried once
+    /// in place. Returns the provider's last error when it did not answer.
+    async fn try_link(
+        &self,
+        label: &str,
+        model: &Arc<dyn ChatModel>,
+        decision: RouteDecision,
+        outgoing: &ChatRequest,
+        restore: Option<&Redactor>,
+        on: &mut (dyn FnMut(RouterEvent) + Send),
+    ) -> Result<Routed, ProviderError> {
+        tracing::info!(%decision, replica = label, "route");
         on(RouterEvent::Decision(decision.clone()));
-        let outgoing = redacted.as_ref().unwrap_or(request);
         let started = Instant::now();
         let mut attempt = 0;
-        let error = loop {
+        loop {
             attempt += 1;
             let mut streamed = false;
             let result = async {
@@ -298,8 +428,8 @@ impl Router {
             .await;
             match result {
                 Ok(mut response) => {
-                    self.breaker(&name, Breaker::success);
-                    if let Some((r, _)) = &redactor {
+                    self.breaker(label, Breaker::success);
+                    if let Some(r) = restore {
                         response.text = r.restore(&response.text);
                         for call in &mut response.tool_calls {
                             call.arguments = r.restore(&call.arguments);
@@ -308,9 +438,9 @@ impl Router {
                     return Ok(self.finish(decision, response, started, on));
                 }
                 Err(e) => {
-                    tracing::warn!(provider = %name, attempt, error = %e, "cloud request failed");
+                    tracing::warn!(provider = %label, attempt, error = %e, "provider request failed");
                     on(RouterEvent::ProviderFailed {
-                        provider: name.clone(),
+                        provider: label.to_string(),
                         error: e.clone(),
                     });
                     if streamed {
@@ -327,19 +457,12 @@ impl Router {
                         )
                         && wait <= MAX_INLINE_WAIT;
                     if !retry {
-                        break e;
+                        return Err(e);
                     }
                     tokio::time::sleep(wait).await;
                 }
             }
-        };
-        let until = self.breaker(&name, |b| b.failure(Instant::now(), &error, jitter()));
-        let reason = RouteReason::FellBack {
-            provider: name,
-            error: error.to_string(),
-            retry_at: system_time(until),
-        };
-        self.run_local(role, request, reason, on).await
+        }
     }
 
     async fn run_local(
@@ -364,6 +487,17 @@ impl Router {
         tracing::info!(%decision, "route");
         on(RouterEvent::Decision(decision.clone()));
         let started = Instant::now();
+        let capped;
+        let request = match self.config.local_max_tokens {
+            Some(cap) if request.max_tokens > cap => {
+                capped = ChatRequest {
+                    max_tokens: cap,
+                    ..request.clone()
+                };
+                &capped
+            }
+            _ => request,
+        };
         let result = async {
             let stream = local.stream(request).await?;
             collect(stream, |e| on(RouterEvent::Delta(e.clone()))).await
@@ -380,83 +514,6 @@ impl Router {
                 error,
             }),
         }
-    }
-
-    /// Prices the reply, writes the ledger row, and counts it against the budget.
-    fn finish(
-        &self,
-        decision: RouteDecision,
-        response: ChatResponse,
-        started: Instant,
-        on: &mut (dyn FnMut(RouterEvent) + Send),
-    ) -> Routed {
-        let latency = started.elapsed();
-        let local = decision.is_local();
-        let (usd, saved_usd) = if local {
-            (
-                Some(0.0),
-                self.prices
-                    .cost(&self.config.reference_model, &response.usage),
-            )
-        } else {
-            (self.prices.cost(&decision.model, &response.usage), None)
-        };
-        if let Some(spent) = usd {
-            *self
-                .spent
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) += spent;
-        }
-        if let Some(ledger) = &self.ledger {
-            let row = SpendRow {
-                ts_ms: now_ms(),
-                session: self.config.session.clone(),
-                role: decision.role.as_str().into(),
-                provider: decision.provider.clone(),
-                model: decision.model.clone(),
-                local,
-                usage: response.usage,
-                usd,
-                saved_usd,
-                latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
-                reason: decision.reason.to_string(),
-            };
-            if let Err(e) = ledger.record(&row) {
-                tracing::error!(error = %e, "ledger write failed");
-                on(RouterEvent::LedgerError(e.to_string()));
-            }
-        }
-        Routed {
-            response,
-            decision,
-            usd,
-            saved_usd,
-            latency,
-        }
-    }
-
-    /// The budget reason to stay local, if a cap is reached.
-    fn budget_spent(&self) -> Option<RouteReason> {
-        let session = self.session_spent();
-        if let Some(cap) = self.config.session_cap_usd.filter(|&c| session >= c) {
-            return Some(RouteReason::BudgetSpent {
-                scope: "session".into(),
-                spent_usd: session,
-                cap_usd: cap,
-            });
-        }
-        let cap = self.config.daily_cap_usd?;
-        let today = match &self.ledger {
-            Some(l) => l
-                .spent_since(start_of_day_ms(now_ms()), None)
-                .unwrap_or(session),
-            None => session,
-        };
-        (today >= cap).then(|| RouteReason::BudgetSpent {
-            scope: "daily".into(),
-            spent_usd: today,
-            cap_usd: cap,
-        })
     }
 
     fn breaker<T>(&self, name: &str, f: impl FnOnce(&mut Breaker) -> T) -> T {

@@ -1,11 +1,12 @@
 //! Building a router from config: providers, role targets, the scanner, prices and budgets.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::sensitive::{PatternError, Scanner, ScannerConfig};
 use super::{Router, RouterConfig, Target};
-use crate::config::{Config, ProviderKind};
+use crate::config::{Boundary, Config, ProviderKind};
 use crate::model::anthropic::AnthropicProvider;
 use crate::model::openai::OpenAiProvider;
 use crate::model::{ChatModel, ProviderError};
@@ -31,7 +32,7 @@ pub enum RouterSetupError {
     Pattern(#[from] PatternError),
 }
 
-/// The cloud providers named in config (with or without a key: a local server may need none).
+/// The providers named in config, one model per replica (with or without a key: a team server may need none).
 pub fn cloud_providers(config: &Config) -> Result<Vec<Arc<dyn ChatModel>>, RouterSetupError> {
     let mut out: Vec<Arc<dyn ChatModel>> = Vec::new();
     for (name, p) in &config.values.providers {
@@ -45,32 +46,36 @@ pub fn cloud_providers(config: &Config) -> Result<Vec<Arc<dyn ChatModel>>, Route
             name: name.clone(),
             error,
         };
-        let model: Arc<dyn ChatModel> = match p.kind {
-            Some(ProviderKind::Anthropic) => Arc::new(
-                AnthropicProvider::new(name, &p.base_url, &p.model, key, timeout).map_err(err)?,
-            ),
-            _ => Arc::new(
-                OpenAiProvider::new(name, &p.base_url, &p.model, key, timeout).map_err(err)?,
-            ),
-        };
-        out.push(model);
+        for url in std::iter::once(&p.base_url).chain(&p.replicas) {
+            let model: Arc<dyn ChatModel> = match p.kind {
+                Some(ProviderKind::Anthropic) => Arc::new(
+                    AnthropicProvider::new(name, url, &p.model, key.clone(), timeout)
+                        .map_err(err)?,
+                ),
+                _ => Arc::new(
+                    OpenAiProvider::new(name, url, &p.model, key.clone(), timeout).map_err(err)?,
+                ),
+            };
+            out.push(model);
+        }
     }
     Ok(out)
 }
 
-/// Where a role's requests go, from `planner.provider` / `executor.provider`.
+/// Where a role's requests go, from `planner.provider` / `executor.provider` and their `fallback` lists.
 ///
 /// `auto` (and `cloud`) pick the cloud provider with an API key, preferring `openai`, then `anthropic`, then
-/// the others by name; with no key anywhere the role is local. A provider named explicitly is used even
-/// without a key (a local llama-server needs none).
+/// the others by name; with no key anywhere the role is local (unless a fallback names a provider). A provider
+/// named explicitly is used even without a key (a team's llama-server needs none). The local model always
+/// comes last.
 pub fn resolve_target(config: &Config, role: RouteRole) -> Target {
-    let provider = match role {
-        RouteRole::Planner => config.values.planner.provider.as_str(),
-        RouteRole::Executor => config.values.executor.provider.as_str(),
+    let role_config = match role {
+        RouteRole::Planner => &config.values.planner,
+        RouteRole::Executor => &config.values.executor,
     };
-    match provider {
-        "local" => Target::Local(RouteReason::Configured),
-        "auto" if role == RouteRole::Executor => Target::Local(RouteReason::Configured),
+    let first = match role_config.provider.as_str() {
+        "local" => return Target::Local(RouteReason::Configured),
+        "auto" if role == RouteRole::Executor => return Target::Local(RouteReason::Configured),
         "auto" | "cloud" => {
             let mut keyed: Vec<&String> = config
                 .values
@@ -83,12 +88,20 @@ pub fn resolve_target(config: &Config, role: RouteRole) -> Target {
                 "anthropic" => 1,
                 _ => 2,
             });
-            match keyed.first() {
-                Some(name) => Target::Cloud((*name).clone()),
-                None => Target::Local(RouteReason::NoCloudKey),
-            }
+            keyed.first().map(|n| (*n).clone())
         }
-        name => Target::Cloud(name.to_string()),
+        name => Some(name.to_string()),
+    };
+    let mut chain: Vec<String> = first.into_iter().collect();
+    for name in &role_config.fallback {
+        if name != "local" && !chain.contains(name) {
+            chain.push(name.clone());
+        }
+    }
+    if chain.is_empty() {
+        Target::Local(RouteReason::NoCloudKey)
+    } else {
+        Target::Cloud(chain)
     }
 }
 
@@ -104,16 +117,29 @@ impl Router {
         let planner = resolve_target(config, RouteRole::Planner);
         let executor = resolve_target(config, RouteRole::Executor);
         let v = &config.values;
+        let prices = PriceTable::new(&v.prices);
+        let inside: BTreeSet<String> = v
+            .providers
+            .iter()
+            .filter(|(_, p)| p.boundary == Boundary::Inside)
+            .map(|(n, _)| n.clone())
+            .collect();
+        // Savings are priced at the first priced cloud model the planner would use.
         let reference_model = if !v.spend.reference_model.trim().is_empty() {
             v.spend.reference_model.trim().to_string()
-        } else if let Target::Cloud(name) = &planner {
-            v.providers
-                .get(name)
-                .map_or_else(|| DEFAULT_REFERENCE_MODEL.to_string(), |p| p.model.clone())
+        } else if let Target::Cloud(chain) = &planner {
+            chain
+                .iter()
+                .filter(|n| !inside.contains(*n))
+                .filter_map(|n| v.providers.get(n))
+                .map(|p| p.model.clone())
+                .find(|m| prices.lookup(m).is_some())
+                .unwrap_or_else(|| DEFAULT_REFERENCE_MODEL.to_string())
         } else {
             DEFAULT_REFERENCE_MODEL.to_string()
         };
         let cap = |v: f64| (v > 0.0).then_some(v);
+        let tokens = |n: u32| if n == 0 { v.local.max_tokens } else { n };
         let router_config = RouterConfig {
             planner,
             executor,
@@ -123,6 +149,16 @@ impl Router {
             daily_cap_usd: cap(v.budget.daily_usd),
             reference_model,
             session,
+            inside,
+            key_env: v
+                .providers
+                .iter()
+                .filter(|(_, p)| !p.api_key_env.is_empty())
+                .map(|(n, p)| (n.clone(), p.api_key_env.clone()))
+                .collect(),
+            local_max_tokens: Some(v.local.max_tokens),
+            planner_max_tokens: tokens(v.planner.max_tokens),
+            executor_max_tokens: tokens(v.executor.max_tokens),
         };
         let scanner = Scanner::new(&ScannerConfig {
             detect_pii: v.privacy.detect_pii,
@@ -139,7 +175,7 @@ impl Router {
             local,
             cloud,
             scanner,
-            PriceTable::new(&v.prices),
+            prices,
             ledger,
         ))
     }

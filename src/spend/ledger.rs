@@ -126,8 +126,8 @@ impl Ledger {
         })
     }
 
-    /// Appends a row.
-    pub fn record(&self, row: &SpendRow) -> Result<(), LedgerError> {
+    /// Appends a row; returns its id.
+    pub fn record(&self, row: &SpendRow) -> Result<i64, LedgerError> {
         self.with(|c| {
             c.execute(
                 "INSERT INTO requests (ts_ms, session, role, provider, model, local, input_tokens, cached_input_tokens,
@@ -150,7 +150,18 @@ impl Ledger {
                     row.reason,
                 ],
             )
-            .map(|_| ())
+            .map(|_| c.last_insert_rowid())
+        })
+    }
+
+    /// Sets the savings of these rows to zero: the work they did did not land (see docs/SPEND.md).
+    pub fn void_saved(&self, ids: &[i64]) -> Result<(), LedgerError> {
+        self.with(|c| {
+            let mut stmt = c.prepare("UPDATE requests SET saved_usd = 0.0 WHERE id = ?1")?;
+            for id in ids {
+                stmt.execute(params![id])?;
+            }
+            Ok(())
         })
     }
 

@@ -21,6 +21,8 @@ pub struct Totals {
     pub saved_usd: f64,
     /// Cloud requests to models without a price (not in `usd`).
     pub unpriced: u64,
+    /// Local requests whose savings could not be priced (the reference model has no price).
+    pub saved_unpriced: u64,
 }
 
 impl Totals {
@@ -32,7 +34,11 @@ impl Totals {
             None if !row.local => self.unpriced += 1,
             None => {}
         }
-        self.saved_usd += row.saved_usd.unwrap_or(0.0);
+        match row.saved_usd {
+            Some(saved) => self.saved_usd += saved,
+            None if row.local => self.saved_unpriced += 1,
+            None => {}
+        }
     }
 }
 
@@ -172,8 +178,13 @@ pub fn render(report: &SpendReport, max_sessions: usize) -> String {
         } else {
             String::new()
         };
+        let saved_unpriced = if t.saved_unpriced > 0 {
+            format!(" + {} unpriced", t.saved_unpriced)
+        } else {
+            String::new()
+        };
         format!(
-            "{:>4} requests  spent {}{unpriced}  saved {}  {}",
+            "{:>4} requests  spent {}{unpriced}  saved {}{saved_unpriced}  {}",
             t.requests,
             usd(t.usd),
             usd(t.saved_usd),
@@ -284,12 +295,17 @@ mod tests {
             row("s2", now - 1000, "gpt-5.1", false, Some(0.25), None),
             row("s2", now - 500, "smol", true, Some(0.0), Some(0.1)),
             row("s2", now - 100, "mystery-model", false, None, None),
+            row("s2", now - 50, "smol", true, Some(0.0), None),
         ];
         let r = build(&rows, now);
-        assert_eq!(r.month.requests, 4);
+        assert_eq!(r.month.requests, 5);
+        assert_eq!(
+            r.month.saved_unpriced, 1,
+            "a local row whose savings had no price"
+        );
         assert_eq!(r.month.usd, 0.75);
         assert_eq!(r.month.unpriced, 1);
-        assert_eq!(r.today.requests, 3);
+        assert_eq!(r.today.requests, 4);
         assert_eq!(r.today.usd, 0.25);
         assert_eq!(r.today.saved_usd, 0.1);
         assert_eq!(
@@ -302,7 +318,8 @@ mod tests {
         assert_eq!(r.unpriced_models, vec!["mystery-model".to_string()]);
         assert_eq!(r.by_model.len(), 3);
         let text = render(&r, 10);
-        assert!(text.contains("1 unpriced"), "{text}");
+        assert!(text.contains("spent $0.2500 + 1 unpriced"), "{text}");
+        assert!(text.contains("saved $0.1000 + 1 unpriced"), "{text}");
         assert!(
             text.contains("Unpriced (not in the totals): mystery-model"),
             "{text}"

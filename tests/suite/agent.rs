@@ -10,7 +10,7 @@ use serde_json::json;
 use tandem::agent::checkpoint::Checkpoints;
 use tandem::agent::session::{Session, SessionConfig};
 use tandem::agent::transcript;
-use tandem::config::{AgentConfig, ApprovalPolicy, SensitivePolicy};
+use tandem::config::{AgentConfig, ApprovalPolicy};
 use tandem::model::ChatModel;
 use tandem::model::openai::OpenAiProvider;
 use tandem::protocol::{
@@ -56,14 +56,13 @@ fn router(planner: (&str, &MockServer), executor: (&str, &MockServer)) -> Arc<Ro
         cloud.push(provider(executor.0, executor.1));
     }
     let config = RouterConfig {
-        planner: Target::Cloud(planner.0.into()),
-        executor: Target::Cloud(executor.0.into()),
-        offline: false,
-        policy: SensitivePolicy::Local,
-        session_cap_usd: None,
-        daily_cap_usd: None,
-        reference_model: "gpt-5.1".into(),
-        session: "s".into(),
+        planner_max_tokens: 512,
+        executor_max_tokens: 512,
+        ..RouterConfig::new(
+            Target::Cloud(vec![planner.0.into()]),
+            Target::Cloud(vec![executor.0.into()]),
+            "s",
+        )
     };
     Arc::new(Router::new(
         config,
@@ -85,7 +84,6 @@ fn config(id: &str, task: &str, agent: AgentConfig) -> SessionConfig {
         planner_prompt: "You plan.".into(),
         executor_prompt: "You execute.".into(),
         instructions: None,
-        max_tokens: 512,
         resume: None,
         initial_plan: None,
         transcript: true,

@@ -615,3 +615,56 @@ fn completions_and_man_page_print_without_a_workspace() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("/nonexistent"));
 }
+
+#[test]
+fn doctor_checks_every_link_and_replica_and_says_a_served_model_mismatch() {
+    use super::mock::{MockServer, Reply};
+    let listing = |ids: &'static [&'static str]| {
+        move |_: &super::mock::Recorded, _: usize| {
+            Reply::Status {
+            status: 200,
+            headers: vec![],
+            body: serde_json::json!({"object": "list", "data": ids.iter().map(|id| serde_json::json!({"id": id, "object": "model"})).collect::<Vec<_>>()}).to_string(),
+        }
+        }
+    };
+    // A llama-server behind OPENAI_BASE_URL serving another model, and a team server with two replicas.
+    let llama = MockServer::start();
+    llama.respond_with(listing(&["qwen2.5-coder-7b-instruct"]));
+    let gpu1 = MockServer::start();
+    gpu1.respond_with(listing(&["qwen3-coder-30b"]));
+    let gpu2 = MockServer::start();
+    gpu2.respond_with(|_, _| Reply::error(401, &[], "unauthorized"));
+    let s = Sandbox::new();
+    std::fs::create_dir_all(s.root.join("config")).unwrap();
+    std::fs::write(
+        s.root.join("config/config.toml"),
+        format!(
+            "[planner]\nprovider = \"openai\"\nfallback = [\"team\"]\n\
+             [providers.team]\nkind = \"openai\"\nbase_url = \"{}/v1\"\nreplicas = [\"{}/v1\"]\n\
+             model = \"qwen3-coder-30b\"\nboundary = \"inside\"\napi_key_env = \"TEAM_KEY\"\n",
+            gpu1.url, gpu2.url
+        ),
+    )
+    .unwrap();
+    let out = s
+        .tandem(&["doctor", "--no-load"])
+        .env("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+        .env("OPENAI_BASE_URL", format!("{}/v1", llama.url))
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    for needle in [
+        "planner chain",
+        "openai → team → local",
+        "serves qwen2.5-coder-7b-instruct, not the configured `gpt-5.1`",
+        "provider team@1",
+        "reachable, no key needed (inside the trust boundary)",
+        "provider team@2",
+        "key refused (HTTP 401; no key): check $TEAM_KEY",
+    ] {
+        assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
+    }
+    assert_eq!(out.status.code(), Some(1), "a refused replica fails doctor");
+    assert!(!stdout.contains("sk-test-0123456789abcdef"));
+}

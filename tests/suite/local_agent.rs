@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tandem::agent::session::{Session, SessionConfig};
-use tandem::config::{AgentConfig, SensitivePolicy};
+use tandem::config::AgentConfig;
 use tandem::model::local::SamplingParams;
 use tandem::model::local_provider::LocalProvider;
 use tandem::model::{ChatMessage, ChatModel, ChatRequest, FinishReason, ToolChoice, collect};
@@ -83,14 +83,14 @@ async fn a_whole_offline_session_on_the_demo_model_runs_to_its_end() {
         SamplingParams::greedy(),
     ));
     let config = RouterConfig {
-        planner: Target::Cloud("openai".into()),
-        executor: Target::Local(RouteReason::Configured),
         offline: true,
-        policy: SensitivePolicy::Local,
-        session_cap_usd: None,
-        daily_cap_usd: None,
-        reference_model: "gpt-5.1".into(),
-        session: "local".into(),
+        planner_max_tokens: 384,
+        executor_max_tokens: 384,
+        ..RouterConfig::new(
+            Target::Cloud(vec!["openai".into()]),
+            Target::Local(RouteReason::Configured),
+            "local",
+        )
     };
     let router = Arc::new(Router::new(
         config,
@@ -117,7 +117,6 @@ async fn a_whole_offline_session_on_the_demo_model_runs_to_its_end() {
         planner_prompt: include_str!("../../prompts/planner.md").into(),
         executor_prompt: include_str!("../../prompts/executor.md").into(),
         instructions: None,
-        max_tokens: 384,
         resume: None,
         initial_plan: None,
         transcript: true,

@@ -1,10 +1,12 @@
 mod agent;
+mod chains;
 mod cli;
 mod engine;
 mod escape;
 mod escape_ns;
 mod escape_ns_attempts;
 mod headless;
+mod interop;
 mod local_agent;
 mod mock;
 mod providers;

@@ -42,16 +42,11 @@ fn local(model: std::path::PathBuf) -> Arc<dyn ChatModel> {
 }
 
 fn config(planner: &str) -> RouterConfig {
-    RouterConfig {
-        planner: Target::Cloud(planner.into()),
-        executor: Target::Local(RouteReason::Configured),
-        offline: false,
-        policy: SensitivePolicy::Local,
-        session_cap_usd: None,
-        daily_cap_usd: None,
-        reference_model: "gpt-5.1".into(),
-        session: "test-session".into(),
-    }
+    RouterConfig::new(
+        Target::Cloud(vec![planner.into()]),
+        Target::Local(RouteReason::Configured),
+        "test-session",
+    )
 }
 
 fn router(
@@ -247,37 +242,6 @@ async fn server_errors_timeouts_and_cut_streams_fall_back() {
         "streamed text is voided before the fallback"
     );
     assert!(!routed.response.text.contains("half a reply"));
-}
-
-#[tokio::test]
-async fn a_wrong_key_is_reported_and_the_work_goes_on() {
-    let (model, _model_lock) = require_model!();
-    let server = MockServer::start();
-    server.push([Reply::error(401, &[], "Incorrect API key provided")]);
-    let r = router(
-        vec![openai(&server)],
-        Some(local(model)),
-        config("openai"),
-        None,
-    );
-    let (routed, events) = chat(&r, &ask("hi")).await;
-    let routed = routed.unwrap();
-    assert!(
-        matches!(reason(&routed), RouteReason::FellBack { error, .. } if error.contains("authentication failed") && error.contains("Incorrect API key"))
-    );
-    assert!(events.iter().any(|e| matches!(
-        e,
-        RouterEvent::ProviderFailed {
-            error: ProviderError::Auth(_),
-            ..
-        }
-    )));
-    let again = chat(&r, &ask("hi again")).await.0.unwrap();
-    assert!(
-        matches!(reason(&again), RouteReason::CircuitOpen { .. }),
-        "a bad key is not retried at once"
-    );
-    assert_eq!(server.requests().len(), 1);
 }
 
 #[tokio::test]

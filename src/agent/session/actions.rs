@@ -89,6 +89,7 @@ impl Session {
         {
             Ok(checkpoint) => {
                 self.changed.insert(path.clone());
+                self.edits_applied += 1;
                 self.emit(EventMsg::EditApplied {
                     edit,
                     path: path.clone(),

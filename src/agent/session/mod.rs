@@ -49,8 +49,6 @@ pub struct SessionConfig {
     pub executor_prompt: String,
     /// Project instructions (AGENTS.md or similar), if any.
     pub instructions: Option<String>,
-    /// Most tokens per model reply.
-    pub max_tokens: u32,
     /// Where an earlier run of this session got to.
     pub resume: Option<Resumed>,
     /// A plan made earlier (`exec --plan FILE`): executed without planning again.
@@ -96,6 +94,12 @@ pub struct Session {
     pub(crate) usd: f64,
     pub(crate) saved: f64,
     pub(crate) changed: BTreeSet<String>,
+    /// Savings of local requests whose work has not landed yet: (ledger row, USD).
+    pub(crate) pending_saved: Vec<(Option<i64>, f64)>,
+    /// Edits applied so far (a step that applies none changed nothing).
+    pub(crate) edits_applied: u64,
+    /// A step hit an error no retry can mend (a refused API key): the session ends as failed.
+    pub(crate) stopped: bool,
     pub(crate) plan: Option<Plan>,
     pub(crate) round: u32,
     pub(crate) steps: BTreeMap<u32, (StepStatus, String)>,
@@ -137,6 +141,9 @@ impl Session {
             changed: resume.changed,
             history: resume.history,
             history_summary: resume.summary,
+            stopped: false,
+            pending_saved: Vec::new(),
+            edits_applied: 0,
             plan: resume.plan,
             round: resume.round,
             steps: resume.steps,
@@ -284,7 +291,9 @@ impl Session {
                         reason,
                     });
                 }
-                match self.plan_turn(revision.take()).await {
+                let planned = self.plan_turn(revision.take()).await;
+                self.settle_saved(planned.is_ok());
+                match planned {
                     Ok(plan) => {
                         self.steps.clear();
                         self.emit(EventMsg::PlanReady {
@@ -329,6 +338,7 @@ impl Session {
                             Some(format!("Step {} ({}) failed: {reason}", step.id, step.goal));
                         break;
                     }
+                    Err(None) if self.stopped => return self.finish(Outcome::Failed),
                     Err(None) => return self.finish(Outcome::Interrupted),
                 }
             }
@@ -419,7 +429,9 @@ impl Session {
                     provider,
                     error: error.to_string(),
                 },
-                RouterEvent::LedgerError(message) => EventMsg::Warning { message },
+                RouterEvent::LedgerError(message) | RouterEvent::Notice(message) => {
+                    EventMsg::Warning { message }
+                }
             };
             sink.emit(msg);
         };
@@ -437,7 +449,10 @@ impl Session {
         };
         self.usage.add(&routed.response.usage);
         self.usd += routed.usd.unwrap_or(0.0);
-        self.saved += routed.saved_usd.unwrap_or(0.0);
+        // Savings count once the work lands (see `settle_saved`).
+        if let Some(saved) = routed.saved_usd.filter(|s| *s > 0.0) {
+            self.pending_saved.push((routed.ledger_row, saved));
+        }
         self.emit(EventMsg::Usage {
             role,
             provider: routed.decision.provider.clone(),
@@ -449,6 +464,20 @@ impl Session {
             session_saved_usd: self.saved,
         });
         Ok(routed)
+    }
+
+    /// Counts the pending savings when their work landed (a plan produced; a step done that changed a file),
+    /// else zeroes them in the ledger: "saved" is only work that landed.
+    pub(crate) fn settle_saved(&mut self, landed: bool) {
+        let pending = std::mem::take(&mut self.pending_saved);
+        if landed {
+            self.saved += pending.iter().map(|(_, usd)| usd).sum::<f64>();
+            return;
+        }
+        let rows: Vec<i64> = pending.iter().filter_map(|(row, _)| *row).collect();
+        if let Err(message) = self.router.void_saved(&rows) {
+            self.emit(EventMsg::Warning { message });
+        }
     }
 
     /// Handles ops that arrived while the session was busy (undo, interrupt, stray approvals).

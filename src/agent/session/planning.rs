@@ -10,6 +10,11 @@ use crate::tools::{Action, ToolSet, dispatch, specs};
 /// Characters of repository overview the planner gets.
 pub const OVERVIEW_BUDGET: usize = 12_000;
 
+/// The plan's shape in words, for the message that asks for it as JSON (an example would be copied by small
+/// models).
+const PLAN_SHAPE: &str =
+    "a one-line `summary` and `steps`, each with `id`, `goal`, `files` and `done_when`";
+
 /// What a planner told to stop looking does next.
 const PLAN_NOW: &str = "Call submit_plan now with the plan, naming the files each step changes.";
 
@@ -81,7 +86,7 @@ impl Session {
                 messages: messages.clone(),
                 tools,
                 tool_choice: crate::model::ToolChoice::Required,
-                max_tokens: self.cfg.max_tokens,
+                max_tokens: self.router.max_tokens(RouteRole::Planner),
                 stable_prefix,
                 sources: sources.clone(),
                 ..ChatRequest::default()
@@ -92,12 +97,24 @@ impl Session {
                 progress.end_turn(false);
                 match Plan::parse(&response.text) {
                     Ok(plan) => return Ok(plan),
-                    Err(e) => {
+                    // Cut off by the output cap (a tool call too long for it): the server does call tools, so
+                    // it is asked again the same way.
+                    Err(e) if response.finish == Some(crate::model::FinishReason::Length) => {
                         messages.push(ChatMessage::assistant(response.text));
                         messages.push(ChatMessage::user(format!(
-                            "That is not a plan ({e}). Call submit_plan with the plan."
+                            "That was cut off ({e}). Call submit_plan with a shorter plan."
                         )));
                         continue;
+                    }
+                    Err(e) => {
+                        // A text reply to a required tool call: the server's chat template does not do tools
+                        // (llama-server) or a proxy dropped tool_choice. Asking the same way again gets the
+                        // same, so the plan is asked for under its JSON schema at once.
+                        tracing::info!(turn, error = %e, "the planner answered without a tool call; asking for the plan as JSON");
+                        if !response.text.trim().is_empty() {
+                            messages.push(ChatMessage::assistant(response.text));
+                        }
+                        break;
                     }
                 }
             }
@@ -139,13 +156,21 @@ impl Session {
             progress.end_turn(false);
             tracing::debug!(turn, "planner turn");
         }
-        // Out of turns: ask for the plan itself, under the plan's schema.
-        messages.push(ChatMessage::user("Submit the plan now, as JSON."));
+        // Out of turns, or the server does not call tools: ask for the plan itself, under the plan's schema. The
+        // shape is also spelled out in the message, for servers that ignore response_format or a forced tool.
+        messages.push(ChatMessage::user(format!(
+            "Submit the plan now, as one JSON object with {PLAN_SHAPE}."
+        )));
         let mut last_error = String::new();
         for attempt in 0..2u32 {
+            if attempt > 0 {
+                messages.push(ChatMessage::user(format!(
+                    "That plan is not usable: {last_error}. Send the whole plan again as JSON with only that fixed."
+                )));
+            }
             let request = ChatRequest {
                 messages: messages.clone(),
-                max_tokens: self.cfg.max_tokens,
+                max_tokens: self.router.max_tokens(RouteRole::Planner),
                 json_schema: Some(Plan::json_schema()),
                 temperature: (attempt > 0).then_some(0.4),
                 stable_prefix,
@@ -155,7 +180,12 @@ impl Session {
             let routed = self.call(RouteRole::Planner, false, &request).await?;
             match Plan::parse(&routed.response.text) {
                 Ok(plan) => return Ok(plan),
-                Err(e) => last_error = e.to_string(),
+                Err(e) => {
+                    last_error = e.to_string();
+                    if !routed.response.text.trim().is_empty() {
+                        messages.push(ChatMessage::assistant(routed.response.text));
+                    }
+                }
             }
         }
         Err(CallError::Router(RouterError::Provider {

@@ -4,6 +4,7 @@ use super::progress::{self, Progress, Verdict};
 use super::{CallError, Session};
 use crate::model::{ChatMessage, ChatRequest, Role};
 use crate::protocol::{EventMsg, RouteRole, Step, StepStatus};
+use crate::router::RouterError;
 use crate::tools::{Action, ToolSet, dispatch, specs};
 
 /// Characters of conversation a step keeps before old tool output is dropped.
@@ -21,6 +22,8 @@ enum Attempt {
     Done(String),
     Failed(String),
     Interrupted,
+    /// An error that ends the session (a refused API key): retrying or escalating cannot help.
+    Stopped(String),
 }
 
 impl Session {
@@ -46,10 +49,13 @@ impl Session {
                 goal: step.goal.clone(),
                 attempt,
             });
-            match self
+            let edits_before = self.edits_applied;
+            let outcome = self
                 .attempt_step(step, escalated, last_failure.as_deref())
-                .await
-            {
+                .await;
+            let landed = matches!(outcome, Attempt::Done(_)) && self.edits_applied > edits_before;
+            self.settle_saved(landed);
+            match outcome {
                 Attempt::Done(summary) => {
                     self.steps
                         .insert(step.id, (StepStatus::Done, summary.clone()));
@@ -70,6 +76,18 @@ impl Session {
                         status: StepStatus::Failed,
                         summary: "interrupted".into(),
                     });
+                    return Err(None);
+                }
+                Attempt::Stopped(message) => {
+                    self.steps
+                        .insert(step.id, (StepStatus::Failed, message.clone()));
+                    self.emit(EventMsg::StepFinished {
+                        step: step.id,
+                        status: StepStatus::Failed,
+                        summary: message.clone(),
+                    });
+                    self.emit(EventMsg::Error { message });
+                    self.stopped = true;
                     return Err(None);
                 }
             }
@@ -144,7 +162,7 @@ impl Session {
                 messages: messages.clone(),
                 tools,
                 tool_choice: crate::model::ToolChoice::Required,
-                max_tokens: self.cfg.max_tokens,
+                max_tokens: self.router.max_tokens(RouteRole::Executor),
                 stable_prefix: 2,
                 sources: sources.clone(),
                 ..ChatRequest::default()
@@ -152,6 +170,9 @@ impl Session {
             let response = match self.call(RouteRole::Executor, escalated, &request).await {
                 Ok(routed) => routed.response,
                 Err(CallError::Interrupted) => return Attempt::Interrupted,
+                Err(CallError::Router(e @ RouterError::Auth { .. })) => {
+                    return Attempt::Stopped(e.to_string());
+                }
                 Err(CallError::Router(e)) => {
                     return Attempt::Failed(format!("the model could not be reached: {e}"));
                 }

@@ -193,8 +193,8 @@ async fn handle(
             .status(500)
             .body(Body::from("nested delay"))
             .unwrap(),
-        Reply::Sse(frames) => sse_response(frames, false),
-        Reply::SseCut(frames) => sse_response(frames, true),
+        Reply::Sse(frames) => sse_response(served(frames, &recorded), false),
+        Reply::SseCut(frames) => sse_response(served(frames, &recorded), true),
         Reply::Status {
             status,
             headers,
@@ -213,6 +213,21 @@ async fn handle(
             Response::builder().status(504).body(Body::empty()).unwrap()
         }
     }
+}
+
+/// The frames with the builders' placeholder model replaced by the model the request asked for, as real servers
+/// name the model they serve (frames built with another name keep it).
+fn served(frames: Vec<String>, request: &Recorded) -> Vec<String> {
+    let Some(model) = request.json()["model"].as_str().map(str::to_string) else {
+        return frames;
+    };
+    let placeholder = format!("\"model\":\"{}\"", sse::MOCK_MODEL);
+    let named = serde_json::json!({ "model": model }).to_string();
+    let named = &named[1..named.len() - 1];
+    frames
+        .into_iter()
+        .map(|f| f.replace(&placeholder, named))
+        .collect()
 }
 
 fn sse_response(frames: Vec<String>, cut: bool) -> Response {

@@ -2,6 +2,16 @@
 
 use serde_json::{Value, json};
 
+/// The model name the builders put in frames; the mock server replaces it with the requested model.
+pub const MOCK_MODEL: &str = "mock-model";
+
+/// The frames as a server serving `model` sends them (whatever model was asked for).
+pub fn served_as(model: &str, frames: Vec<String>) -> Vec<String> {
+    let from = format!("\"model\":\"{MOCK_MODEL}\"");
+    let to = format!("\"model\":{}", json!(model));
+    frames.into_iter().map(|f| f.replace(&from, &to)).collect()
+}
+
 /// OpenAI chat-completions chunks.
 pub mod openai {
     use super::*;
