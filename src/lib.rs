@@ -8,6 +8,8 @@ pub mod doctor;
 pub mod edit;
 pub mod exec;
 pub mod logging;
+pub mod mcp;
+pub mod mcp_cmd;
 pub mod model;
 pub mod paths;
 pub mod prompts;

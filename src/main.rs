@@ -118,6 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Some(Command::Trust(_)) => Ok(exit::OK),
+        Some(Command::Mcp(args)) => tandem::mcp_cmd::run(&config, args).await,
         None => tandem::tui::run(config, &cli.global, None).await,
     }
 }

@@ -174,7 +174,8 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &ExecArgs) -> an
     };
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let (session, handle) = Session::new(session_config, ws.clone(), router, Some(events_tx))?;
-    let running = tokio::spawn(session.run());
+    let mcp = Arc::new(crate::agent::session::mcp_hub(&config).await);
+    let running = tokio::spawn(session.with_mcp(mcp).run());
 
     let mut renderer = Renderer::new(
         args.json && !global.plan_only,

@@ -57,6 +57,8 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &LoopArgs) -> an
     headless_policies(&mut config, &args.approve);
     let loop_id = new_session_id();
     let router = Arc::new(build_router(&config, global.offline, &loop_id)?);
+    // One set of MCP servers for the whole loop (a stdio server keeps its state across iterations).
+    let mcp = Arc::new(crate::agent::session::mcp_hub(&config).await);
     let progress_path = ws.root().join(&args.progress);
     let mut idle = 0;
     let mut last_route: Option<String> = None;
@@ -99,7 +101,7 @@ pub async fn run(mut config: Config, global: &GlobalArgs, args: &LoopArgs) -> an
             transcript: true,
         };
         let (iteration, interrupted) =
-            run_iteration(session_config, &ws, router.clone(), args.json).await?;
+            run_iteration(session_config, &ws, router.clone(), mcp.clone(), args.json).await?;
         done = n;
         usd += iteration.summary.usd;
         saved += iteration.summary.saved_usd;
@@ -173,11 +175,12 @@ async fn run_iteration(
     cfg: SessionConfig,
     ws: &Workspace,
     router: Arc<crate::router::Router>,
+    mcp: Arc<crate::mcp::McpHub>,
     json: bool,
 ) -> anyhow::Result<(Iteration, bool)> {
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let (session, handle) = Session::new(cfg, ws.clone(), router, Some(tx))?;
-    let running = tokio::spawn(session.run());
+    let running = tokio::spawn(session.with_mcp(mcp).run());
     let mut renderer = Renderer::quiet(json);
     let mut it = Iteration {
         outcome: Outcome::Failed,

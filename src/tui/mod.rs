@@ -364,7 +364,8 @@ impl Runtime {
         self.plan_only_task = plan_only.then_some(task);
         let notes = self.notes_tx.clone();
         tokio::spawn(async move {
-            let _ = session.run().await;
+            let mcp = std::sync::Arc::new(crate::agent::session::mcp_hub(&config).await);
+            let _ = session.with_mcp(mcp).run().await;
             let _ = notes.send(Note::SessionDone);
         });
         Ok(())
