@@ -6,6 +6,7 @@ mod escape_ns;
 mod escape_ns_attempts;
 mod headless;
 mod local_agent;
+mod mcp;
 mod mock;
 mod providers;
 mod router;
