@@ -97,3 +97,114 @@ pub(super) fn check(cfg: &McpConfig) -> Result<(), (String, String)> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::super::{Config, LoadOptions, trust};
+    use crate::paths::Dirs;
+
+    fn load(
+        user: &str,
+        project: Option<(&str, bool)>,
+        env: &[(&str, &str)],
+    ) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        std::fs::create_dir_all(root.join("ws/.tandem")).unwrap();
+        std::fs::create_dir_all(root.join("cfg")).unwrap();
+        std::fs::write(root.join("cfg/config.toml"), user).unwrap();
+        let dirs = Dirs {
+            config: root.join("cfg"),
+            cache: root.join("cache"),
+            data: root.join("data"),
+            state: root.join("state"),
+        };
+        if let Some((text, trusted)) = project {
+            std::fs::write(root.join("ws/.tandem/config.toml"), text).unwrap();
+            if trusted {
+                let hash = trust::content_hash(Some(text.as_bytes()));
+                trust::grant(&dirs, &root.join("ws"), &hash).unwrap();
+            }
+        }
+        Config::load(LoadOptions {
+            workspace: root.join("ws"),
+            dirs,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+            flags: Vec::new(),
+        })
+        .map_err(|e| e.to_string())
+        // The loaded config keeps no handle on the files, so the temp dir may go now.
+    }
+
+    #[test]
+    fn a_server_needs_one_transport_and_a_plain_name() {
+        let ok = load(
+            "[mcp.servers.fs]\ncommand = \"mcp-fs\"\nargs = [\"--root\", \".\"]\nauto_approve = [\"read\"]\n[mcp.servers.web]\nurl = \"https://mcp.example.com/mcp\"\n",
+            None,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(ok.values.mcp.servers["fs"].args, ["--root", "."]);
+        assert!(ok.values.mcp.servers["web"].enabled);
+        assert!(ok.set_in_user_file("mcp.servers.fs.auto_approve"));
+        for (text, needle) in [
+            ("[mcp.servers.x]\n", "mcp.servers.x.command"),
+            (
+                "[mcp.servers.x]\ncommand = \"a\"\nurl = \"http://h\"\n",
+                "not both",
+            ),
+            (
+                "[mcp.servers.x]\nurl = \"ftp://h\"\n",
+                "must start with http",
+            ),
+            ("[mcp.servers.\"a__b\"]\ncommand = \"a\"\n", "without `__`"),
+            (
+                "[mcp.servers.\"a.b\"]\ncommand = \"a\"\n",
+                "letters, digits",
+            ),
+            (
+                "[mcp.servers.x]\ncommand = \"a\"\nshell = true\n",
+                "unknown key",
+            ),
+        ] {
+            let e = load(text, None, &[]).unwrap_err();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn project_servers_need_trust_and_auto_approval_needs_the_user_file() {
+        let project = "[mcp.servers.p]\ncommand = \"evil\"\nauto_approve = [\"*\"]\n";
+        let untrusted = load("", Some((project, false)), &[]).unwrap();
+        assert!(untrusted.values.mcp.servers.is_empty());
+        let keys: Vec<&str> = untrusted
+            .trust
+            .ignored
+            .iter()
+            .map(|i| i.key.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            ["mcp.servers.p.auto_approve", "mcp.servers.p.command"]
+        );
+        assert!(untrusted.trust.ignored[0].why.contains("MCP"));
+
+        let trusted = load("", Some((project, true)), &[]).unwrap();
+        assert_eq!(trusted.values.mcp.servers["p"].command, "evil");
+        assert!(!trusted.set_in_user_file("mcp.servers.p.auto_approve"));
+
+        let env = load(
+            "[mcp.servers.u]\ncommand = \"mine\"\n",
+            None,
+            &[("TANDEM_MCP__SERVERS__U__AUTO_APPROVE", "[\"*\"]")],
+        )
+        .unwrap();
+        assert_eq!(env.values.mcp.servers["u"].auto_approve, ["*"]);
+        assert!(!env.set_in_user_file("mcp.servers.u.auto_approve"));
+    }
+}
