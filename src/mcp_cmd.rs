@@ -136,7 +136,7 @@ async fn trust(config: &Config, name: &str, revoke: bool) -> anyhow::Result<u8> 
         );
         return Ok(exit::OK);
     }
-    let mut hub = mcp_hub(config).await;
+    let hub = mcp_hub(config).await;
     match hub.pin(name) {
         Ok(n) => {
             if let Some(r) = hub.reports().into_iter().find(|r| r.name == name) {

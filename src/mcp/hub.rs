@@ -1,6 +1,7 @@
 //! The MCP servers of one session (or of `tandem mcp list`): connected once, their pinned tools offered to the
 //! models under namespaced names, and each call approved like a command before it reaches the server.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -67,13 +68,21 @@ struct Server {
     transport: String,
     tools: Vec<McpTool>,
     hash: String,
-    pin: Option<PinState>,
+    // Behind a lock so a person's approval during a session takes effect for the session's shared hub.
+    pin: Mutex<Option<PinState>>,
     conn: Option<Connection>,
 }
 
 impl Server {
+    fn pin_state(&self) -> Option<PinState> {
+        self.pin
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     fn offered(&self) -> bool {
-        self.status == ServerStatus::Ready && self.pin == Some(PinState::Pinned)
+        self.status == ServerStatus::Ready && self.pin_state() == Some(PinState::Pinned)
     }
 
     fn timeout(&self) -> Duration {
@@ -202,14 +211,14 @@ impl McpHub {
                 transport: s.transport.clone(),
                 origin: s.settings.origin.to_string(),
                 status: s.status.clone(),
-                pin: s.pin.clone(),
+                pin: s.pin_state(),
                 tools: s.tools.clone(),
                 auto_approve: s.settings.auto_approve.clone(),
             })
             .collect()
     }
 
-    /// Lines for a person about servers whose tools are not offered, and settings that were not honoured.
+    /// Lines for a person about servers that are not available, and settings that were not honoured.
     pub fn notices(&self) -> Vec<String> {
         let mut out = Vec::new();
         for s in &self.servers {
@@ -219,30 +228,53 @@ impl McpHub {
                     "{origin}: `mcp.servers.{name}.auto_approve` ignored: only your own config file (not a project file, the environment or a flag) may approve MCP tools in advance"
                 ));
             }
-            match (&s.status, &s.pin) {
-                (ServerStatus::Failed(why), _) => {
-                    out.push(format!("MCP server `{name}` is not available: {why}"));
-                }
-                (ServerStatus::Ready, Some(PinState::New)) => out.push(format!(
-                    "MCP server `{name}`: its {} tool(s) are not offered until you approve them: run `tandem mcp list` to see them and `tandem mcp trust {name}`",
-                    s.tools.len()
-                )),
-                (ServerStatus::Ready, Some(pin @ PinState::Changed { .. })) => out.push(format!(
-                    "MCP server `{name}`: its tool list {}; its tools are not offered until you approve the new list with `tandem mcp trust {name}`",
-                    pin.describe()
-                )),
-                _ => {}
+            if let ServerStatus::Failed(why) = &s.status {
+                out.push(format!("MCP server `{name}` is not available: {why}"));
             }
         }
         out
     }
 
+    /// Servers whose tool list waits for the person's approval (new, or changed since it was approved), each
+    /// with what to tell the person: the change and the tools.
+    pub fn awaiting_approval(&self) -> Vec<(String, String)> {
+        self.servers
+            .iter()
+            .filter(|s| s.status == ServerStatus::Ready)
+            .filter_map(|s| {
+                let pin = s.pin_state()?;
+                if pin == PinState::Pinned {
+                    return None;
+                }
+                let tools: Vec<String> = s
+                    .tools
+                    .iter()
+                    .map(|t| {
+                        let d = t.spec.description.lines().next().unwrap_or("");
+                        let d = d.split_once("] ").map_or(d, |(_, rest)| rest);
+                        format!("{}: {}", t.tool, clip(d, 120))
+                    })
+                    .collect();
+                let name = &s.settings.name;
+                Some((
+                    name.clone(),
+                    format!(
+                        "MCP server `{name}` ({}): its tool list is {}; its tools are not offered until you approve it (`tandem mcp trust {name}`). Tools: {}",
+                        s.transport,
+                        pin.describe(),
+                        tools.join("; ")
+                    ),
+                ))
+            })
+            .collect()
+    }
+
     /// Approves `server`'s tool list as it is now (pins its hash); returns how many tools it has.
-    pub fn pin(&mut self, server: &str) -> Result<usize, TrustError> {
+    pub fn pin(&self, server: &str) -> Result<usize, TrustError> {
         let dirs = self.dirs.clone().ok_or(TrustError::Unknown)?;
         let s = self
             .servers
-            .iter_mut()
+            .iter()
             .find(|s| s.settings.name == server)
             .ok_or(TrustError::Unknown)?;
         if s.status != ServerStatus::Ready {
@@ -253,7 +285,9 @@ impl McpHub {
         }
         let names: Vec<String> = s.tools.iter().map(|t| t.tool.clone()).collect();
         pins::grant(&dirs, server, &s.hash, &names).map_err(TrustError::Store)?;
-        s.pin = Some(PinState::Pinned);
+        *s.pin
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(PinState::Pinned);
         Ok(s.tools.len())
     }
 }
@@ -326,7 +360,7 @@ async fn open(
         status: ServerStatus::Disabled,
         tools: Vec::new(),
         hash: String::new(),
-        pin: None,
+        pin: Mutex::new(None),
         conn: None,
     };
     if !server.settings.config.enabled {
@@ -352,29 +386,34 @@ async fn open(
     server.tools = raw.iter().filter_map(|t| tool(&name, t)).collect();
     server.hash = pins::list_hash(&raw);
     let tool_names: Vec<String> = server.tools.iter().map(|t| t.tool.clone()).collect();
-    server.pin = Some(pins::state(dirs, &name, &server.hash, &tool_names));
+    server.pin = Mutex::new(Some(pins::state(dirs, &name, &server.hash, &tool_names)));
     server.conn = Some(conn);
     server.status = ServerStatus::Ready;
     server
 }
 
+/// `text` cut to at most `max` bytes (at a character boundary), with `…` when cut.
+fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 /// The tool a server's JSON describes, as models get it.
 fn tool(server: &str, raw: &Value) -> Option<McpTool> {
     let name = raw.get("name")?.as_str()?.to_string();
-    let mut description = raw
-        .get("description")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    if description.len() > MAX_DESCRIPTION {
-        let mut end = MAX_DESCRIPTION;
-        while !description.is_char_boundary(end) {
-            end -= 1;
-        }
-        description.truncate(end);
-        description.push('…');
-    }
+    let description = clip(
+        raw.get("description")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim(),
+        MAX_DESCRIPTION,
+    );
     let schema = input_schema(raw.get("inputSchema"));
     Some(McpTool {
         server: server.to_string(),

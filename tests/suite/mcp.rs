@@ -123,7 +123,7 @@ async fn tools_are_listed_and_offered_only_once_their_list_is_pinned() {
     std::fs::create_dir_all(&ws).unwrap();
     let log = ws.join("calls.log");
     let server = stdio_server(&py, &log, &[]);
-    let mut h = hub(root, &ws, settings(root, "t", server.clone(), &[])).await;
+    let h = hub(root, &ws, settings(root, "t", server.clone(), &[])).await;
     let report = &h.reports()[0];
     assert_eq!(report.status, ServerStatus::Ready, "{:?}", report.status);
     assert_eq!(report.pin, Some(PinState::New));
@@ -144,9 +144,9 @@ async fn tools_are_listed_and_offered_only_once_their_list_is_pinned() {
     assert!(h.specs().is_empty(), "an unpinned server offers nothing");
     assert!(h.find("mcp__t__echo").is_none());
     assert!(
-        h.notices()[0].contains("tandem mcp trust t"),
+        h.awaiting_approval()[0].1.contains("tandem mcp trust t"),
         "{:?}",
-        h.notices()
+        h.awaiting_approval()
     );
 
     assert_eq!(h.pin("t").unwrap(), 4);
@@ -172,7 +172,13 @@ async fn tools_are_listed_and_offered_only_once_their_list_is_pinned() {
         })
     );
     assert!(h.specs().is_empty());
-    assert!(h.notices()[0].contains("CHANGED"), "{:?}", h.notices());
+    let waiting = h.awaiting_approval();
+    assert!(waiting[0].1.contains("CHANGED"), "{waiting:?}");
+    assert!(
+        waiting[0].1.contains("exfiltrate: Send data somewhere."),
+        "{waiting:?}"
+    );
+    assert!(h.notices().is_empty(), "{:?}", h.notices());
     assert_eq!(calls(&log).len(), 1, "only the one call reached the server");
 }
 
@@ -185,7 +191,7 @@ async fn a_stdio_server_runs_in_the_command_sandbox() {
     let outside = tempfile::tempdir().unwrap();
     let mut server = stdio_server(&py, &ws.join("calls.log"), &[]);
     server.env.insert("MCP_FIXED".into(), "from-config".into());
-    let mut h = hub(root, &ws, settings(root, "t", server, &[])).await;
+    let h = hub(root, &ws, settings(root, "t", server, &[])).await;
     std::fs::write(root.join("home/.ssh/id_rsa"), "PRIVATE").unwrap();
     h.pin("t").unwrap();
     let confined = command_sandbox(&ws, &root.join("home"))
@@ -241,7 +247,7 @@ async fn a_stdio_server_runs_in_the_command_sandbox() {
     )
     .unwrap();
     let server = stdio_server(&py, &ws.join("calls.log"), &[]);
-    let mut h = McpHub::connect(settings(root, "t", server, &[]), unconfined).await;
+    let h = McpHub::connect(settings(root, "t", server, &[]), unconfined).await;
     h.pin("t").unwrap();
     let out = h
         .call(
@@ -298,7 +304,7 @@ async fn a_streamable_http_server_is_listed_and_called_with_its_token() {
             timeout_secs: 20,
             ..McpServerConfig::default()
         };
-        let mut h = hub(root, &ws, settings(root, "web", config.clone(), &[])).await;
+        let h = hub(root, &ws, settings(root, "web", config.clone(), &[])).await;
         assert_eq!(h.reports()[0].status, ServerStatus::Ready, "{extra:?}");
         assert!(h.reports()[0].transport.contains(&url));
         h.pin("web").unwrap();
@@ -444,7 +450,7 @@ async fn every_call_is_approved_and_a_refused_one_never_reaches_the_server() {
     let (root, ws) = (dir.path(), dir.path().join("ws"));
     std::fs::create_dir_all(&ws).unwrap();
     let log = ws.join("calls.log");
-    let mut h = hub(
+    let h = hub(
         root,
         &ws,
         settings(root, "t", stdio_server(&py, &log, &[]), &[]),
@@ -537,7 +543,7 @@ async fn a_secret_in_a_result_keeps_the_next_request_local() {
     std::fs::create_dir_all(&ws).unwrap();
     let log = ws.join("calls.log");
     // Auto-approved (as from the user's own file), and `never` refuses everything else.
-    let mut h = hub(
+    let h = hub(
         root,
         &ws,
         settings(root, "t", stdio_server(&py, &log, &[]), &["leak"]),
@@ -709,4 +715,72 @@ fn an_untrusted_project_cannot_add_servers_and_a_trusted_one_cannot_auto_approve
         stderr.contains(":4: `mcp.servers.evil.auto_approve` ignored: only your own config file"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn a_new_tool_list_is_approved_in_the_session_when_the_policy_asks() {
+    let Some(py) = python() else { return };
+    for approve in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, ws) = (dir.path(), dir.path().join("ws"));
+        std::fs::create_dir_all(&ws).unwrap();
+        let h = hub(
+            root,
+            &ws,
+            settings(
+                root,
+                "t",
+                stdio_server(&py, &ws.join("calls.log"), &[]),
+                &[],
+            ),
+        )
+        .await;
+        let cloud = MockServer::start();
+        let local = MockServer::start();
+        cloud.push([
+            plan(),
+            tool("step_done", json!({"summary": "nothing to do"})),
+        ]);
+        let mut asked = Vec::new();
+        let events = run(
+            session_config(CommandPolicy::Untrusted),
+            &ws,
+            router(&cloud, &local),
+            h,
+            |e| match &e.msg {
+                EventMsg::ApprovalRequested {
+                    request,
+                    kind: ApprovalKind::Command { command, reason },
+                } => {
+                    asked.push((command.clone(), reason.clone()));
+                    Some(Op::Approve {
+                        request: *request,
+                        decision: if approve {
+                            ApprovalDecision::Accept
+                        } else {
+                            ApprovalDecision::Reject { reason: None }
+                        },
+                    })
+                }
+                _ => None,
+            },
+        )
+        .await;
+        assert_eq!(asked.len(), 1, "{asked:?}");
+        assert_eq!(asked[0].0, "tandem mcp trust t");
+        assert!(
+            asked[0].1.contains("not approved yet")
+                && asked[0].1.contains("echo: Echo the text back."),
+            "{asked:?}"
+        );
+        let offered = tool_names(&cloud.requests()[0].json()).contains(&"mcp__t__echo".to_string());
+        assert_eq!(offered, approve);
+        let warned = events.iter().any(|e| matches!(&e.msg, EventMsg::Warning { message } if message.contains("tandem mcp trust t")));
+        assert_eq!(warned, !approve);
+        let pinned = std::fs::read_to_string(root.join("config/mcp-pins.toml")).is_ok();
+        assert_eq!(
+            pinned, approve,
+            "an approval in the session is recorded like `tandem mcp trust`"
+        );
+    }
 }

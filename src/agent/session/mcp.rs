@@ -9,7 +9,7 @@ use crate::mcp::{McpHub, McpSettings};
 use crate::model::ToolCall;
 use crate::protocol::{ApprovalDecision, ApprovalKind, EventMsg};
 use crate::router::sensitive::FLAGGED_SOURCE;
-use crate::sandbox::{Sandbox, Verdict};
+use crate::sandbox::{CommandApproval, Sandbox, Verdict};
 
 /// Characters of a call's arguments shown in its approval request.
 const SHOWN_ARGUMENTS: usize = 600;
@@ -35,6 +35,36 @@ impl Session {
     pub fn with_mcp(mut self, hub: Arc<McpHub>) -> Session {
         self.mcp = hub;
         self
+    }
+
+    /// Asks the person about each MCP server whose tool list is new or changed, where the command policy asks
+    /// (`untrusted`, `on-request`); an approval pins the list as `tandem mcp trust` does. Elsewhere, and when
+    /// refused, the server's tools are withheld and a warning says how to approve them.
+    pub(crate) async fn approve_mcp_servers(&mut self) {
+        let asks = matches!(
+            self.cfg.agent.commands,
+            CommandApproval::Untrusted | CommandApproval::OnRequest
+        );
+        for (name, reason) in self.mcp.awaiting_approval() {
+            let approved = asks
+                && matches!(
+                    self.ask(ApprovalKind::Command {
+                        command: format!("tandem mcp trust {name}"),
+                        reason: reason.clone(),
+                    })
+                    .await,
+                    ApprovalDecision::Accept | ApprovalDecision::AcceptHunks { .. }
+                );
+            if !approved {
+                self.emit(EventMsg::Warning { message: reason });
+                continue;
+            }
+            if let Err(e) = self.mcp.pin(&name) {
+                self.emit(EventMsg::Warning {
+                    message: format!("MCP server `{name}`: the approval was not recorded: {e}"),
+                });
+            }
+        }
     }
 
     /// Carries out a model's call of an MCP tool after the approval policy (or a person) allows it; a result

@@ -225,6 +225,7 @@ impl Session {
         for message in self.mcp.notices() {
             self.emit(EventMsg::Warning { message });
         }
+        self.approve_mcp_servers().await;
         let root = self.ws.root().to_path_buf();
         let swept =
             tokio::task::spawn_blocking(move || crate::sandbox::state::sweep_temp_files(&root))
