@@ -18,6 +18,10 @@ use crate::sandbox::{CommandApproval, Decision, Sandbox, Verdict};
 /// Seconds to connect, list and call when a server sets no timeout.
 const DEFAULT_TIMEOUT_SECS: u64 = 60;
 
+/// The most tools one server may offer (the rest are left out, with a warning): each costs context on every
+/// request.
+const MAX_TOOLS: usize = 64;
+
 /// The longest tool description models get (a server's text is untrusted and costs context).
 const MAX_DESCRIPTION: usize = 1_024;
 
@@ -68,6 +72,8 @@ struct Server {
     transport: String,
     tools: Vec<McpTool>,
     hash: String,
+    /// Tools past [`MAX_TOOLS`] that were left out.
+    left_out: usize,
     // Behind a lock so a person's approval during a session takes effect for the session's shared hub.
     pin: Mutex<Option<PinState>>,
     conn: Option<Connection>,
@@ -231,6 +237,12 @@ impl McpHub {
             if let ServerStatus::Failed(why) = &s.status {
                 out.push(format!("MCP server `{name}` is not available: {why}"));
             }
+            if s.left_out > 0 {
+                out.push(format!(
+                    "MCP server `{name}` offers more than {MAX_TOOLS} tools; {} of them are left out",
+                    s.left_out
+                ));
+            }
         }
         out
     }
@@ -360,6 +372,7 @@ async fn open(
         status: ServerStatus::Disabled,
         tools: Vec::new(),
         hash: String::new(),
+        left_out: 0,
         pin: Mutex::new(None),
         conn: None,
     };
@@ -383,7 +396,18 @@ async fn open(
         }
     };
     let name = server.settings.name.clone();
-    server.tools = raw.iter().filter_map(|t| tool(&name, t)).collect();
+    let mut tools: Vec<McpTool> = Vec::new();
+    for t in raw.iter().filter_map(|t| tool(&name, t)) {
+        // A server that lists a name twice gets its first entry; the hash still covers the whole list.
+        if !tools.iter().any(|k| k.spec.name == t.spec.name) {
+            tools.push(t);
+        }
+    }
+    if tools.len() > MAX_TOOLS {
+        server.left_out = tools.len() - MAX_TOOLS;
+        tools.truncate(MAX_TOOLS);
+    }
+    server.tools = tools;
     server.hash = pins::list_hash(&raw);
     let tool_names: Vec<String> = server.tools.iter().map(|t| t.tool.clone()).collect();
     server.pin = Mutex::new(Some(pins::state(dirs, &name, &server.hash, &tool_names)));
