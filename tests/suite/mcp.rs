@@ -784,3 +784,55 @@ async fn a_new_tool_list_is_approved_in_the_session_when_the_policy_asks() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_local_model_calls_mcp_tools_under_its_grammar() {
+    let Some(py) = python() else { return };
+    let (model, _model_lock) = crate::require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ws) = (dir.path(), dir.path().join("ws"));
+    std::fs::create_dir_all(&ws).unwrap();
+    let log = ws.join("calls.log");
+    let h = hub(
+        root,
+        &ws,
+        settings(root, "t", stdio_server(&py, &log, &[]), &[]),
+    )
+    .await;
+    h.pin("t").unwrap();
+    let tools = h.specs();
+    let engine = Arc::new(super::support::engine_with(model, 4096));
+    let provider = tandem::model::local_provider::LocalProvider::new(
+        engine,
+        tandem::model::local::SamplingParams::from(&tandem::config::SamplingConfig::default()),
+    );
+    let request = tandem::model::ChatRequest {
+        messages: vec![
+            tandem::model::ChatMessage::system("You call tools."),
+            tandem::model::ChatMessage::user("Call mcp__t__echo with the text \"hello\"."),
+        ],
+        tools: tools.clone(),
+        tool_choice: tandem::model::ToolChoice::Required,
+        max_tokens: 256,
+        ..Default::default()
+    };
+    let stream = provider.stream(&request).await.unwrap();
+    let response = tandem::model::collect(stream, |_| {}).await.unwrap();
+    assert_eq!(response.tool_calls.len(), 1, "{response:?}");
+    let call = &response.tool_calls[0];
+    let spec = tools
+        .iter()
+        .find(|t| t.name == call.name)
+        .unwrap_or_else(|| panic!("not an offered tool: {}", call.name));
+    let args: Value = serde_json::from_str(&call.arguments).unwrap();
+    let validator = jsonschema::validator_for(&spec.parameters).unwrap();
+    assert!(
+        validator.is_valid(&args),
+        "{args} breaks {}",
+        spec.parameters
+    );
+    // And the call the grammar produced goes through to the server as it is.
+    let out = h.call(&call.name, &call.arguments).await;
+    assert!(!out.text.is_empty());
+    assert_eq!(calls(&log).len(), 1);
+}
