@@ -68,9 +68,16 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         super::shell::kill_group(self.pgid);
         let _ = self.child.start_kill();
+        // Reaped here rather than by the runtime, so its cgroup can go at once (a thread doing it later could
+        // be cut short by tandem's own exit). SIGKILL takes effect within a few milliseconds.
+        for _ in 0..400 {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         if let Some(p) = self.prepared.take() {
-            // Killing what is left in its cgroup may take a few rounds; not on the caller's thread.
-            std::thread::spawn(move || p.cleanup());
+            p.cleanup();
         }
     }
 }
