@@ -235,6 +235,8 @@ impl McpHub {
                 ));
             }
             if let ServerStatus::Failed(why) = &s.status {
+                // The reason may quote the server's stderr.
+                let why = crate::text::terminal_safe(why);
                 out.push(format!("MCP server `{name}` is not available: {why}"));
             }
             if s.left_out > 0 {
@@ -268,14 +270,16 @@ impl McpHub {
                     })
                     .collect();
                 let name = &s.settings.name;
+                // Names and descriptions are the server's text: shown escaped, never run by a terminal.
                 Some((
                     name.clone(),
-                    format!(
+                    crate::text::terminal_safe(&format!(
                         "MCP server `{name}` ({}): its tool list is {}; its tools are not offered until you approve it (`tandem mcp trust {name}`). Tools: {}",
                         s.transport,
                         pin.describe(),
                         tools.join("; ")
-                    ),
+                    ))
+                    .into_owned(),
                 ))
             })
             .collect()
@@ -507,6 +511,25 @@ mod tests {
         ] {
             assert_eq!(v(p, true), Verdict::Run);
         }
+    }
+
+    #[test]
+    fn a_hostile_tool_entry_is_cleaned_or_skipped() {
+        assert_eq!(super::tool("s", &json!({"description": "no name"})), None);
+        assert_eq!(super::tool("s", &json!({"name": 7})), None);
+        let t = super::tool(
+            "s",
+            &json!({"name": "a\u{1b}[31m", "description": "x".repeat(5000), "inputSchema": 5}),
+        )
+        .unwrap();
+        assert_eq!(t.tool, "a\u{1b}[31m");
+        assert!(
+            t.spec.name.starts_with("mcp__s__a__31m_"),
+            "{}",
+            t.spec.name
+        );
+        assert!(t.spec.description.len() < 1_100);
+        assert_eq!(t.spec.parameters, json!({"type": "object"}));
     }
 
     #[test]
