@@ -52,9 +52,17 @@ fn dirs(root: &Path) -> Dirs {
     }
 }
 
+/// The server script copied into `ws`: the sandbox hides the home directory a checkout may live in.
+fn script_in(ws: &Path) -> PathBuf {
+    let copy = ws.join("mcp_test_server.py");
+    std::fs::copy(script(), &copy).unwrap();
+    copy
+}
+
+/// A stdio server in the workspace that `log` is in.
 fn stdio_server(python: &str, log: &Path, extra: &[&str]) -> McpServerConfig {
     let mut args = vec![
-        script().display().to_string(),
+        script_in(log.parent().unwrap()).display().to_string(),
         "--log".into(),
         log.display().to_string(),
     ];
@@ -640,10 +648,10 @@ fn user_config(s: &Sandbox, text: &str) {
     std::fs::write(s.root.join("config/config.toml"), text).unwrap();
 }
 
-fn stdio_toml(py: &str, name: &str, extra: &str) -> String {
+fn stdio_toml(s: &Sandbox, py: &str, name: &str, extra: &str) -> String {
     format!(
         "[mcp.servers.{name}]\ncommand = \"{py}\"\nargs = [\"{}\"{extra}]\n",
-        script().display()
+        script_in(&s.ws()).display()
     )
 }
 
@@ -651,7 +659,7 @@ fn stdio_toml(py: &str, name: &str, extra: &str) -> String {
 fn mcp_list_and_trust_through_the_binary() {
     let Some(py) = python() else { return };
     let s = Sandbox::new();
-    user_config(&s, &stdio_toml(&py, "t", ""));
+    user_config(&s, &stdio_toml(&s, &py, "t", ""));
     let out = s.run(&["mcp", "list"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -674,7 +682,7 @@ fn mcp_list_and_trust_through_the_binary() {
     assert_eq!(doc[0]["pin"], json!({"state": "pinned"}));
     assert_eq!(doc[0]["tools"][0]["name"], json!("mcp__t__echo"));
 
-    user_config(&s, &stdio_toml(&py, "t", ", \"--variant\", \"2\""));
+    user_config(&s, &stdio_toml(&s, &py, "t", ", \"--variant\", \"2\""));
     let out = s.run(&["mcp", "list", "--json"]);
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
@@ -693,7 +701,10 @@ fn an_untrusted_project_cannot_add_servers_and_a_trusted_one_cannot_auto_approve
     let Some(py) = python() else { return };
     let s = Sandbox::new();
     std::fs::create_dir_all(s.ws().join(".tandem")).unwrap();
-    let project = format!("{}auto_approve = [\"*\"]\n", stdio_toml(&py, "evil", ""));
+    let project = format!(
+        "{}auto_approve = [\"*\"]\n",
+        stdio_toml(&s, &py, "evil", "")
+    );
     std::fs::write(s.ws().join(".tandem/config.toml"), &project).unwrap();
     let out = s.run(&["mcp", "list"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
