@@ -152,6 +152,18 @@ mod tests {
         assert_eq!(ok.values.mcp.servers["fs"].args, ["--root", "."]);
         assert!(ok.values.mcp.servers["web"].enabled);
         assert!(ok.set_in_user_file("mcp.servers.fs.auto_approve"));
+        let with_env = load(
+            "[mcp.servers.gh]\ncommand = \"gh-mcp\"\nenv = { GITHUB_PAT = \"ghp_abcdefghijklmnopqrstuvwxyz0123456789\" }\n",
+            None,
+            &[],
+        )
+        .unwrap();
+        let shown = with_env
+            .entries()
+            .into_iter()
+            .find(|(k, _, _)| k == "mcp.servers.gh.env.GITHUB_PAT")
+            .unwrap();
+        assert!(!shown.1.contains("abcdefghijklmnop"), "{shown:?}");
         for (text, needle) in [
             ("[mcp.servers.x]\n", "mcp.servers.x.command"),
             (

@@ -381,6 +381,11 @@ fn origin_near<'a>(origins: &'a BTreeMap<String, Source>, key: &str) -> Option<&
 
 /// Whether a dotted key holds a secret that must be masked when shown.
 pub fn is_secret_key(key: &str) -> bool {
+    // An MCP server's `env` values are often its tokens, whatever their names.
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.len() == 5 && parts[0] == "mcp" && parts[1] == "servers" && parts[3] == "env" {
+        return true;
+    }
     let last = key.rsplit('.').next().unwrap_or(key);
     matches!(last, "api_key" | "token" | "secret" | "password")
 }

@@ -31,7 +31,11 @@ pub(super) async fn connect(
     timeout: Duration,
 ) -> Result<Connection, String> {
     if cfg.url.trim().is_empty() {
-        connect_stdio(cfg, sandbox, scrub, timeout).await
+        let home = env
+            .iter()
+            .find(|(k, _)| k == "HOME")
+            .map(|(_, v)| std::path::PathBuf::from(v));
+        connect_stdio(cfg, home, sandbox, scrub, timeout).await
     } else {
         connect_http(cfg, env, timeout).await
     }
@@ -39,12 +43,18 @@ pub(super) async fn connect(
 
 async fn connect_stdio(
     cfg: &McpServerConfig,
+    home: Option<std::path::PathBuf>,
     sandbox: &Sandbox,
     scrub: &[String],
     timeout: Duration,
 ) -> Result<Connection, String> {
+    let program = cfg.command.trim();
+    let program = match (program.strip_prefix("~/"), home) {
+        (Some(rest), Some(home)) => home.join(rest).display().to_string(),
+        _ => program.to_string(),
+    };
     let server = ServerCommand {
-        program: cfg.command.trim().to_string(),
+        program,
         args: cfg.args.clone(),
         env: cfg.env.iter().map(|(k, v)| (k.into(), v.into())).collect(),
         pass_env: cfg.pass_env.clone(),
