@@ -194,6 +194,36 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff) on stdout, e.g. `tandem man > ~/.local/share/man/man1/tandem.1`.
     Man,
+    /// MCP servers: list them with their tools, approve a server's tool list.
+    Mcp(McpArgs),
+}
+
+/// `tandem mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: McpCommand,
+}
+
+/// `tandem mcp` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Start or reach every configured server and show its status, whether its tool list is the one you
+    /// approved, and its tools.
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a server's tool list as it is now (pinned by its sha256): its tools are offered to the models.
+    Trust {
+        /// The server's name (`[mcp.servers.NAME]`).
+        name: String,
+        /// Forget the approval instead.
+        #[arg(long)]
+        revoke: bool,
+    },
 }
 
 /// `tandem completions`.

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use crate::agent::session::{Session, SessionConfig, SessionHandle};
 use crate::agent::transcript::{self, Resumed};
 use crate::config::{ApprovalPolicy, CommandPolicy, Config};
+use crate::mcp::McpHub;
 use crate::model::ChatModel;
 use crate::model::local::{EngineConfig, SamplingParams};
 use crate::model::local_provider::LocalProvider;
@@ -60,6 +61,7 @@ pub struct Launcher {
     offline: bool,
     local: Arc<LocalProvider>,
     ledger: Option<Arc<Ledger>>,
+    mcp: Arc<tokio::sync::OnceCell<Arc<McpHub>>>,
 }
 
 impl Launcher {
@@ -78,6 +80,7 @@ impl Launcher {
             offline,
             local,
             ledger,
+            mcp: Arc::default(),
         })
     }
 
@@ -104,6 +107,18 @@ impl Launcher {
     /// Whether every role is kept local.
     pub fn offline(&self) -> bool {
         self.offline
+    }
+
+    /// The MCP servers' hub, started on first use and shared by every session of this launcher (a stdio
+    /// server keeps its state across turns and iterations).
+    pub fn mcp(&self) -> impl std::future::Future<Output = Arc<McpHub>> + Send + 'static {
+        let cell = self.mcp.clone();
+        let config = self.config.clone();
+        async move {
+            cell.get_or_init(|| async { Arc::new(crate::agent::session::mcp_hub(&config).await) })
+                .await
+                .clone()
+        }
     }
 
     /// A router for `session` (the ledger's session id) over the configured providers and the local model.

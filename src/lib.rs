@@ -9,6 +9,8 @@ pub mod edit;
 pub mod exec;
 pub mod launch;
 pub mod logging;
+pub mod mcp;
+pub mod mcp_cmd;
 pub mod model;
 pub mod paths;
 pub mod prompts;

@@ -144,6 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Some(Command::Trust(_) | Command::Completions(_) | Command::Man) => Ok(exit::OK),
+        Some(Command::Mcp(args)) => tandem::mcp_cmd::run(&config, args).await,
         None => {
             let start = tandem::tui::UiStart {
                 task: cli.task.clone(),

@@ -2,6 +2,7 @@
 
 mod error;
 mod load;
+mod mcp;
 mod narrow;
 mod schema;
 mod source;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::ConfigError;
 pub use load::{ConfigFileStatus, ENV_ALIASES, FlagOverride, env_key};
+pub use mcp::{McpConfig, McpServerConfig};
 pub use narrow::IgnoredKey;
 pub use schema::{
     AgentConfig, ApprovalPolicy, Boundary, BudgetConfig, CommandPolicy, ConfigFile, LocalConfig,
@@ -190,6 +192,12 @@ impl Config {
             table: merged.table,
             api_keys,
         })
+    }
+
+    /// Whether the value at a dotted key was set in the user's own config file (not a project file, the
+    /// environment or a flag): what settings that approve actions without asking require.
+    pub fn set_in_user_file(&self, key: &str) -> bool {
+        matches!(self.origin(key), Source::File { path, .. } if path == self.dirs.user_config_file())
     }
 
     /// Where the value at a dotted key came from (`Default` for keys never set).
@@ -373,6 +381,11 @@ fn origin_near<'a>(origins: &'a BTreeMap<String, Source>, key: &str) -> Option<&
 
 /// Whether a dotted key holds a secret that must be masked when shown.
 pub fn is_secret_key(key: &str) -> bool {
+    // An MCP server's `env` values are often its tokens, whatever their names.
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.len() == 5 && parts[0] == "mcp" && parts[1] == "servers" && parts[3] == "env" {
+        return true;
+    }
     let last = key.rsplit('.').next().unwrap_or(key);
     matches!(last, "api_key" | "token" | "secret" | "password")
 }

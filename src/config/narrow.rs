@@ -83,6 +83,7 @@ fn never_why(key: &str) -> &'static str {
         "ui" => "it is the person's own preference",
         "sandbox" => "it widens the command sandbox",
         "agent" => "it changes what runs automatically",
+        "mcp" => "it starts MCP servers or approves their tools",
         _ => "it is not a setting an untrusted workspace may change",
     }
 }

@@ -30,6 +30,8 @@ pub struct ConfigFile {
     pub sandbox: SandboxConfig,
     /// The interactive UI.
     pub ui: UiConfig,
+    /// MCP servers whose tools the models may call.
+    pub mcp: super::mcp::McpConfig,
 }
 
 /// The interactive UI's settings.
@@ -416,6 +418,7 @@ impl Default for ConfigFile {
             agent: AgentConfig::default(),
             sandbox: SandboxConfig::default(),
             ui: UiConfig::default(),
+            mcp: super::mcp::McpConfig::default(),
         }
     }
 }

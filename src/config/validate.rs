@@ -17,6 +17,7 @@ pub(super) fn infer_provider_kinds(cfg: &mut ConfigFile) {
 
 /// Returns the first invalid key and why.
 pub(super) fn check(cfg: &ConfigFile) -> Result<(), (String, String)> {
+    super::mcp::check(&cfg.mcp)?;
     let fail = |key: &str, msg: String| Err((key.to_string(), msg));
     let s = &cfg.local.sampling;
     if !(s.temperature.is_finite() && s.temperature >= 0.0) {

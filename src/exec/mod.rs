@@ -76,7 +76,8 @@ pub async fn run(config: Config, global: &GlobalArgs, args: &ExecArgs) -> anyhow
         router,
         Some(events_tx),
     )?;
-    let running = tokio::spawn(session.run());
+    let mcp = launcher.mcp().await;
+    let running = tokio::spawn(session.with_mcp(mcp).run());
 
     let mut renderer = Renderer::new(
         args.json && !global.plan_only,

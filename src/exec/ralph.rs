@@ -176,7 +176,9 @@ async fn run_iteration(
 ) -> anyhow::Result<(Iteration, bool)> {
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let (session, handle) = launcher.session(spec, router, Some(tx))?;
-    let running = tokio::spawn(session.run());
+    // One set of MCP servers for the whole loop (the launcher's: a stdio server keeps its state).
+    let mcp = launcher.mcp().await;
+    let running = tokio::spawn(session.with_mcp(mcp).run());
     let mut renderer = Renderer::quiet(json);
     let mut it = Iteration {
         outcome: Outcome::Failed,

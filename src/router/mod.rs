@@ -237,6 +237,11 @@ impl Router {
         }
     }
 
+    /// Whether `text` holds anything sensitive (a secret, or personal data when that is detected).
+    pub fn holds_sensitive(&self, text: &str) -> bool {
+        !self.scanner.scan(text).is_empty()
+    }
+
     /// USD this session has spent through this router.
     pub fn session_spent(&self) -> f64 {
         *self

@@ -10,6 +10,10 @@ use crate::model::ChatRequest;
 
 pub use crate::protocol::Kind;
 
+/// The prefix of a request source that is sensitive whatever its name: content tandem found a secret in
+/// (an MCP tool's result), so the request stays local even after the text itself is dropped or redacted.
+pub const FLAGGED_SOURCE: &str = "sensitive:";
+
 /// One finding: its kind and where the sensitive bytes are in the scanned text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -311,7 +315,11 @@ impl Scanner {
                     .for_each(|f| add(f.kind));
             }
         }
-        if request.sources.iter().any(|p| self.is_sensitive_path(p)) {
+        if request
+            .sources
+            .iter()
+            .any(|p| p.starts_with(FLAGGED_SOURCE) || self.is_sensitive_path(p))
+        {
             add(Kind::SensitivePath);
         }
         kinds

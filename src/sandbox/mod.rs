@@ -13,6 +13,7 @@ pub mod limits;
 pub mod paths;
 mod readonly;
 pub mod seccomp;
+pub mod server;
 pub mod shell;
 pub mod spawn;
 pub mod state;

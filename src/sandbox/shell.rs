@@ -184,6 +184,22 @@ impl Sandbox {
         out
     }
 
+    /// Starts a long-lived program (an MCP server) in the workspace under the sandbox, its stdio piped.
+    pub fn start_server(
+        &self,
+        server: &super::server::ServerCommand,
+    ) -> Result<super::server::ServerProcess, ShellError> {
+        let pass: Vec<String> = self
+            .pass_env
+            .iter()
+            .chain(&server.pass_env)
+            .cloned()
+            .collect();
+        let scrub: Vec<String> = self.scrub.iter().chain(&server.scrub).cloned().collect();
+        let env = super::env::filtered(&self.env, &pass, &scrub);
+        super::server::start(&self.spec, self.mode, env, server)
+    }
+
     /// Runs `command` in the workspace under the sandbox.
     pub async fn run(&self, command: &str, timeout: Duration) -> Result<CommandOutput, ShellError> {
         let prepared = if self.mode == SandboxMode::Off {
@@ -491,7 +507,8 @@ async fn spawn_and_wait(
     })
 }
 
-fn kill_group(pgid: Option<i32>) {
+/// Kills the process group `pgid` (a command's or a server's, made with `setsid`).
+pub(super) fn kill_group(pgid: Option<i32>) {
     if let Some(pgid) = pgid.filter(|p| *p > 0) {
         // SAFETY: kill(2) with a negative pid signals the process group we created for this command.
         unsafe {

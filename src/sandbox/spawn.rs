@@ -17,6 +17,49 @@ pub(super) fn sandboxed(program: &Path) -> tokio::process::Command {
     cmd
 }
 
+/// Starts a long-lived sandboxed program (an MCP server) with piped stdin, stdout and stderr, in `dir` with
+/// only `env`, in a new session (its own process group), under `confinement`: through bubblewrap when
+/// `namespaces` is given (`seccomp_fd`: the read end of its seccomp pipe), else with Landlock applied in the
+/// child. The caller owns the cleanup of `confinement` once the child has ended.
+pub(super) fn piped_server(
+    namespaces: Option<&(std::path::PathBuf, Vec<OsString>)>,
+    program: &str,
+    args: &[String],
+    dir: &Path,
+    env: Vec<(OsString, OsString)>,
+    confinement: Option<std::sync::Arc<super::confine::Prepared>>,
+    seccomp_fd: Option<std::os::fd::RawFd>,
+) -> std::io::Result<tokio::process::Child> {
+    let mut cmd = match namespaces {
+        Some((bwrap, bwrap_args)) => {
+            let mut cmd = sandboxed(bwrap);
+            cmd.args(bwrap_args).arg(program);
+            cmd
+        }
+        None => sandboxed(Path::new(program)),
+    };
+    cmd.args(args)
+        .current_dir(dir)
+        .envs(env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // SAFETY: setsid and `apply_in_child` only make system calls on memory prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            match &confinement {
+                Some(c) => c.apply_in_child(seccomp_fd),
+                None => Ok(()),
+            }
+        });
+    }
+    cmd.spawn()
+}
+
 /// Runs one of tandem's own tools (not in the workspace) with only `PATH`; its stdout on success.
 pub(super) fn output(program: &Path, args: &[&str]) -> Option<String> {
     let out = own_tool(program, args).output().ok()?;

@@ -586,8 +586,9 @@ impl Runtime {
         self.conversation = Some(id);
         self.plan_only_task = plan_only_task;
         let notes = self.notes_tx.clone();
+        let mcp = self.launcher.mcp();
         tokio::spawn(async move {
-            let _ = session.run().await;
+            let _ = session.with_mcp(mcp.await).run().await;
             let _ = notes.send(Note::SessionDone);
         });
         Ok(())

@@ -8,6 +8,7 @@ mod escape_ns_attempts;
 mod headless;
 mod interop;
 mod local_agent;
+mod mcp;
 mod mock;
 mod providers;
 mod router;

@@ -5,10 +5,13 @@
 //! applies (or not), each applied batch a checkpoint.
 
 mod actions;
+mod mcp;
 mod planning;
 mod progress;
 mod sources;
 mod stepping;
+
+pub use mcp::mcp_hub;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -110,6 +113,7 @@ pub struct Session {
     pub(crate) verify_passed: Option<bool>,
     pub(crate) shell: Sandbox,
     pub(crate) rules: CommandRules,
+    pub(crate) mcp: Arc<crate::mcp::McpHub>,
 }
 
 impl Session {
@@ -131,6 +135,7 @@ impl Session {
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let shell = Sandbox::new(ws.root(), sandbox_settings(&cfg.sandbox))?;
         let session = Session {
+            mcp: Arc::new(crate::mcp::McpHub::empty()),
             shell,
             rules,
             checkpoints,
@@ -248,6 +253,10 @@ impl Session {
                 });
             }
         }
+        for message in self.mcp.notices() {
+            self.emit(EventMsg::Warning { message });
+        }
+        self.approve_mcp_servers().await;
         let root = self.ws.root().to_path_buf();
         let swept =
             tokio::task::spawn_blocking(move || crate::sandbox::state::sweep_temp_files(&root))

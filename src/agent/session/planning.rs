@@ -80,7 +80,9 @@ impl Session {
             let tools = if progress.must_act() {
                 progress::acting_tools(specs(ToolSet::Planner))
             } else {
-                specs(ToolSet::Planner)
+                let mut tools = specs(ToolSet::Planner);
+                tools.extend(self.mcp.specs());
+                tools
             };
             let request = ChatRequest {
                 messages: messages.clone(),
@@ -127,6 +129,15 @@ impl Session {
                 if let Verdict::Repeat(text) = progress.check(&call.name, &call.arguments, PLAN_NOW)
                 {
                     self.tool_call_finished(None, call, false, &text, &mut messages);
+                    continue;
+                }
+                if crate::mcp::names::is_mcp(&call.name) {
+                    let (ok, text) = self.call_mcp(&call, &mut sources).await;
+                    progress.record(&call.name, &call.arguments, ok, &text);
+                    self.tool_call_finished(None, call, ok, &text, &mut messages);
+                    if self.interrupted {
+                        return Err(CallError::Interrupted);
+                    }
                     continue;
                 }
                 let action = dispatch(&self.ws, ToolSet::Planner, &call.name, &call.arguments);

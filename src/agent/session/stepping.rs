@@ -153,11 +153,12 @@ impl Session {
                     "You have looked around without changing anything. {ACT_NOW}"
                 )));
             }
-            let tools = if must_act {
+            let mut tools = if must_act {
                 progress::acting_tools(specs(ToolSet::Executor))
             } else {
                 specs(ToolSet::Executor)
             };
+            tools.extend(self.mcp.specs());
             let request = ChatRequest {
                 messages: messages.clone(),
                 tools,
@@ -195,6 +196,17 @@ impl Session {
                 if let Verdict::Repeat(text) = progress.check(&call.name, &call.arguments, ACT_NOW)
                 {
                     self.tool_call_finished(Some(step.id), call, false, &text, &mut messages);
+                    continue;
+                }
+                if crate::mcp::names::is_mcp(&call.name) {
+                    let (ok, text) = self.call_mcp(&call, &mut sources).await;
+                    // Like a command, a call counts as acting: its result is new information.
+                    acted = true;
+                    progress.record(&call.name, &call.arguments, ok, &text);
+                    self.tool_call_finished(Some(step.id), call, ok, &text, &mut messages);
+                    if self.interrupted {
+                        return Attempt::Interrupted;
+                    }
                     continue;
                 }
                 let changes = matches!(call.name.as_str(), "edit" | "write_file" | "run");
