@@ -139,6 +139,9 @@ pub struct RouteDecision {
     pub model: String,
     /// Why.
     pub reason: RouteReason,
+    /// Which of the provider's replicas (`team@2`), when it has more than one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
 }
 
 impl RouteDecision {
@@ -205,7 +208,7 @@ impl fmt::Display for RouteDecision {
             f,
             "{} → {}/{} (",
             self.role.as_str(),
-            self.provider,
+            self.replica.as_deref().unwrap_or(&self.provider),
             self.model
         )?;
         // The reason's own text says "local until…"; a request that moved down a chain went elsewhere.

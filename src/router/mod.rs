@@ -368,6 +368,7 @@ impl Router {
                     provider: name.clone(),
                     model: model.model().to_string(),
                     reason,
+                    replica: (replicas.len() > 1).then(|| label.clone()),
                 };
                 let outgoing = redactor.as_ref().map_or(request, |(_, o)| o);
                 let restore = redactor.as_ref().map(|(r, _)| r);
@@ -488,6 +489,7 @@ impl Router {
             provider: "local".into(),
             model: local.model().to_string(),
             reason,
+            replica: None,
         };
         tracing::info!(%decision, "route");
         on(RouterEvent::Decision(decision.clone()));

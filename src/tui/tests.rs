@@ -47,6 +47,7 @@ fn route(role: RouteRole, provider: &str, model: &str, reason: RouteReason) -> E
             provider: provider.into(),
             model: model.into(),
             reason,
+            replica: None,
         },
     }
 }

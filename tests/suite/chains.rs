@@ -271,6 +271,12 @@ async fn a_session_sticks_to_one_replica_and_a_failing_replica_is_skipped() {
                 .0
                 .unwrap();
             assert_eq!(routed.decision.reason, RouteReason::Configured);
+            let home = replica_order(session, 3)[0];
+            assert_eq!(
+                routed.decision.replica.as_deref(),
+                Some(format!("team@{}", home + 1).as_str()),
+                "the decision names the replica"
+            );
         }
         let grew: Vec<usize> = servers
             .iter()
