@@ -68,19 +68,6 @@ fn wait_text(retry_after: &Option<Duration>, reset_at: &Option<SystemTime>) -> S
 }
 
 impl ProviderError {
-    /// Whether the failure says the provider is unavailable for now (the circuit breaker counts these).
-    pub fn is_availability(&self) -> bool {
-        matches!(
-            self,
-            ProviderError::RateLimited { .. }
-                | ProviderError::Overloaded { .. }
-                | ProviderError::Server(_)
-                | ProviderError::Timeout
-                | ProviderError::Connect(_)
-                | ProviderError::BadResponse(_)
-        )
-    }
-
     /// How long the provider asked us to wait, if it said.
     pub fn wait_hint(&self) -> Option<Duration> {
         match self {

@@ -93,14 +93,6 @@ impl Breaker {
         self.state = State::Open { until };
         until
     }
-
-    /// When the breaker is open, until when.
-    pub fn open_until(&self) -> Option<Instant> {
-        match self.state {
-            State::Open { until } => Some(until),
-            _ => None,
-        }
-    }
 }
 
 /// Exponential backoff for the n-th consecutive failure, scaled by `jitter` (0.8–1.2), capped.
