@@ -46,11 +46,8 @@ impl Session {
                 "Project instructions:\n{instructions}"
             )));
         }
-        messages.push(ChatMessage::user(format!(
-            "Repository overview:\n{}",
-            overview.text.trim()
-        )));
-        let stable_prefix = messages.len();
+        // The earlier turns come before the map: they only grow from turn to turn (until a compaction), while
+        // the map is personalised to each task, so the local model's KV cache keeps them as a prefix.
         let history = self.conversation_so_far();
         let task_label = if history.is_empty() {
             "Task"
@@ -58,6 +55,11 @@ impl Session {
             messages.push(ChatMessage::user(history));
             "Follow-up task (plan it with the earlier turns in mind)"
         };
+        messages.push(ChatMessage::user(format!(
+            "Repository overview:\n{}",
+            overview.text.trim()
+        )));
+        let stable_prefix = messages.len();
         messages.push(ChatMessage::user(format!(
             "{task_label}: {}",
             self.cfg.task.trim()
