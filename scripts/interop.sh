@@ -12,7 +12,8 @@
 #
 # Usage: scripts/interop.sh [GGUF]   (default: the demo model; the coder model plans better and slower)
 # Env: LLAMA_TOOLS (default /tmp/llama-tools), LITELLM_VENV (default /tmp/litellm-venv), OUT (default
-# /tmp/tandem-interop; a results.md lands there), NP (llama-server slots per replica, default 4).
+# /tmp/tandem-interop; a results.md lands there), NP (llama-server slots per replica, default 4), TANDEM (a
+# tandem binary to use instead of building the release one).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -32,8 +33,10 @@ if [ ! -x "$LITELLM_VENV/bin/litellm" ]; then
   python3 -m venv "$LITELLM_VENV" && "$LITELLM_VENV/bin/pip" install -q 'litellm[proxy]' ||
     { echo "interop: cannot install litellm[proxy] from PyPI" >&2; exit 2; }
 fi
-cargo build --release -q || exit 2
-TANDEM=$repo/target/release/tandem
+if [ -z "${TANDEM:-}" ]; then
+  cargo build --release -q || exit 2
+  TANDEM=$repo/target/release/tandem
+fi
 rm -rf "$OUT" && mkdir -p "$OUT"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
@@ -78,19 +81,23 @@ run() {
   printf '%s\n' "$toml" >"$d/config/config.toml"
   echo "Add a --version flag that prints 0.1" >"$ws/PROMPT.md"
   local t0 code
-  t0=$(date +%s.%N)
+  t0=$(date +%s%N)
   env -i PATH="$PATH" HOME="$d/home" OMP_WAIT_POLICY=passive TEAM_KEY=sk-none \
     TANDEM_CONFIG_DIR="$d/config" TANDEM_DATA_DIR="$d/data" TANDEM_STATE_DIR="$d/state" \
     TANDEM_CACHE_DIR="$d/cache" timeout 900 "$TANDEM" -C "$ws" --model "$MODEL" "$@" \
     >"$d/stdout" 2>"$d/stderr"
   code=$?
   local wall rows route note
-  wall=$(echo "$(date +%s.%N) - $t0" | bc)
+  wall=$(( ($(date +%s%N) - t0) / 1000000000 ))
   rows=$(env -i PATH="$PATH" HOME="$d/home" TANDEM_CONFIG_DIR="$d/config" TANDEM_DATA_DIR="$d/data" \
-    "$TANDEM" spend --json 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(s.get("requests",0) for s in d.get("sessions",[])))' 2>/dev/null || echo "?")
+    "$TANDEM" -C "$ws" spend --json 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+models = ", ".join(sorted({m["role"][0] + ":" + m["provider"] + "/" + m["model"] for m in d.get("by_model", [])}))
+print(str(d["month"]["requests"]) + " (" + models + ")")' 2>/dev/null || echo "?")
   route=$(grep -m1 -o 'planner → [^ ]*' "$d/stderr" | head -1)
   note=$(grep -m1 -E 'error|unpriced|mismatch|warning' "$d/stderr" | cut -c1-90 | tr '|' '/')
-  printf '| %s | %s | %s | %.0f | %s | %s | %s |\n' "$name" "$what" "$code" "$wall" "$rows" "$route" "$note" >>"$results"
+  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$what" "$code" "$wall" "$rows" "$route" "$note" >>"$results"
 }
 
 base='[agent]
@@ -146,14 +153,16 @@ boundary = \"inside\"
 model = \"served-model\"
 api_key_env = \"TEAM_KEY\""
 d=$OUT/replicas && mkdir -p "$d/config" && printf '%s\n' "$inside" >"$d/config/config.toml"
+sessions=()
 for i in 1 2 3 4; do
   cp -r examples/todo-cli "$d/ws$i"
   env -i PATH="$PATH" HOME="$d/home" OMP_WAIT_POLICY=passive TEAM_KEY=sk-none \
     TANDEM_CONFIG_DIR="$d/config" TANDEM_DATA_DIR="$d/data" TANDEM_STATE_DIR="$d/state" \
     TANDEM_CACHE_DIR="$d/cache" timeout 900 "$TANDEM" -C "$d/ws$i" --model "$MODEL" exec --json \
     "Add a --version flag that prints 0.1" >"$d/s$i.jsonl" 2>"$d/s$i.err" &
+  sessions+=($!)
 done
-wait %1 %2 %3 %4 2>/dev/null; wait
+wait "${sessions[@]}"
 {
   echo
   echo "## Two replicas inside the boundary, four concurrent sessions"
