@@ -60,7 +60,8 @@ model_list:
       api_base: http://127.0.0.1:$P1/v1
       api_key: none
 EOF
-"$LITELLM_VENV/bin/litellm" --config "$OUT/litellm.yaml" --host 127.0.0.1 --port $PL >"$OUT/litellm.log" 2>&1 &
+# LiteLLM refuses to start without a master key; tandem sends it as the provider's key.
+LITELLM_MASTER_KEY=sk-interop-master "$LITELLM_VENV/bin/litellm" --config "$OUT/litellm.yaml" --host 127.0.0.1 --port $PL >"$OUT/litellm.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$P1/health" 120 && wait_http "http://127.0.0.1:$P2/health" 120 &&
   wait_http "http://127.0.0.1:$PL/health/liveliness" 120 || exit 1
@@ -82,7 +83,7 @@ run() {
   echo "Add a --version flag that prints 0.1" >"$ws/PROMPT.md"
   local t0 code
   t0=$(date +%s%N)
-  env -i PATH="$PATH" HOME="$d/home" OMP_WAIT_POLICY=passive TEAM_KEY=sk-none \
+  env -i PATH="$PATH" HOME="$d/home" OMP_WAIT_POLICY=passive TEAM_KEY=sk-interop-master \
     TANDEM_CONFIG_DIR="$d/config" TANDEM_DATA_DIR="$d/data" TANDEM_STATE_DIR="$d/state" \
     TANDEM_CACHE_DIR="$d/cache" timeout 900 "$TANDEM" -C "$ws" --model "$MODEL" "$@" \
     >"$d/stdout" 2>"$d/stderr"
@@ -156,7 +157,7 @@ d=$OUT/replicas && mkdir -p "$d/config" && printf '%s\n' "$inside" >"$d/config/c
 sessions=()
 for i in 1 2 3 4; do
   cp -r examples/todo-cli "$d/ws$i"
-  env -i PATH="$PATH" HOME="$d/home" OMP_WAIT_POLICY=passive TEAM_KEY=sk-none \
+  env -i PATH="$PATH" HOME="$d/home" OMP_WAIT_POLICY=passive TEAM_KEY=sk-interop-master \
     TANDEM_CONFIG_DIR="$d/config" TANDEM_DATA_DIR="$d/data" TANDEM_STATE_DIR="$d/state" \
     TANDEM_CACHE_DIR="$d/cache" timeout 900 "$TANDEM" -C "$d/ws$i" --model "$MODEL" exec --json \
     "Add a --version flag that prints 0.1" >"$d/s$i.jsonl" 2>"$d/s$i.err" &

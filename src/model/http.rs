@@ -127,6 +127,9 @@ pub fn is_context_overflow(message: &str) -> bool {
         "prompt is too long",
         "context window",
         "too many tokens",
+        // llama-server: "the request exceeds the available context size, try increasing it"
+        "exceeds the available context",
+        "exceed_context_size",
     ]
     .iter()
     .any(|needle| m.contains(needle))

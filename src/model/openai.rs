@@ -279,6 +279,14 @@ fn map_error(e: OpenAIError, seen: &Seen) -> ProviderError {
         }
         OpenAIError::Reqwest(e) => http::transport_error(&e),
         OpenAIError::StreamError(e) => ProviderError::BadResponse(format!("the stream broke: {e}")),
+        // An error body async-openai cannot read (llama-server's `"code": 400` is a number where it wants a
+        // string): typed from the response's status and the body's message, like any other error response.
+        OpenAIError::JSONDeserialize(_, body)
+            if recorded.as_ref().is_some_and(|(status, _)| *status >= 400) =>
+        {
+            let (status, headers) = recorded.unwrap_or_default();
+            http::status_error(status, &headers, &body)
+        }
         OpenAIError::JSONDeserialize(e, _) => {
             ProviderError::BadResponse(format!("unreadable chunk: {e}"))
         }

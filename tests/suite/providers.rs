@@ -348,6 +348,42 @@ async fn server_errors_overload_and_a_wrong_key_are_typed() {
 }
 
 #[tokio::test]
+async fn error_bodies_with_numeric_codes_are_typed_as_llama_server_and_litellm_send_them() {
+    // Seen against llama-server: a prompt over a slot's context comes back as 400 with `"code": 400` (a number,
+    // where async-openai reads a string) and its own wording; it must not read as a broken stream.
+    let server = MockServer::start();
+    let body = |code: u16, message: &str, kind: &str| Reply::Status {
+        status: code,
+        headers: vec![],
+        body: json!({"error": {"code": code, "message": message, "type": kind}}).to_string(),
+    };
+    server.push([
+        body(
+            400,
+            "request (4126 tokens) exceeds the available context size (4096 tokens), try increasing it",
+            "exceed_context_size_error",
+        ),
+        body(401, "Authentication Error, Invalid proxy server token passed", "auth_error"),
+        body(500, "internal error", "server_error"),
+    ]);
+    let p = openai(&server);
+    let overflow = run(&p, &request()).await.unwrap_err();
+    assert!(
+        matches!(&overflow, ProviderError::ContextLengthExceeded(m) if m.contains("4096 tokens")),
+        "{overflow:?}"
+    );
+    let auth = run(&p, &request()).await.unwrap_err();
+    assert!(
+        matches!(&auth, ProviderError::Auth(m) if m.contains("Invalid proxy server token")),
+        "{auth:?}"
+    );
+    assert_eq!(
+        run(&p, &request()).await.unwrap_err(),
+        ProviderError::Server(500)
+    );
+}
+
+#[tokio::test]
 async fn a_stalled_server_times_out() {
     let server = MockServer::start();
     server.push([
