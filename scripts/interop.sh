@@ -49,7 +49,7 @@ wait_http() { # url seconds
 
 for port in $P1 $P2; do
   "$LLAMA_TOOLS/bin/llama-server" -m "$MODEL" --host 127.0.0.1 --port "$port" --jinja -np "$NP" \
-    -c $((4096 * NP)) -t 1 --alias served-model >"$OUT/llama-$port.log" 2>&1 &
+    -c $((8192 * NP)) -t 1 --alias served-model >"$OUT/llama-$port.log" 2>&1 &
   pids+=($!)
 done
 cat >"$OUT/litellm.yaml" <<EOF
@@ -85,7 +85,7 @@ run() {
   t0=$(date +%s%N)
   env -i PATH="$PATH" HOME="$d/home" OMP_WAIT_POLICY=passive TEAM_KEY=sk-interop-master \
     TANDEM_CONFIG_DIR="$d/config" TANDEM_DATA_DIR="$d/data" TANDEM_STATE_DIR="$d/state" \
-    TANDEM_CACHE_DIR="$d/cache" timeout 900 "$TANDEM" -C "$ws" --model "$MODEL" "$@" \
+    TANDEM_CACHE_DIR="$d/cache" timeout 400 "$TANDEM" -C "$ws" --model "$MODEL" "$@" \
     >"$d/stdout" 2>"$d/stderr"
   code=$?
   local wall rows route note
@@ -101,14 +101,19 @@ print(str(d["month"]["requests"]) + " (" + models + ")")' 2>/dev/null || echo "?
   printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$what" "$code" "$wall" "$rows" "$route" "$note" >>"$results"
 }
 
+# Both roles go to the server under test (its tool-call deltas are exercised too); one round, few turns.
 base='[agent]
 verify = "python3 -m unittest -q"
-max_rounds = 2
+max_rounds = 1
+max_step_attempts = 1
+max_step_turns = 6
 [executor]
-provider = "local"'
+provider = "team"
+max_tokens = 512'
 openai_direct="$base
 [planner]
 provider = \"team\"
+max_tokens = 768
 [providers.team]
 kind = \"openai\"
 base_url = \"http://127.0.0.1:$P1/v1\"
@@ -117,6 +122,7 @@ api_key_env = \"TEAM_KEY\""
 openai_litellm="$base
 [planner]
 provider = \"team\"
+max_tokens = 768
 [providers.team]
 kind = \"openai\"
 base_url = \"http://127.0.0.1:$PL/v1\"
@@ -125,6 +131,7 @@ api_key_env = \"TEAM_KEY\""
 anthropic_litellm="$base
 [planner]
 provider = \"team\"
+max_tokens = 768
 [providers.team]
 kind = \"anthropic\"
 base_url = \"http://127.0.0.1:$PL\"
@@ -142,10 +149,14 @@ done
 inside="[agent]
 verify = \"none\"
 max_rounds = 1
+max_step_attempts = 1
+max_step_turns = 6
 [planner]
 provider = \"team\"
+max_tokens = 768
 [executor]
 provider = \"team\"
+max_tokens = 512
 [providers.team]
 kind = \"openai\"
 base_url = \"http://127.0.0.1:$P1/v1\"
@@ -159,7 +170,7 @@ for i in 1 2 3 4; do
   cp -r examples/todo-cli "$d/ws$i"
   env -i PATH="$PATH" HOME="$d/home" OMP_WAIT_POLICY=passive TEAM_KEY=sk-interop-master \
     TANDEM_CONFIG_DIR="$d/config" TANDEM_DATA_DIR="$d/data" TANDEM_STATE_DIR="$d/state" \
-    TANDEM_CACHE_DIR="$d/cache" timeout 900 "$TANDEM" -C "$d/ws$i" --model "$MODEL" exec --json \
+    TANDEM_CACHE_DIR="$d/cache" timeout 400 "$TANDEM" -C "$d/ws$i" --model "$MODEL" exec --json \
     "Add a --version flag that prints 0.1" >"$d/s$i.jsonl" 2>"$d/s$i.err" &
   sessions+=($!)
 done
