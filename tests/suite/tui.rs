@@ -43,6 +43,30 @@ fn tool(name: &str, args: serde_json::Value) -> Reply {
 
 pub(super) struct Session(pub(super) String);
 
+/// Whether tmux is here; without it the test is skipped, unless the suite runs in full (then it fails).
+pub(super) fn tmux_available() -> bool {
+    if Command::new("tmux").arg("-V").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("TANDEM_REQUIRE_MODEL").is_none(),
+        "tmux is required here (scripts/setup.sh installs it)"
+    );
+    eprintln!("skipped: no tmux");
+    false
+}
+
+/// Starts a detached tmux session `name` of `width` × `height` running `command`.
+pub(super) fn new_session(name: &str, width: u16, height: u16, command: &str) {
+    let (w, h) = (width.to_string(), height.to_string());
+    let out = tmux(&["new-session", "-d", "-s", name, "-x", &w, "-y", &h, command]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
         let _ = tmux(&["kill-session", "-t", &self.0]);
@@ -51,12 +75,7 @@ impl Drop for Session {
 
 #[test]
 fn a_task_in_the_real_ui_applies_one_hunk_rejects_the_other_and_shows_the_spend() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        assert!(
-            std::env::var_os("TANDEM_REQUIRE_MODEL").is_none(),
-            "tmux is required here (scripts/setup.sh installs it)"
-        );
-        eprintln!("skipped: no tmux");
+    if !tmux_available() {
         return;
     }
     let (model, _model_lock) = crate::require_model!();
@@ -96,22 +115,7 @@ fn a_task_in_the_real_ui_applies_one_hunk_rejects_the_other_and_shows_the_spend(
         ws = ws.display(),
         model = model.display(),
     );
-    let out = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &name,
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &command,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    new_session(&name, 100, 30, &command);
 
     // The first frame comes at once; the model loads behind it.
     wait_for(&name, "Task — Enter sends", 20);
@@ -187,22 +191,7 @@ fn start_ui(name: &str, dir: &Path, ws: &Path, model: &Path, extra: &str) -> Ses
         ws = ws.display(),
         model = model.display(),
     );
-    let out = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        name,
-        "-x",
-        "110",
-        "-y",
-        "32",
-        &command,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    new_session(name, 110, 32, &command);
     session
 }
 
@@ -218,12 +207,7 @@ fn planner_requests(server: &MockServer) -> Vec<String> {
 
 #[test]
 fn a_conversation_in_the_real_ui_queues_a_follow_up_and_resumes_after_a_restart() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        assert!(
-            std::env::var_os("TANDEM_REQUIRE_MODEL").is_none(),
-            "tmux is required here (scripts/setup.sh installs it)"
-        );
-        eprintln!("skipped: no tmux");
+    if !tmux_available() {
         return;
     }
     let (model, _model_lock) = crate::require_model!();

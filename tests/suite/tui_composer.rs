@@ -1,9 +1,7 @@
 //! The composer in the real binary under tmux: editing in place, a bracketed paste collapsed to a
 //! placeholder, and the history kept in the workspace across a restart.
 
-use std::process::Command;
-
-use super::tui::{Session, capture, tmux, wait_for};
+use super::tui::{Session, capture, new_session, tmux, tmux_available, wait_for};
 
 fn start(name: &str, dir: &std::path::Path, ws: &std::path::Path) {
     let command = format!(
@@ -12,22 +10,7 @@ fn start(name: &str, dir: &std::path::Path, ws: &std::path::Path) {
         ws = ws.display(),
         bin = env!("CARGO_BIN_EXE_tandem"),
     );
-    let out = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        name,
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &command,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    new_session(name, 100, 30, &command);
     wait_for(name, "Task — Enter sends", 20);
 }
 
@@ -40,12 +23,7 @@ fn quit(name: &str) {
 
 #[test]
 fn the_composer_edits_in_place_collapses_a_paste_and_keeps_history_across_a_restart() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        assert!(
-            std::env::var_os("TANDEM_REQUIRE_MODEL").is_none(),
-            "tmux is required here (scripts/setup.sh installs it)"
-        );
-        eprintln!("skipped: no tmux");
+    if !tmux_available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
