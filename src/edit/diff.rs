@@ -87,6 +87,33 @@ pub fn unified(path: &str, old: Option<&str>, new: &str) -> String {
         .to_string()
 }
 
+/// The lines of `new` that differ from `old`, with `context` lines around them, numbered like `read_file`
+/// (at most `max_lines`; `None` when nothing changed).
+pub fn changed_excerpt(old: &str, new: &str, context: usize, max_lines: usize) -> Option<String> {
+    let (a, b): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let suffix = a[prefix..]
+        .iter()
+        .rev()
+        .zip(b[prefix..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let changed_end = b.len() - suffix;
+    if prefix == a.len() && prefix == b.len() {
+        return None;
+    }
+    let from = prefix.saturating_sub(context);
+    let to = (changed_end + context).min(b.len());
+    let shown = (to - from).min(max_lines);
+    let mut out: Vec<String> = (from..from + shown)
+        .map(|i| format!("{:>5}| {}", i + 1, b[i]))
+        .collect();
+    if shown < to - from {
+        out.push(format!("      ({} more lines)", to - from - shown));
+    }
+    Some(out.join("\n"))
+}
+
 /// `old` with only the `accepted` hunks (by index) of the change to `new` applied.
 pub fn apply_hunks(old: &str, new: &str, accepted: &[usize]) -> String {
     let hunks = hunks(old, new);
@@ -167,5 +194,25 @@ mod tests {
         let new = "a\nc";
         assert_eq!(apply_hunks(old, new, &[0]), "a\nc");
         assert_eq!(apply_hunks(old, new, &[]), "a\nb");
+    }
+
+    #[test]
+    fn the_changed_lines_are_shown_numbered_with_context() {
+        let old = "a\nb\nc\nd\ne\nf\n";
+        let new = "a\nb\nC1\nC2\nd\ne\nf\n";
+        assert_eq!(
+            changed_excerpt(old, new, 1, 40).unwrap(),
+            "    2| b\n    3| C1\n    4| C2\n    5| d"
+        );
+        assert_eq!(
+            changed_excerpt(old, new, 1, 2).unwrap(),
+            "    2| b\n    3| C1\n      (2 more lines)"
+        );
+        // A deletion shows the lines around where it was.
+        assert_eq!(
+            changed_excerpt(old, "a\nb\nd\ne\nf\n", 1, 40).unwrap(),
+            "    2| b\n    3| d"
+        );
+        assert_eq!(changed_excerpt(old, old, 2, 40), None);
     }
 }

@@ -1,5 +1,6 @@
-//! Search/replace edits: an exact match first, then one that tolerates whitespace differences; when nothing
-//! matches, the error shows the closest lines so the model can correct itself.
+//! Search/replace edits: an exact match first, then one that tolerates whitespace differences, then one where the
+//! search text left lines out (a docstring, a comment, `...`) and those lines are kept; when nothing matches, the
+//! error shows the closest lines so the model can correct itself.
 
 /// How the search text was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -8,6 +9,11 @@ pub enum MatchKind {
     Exact,
     /// Line by line, ignoring leading and trailing whitespace (the replacement is re-indented).
     WhitespaceTolerant,
+    /// Line by line, with `skipped` file lines that the search text left out kept in place.
+    Elided {
+        /// How many file lines inside the match were not in the search text.
+        skipped: usize,
+    },
 }
 
 /// Why an edit could not be placed.
@@ -107,8 +113,10 @@ fn tolerant(content: &str, search: &str, replace: &str) -> Result<(String, Match
         })
         .collect();
     match matches.len() {
-        0 => Err(MatchError::NotFound {
-            closest: closest(&lines, &wanted),
+        0 => elided(&lines, &wanted, replace).unwrap_or_else(|| {
+            Err(MatchError::NotFound {
+                closest: closest(&lines, &wanted),
+            })
         }),
         1 => {
             let at = matches[0];
@@ -134,6 +142,212 @@ fn tolerant(content: &str, search: &str, replace: &str) -> Result<(String, Match
             overlapping: matches.windows(2).any(|w| w[1] < w[0] + wanted.len()),
         }),
     }
+}
+
+/// Most file lines a search text may leave out and still match.
+const MAX_SKIPPED: usize = 200;
+
+/// Whether a search line stands for lines left out (`...`, `# ...`, `// ... existing code ...`).
+fn is_elision(line: &str) -> bool {
+    let t = line.trim();
+    let t = t
+        .strip_prefix("//")
+        .or_else(|| t.strip_prefix('#'))
+        .or_else(|| t.strip_prefix("/*"))
+        .or_else(|| t.strip_prefix("<!--"))
+        .unwrap_or(t)
+        .trim_end_matches("*/")
+        .trim_end_matches("-->")
+        .trim();
+    t.starts_with("...") || t.starts_with('\u{2026}')
+}
+
+/// Whether a line is a comment or a docstring line, in the languages tandem maps.
+fn is_comment(line: &str) -> bool {
+    let t = line.trim_start();
+    ["#", "//", "/*", "*", "--", "\"\"\"", "\'\'\'", "<!--"]
+        .iter()
+        .any(|p| t.starts_with(p))
+}
+
+/// The search lines found in order inside one window of the file, with lines between them that the search text
+/// left out: those are kept where they are and the change from `search` to `replace` is applied around them,
+/// like a patch. `None` when the search text does not match that way; the match must begin and end on lines
+/// that are not blank, may skip at most [`MAX_SKIPPED`] lines, and may skip only blank lines, comments and lines
+/// indented deeper than its first line (so it never reaches into the next block at the same level).
+fn elided(
+    lines: &[&str],
+    wanted: &[&str],
+    replace: &str,
+) -> Option<Result<(String, MatchKind), MatchError>> {
+    // The search lines to find (elision markers stand for gaps, and are found nowhere).
+    let anchors: Vec<usize> = (0..wanted.len())
+        .filter(|&j| !is_elision(wanted[j]))
+        .collect();
+    let (&first, &last) = (anchors.first()?, anchors.last()?);
+    if anchors.len() < 2 || wanted[first].trim().is_empty() || wanted[last].trim().is_empty() {
+        return None;
+    }
+    let skippable = |line: &str, base: usize| {
+        line.trim().is_empty() || is_comment(line) || indent_of(line).len() > base
+    };
+    // Leftmost, shortest placement from each line that matches the first anchor.
+    let mut windows: Vec<Vec<usize>> = Vec::new();
+    'starts: for start in 0..lines.len() {
+        if lines[start].trim() != wanted[first].trim() {
+            continue;
+        }
+        let base = indent_of(lines[start]).len();
+        let limit = (start + anchors.len() + MAX_SKIPPED).min(lines.len());
+        let mut at = vec![start];
+        let mut next = start + 1;
+        for &j in &anchors[1..] {
+            let mut i = next;
+            loop {
+                if i >= limit {
+                    continue 'starts;
+                }
+                if lines[i].trim() == wanted[j].trim() {
+                    break;
+                }
+                if !skippable(lines[i], base) {
+                    continue 'starts;
+                }
+                i += 1;
+            }
+            at.push(i);
+            next = i + 1;
+        }
+        if windows.last().is_some_and(|w| w.last() == at.last()) {
+            // A later start that ends on the same line: the earlier one already covers it.
+            continue;
+        }
+        windows.push(at);
+    }
+    let at = match windows.len() {
+        0 => return None,
+        1 => windows.pop()?,
+        n => {
+            return Some(Err(MatchError::Ambiguous {
+                count: n,
+                lines: windows.iter().map(|w| w[0] + 1).collect(),
+                overlapping: windows.windows(2).any(|p| p[1][0] <= p[0][p[0].len() - 1]),
+            }));
+        }
+    };
+    let (lo, hi) = (at[0], at[at.len() - 1]);
+    let skipped = hi + 1 - lo - at.len();
+    if skipped == 0 {
+        return None;
+    }
+    // Where each search line (from the first anchor on) sits in the file; markers sit nowhere.
+    let mut place: Vec<Option<usize>> = vec![None; last + 1 - first];
+    for (k, &j) in anchors.iter().enumerate() {
+        place[j - first] = Some(at[k]);
+    }
+    let new: Vec<&str> = trim_blank_ends(replace.lines().collect())
+        .into_iter()
+        .map(str::trim_end)
+        .collect();
+    let skipped_lines: Vec<&str> = (lo..=hi)
+        .filter(|i| !at.contains(i))
+        .map(|i| lines[i].trim())
+        .filter(|l| l.len() >= 4)
+        .collect();
+    if skipped_lines
+        .iter()
+        .any(|s| new.iter().any(|n| n.trim() == *s))
+    {
+        // The replacement restates a line the search left out: keeping it would write it twice.
+        return None;
+    }
+    // Search and replacement are compared as the model wrote them (same indentation).
+    let old: Vec<&str> = wanted[first..=last].iter().map(|l| l.trim_end()).collect();
+    let ops = similar::capture_diff_slices(similar::Algorithm::Myers, &old, &new);
+    // New lines take the file's indentation of the search line they stand beside: (search's, file's).
+    let shift = |near: usize| -> (&str, &str) {
+        let j = (0..=near.min(place.len() - 1))
+            .rev()
+            .chain(near..place.len())
+            .find(|&j| place[j].is_some())
+            .unwrap_or(0);
+        match place[j] {
+            Some(p) => (indent_of(wanted[first + j]), indent_of(lines[p])),
+            None => (indent_of(wanted[first]), indent_of(lines[lo])),
+        }
+    };
+    let shifted = |range: std::ops::Range<usize>, near: usize| -> Vec<String> {
+        let (from, to) = shift(near);
+        new[range].iter().map(|l| reindent(l, from, to)).collect()
+    };
+
+    let strip = |line: &str| line.trim_end_matches(['\n', '\r']).to_string();
+    let mut body: Vec<String> = Vec::new();
+    let mut last_placed = lo;
+    // Emits the file lines left out before search line `j` (once), then moves past them.
+    let mut gap = |j: usize, body: &mut Vec<String>| {
+        if let Some(p) = place.get(j).copied().flatten()
+            && p > last_placed
+        {
+            body.extend(lines[last_placed + 1..p].iter().map(|l| strip(l)));
+            last_placed = p;
+        }
+    };
+    for op in ops {
+        let (old_range, new_range) = (op.old_range(), op.new_range());
+        if !matches!(op, similar::DiffOp::Equal { .. })
+            && new[new_range.clone()].iter().any(|l| is_elision(l))
+        {
+            // A marker that is new in the replacement would be written into the file literally.
+            return None;
+        }
+        if !matches!(op, similar::DiffOp::Equal { .. })
+            && old_range.clone().any(|j| place[j].is_none())
+        {
+            // A marker removed or changed: what it stood for would be dropped unseen.
+            return None;
+        }
+        match op {
+            similar::DiffOp::Equal { .. } => {
+                for j in old_range {
+                    gap(j, &mut body);
+                    if let Some(p) = place[j] {
+                        body.push(strip(lines[p]));
+                    }
+                }
+            }
+            similar::DiffOp::Insert { old_index, .. } => {
+                // New lines go after what was left out before the next search line.
+                if old_index < place.len() {
+                    gap(old_index, &mut body);
+                }
+                body.extend(shifted(new_range, old_index));
+            }
+            similar::DiffOp::Delete { .. } | similar::DiffOp::Replace { .. } => {
+                let near = old_range.start;
+                for j in old_range {
+                    gap(j, &mut body);
+                }
+                body.extend(shifted(new_range, near));
+            }
+        }
+    }
+    let eol = if lines[lo].ends_with("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    let mut out: String = lines[..lo].concat();
+    for line in &body {
+        out.push_str(line);
+        out.push_str(eol);
+    }
+    let after = &lines[hi + 1..];
+    if after.is_empty() && !lines[hi].ends_with('\n') && out.ends_with(eol) {
+        out.truncate(out.len() - eol.len());
+    }
+    out.push_str(&after.concat());
+    Some(Ok((out, MatchKind::Elided { skipped })))
 }
 
 fn trim_blank_ends(mut lines: Vec<&str>) -> Vec<&str> {
@@ -293,5 +507,135 @@ mod tests {
             })
         ));
         assert_eq!(search_replace("éaé", "aé", "x").unwrap().0, "éx");
+    }
+
+    const DOCUMENTED: &str = "def f(x):\n    \"\"\"Double x.\n\n    Any number.\n    \"\"\"\n    raise NotImplementedError\n\n\ndef g():\n    raise NotImplementedError\n";
+
+    #[test]
+    fn search_that_leaves_out_a_docstring_keeps_it() {
+        let (out, kind) = search_replace(
+            DOCUMENTED,
+            "def f(x):\n    raise NotImplementedError",
+            "def f(x):\n    return 2 * x",
+        )
+        .unwrap();
+        assert_eq!(kind, MatchKind::Elided { skipped: 4 });
+        assert_eq!(
+            out,
+            DOCUMENTED.replacen("    raise NotImplementedError", "    return 2 * x", 1)
+        );
+        // New lines after the signature go after the docstring, indented like the file.
+        let (out, _) = search_replace(
+            DOCUMENTED,
+            "def f(x):\nraise NotImplementedError",
+            "def f(x):\ny = x + x\nreturn y",
+        )
+        .unwrap();
+        assert!(
+            out.starts_with("def f(x):\n    \"\"\"Double x.\n\n    Any number.\n    \"\"\"\n    y = x + x\n    return y\n\n\ndef g():\n    raise"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn an_elided_match_never_reaches_into_the_next_block() {
+        let code = "def f(x):\n    return 1\n\n\ndef g():\n    raise NotImplementedError\n";
+        assert!(matches!(
+            search_replace(code, "def f(x):\n    raise NotImplementedError", "x"),
+            Err(MatchError::NotFound { .. })
+        ));
+        // Nor when the replacement restates the lines it left out (they would be written twice).
+        assert!(matches!(
+            search_replace(
+                DOCUMENTED,
+                "def f(x):\n    raise NotImplementedError",
+                "def f(x):\n    \"\"\"Double x.\n\n    Any number.\n    \"\"\"\n    return 2 * x",
+            ),
+            Err(MatchError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn elision_markers_stand_for_the_lines_they_skip() {
+        let code = "fn f() -> i32 {\n    let x = 1;\n    let y = 2;\n    x + y\n}\n";
+        for marker in ["...", "// ...", "// ... existing code ..."] {
+            let (out, kind) = search_replace(
+                code,
+                &format!("fn f() -> i32 {{\n    {marker}\n    x + y\n}}"),
+                &format!("fn f() -> i32 {{\n    {marker}\n    x * y\n}}"),
+            )
+            .unwrap();
+            assert_eq!(kind, MatchKind::Elided { skipped: 2 }, "{marker}");
+            assert_eq!(out, code.replace("x + y", "x * y"), "{marker}");
+        }
+        // A marker in the replacement alone would be written literally: not an elided match.
+        assert!(
+            search_replace(
+                code,
+                "fn f() -> i32 {\n    x + y",
+                "fn f() -> i32 {\n    // ...\n    x * y"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn elided_matches_in_two_places_are_ambiguous() {
+        let code = "def f():\n    # one\n    pass\n\ndef f():\n    # two\n    pass\n";
+        assert!(matches!(
+            search_replace(code, "def f():\n    pass", "def f():\n    return 1"),
+            Err(MatchError::Ambiguous { count: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn elided_matches_never_panic_and_keep_what_they_skip() {
+        // A fixed pseudo-random walk over files and searches made of a few lines, markers and indents.
+        let pieces = [
+            "def f():",
+            "    # note",
+            "    x = 1",
+            "    ...",
+            "    return x",
+            "",
+            "}",
+            "def g():",
+            "  // c",
+            "\t\"\"\"doc\"\"\"",
+            "x\r",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut elided = 0;
+        for _ in 0..20_000 {
+            let pick = |k: usize, next: &mut dyn FnMut(usize) -> usize| {
+                (0..k)
+                    .map(|_| pieces[next(pieces.len())])
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            let (a, b, c) = (next(9), next(4) + 1, next(4));
+            let file = pick(a, &mut next);
+            let search = pick(b, &mut next);
+            let replace = pick(c, &mut next);
+            if let Ok((out, MatchKind::Elided { .. })) = search_replace(&file, &search, &replace) {
+                elided += 1;
+                for line in file.lines().filter(|l| l.trim().len() >= 4) {
+                    let before = file.lines().filter(|l| l.trim() == line.trim()).count();
+                    let kept = out.lines().filter(|l| l.trim() == line.trim()).count();
+                    let in_search = search.lines().any(|l| l.trim() == line.trim());
+                    assert!(
+                        in_search || kept >= before,
+                        "{file:?} {search:?} {replace:?} -> {out:?}"
+                    );
+                }
+            }
+        }
+        assert!(elided > 20, "the walk reached only {elided} elided matches");
     }
 }

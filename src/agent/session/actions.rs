@@ -97,7 +97,14 @@ impl Session {
                     checkpoint,
                 });
                 if applied.len() == hunks.len().max(1) {
-                    (true, format!("applied to {path}"))
+                    // The model sees what its edit made of the file, so a misplaced edit is caught at once.
+                    let text = match diff::changed_excerpt(before, &content, 2, 40) {
+                        Some(excerpt) if old.is_some() => {
+                            format!("applied to {path}; the changed part now reads:\n{excerpt}")
+                        }
+                        _ => format!("applied to {path}"),
+                    };
+                    (true, text)
                 } else {
                     let shown = super::head(&content, 4_000);
                     (
