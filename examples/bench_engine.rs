@@ -1,5 +1,6 @@
-//! Benchmark of the local engine on a GGUF (the demo model by default): prefill and decode speed, and
-//! time-to-first-token of turns 2 and 3 against turn 1 in a conversation sharing a prefix of 1,500+ tokens.
+//! Benchmark of the local engine on a GGUF (the demo model by default): prefill and decode speed, decode under
+//! the executor's tool grammar against free decoding of the same prompt, and time-to-first-token of turns 2 and
+//! 3 against turn 1 in a conversation sharing a prefix of 1,500+ tokens.
 //!
 //! Run: `cargo run --release --example bench_engine -- [--model PATH] [--threads N] [--runs N]`
 //! Results and the machine they came from are recorded in docs/BENCHMARKS.md.
@@ -11,8 +12,8 @@ use clap::Parser;
 use tandem::config::DEMO_MODEL_FILE;
 use tandem::model::ChatMessage;
 use tandem::model::local::{
-    Completion, EngineConfig, GenRequest, LocalEngine, Prompt, SamplingParams, llama_system_info,
-    physical_cores,
+    Completion, Constraint, EngineConfig, GenRequest, LocalEngine, Prompt, SamplingParams,
+    llama_system_info, physical_cores,
 };
 use tandem::paths::Dirs;
 
@@ -80,6 +81,42 @@ fn main() -> anyhow::Result<()> {
         tg_tokens.push(done.stats.generated_tokens);
         tg.push(done.stats.decode_tps());
     }
+    // Decode under the executor's tool-call grammar (every tool's arguments schema, one call) against the same
+    // prompt decoded freely: what the grammar costs per token on this model's vocabulary.
+    let tool_request = tandem::model::ChatRequest {
+        tools: tandem::tools::specs(tandem::tools::ToolSet::Executor),
+        tool_choice: tandem::model::ToolChoice::Required,
+        ..Default::default()
+    };
+    let schema = tandem::model::local_provider::tool_reply_schema(&tool_request);
+    let story =
+        "Call write_file to create story.txt holding a long story about a lighthouse keeper.";
+    let mut constrained = Vec::new();
+    let mut free = Vec::new();
+    let mut lengths = (Vec::new(), Vec::new());
+    for run in 0..args.runs {
+        for grammar in [true, false] {
+            engine.clear_cache()?;
+            let mut request = GenRequest::chat(vec![ChatMessage::user(story)], 128);
+            request.sampling = SamplingParams {
+                temperature: 0.8,
+                seed: Some(run as u32),
+                ..SamplingParams::greedy()
+            };
+            if grammar {
+                request.constraint = Some(Constraint::JsonSchema(schema.clone()));
+            }
+            let done = engine.complete(request)?;
+            if grammar {
+                lengths.0.push(done.stats.generated_tokens);
+                constrained.push(done.stats.decode_tps());
+            } else {
+                lengths.1.push(done.stats.generated_tokens);
+                free.push(done.stats.decode_tps());
+            }
+        }
+    }
+
     println!("\n| measurement | median | runs |");
     println!("|---|---|---|");
     println!(
@@ -92,6 +129,18 @@ fn main() -> anyhow::Result<()> {
         tg_tokens,
         median(&mut tg),
         list(&tg)
+    );
+    println!(
+        "| decode under the executor's tool grammar (got {:?}) | {:.1} tok/s | {} |",
+        lengths.0,
+        median(&mut constrained),
+        list(&constrained)
+    );
+    println!(
+        "| decode, same prompt, no grammar (got {:?}) | {:.1} tok/s | {} |",
+        lengths.1,
+        median(&mut free),
+        list(&free)
     );
 
     // A conversation: turn 1 prefills the long shared prefix; turns 2 and 3 reuse it.

@@ -242,8 +242,7 @@ async fn load_model(config: &Config, no_load: bool) -> Check {
                     i.n_ctx,
                     i.n_ctx_train,
                     i.threads,
-                    std::env::var(crate::model::local::openmp::WAIT_POLICY)
-                        .unwrap_or_else(|_| "libgomp default, spinning".into()),
+                    crate::model::local::openmp::describe(),
                     i.gpu_layers,
                     i.template,
                     if simd.is_empty() {

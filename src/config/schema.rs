@@ -140,6 +140,9 @@ pub struct AgentConfig {
     pub max_step_turns: u32,
     /// Read-only tool turns the planner may take before it must submit its plan.
     pub max_planner_turns: u32,
+    /// Times the last step's `step_done` runs the verify command first and hands a failure back to the
+    /// executor to fix in the same attempt (0: never; the session still verifies at the end).
+    pub checks_before_done: u32,
     /// Seconds a model-requested command may run.
     pub command_timeout_secs: u64,
     /// Seconds the verify command may run.
@@ -156,6 +159,7 @@ impl Default for AgentConfig {
             max_step_attempts: 2,
             max_step_turns: 16,
             max_planner_turns: 8,
+            checks_before_done: 3,
             command_timeout_secs: 120,
             verify_timeout_secs: 600,
         }

@@ -448,6 +448,8 @@ pub struct Overview {
     pub text: String,
     /// Workspace-relative paths whose content is in `text`.
     pub inlined: Vec<String>,
+    /// Every text file of the repository is in `text`: there is nothing left to read.
+    pub complete: bool,
 }
 
 /// The planner's overview of `root` for `focus_text` (the task, or the task and the plan): the ranked map
@@ -468,9 +470,14 @@ pub fn overview(
     out.push_str(&map.render(&focus, budget_chars / 8, may_inline));
     let mut inlined = Vec::new();
     let ws = crate::sandbox::Workspace::new(root).ok();
+    let mut complete = true;
     for i in map.ranked_files(&focus) {
         let f = &map.files[i];
-        if f.size > MAX_INLINE_BYTES || f.tags.binary || !may_inline(&f.path) {
+        if f.tags.binary {
+            continue;
+        }
+        if f.size > MAX_INLINE_BYTES || !may_inline(&f.path) {
+            complete = false;
             continue;
         }
         // Through the tools' path policy: a link swapped in since the walk is refused, never followed.
@@ -479,16 +486,25 @@ pub fn overview(
             .and_then(|ws| ws.read(&f.path, MAX_INLINE_BYTES).ok())
             .and_then(|(_, bytes)| String::from_utf8(bytes).ok())
         else {
+            complete = false;
             continue;
         };
         let block = format!("\n=== {} ===\n{}\n", f.path, text.trim_end());
         if out.len() + block.len() > budget_chars {
+            complete = false;
             continue;
         }
         out.push_str(&block);
         inlined.push(f.path.clone());
     }
-    Overview { text: out, inlined }
+    if complete {
+        out.push_str("\n(That is every file in the repository.)\n");
+    }
+    Overview {
+        text: out,
+        inlined,
+        complete,
+    }
 }
 
 #[cfg(test)]

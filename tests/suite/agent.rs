@@ -185,7 +185,8 @@ async fn a_session_plans_edits_retries_a_wrong_edit_and_verifies() {
     assert_eq!(outcome, Outcome::Done);
     assert_eq!(
         kinds(&events),
-        vec!["plan", "step", "edit", "done", "verify-ok", "finished"]
+        // The last step's step_done ran the check; the session does not run it again on the same files.
+        vec!["plan", "step", "edit", "verify-ok", "done", "finished"]
     );
     assert_eq!(
         std::fs::read_to_string(ws.root().join("calc.py")).unwrap(),
@@ -223,6 +224,15 @@ async fn a_session_plans_edits_retries_a_wrong_edit_and_verifies() {
     let planner2 = server.requests()[1].json();
     assert!(planner2.to_string().contains("    1| def add(a, b):"));
     assert_eq!(planner2["tool_choice"], "required");
+    // Every file of this small repository is in the planner's overview, so it is offered only submit_plan.
+    let planner1 = server.requests()[0].json();
+    assert_eq!(offered(&planner1), ["submit_plan"]);
+    assert!(
+        planner1
+            .to_string()
+            .contains("That is every file in the repository"),
+        "{planner1}"
+    );
 
     // The transcript holds every event, in order.
     let written = transcript::read(&transcript::transcript_path(ws.root(), "s1")).unwrap();
@@ -250,7 +260,14 @@ async fn a_failing_verify_sends_the_output_to_the_planner_for_a_revised_plan() {
         tool("step_done", json!({"summary": "add() adds"})),
     ]);
     let (outcome, events) = run(
-        config("s2", "Fix add()", agent()),
+        config(
+            "s2",
+            "Fix add()",
+            AgentConfig {
+                checks_before_done: 0,
+                ..agent()
+            },
+        ),
         &ws,
         router(("openai", &server), ("openai", &server)),
         |_| None,
@@ -282,6 +299,15 @@ async fn a_failing_verify_sends_the_output_to_the_planner_for_a_revised_plan() {
     assert!(
         replan.contains("AssertionError") || replan.contains("FAIL"),
         "the verify output reaches the planner: {replan}"
+    );
+    // ...and the executor of the revised plan, in its brief.
+    let brief = server.requests()[4].json()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        brief.contains("The project's check fails now") && brief.contains("AssertionError"),
+        "{brief}"
     );
     assert!(
         events
@@ -319,8 +345,8 @@ async fn a_step_the_executor_keeps_failing_is_escalated_to_the_planners_provider
             "escalated",
             "step",
             "edit",
-            "done",
             "verify-ok",
+            "done",
             "finished"
         ]
     );
@@ -578,7 +604,7 @@ async fn an_interrupted_session_resumes_where_it_stopped() {
     assert_eq!(outcome, Outcome::Done);
     assert_eq!(
         kinds(&second),
-        vec!["step", "edit", "done", "verify-ok", "finished"],
+        vec!["step", "edit", "verify-ok", "done", "finished"],
         "only step 2 runs, no new plan"
     );
     assert!(matches!(
@@ -755,7 +781,19 @@ async fn scripted(
     cfg: SessionConfig,
     replies: Vec<Reply>,
 ) -> (Outcome, Vec<Event>, Vec<super::mock::Recorded>) {
+    scripted_with(cfg, replies, &[]).await
+}
+
+/// [`scripted`] on the fixture with `extra` files added (path, content).
+async fn scripted_with(
+    cfg: SessionConfig,
+    replies: Vec<Reply>,
+    extra: &[(&str, String)],
+) -> (Outcome, Vec<Event>, Vec<super::mock::Recorded>) {
     let (_dir, ws) = fixture();
+    for (path, content) in extra {
+        std::fs::write(ws.root().join(path), content).unwrap();
+    }
     let server = MockServer::start();
     server.push(replies);
     let (outcome, events) = run(
@@ -876,15 +914,18 @@ async fn turns_of_looking_without_acting_are_nudged_and_then_must_act() {
 async fn a_planner_that_repeats_a_read_is_asked_for_the_plan_with_only_submit_plan() {
     let mut cfg = config("p3", "Fix add()", agent());
     cfg.plan_only = true;
-    let (outcome, events, requests) = scripted(
+    // A file too big for the overview leaves something to read, so the planner gets its reading tools.
+    let (outcome, events, requests) = scripted_with(
         cfg,
         vec![
             tool("read_file", json!({"path": "calc.py"})),
             tool("read_file", json!({"path": "calc.py"})),
             tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
         ],
+        &[("big.py", "# filler line for the size\n".repeat(1_000))],
     )
     .await;
+    assert!(offered(&requests[0].json()).contains(&"read_file".to_string()));
     assert_eq!(outcome, Outcome::Planned);
     let reads = tool_outputs(&events, "read_file");
     assert_eq!(reads.len(), 2);
@@ -942,4 +983,122 @@ async fn a_failing_command_repeated_is_answered_from_memory_and_ends_the_attempt
         .unwrap()
         .to_string();
     assert!(brief.contains("kept repeating `run"), "{brief}");
+}
+
+#[tokio::test]
+async fn the_last_steps_step_done_runs_the_check_and_a_failure_goes_back_to_the_executor() {
+    let (outcome, events, requests) = scripted(
+        config("c1", "Fix add()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            tool(
+                "edit",
+                json!({"path": "calc.py", "search": "return a - b", "replace": "return a * b"}),
+            ),
+            tool("step_done", json!({"summary": "changed add"})),
+            // Told the check fails, the same attempt fixes it.
+            tool(
+                "edit",
+                json!({"path": "calc.py", "search": "return a * b\n\n\ndef mul", "replace": "return a + b\n\n\ndef mul"}),
+            ),
+            tool("step_done", json!({"summary": "add() adds"})),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(
+        kinds(&events),
+        vec![
+            "plan",
+            "step",
+            "edit",
+            "verify-failed",
+            "edit",
+            "verify-ok",
+            "done",
+            "finished"
+        ]
+    );
+    let dones = tool_outputs(&events, "step_done");
+    assert_eq!(dones.len(), 2, "{dones:?}");
+    assert!(
+        !dones[0].0
+            && dones[0]
+                .1
+                .starts_with("Not done yet. The verify command `python3 -m unittest -q` failed"),
+        "{dones:?}"
+    );
+    assert!(dones[0].1.contains("AssertionError"), "{dones:?}");
+    assert_eq!(dones[1], (true, "add() adds"));
+    // The executor saw the report as the answer to its step_done, in the same conversation.
+    let sent = requests[3].json()["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(sent["role"], "tool");
+    assert!(
+        sent["content"].as_str().unwrap().contains("AssertionError"),
+        "{sent}"
+    );
+    // Each edit's answer shows the changed lines.
+    let edits = tool_outputs(&events, "edit");
+    assert!(
+        edits[0].1.contains("the changed part now reads")
+            && edits[0].1.contains("    2|     return a * b"),
+        "{edits:?}"
+    );
+    assert_eq!(requests.len(), 5);
+}
+
+#[tokio::test]
+async fn a_step_that_is_not_the_last_is_done_without_the_check_and_the_checks_are_bounded() {
+    let cfg = config(
+        "c2",
+        "Fix add()",
+        AgentConfig {
+            checks_before_done: 1,
+            ..agent()
+        },
+    );
+    let (outcome, events, _) = scripted(
+        cfg,
+        vec![
+            tool(
+                "submit_plan",
+                plan(&[("Look at add()", &["calc.py"]), ("Fix add()", &["calc.py"])]),
+            ),
+            // Step 1 is not the last: its step_done counts at once.
+            tool("step_done", json!({"summary": "looked"})),
+            // Step 2's first step_done is checked (and fails); the second is taken, and the session's own
+            // check then fails the round.
+            tool("step_done", json!({"summary": "nothing to do"})),
+            tool("step_done", json!({"summary": "still nothing"})),
+            tool("submit_plan", plan(&[("Fix add()", &["calc.py"])])),
+            fix_add(),
+            tool("step_done", json!({"summary": "add() adds"})),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(
+        kinds(&events),
+        vec![
+            "plan",
+            "step",
+            "done",
+            "step",
+            "verify-failed",
+            "done",
+            "verify-failed",
+            "replan",
+            "plan",
+            "step",
+            "edit",
+            "verify-ok",
+            "done",
+            "finished"
+        ]
+    );
 }

@@ -90,6 +90,7 @@ impl Session {
             Ok(checkpoint) => {
                 self.changed.insert(path.clone());
                 self.edits_applied += 1;
+                self.changes += 1;
                 self.emit(EventMsg::EditApplied {
                     edit,
                     path: path.clone(),
@@ -220,6 +221,8 @@ impl Session {
             return (false, format!("`{command}` was not run: {why}"));
         }
         let timeout = Duration::from_secs(self.cfg.agent.command_timeout_secs);
+        // A command may change files as much as an edit does.
+        self.changes += 1;
         match self.shell.run(&command, timeout).await {
             Ok(out) => (
                 out.success(),

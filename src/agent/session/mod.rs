@@ -111,6 +111,13 @@ pub struct Session {
     pub(crate) history_summary: Option<String>,
     pub(crate) interrupted: bool,
     pub(crate) verify_passed: Option<bool>,
+    /// The workspace changes (edits and commands) counted when the verify command last passed, so the
+    /// session's final check is not run again on an unchanged workspace.
+    pub(crate) verified_at: Option<u64>,
+    /// The last failing verify report, until the verify command passes again (each step's brief shows it).
+    pub(crate) failing_check: Option<String>,
+    /// Edits applied and commands run so far: anything that may have changed the workspace.
+    pub(crate) changes: u64,
     pub(crate) shell: Sandbox,
     pub(crate) rules: CommandRules,
     pub(crate) mcp: Arc<crate::mcp::McpHub>,
@@ -154,6 +161,9 @@ impl Session {
             steps: resume.steps,
             interrupted: false,
             verify_passed: None,
+            verified_at: None,
+            failing_check: None,
+            changes: 0,
             cfg,
             ws,
             router,
@@ -354,6 +364,10 @@ impl Session {
             if revision.is_some() {
                 continue;
             }
+            if self.verified_at == Some(self.changes) && self.verify_passed == Some(true) {
+                // The executor's last step_done ran it, and nothing has changed since.
+                return self.finish(Outcome::Done);
+            }
             match self.verify().await {
                 None => return self.finish(Outcome::Done),
                 Some(Ok(())) => return self.finish(Outcome::Done),
@@ -366,7 +380,7 @@ impl Session {
     }
 
     /// Runs the verify command; `None` when there is none, `Some(Err(report))` when it fails.
-    async fn verify(&mut self) -> Option<Result<(), String>> {
+    pub(crate) async fn verify(&mut self) -> Option<Result<(), String>> {
         let command = verify_command(self.ws.root(), &self.cfg.agent.verify)?;
         self.emit(EventMsg::VerifyStarted {
             command: command.clone(),
@@ -379,19 +393,24 @@ impl Session {
         };
         let tail = tail(&output, 4_000);
         self.verify_passed = Some(passed);
+        self.verified_at = passed.then_some(self.changes);
         self.emit(EventMsg::VerifyFinished {
             command: command.clone(),
             passed,
             exit_code,
             output: tail.clone(),
         });
-        Some(if passed {
+        let exit =
+            exit_code.map_or_else(|| "no exit code".to_string(), |c| format!("exit code {c}"));
+        let result = if passed {
             Ok(())
         } else {
             Err(format!(
-                "The verify command `{command}` failed (exit code {exit_code:?}). Its output ends with:\n{tail}"
+                "The verify command `{command}` failed ({exit}). Its output ends with:\n{tail}"
             ))
-        })
+        };
+        self.failing_check = result.clone().err();
+        Some(result)
     }
 
     fn finish(&mut self, outcome: Outcome) -> Outcome {

@@ -39,6 +39,7 @@ impl Session {
         .unwrap_or_else(|e| crate::repomap::Overview {
             text: format!("(no repository map: {e})"),
             inlined: Vec::new(),
+            complete: false,
         });
         let mut messages = vec![ChatMessage::system(self.cfg.planner_prompt.trim())];
         if let Some(instructions) = &self.cfg.instructions {
@@ -75,6 +76,8 @@ impl Session {
             )));
         }
         let mut sources = overview.inlined;
+        // With every file already in the overview, reading tools only cost turns: the planner plans at once.
+        let everything_shown = overview.complete;
         // Reading is the planner's work, so only a repeated look (or the last turn) makes it submit.
         let turns = self.cfg.agent.max_planner_turns;
         let mut progress = Progress::new(turns.saturating_sub(1));
@@ -82,7 +85,12 @@ impl Session {
             let tools = if progress.must_act() {
                 progress::acting_tools(specs(ToolSet::Planner))
             } else {
-                let mut tools = specs(ToolSet::Planner);
+                // With every file shown, the repository tools can only repeat it; MCP tools reach beyond it.
+                let mut tools = if everything_shown {
+                    progress::acting_tools(specs(ToolSet::Planner))
+                } else {
+                    specs(ToolSet::Planner)
+                };
                 tools.extend(self.mcp.specs());
                 tools
             };

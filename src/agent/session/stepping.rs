@@ -1,7 +1,7 @@
 //! Executing a step: tool turns on the executor's route, retried, then escalated to the planner's provider.
 
 use super::progress::{self, Progress, Verdict};
-use super::{CallError, Session};
+use super::{CallError, Session, tail};
 use crate::model::{ChatMessage, ChatRequest, Role};
 use crate::protocol::{EventMsg, RouteRole, Step, StepStatus};
 use crate::router::RouterError;
@@ -130,6 +130,12 @@ impl Session {
         // The files whose content is in `messages`: the router keeps the request local when one is sensitive.
         let mut sources: Vec<String> = Vec::new();
         brief.push_str(&self.named_files(step, &mut progress, &mut sources));
+        if let Some(report) = &self.failing_check {
+            brief.push_str(&format!(
+                "\n\nThe project's check fails now. {}",
+                tail(report, 2_000)
+            ));
+        }
         if let Some(reason) = previous_failure {
             brief.push_str(&format!(
                 "\n\nAn earlier attempt at this step failed: {reason}\nTry a different approach."
@@ -140,6 +146,22 @@ impl Session {
             ChatMessage::user(brief),
         ];
         let mut nudged = false;
+        // The plan's last open step is checked before it counts as done: a failing check goes back to the
+        // executor (as aider's auto-test does) instead of costing a whole re-plan.
+        let last_open = self.plan.as_ref().is_some_and(|p| {
+            p.steps.iter().all(|s| {
+                s.id == step.id
+                    || self
+                        .steps
+                        .get(&s.id)
+                        .is_some_and(|(st, _)| *st == StepStatus::Done)
+            })
+        });
+        let mut checks_left = if last_open {
+            self.cfg.agent.checks_before_done
+        } else {
+            0
+        };
         for _turn in 0..self.cfg.agent.max_step_turns {
             self.drain_ops();
             if self.interrupted {
@@ -210,29 +232,52 @@ impl Session {
                     continue;
                 }
                 let changes = matches!(call.name.as_str(), "edit" | "write_file" | "run");
-                let (ok, text) =
-                    match dispatch(&self.ws, ToolSet::Executor, &call.name, &call.arguments) {
-                        Action::Output(text) => (true, text),
-                        Action::Failed(text) => (false, text),
-                        Action::Propose { path, old, new } => self.propose(path, old, new).await,
-                        Action::Run(command) => self.run_command(command).await,
-                        Action::Finish { status, summary } => {
-                            self.emit(EventMsg::ToolResult {
-                                step: Some(step.id),
-                                call_id: call.id,
-                                tool: call.name,
-                                ok: true,
-                                output: summary.clone(),
-                            });
-                            return match status {
-                                StepStatus::Done => Attempt::Done(summary),
-                                StepStatus::Failed => Attempt::Failed(summary),
-                            };
-                        }
-                        Action::SubmitPlan(_) => {
-                            (false, "submit_plan is the planner's tool".to_string())
-                        }
-                    };
+                let (ok, text) = match dispatch(
+                    &self.ws,
+                    ToolSet::Executor,
+                    &call.name,
+                    &call.arguments,
+                ) {
+                    Action::Output(text) => (true, text),
+                    Action::Failed(text) => (false, text),
+                    Action::Propose { path, old, new } => self.propose(path, old, new).await,
+                    Action::Run(command) => self.run_command(command).await,
+                    Action::Finish { status, summary }
+                        if status == StepStatus::Done
+                            && checks_left > 0
+                            && self.verified_at != Some(self.changes)
+                            && let Some(Err(report)) = {
+                                checks_left -= 1;
+                                self.verify().await
+                            } =>
+                    {
+                        tracing::info!(step = step.id, %summary, "step_done, but the check fails");
+                        // New information, like a command's output.
+                        acted = true;
+                        (
+                            false,
+                            format!(
+                                "Not done yet. {report}\nFix what it reports (change the code, not the tests, unless the task asks for that), then call step_done again; call step_failed if it cannot be fixed."
+                            ),
+                        )
+                    }
+                    Action::Finish { status, summary } => {
+                        self.emit(EventMsg::ToolResult {
+                            step: Some(step.id),
+                            call_id: call.id,
+                            tool: call.name,
+                            ok: true,
+                            output: summary.clone(),
+                        });
+                        return match status {
+                            StepStatus::Done => Attempt::Done(summary),
+                            StepStatus::Failed => Attempt::Failed(summary),
+                        };
+                    }
+                    Action::SubmitPlan(_) => {
+                        (false, "submit_plan is the planner's tool".to_string())
+                    }
+                };
                 // A command counts as acting even when it fails: its output is new information.
                 acted |= changes && (ok || call.name == "run");
                 progress.record(&call.name, &call.arguments, ok, &text);
