@@ -1,8 +1,9 @@
 //! Benchmark of the repo map on a large source tree: wall time and peak memory (max RSS) of a cold build
 //! (no cache: walk, parse every file, write the cache), a warm build (nothing changed: walk and cache load
-//! only), a build after one file changed, and ranking + rendering a 1,024-token map.
+//! only), a build after one file changed, ranking + rendering a 1,024-token map, and the same map asked for again
+//! (`cached`: answered from the render cache, what a warm `tandem map` costs).
 //!
-//! Run: `cargo run --release --example bench_repomap -- --root DIR [--phase cold|warm|touch|render]`
+//! Run: `cargo run --release --example bench_repomap -- --root DIR [--phase cold|warm|touch|render|cached]`
 //! `--phase comments` needs no tree: it writes Python files with long comment blocks (1k, 2k, 4k, 9k lines,
 //! then six 9k-line files) to a temp dir and times a cold map of each, the shape that once parsed in n².
 //! Each phase is best run in its own process so its peak memory is its own; without `--phase` all run in
@@ -69,7 +70,7 @@ fn main() {
     });
     let phases: Vec<&str> = match args.phase.as_deref() {
         Some(p) => vec![p],
-        None => vec!["cold", "warm", "touch", "render"],
+        None => vec!["cold", "warm", "touch", "render", "cached"],
     };
     for phase in phases {
         match phase {
@@ -118,6 +119,34 @@ fn main() {
                     max_rss_mib(),
                     text.len(),
                     map.files.len()
+                );
+            }
+            "cached" => {
+                // What a warm `tandem map` costs: the same question twice; the second is answered from the
+                // render cache (a walk and one lookup).
+                let question = "parse the config and report errors with line numbers";
+                let _ = tandem::repomap::render_cached(
+                    &args.root,
+                    Some(&cache),
+                    question,
+                    1024,
+                    &|_| true,
+                );
+                let t = Instant::now();
+                let (text, s) = tandem::repomap::render_cached(
+                    &args.root,
+                    Some(&cache),
+                    question,
+                    1024,
+                    &|_| true,
+                );
+                println!(
+                    "cached  {:>8.3} s  peak {:>7.1} MiB  ({} chars, from the render cache: {}; walk {} ms)",
+                    t.elapsed().as_secs_f64(),
+                    max_rss_mib(),
+                    text.len(),
+                    s.rendered_from_cache,
+                    s.walk_ms
                 );
             }
             "comments" => comment_blocks(),

@@ -120,17 +120,32 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Map(args)) => {
             let root = config.workspace.clone();
             let cache = (!args.no_cache).then(|| tandem::repomap::cache_path(&root));
-            let map = tandem::repomap::RepoMap::build(&root, cache.as_deref());
-            let focus = map.focus(&args.focus);
-            print!(
-                "{}",
-                tandem::text::terminal_safe(&map.render(&focus, args.budget, &|_| true))
+            let (text, s) = tandem::repomap::render_cached(
+                &root,
+                cache.as_deref(),
+                &args.focus,
+                args.budget,
+                &|_| true,
             );
-            let s = &map.stats;
-            eprintln!(
-                "tandem map: {} files, {} parsed, {} from the cache; walk {} ms, cache {} ms, parse {} ms, store {} ms",
-                s.files, s.parsed, s.cached, s.walk_ms, s.load_ms, s.parse_ms, s.store_ms
-            );
+            print!("{}", tandem::text::terminal_safe(&text));
+            if s.rendered_from_cache {
+                eprintln!(
+                    "tandem map: {} files, nothing changed since this map was rendered: walk {} ms, the rest from the cache",
+                    s.files, s.walk_ms
+                );
+            } else {
+                eprintln!(
+                    "tandem map: {} files, {} parsed, {} from the cache; walk {} ms, cache {} ms, parse {} ms, store {} ms, rank and render {} ms",
+                    s.files,
+                    s.parsed,
+                    s.cached,
+                    s.walk_ms,
+                    s.load_ms,
+                    s.parse_ms,
+                    s.store_ms,
+                    s.render_ms
+                );
+            }
             Ok(tandem::cli::exit::OK)
         }
         Some(Command::Loop(args)) => tandem::exec::ralph::run(config, &cli.global, args).await,

@@ -1,5 +1,6 @@
 //! The on-disk tag cache: one SQLite row per file, keyed by (path, mtime, size, grammar), so mapping an
-//! unchanged repository parses nothing and a one-file change parses one file.
+//! unchanged repository parses nothing and a one-file change parses one file; and the rendered maps, keyed by
+//! everything they depend on, so an unchanged repository asked the same question ranks and renders nothing.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,7 +10,10 @@ use rusqlite::{Connection, params};
 use super::FileTags;
 
 /// Bump when the stored layout or what is extracted changes.
-const SCHEMA: i64 = 1;
+const SCHEMA: i64 = 2;
+
+/// Rendered maps kept (the least recently used go first).
+const RENDERED_KEPT: i64 = 64;
 
 /// A cached file: its key and its tags.
 pub(super) struct Row {
@@ -48,7 +52,7 @@ impl Cache {
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
             if version != SCHEMA {
-                conn.execute_batch("DROP TABLE IF EXISTS files;")?;
+                conn.execute_batch("DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS rendered;")?;
                 conn.pragma_update(None, "user_version", SCHEMA)?;
             }
             conn.execute_batch(
@@ -58,6 +62,11 @@ impl Cache {
                     size INTEGER NOT NULL,
                     grammar TEXT NOT NULL,
                     tags TEXT NOT NULL
+                );
+                CREATE TABLE IF NOT EXISTS rendered (
+                    key TEXT PRIMARY KEY,
+                    used INTEGER NOT NULL,
+                    text TEXT NOT NULL
                 );",
             )?;
             Ok(conn)
@@ -137,6 +146,37 @@ impl Cache {
             })
     }
 
+    /// A rendered map stored under `key`, marked as used now.
+    pub fn rendered(&self, key: &str) -> Option<String> {
+        let text = self
+            .conn
+            .query_row(
+                "SELECT text FROM rendered WHERE key = ?1",
+                params![key],
+                |r| r.get::<_, String>(0),
+            )
+            .ok()?;
+        let _ = self.conn.execute(
+            "UPDATE rendered SET used = ?2 WHERE key = ?1",
+            params![key, now_ns()],
+        );
+        Some(text)
+    }
+
+    /// Stores a rendered map under `key`, keeping only the [`RENDERED_KEPT`] most recently used.
+    pub fn put_rendered(&mut self, key: &str, text: &str) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO rendered (key, used, text) VALUES (?1, ?2, ?3)",
+            params![key, now_ns(), text],
+        )?;
+        tx.execute(
+            "DELETE FROM rendered WHERE key NOT IN (SELECT key FROM rendered ORDER BY used DESC LIMIT ?1)",
+            params![RENDERED_KEPT],
+        )?;
+        tx.commit()
+    }
+
     /// Stores freshly parsed files and forgets files that are gone, in one transaction.
     pub fn store(&mut self, fresh: &[(String, Row)], gone: &[String]) -> rusqlite::Result<()> {
         if fresh.is_empty() && gone.is_empty() {
@@ -158,4 +198,11 @@ impl Cache {
         }
         tx.commit()
     }
+}
+
+/// Nanoseconds since the epoch (0 if the clock is before it), for least-recently-used order.
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }

@@ -76,6 +76,10 @@ pub struct MapStats {
     pub parse_ms: u128,
     /// See `walk_ms`.
     pub store_ms: u128,
+    /// Milliseconds ranking and rendering (0 when the rendered map came from the cache).
+    pub render_ms: u128,
+    /// The rendered map came from the cache: nothing changed since it was rendered for the same question.
+    pub rendered_from_cache: bool,
 }
 
 /// The repository's files and their tags.
@@ -213,17 +217,99 @@ fn grammar_of(path: &str) -> String {
     tags::Lang::of(Path::new(path)).map_or_else(|| "none".into(), |l| l.grammar_id())
 }
 
+/// What a rendered map depends on besides the question: every file's path, size, modification time and
+/// grammar, and this build of tandem.
+fn fingerprint(walked: &[Walked]) -> sha2::Sha256 {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    for w in walked {
+        h.update(w.path.as_bytes());
+        h.update([0]);
+        h.update(w.size.to_le_bytes());
+        h.update(w.mtime_ns.to_le_bytes());
+        h.update(grammar_of(&w.path).as_bytes());
+        h.update([0]);
+    }
+    h
+}
+
+/// The render cache's key for `what` (a kind and its parameters) asked of the walked files, with the paths
+/// `may_show` hides (a privacy setting changes the answer too).
+fn render_key(walked: &[Walked], what: &str, may_show: &dyn Fn(&str) -> bool) -> String {
+    use sha2::Digest;
+    let mut h = fingerprint(walked);
+    h.update(what.as_bytes());
+    h.update([0]);
+    for w in walked.iter().filter(|w| !may_show(&w.path)) {
+        h.update(w.path.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The map of `root` for `focus_text` within `budget_tokens` ([`RepoMap::render`]), and how it was made: from
+/// the render cache at `cache` when no file changed since the same question was answered (a walk and one
+/// lookup), else built and rendered, and stored for next time.
+pub fn render_cached(
+    root: &Path,
+    cache: Option<&Path>,
+    focus_text: &str,
+    budget_tokens: usize,
+    may_show: &dyn Fn(&str) -> bool,
+) -> (String, MapStats) {
+    let t = Instant::now();
+    let walked = walk(root);
+    let walk_ms = t.elapsed().as_millis();
+    let mut db = cache.and_then(cache::Cache::open);
+    let key = render_key(
+        &walked,
+        &format!("render\0{budget_tokens}\0{focus_text}"),
+        may_show,
+    );
+    if let Some(text) = db.as_ref().and_then(|db| db.rendered(&key)) {
+        let stats = MapStats {
+            files: walked.len(),
+            cached: walked.len(),
+            walk_ms,
+            rendered_from_cache: true,
+            ..MapStats::default()
+        };
+        return (text, stats);
+    }
+    let mut map = RepoMap::from_walk(walked, db.as_mut());
+    map.stats.walk_ms = walk_ms;
+    let t = Instant::now();
+    let focus = map.focus(focus_text);
+    let text = map.render(&focus, budget_tokens, may_show);
+    map.stats.render_ms = t.elapsed().as_millis();
+    if let Some(db) = db.as_mut()
+        && let Err(e) = db.put_rendered(&key, &text)
+    {
+        tracing::warn!("rendered repo map not cached: {e}");
+    }
+    (text, map.stats)
+}
+
 impl RepoMap {
     /// Maps `root`, reusing and updating the tag cache at `cache` (when given and usable).
     pub fn build(root: &Path, cache: Option<&Path>) -> RepoMap {
-        let mut stats = MapStats::default();
         let t = Instant::now();
         let walked = walk(root);
-        stats.walk_ms = t.elapsed().as_millis();
-        stats.files = walked.len();
-
-        let t = Instant::now();
+        let walk_ms = t.elapsed().as_millis();
         let mut db = cache.and_then(cache::Cache::open);
+        let mut map = RepoMap::from_walk(walked, db.as_mut());
+        map.stats.walk_ms = walk_ms;
+        map
+    }
+
+    /// Maps the walked files, through the tag cache `db`.
+    fn from_walk(walked: Vec<Walked>, db: Option<&mut cache::Cache>) -> RepoMap {
+        let mut stats = MapStats {
+            files: walked.len(),
+            ..MapStats::default()
+        };
+        let t = Instant::now();
         let mut rows = db.as_ref().map(|c| c.load()).unwrap_or_default();
         stats.load_ms = t.elapsed().as_millis();
 
@@ -285,7 +371,7 @@ impl RepoMap {
 
         let t = Instant::now();
         let gone: Vec<String> = rows.into_keys().collect();
-        if let Some(db) = db.as_mut()
+        if let Some(db) = db
             && let Err(e) = db.store(&fresh, &gone)
         {
             tracing::warn!("repo map cache not updated: {e}");
@@ -442,7 +528,7 @@ fn order_files(focus: &Focus, file_rank: &[f64]) -> Vec<usize> {
 }
 
 /// The overview text and the files whose content it includes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Overview {
     /// The text for the planner.
     pub text: String,
@@ -461,7 +547,41 @@ pub fn overview(
     budget_chars: usize,
     may_inline: &dyn Fn(&str) -> bool,
 ) -> Overview {
-    let map = RepoMap::build(root, Some(&cache_path(root)));
+    // The whole overview is cached like a rendered map: with no file changed (every file's size and
+    // modification time are in the key), the same question gets the same answer, inlined contents included.
+    let walked = walk(root);
+    let mut db = cache::Cache::open(&cache_path(root));
+    let key = render_key(
+        &walked,
+        &format!("overview\0{budget_chars}\0{focus_text}"),
+        may_inline,
+    );
+    if let Some(hit) = db
+        .as_ref()
+        .and_then(|db| db.rendered(&key))
+        .and_then(|text| serde_json::from_str::<Overview>(&text).ok())
+    {
+        return hit;
+    }
+    let map = RepoMap::from_walk(walked, db.as_mut());
+    let made = overview_of(&map, root, focus_text, budget_chars, may_inline);
+    if let Some(db) = db.as_mut()
+        && let Ok(json) = serde_json::to_string(&made)
+        && let Err(e) = db.put_rendered(&key, &json)
+    {
+        tracing::warn!("repository overview not cached: {e}");
+    }
+    made
+}
+
+/// [`overview`] of a built map.
+fn overview_of(
+    map: &RepoMap,
+    root: &Path,
+    focus_text: &str,
+    budget_chars: usize,
+    may_inline: &dyn Fn(&str) -> bool,
+) -> Overview {
     let focus = map.focus(focus_text);
     let mut out = format!(
         "Repository map ({} files; best-ranked definitions first):\n",

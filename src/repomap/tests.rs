@@ -265,3 +265,67 @@ fn the_overview_lists_the_map_and_inlines_small_files_within_budget() {
     assert!(!out.contains("BEGIN PRIVATE KEY"), "sensitive: {out}");
     assert!(o.inlined.contains(&"src/a.py".to_string()));
 }
+
+#[test]
+fn a_rendered_map_is_reused_until_a_file_or_the_question_changes() {
+    let dir = repo(&[
+        ("src/a.py", "def alpha():\n    return beta()\n"),
+        ("src/b.py", "def beta():\n    return 1\n"),
+    ]);
+    // Outside the tree (in a workspace it sits in `.tandem/`, which the walk skips).
+    let elsewhere = tempfile::tempdir().unwrap();
+    let cache = elsewhere.path().join("cache.sqlite");
+    let all = |_: &str| true;
+    let (first, s1) = render_cached(dir.path(), Some(&cache), "fix alpha", 256, &all);
+    assert!(!s1.rendered_from_cache && s1.parsed == 2, "{s1:?}");
+    assert!(first.contains("def alpha()"), "{first}");
+    let (second, s2) = render_cached(dir.path(), Some(&cache), "fix alpha", 256, &all);
+    assert!(s2.rendered_from_cache && s2.parsed == 0, "{s2:?}");
+    assert_eq!(second, first);
+    // Another question, another budget, or another set of hidden files: rendered again.
+    let (_, s) = render_cached(dir.path(), Some(&cache), "fix beta", 256, &all);
+    assert!(!s.rendered_from_cache);
+    let (_, s) = render_cached(dir.path(), Some(&cache), "fix alpha", 64, &all);
+    assert!(!s.rendered_from_cache);
+    let (hidden, s) = render_cached(dir.path(), Some(&cache), "fix alpha", 256, &|p: &str| {
+        p != "src/b.py"
+    });
+    assert!(
+        !s.rendered_from_cache && !hidden.contains("def beta()"),
+        "{hidden}"
+    );
+    // A changed file: parsed and rendered again, with its new content.
+    std::fs::write(dir.path().join("src/b.py"), "def gamma():\n    return 2\n").unwrap();
+    let (changed, s) = render_cached(dir.path(), Some(&cache), "fix alpha", 256, &all);
+    assert!(!s.rendered_from_cache && s.parsed == 1, "{s:?}");
+    assert!(
+        changed.contains("def gamma()") && !changed.contains("def beta()"),
+        "{changed}"
+    );
+    // Without a cache every call renders.
+    let (none, s) = render_cached(dir.path(), None, "fix alpha", 256, &all);
+    assert!(!s.rendered_from_cache);
+    assert_eq!(none, changed);
+}
+
+#[test]
+fn a_cached_overview_is_the_same_overview_and_a_change_refreshes_it() {
+    let dir = repo(&[("src/a.py", "def alpha():\n    print('a')\n")]);
+    let all = |_: &str| true;
+    let first = overview(dir.path(), "fix alpha", 4_000, &all);
+    assert!(
+        first.complete && first.text.contains("That is every file"),
+        "{first:?}"
+    );
+    assert_eq!(overview(dir.path(), "fix alpha", 4_000, &all), first);
+    std::fs::write(
+        dir.path().join("src/a.py"),
+        "def alpha():\n    print('changed')\n",
+    )
+    .unwrap();
+    let changed = overview(dir.path(), "fix alpha", 4_000, &all);
+    assert!(changed.text.contains("print('changed')"), "{changed:?}");
+    // A file too big to inline: the overview is no longer complete.
+    std::fs::write(dir.path().join("big.py"), "# x\n".repeat(5_000)).unwrap();
+    assert!(!overview(dir.path(), "fix alpha", 4_000, &all).complete);
+}

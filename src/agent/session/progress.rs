@@ -76,14 +76,7 @@ impl Progress {
     pub fn record(&mut self, tool: &str, arguments: &str, ok: bool, output: &str) {
         let writes = match tool {
             "edit" | "write_file" => true,
-            "run" => !serde_json::from_str::<serde_json::Value>(arguments)
-                .ok()
-                .and_then(|v| {
-                    v["command"]
-                        .as_str()
-                        .map(crate::sandbox::commands::only_looks)
-                })
-                .unwrap_or(false),
+            "run" => !run_only_looks(arguments),
             _ => false,
         };
         if ok && writes {
@@ -114,6 +107,12 @@ impl Progress {
         }
     }
 
+    /// Whether the model repeated a call since the workspace last changed: its next reply may only change a
+    /// file or end the round (commands are withheld too, since a repeated look is often a command).
+    pub fn must_change(&self) -> bool {
+        self.repeats > 0
+    }
+
     /// Whether the next reply must act (the looking tools are withheld from it).
     pub fn must_act(&self) -> bool {
         self.repeats > 0 || self.idle_turns >= self.idle_limit
@@ -134,6 +133,27 @@ pub fn acting_tools(tools: Vec<ToolSpec>) -> Vec<ToolSpec> {
         .into_iter()
         .filter(|t| !LOOKING.contains(&t.name.as_str()))
         .collect()
+}
+
+/// `tools` without the looking ones and without `run`: what a model that repeated itself may call.
+pub fn changing_tools(tools: Vec<ToolSpec>) -> Vec<ToolSpec> {
+    acting_tools(tools)
+        .into_iter()
+        .filter(|t| t.name != "run")
+        .collect()
+}
+
+/// Whether a `run` call's command only looks (reads, lists, searches, runs tests): a turn of such commands
+/// is a turn of looking, not of acting.
+pub fn run_only_looks(arguments: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(arguments)
+        .ok()
+        .and_then(|v| {
+            v["command"]
+                .as_str()
+                .map(crate::sandbox::commands::only_looks)
+        })
+        .unwrap_or(false)
 }
 
 /// The arguments as canonical JSON (keys sorted, `./` dropped from paths), so `{"path":"./a.py"}` and
@@ -255,5 +275,25 @@ mod tests {
                 .map(|t| t.name)
                 .collect();
         assert_eq!(planner, ["submit_plan"]);
+    }
+
+    #[test]
+    fn a_repeat_withholds_commands_too_and_looking_commands_are_looking() {
+        let mut p = Progress::new(IDLE_TURNS_BEFORE_FORCING);
+        let grep = r#"{"command":"grep -n camelCase strings.js"}"#;
+        p.record("run", grep, true, "4: camelCase");
+        assert!(!p.must_change());
+        assert!(matches!(p.check("run", grep, ""), Verdict::Repeat(_)));
+        assert!(p.must_change());
+        let names: Vec<String> =
+            changing_tools(crate::tools::specs(crate::tools::ToolSet::Executor))
+                .into_iter()
+                .map(|t| t.name)
+                .collect();
+        assert_eq!(names, ["edit", "write_file", "step_done", "step_failed"]);
+        assert!(run_only_looks(grep));
+        assert!(run_only_looks(r#"{"command":"python3 -m unittest"}"#));
+        assert!(!run_only_looks(r#"{"command":"sed -i s/a/b/ x.py"}"#));
+        assert!(!run_only_looks("not json"));
     }
 }

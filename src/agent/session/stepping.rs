@@ -17,6 +17,10 @@ const BRIEF_FILES_BUDGET: usize = 12_000;
 const ACT_NOW: &str = "Next: change the file with edit (or write_file for a new file), run a command with run, \
     or call step_done if the step is already complete, or step_failed with the reason it cannot be done.";
 
+/// What a model that repeated a call may do next (its next reply may not look or run commands).
+const CHANGE_NOW: &str = "Next: change the file with edit (or write_file for a new file), or call step_done if \
+    the step is already complete, or step_failed with the reason it cannot be done.";
+
 /// How one attempt at a step ended.
 enum Attempt {
     Done(String),
@@ -175,12 +179,16 @@ impl Session {
                     "You have looked around without changing anything. {ACT_NOW}"
                 )));
             }
-            let mut tools = if must_act {
+            let mut tools = if progress.must_change() {
+                progress::changing_tools(specs(ToolSet::Executor))
+            } else if must_act {
                 progress::acting_tools(specs(ToolSet::Executor))
             } else {
                 specs(ToolSet::Executor)
             };
-            tools.extend(self.mcp.specs());
+            if !progress.must_change() {
+                tools.extend(self.mcp.specs());
+            }
             let request = ChatRequest {
                 messages: messages.clone(),
                 tools,
@@ -215,7 +223,8 @@ impl Session {
             let mut acted = false;
             for call in response.tool_calls {
                 self.tool_call_started(Some(step.id), &call);
-                if let Verdict::Repeat(text) = progress.check(&call.name, &call.arguments, ACT_NOW)
+                if let Verdict::Repeat(text) =
+                    progress.check(&call.name, &call.arguments, CHANGE_NOW)
                 {
                     self.tool_call_finished(Some(step.id), call, false, &text, &mut messages);
                     continue;
@@ -278,8 +287,14 @@ impl Session {
                         (false, "submit_plan is the planner's tool".to_string())
                     }
                 };
-                // A command counts as acting even when it fails: its output is new information.
-                acted |= changes && (ok || call.name == "run");
+                // A command that may change something counts as acting even when it fails (its output is new
+                // information); one that only looks (grep, cat, the tests) is looking, like read_file.
+                acted |= changes
+                    && if call.name == "run" {
+                        !progress::run_only_looks(&call.arguments)
+                    } else {
+                        ok
+                    };
                 progress.record(&call.name, &call.arguments, ok, &text);
                 for path in super::sources::sources_of(&self.ws, &call, &text) {
                     if !sources.contains(&path) {
