@@ -51,7 +51,7 @@ fn narrowing(key: &str) -> Option<Narrowing> {
         | "agent.max_step_attempts"
         | "agent.max_step_turns"
         | "agent.max_planner_turns"
-        | "agent.checks_before_done"
+        | "agent.step_checks"
         | "agent.command_timeout_secs"
         | "agent.verify_timeout_secs" => Lower,
         "privacy.policy" => Stricter(&["redact", "local"]),

@@ -140,9 +140,10 @@ pub struct AgentConfig {
     pub max_step_turns: u32,
     /// Read-only tool turns the planner may take before it must submit its plan.
     pub max_planner_turns: u32,
-    /// Times the last step's `step_done` runs the verify command first and hands a failure back to the
-    /// executor to fix in the same attempt (0: never; the session still verifies at the end).
-    pub checks_before_done: u32,
+    /// Times one attempt at the plan's last open step runs the verify command (after each applied edit, and
+    /// before its `step_done` counts) and shows the executor the result (0: never; the session still verifies
+    /// at the end).
+    pub step_checks: u32,
     /// Seconds a model-requested command may run.
     pub command_timeout_secs: u64,
     /// Seconds the verify command may run.
@@ -159,7 +160,7 @@ impl Default for AgentConfig {
             max_step_attempts: 2,
             max_step_turns: 16,
             max_planner_turns: 8,
-            checks_before_done: 3,
+            step_checks: 6,
             command_timeout_secs: 120,
             verify_timeout_secs: 600,
         }

@@ -264,7 +264,7 @@ async fn a_failing_verify_sends_the_output_to_the_planner_for_a_revised_plan() {
             "s2",
             "Fix add()",
             AgentConfig {
-                checks_before_done: 0,
+                step_checks: 0,
                 ..agent()
             },
         ),
@@ -860,11 +860,12 @@ async fn a_step_brief_carries_its_files_and_a_repeated_read_makes_the_next_reply
         !reads[0].0 && reads[0].1.contains("already called read_file"),
         "{reads:?}"
     );
-    // Before the repeat every tool was offered; after it, only the ones that act.
+    // Before the repeat every tool was offered; after it, only the ones that change a file or end the step
+    // (a repeated look is often a command, so commands are withheld too).
     assert!(offered(&requests[1].json()).contains(&"read_file".to_string()));
     assert_eq!(
         offered(&requests[2].json()),
-        ["edit", "write_file", "run", "step_done", "step_failed"]
+        ["edit", "write_file", "step_done", "step_failed"]
     );
     // Once the edit landed, looking is allowed again.
     assert!(offered(&requests[3].json()).contains(&"read_file".to_string()));
@@ -1042,13 +1043,25 @@ async fn the_last_steps_step_done_runs_the_check_and_a_failure_goes_back_to_the_
         sent["content"].as_str().unwrap().contains("AssertionError"),
         "{sent}"
     );
-    // Each edit's answer shows the changed lines.
+    // Each edit's answer shows the changed lines and what the check says of them; the check ran once per
+    // change (the refused step_done reused the result of the edit before it).
     let edits = tool_outputs(&events, "edit");
     assert!(
         edits[0].1.contains("the changed part now reads")
-            && edits[0].1.contains("    2|     return a * b"),
+            && edits[0].1.contains("    2|     return a * b")
+            && edits[0].1.contains("The project's check fails now")
+            && edits[0].1.contains("AssertionError"),
         "{edits:?}"
     );
+    assert!(
+        edits[1].1.contains("The project's check passes now"),
+        "{edits:?}"
+    );
+    let runs = events
+        .iter()
+        .filter(|e| matches!(e.msg, EventMsg::VerifyStarted { .. }))
+        .count();
+    assert_eq!(runs, 2);
     assert_eq!(requests.len(), 5);
 }
 
@@ -1058,7 +1071,7 @@ async fn a_step_that_is_not_the_last_is_done_without_the_check_and_the_checks_ar
         "c2",
         "Fix add()",
         AgentConfig {
-            checks_before_done: 1,
+            step_checks: 1,
             ..agent()
         },
     );
@@ -1091,7 +1104,6 @@ async fn a_step_that_is_not_the_last_is_done_without_the_check_and_the_checks_ar
             "step",
             "verify-failed",
             "done",
-            "verify-failed",
             "replan",
             "plan",
             "step",

@@ -111,9 +111,9 @@ pub struct Session {
     pub(crate) history_summary: Option<String>,
     pub(crate) interrupted: bool,
     pub(crate) verify_passed: Option<bool>,
-    /// The workspace changes (edits and commands) counted when the verify command last passed, so the
-    /// session's final check is not run again on an unchanged workspace.
-    pub(crate) verified_at: Option<u64>,
+    /// The workspace changes (edits and commands) counted when the verify command last ran, and its failure
+    /// report (`None`: it passed), so a check is not run again on an unchanged workspace.
+    pub(crate) checked: Option<(u64, Option<String>)>,
     /// The last failing verify report, until the verify command passes again (each step's brief shows it).
     pub(crate) failing_check: Option<String>,
     /// Edits applied and commands run so far: anything that may have changed the workspace.
@@ -161,7 +161,7 @@ impl Session {
             steps: resume.steps,
             interrupted: false,
             verify_passed: None,
-            verified_at: None,
+            checked: None,
             failing_check: None,
             changes: 0,
             cfg,
@@ -364,11 +364,8 @@ impl Session {
             if revision.is_some() {
                 continue;
             }
-            if self.verified_at == Some(self.changes) && self.verify_passed == Some(true) {
-                // The executor's last step_done ran it, and nothing has changed since.
-                return self.finish(Outcome::Done);
-            }
-            match self.verify().await {
+            // Run again only if something changed since the last step's own check.
+            match self.check().await {
                 None => return self.finish(Outcome::Done),
                 Some(Ok(())) => return self.finish(Outcome::Done),
                 Some(Err(output)) => revision = Some(output),
@@ -376,6 +373,18 @@ impl Session {
             if self.round >= self.cfg.agent.max_rounds {
                 return self.finish(Outcome::VerifyFailed);
             }
+        }
+    }
+
+    /// The verify command's result for the workspace as it is: the last one when nothing changed since it ran,
+    /// else from running it again.
+    pub(crate) async fn check(&mut self) -> Option<Result<(), String>> {
+        match &self.checked {
+            Some((at, failure)) if *at == self.changes => Some(match failure {
+                None => Ok(()),
+                Some(report) => Err(report.clone()),
+            }),
+            _ => self.verify().await,
         }
     }
 
@@ -393,7 +402,7 @@ impl Session {
         };
         let tail = tail(&output, 4_000);
         self.verify_passed = Some(passed);
-        self.verified_at = passed.then_some(self.changes);
+
         self.emit(EventMsg::VerifyFinished {
             command: command.clone(),
             passed,
@@ -410,6 +419,7 @@ impl Session {
             ))
         };
         self.failing_check = result.clone().err();
+        self.checked = Some((self.changes, self.failing_check.clone()));
         Some(result)
     }
 

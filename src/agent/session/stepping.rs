@@ -162,7 +162,7 @@ impl Session {
             })
         });
         let mut checks_left = if last_open {
-            self.cfg.agent.checks_before_done
+            self.cfg.agent.step_checks
         } else {
             0
         };
@@ -249,15 +249,32 @@ impl Session {
                 ) {
                     Action::Output(text) => (true, text),
                     Action::Failed(text) => (false, text),
-                    Action::Propose { path, old, new } => self.propose(path, old, new).await,
+                    Action::Propose { path, old, new } => {
+                        let (ok, mut text) = self.propose(path, old, new).await;
+                        // On the plan's last open step each applied edit is checked at once (as aider's
+                        // auto-test does), so the model sees whether its change worked before it goes on.
+                        if ok && checks_left > 0 {
+                            checks_left -= 1;
+                            match self.check().await {
+                                Some(Ok(())) => text.push_str(
+                                    "\nThe project's check passes now. If the step is complete, call step_done.",
+                                ),
+                                Some(Err(report)) => {
+                                    text.push_str(&format!("\nThe project's check fails now. {report}"))
+                                }
+                                None => {}
+                            }
+                        }
+                        (ok, text)
+                    }
                     Action::Run(command) => self.run_command(command).await,
                     Action::Finish { status, summary }
                         if status == StepStatus::Done
                             && checks_left > 0
-                            && self.verified_at != Some(self.changes)
+                            && self.checked != Some((self.changes, None))
                             && let Some(Err(report)) = {
                                 checks_left -= 1;
-                                self.verify().await
+                                self.check().await
                             } =>
                     {
                         tracing::info!(step = step.id, %summary, "step_done, but the check fails");
