@@ -2,7 +2,7 @@
 //! the executor's tool grammar against free decoding of the same prompt, and time-to-first-token of turns 2 and
 //! 3 against turn 1 in a conversation sharing a prefix of 1,500+ tokens.
 //!
-//! Run: `cargo run --release --example bench_engine -- [--model PATH] [--threads N] [--runs N]`
+//! Run: `cargo run --release --example bench_engine -- [--model PATH] [--threads N] [--runs N] [--no-conversation]`
 //! Results and the machine they came from are recorded in docs/BENCHMARKS.md.
 
 use std::path::PathBuf;
@@ -28,6 +28,9 @@ struct Args {
     /// Repetitions of each measurement; the median is reported.
     #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// Leave out the conversation (time-to-first-token) measurement, the longest on a large model.
+    #[arg(long)]
+    no_conversation: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -143,6 +146,9 @@ fn main() -> anyhow::Result<()> {
         list(&free)
     );
 
+    if args.no_conversation {
+        return Ok(());
+    }
     // A conversation: turn 1 prefills the long shared prefix; turns 2 and 3 reuse it.
     let names = [
         "turn 1",

@@ -350,6 +350,101 @@ fn elided(
     Some(Ok((out, MatchKind::Elided { skipped })))
 }
 
+/// How `write_file` content for an existing file was placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rewrite {
+    /// The content is the whole file: it replaces it.
+    Whole,
+    /// The content is one whole definition (it starts with the definition's first line): it replaces the
+    /// definition, lines `first..=last` (1-based).
+    Block {
+        /// First line replaced.
+        first: usize,
+        /// Last line replaced.
+        last: usize,
+    },
+}
+
+/// The first non-blank line of `t`, trimmed.
+fn first_line(t: &str) -> Option<&str> {
+    t.lines().find(|l| !l.trim().is_empty()).map(str::trim)
+}
+
+/// The last non-blank line of `t`, trimmed.
+fn last_line(t: &str) -> Option<&str> {
+    t.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(str::trim)
+}
+
+/// `content` with `text` written over it: the whole file when `text` starts and ends like the file, else the
+/// one block (a function, class or method: its first line, the lines indented deeper, and a closing line at
+/// its own indentation such as `}`) whose first line `text` starts with. `None` when `text` is neither.
+pub fn rewrite(content: &str, text: &str) -> Option<(String, Rewrite)> {
+    let (head, tail) = (first_line(text)?, last_line(text)?);
+    if first_line(content) == Some(head) && last_line(content) == Some(tail) {
+        let mut whole = text.to_string();
+        if content.ends_with('\n') && !whole.ends_with('\n') {
+            whole.push('\n');
+        }
+        return Some((whole, Rewrite::Whole));
+    }
+    let lines: Vec<&str> = content.split_inclusive('\n').collect();
+    let starts: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].trim() == head)
+        .collect();
+    let [start] = starts[..] else {
+        return None;
+    };
+    let base = indent_of(lines[start]).len();
+    // The body: the following lines indented deeper (blank lines inside it included).
+    let mut end = start;
+    let mut i = start + 1;
+    while i < lines.len() {
+        let line = lines[i];
+        if line.trim().is_empty() {
+            i += 1;
+            continue;
+        }
+        if indent_of(line).len() <= base {
+            // A closing line at the block's own indentation belongs to it when the new text closes the same way.
+            if line.trim() == tail && !line.trim().chars().any(char::is_alphanumeric) {
+                end = i;
+            }
+            break;
+        }
+        end = i;
+        i += 1;
+    }
+    if end == start {
+        // One line with no body is not a block to replace.
+        return None;
+    }
+    let wanted_indent = indent_of(lines[start]);
+    let given_indent = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .map(indent_of)
+        .unwrap_or("");
+    let mut block = reindent(text.trim_matches('\n'), given_indent, wanted_indent);
+    block.push('\n');
+    let mut out: String = lines[..start].concat();
+    out.push_str(&block);
+    let after = &lines[end + 1..];
+    if after.is_empty() && !lines[end].ends_with('\n') {
+        out.pop();
+    }
+    out.push_str(&after.concat());
+    Some((
+        out,
+        Rewrite::Block {
+            first: start + 1,
+            last: end + 1,
+        },
+    ))
+}
+
 fn trim_blank_ends(mut lines: Vec<&str>) -> Vec<&str> {
     while lines.first().is_some_and(|l| l.trim().is_empty()) {
         lines.remove(0);
@@ -623,6 +718,8 @@ mod tests {
             let file = pick(a, &mut next);
             let search = pick(b, &mut next);
             let replace = pick(c, &mut next);
+            // Writing a fragment over the file never panics either.
+            let _ = rewrite(&file, &search);
             if let Ok((out, MatchKind::Elided { .. })) = search_replace(&file, &search, &replace) {
                 elided += 1;
                 for line in file.lines().filter(|l| l.trim().len() >= 4) {
@@ -637,5 +734,49 @@ mod tests {
             }
         }
         assert!(elided > 20, "the walk reached only {elided} elided matches");
+    }
+
+    #[test]
+    fn a_definition_written_over_an_existing_file_replaces_that_definition() {
+        let js = "'use strict';\n\n/**\n * Doc.\n */\nfunction camelCase(text) {\n  throw new Error('not implemented');\n}\n\nmodule.exports = { camelCase };\n";
+        let (out, how) = rewrite(
+            js,
+            "function camelCase(text) {\n  return text.toLowerCase();\n}",
+        )
+        .unwrap();
+        assert_eq!(how, Rewrite::Block { first: 6, last: 8 });
+        assert_eq!(
+            out,
+            js.replace(
+                "  throw new Error('not implemented');",
+                "  return text.toLowerCase();"
+            )
+        );
+        // Python: the body ends where the indentation does; a method is re-indented into its class.
+        let py = "class A:\n    def f(self):\n        \"\"\"Doc.\"\"\"\n        raise NotImplementedError\n\n    def g(self):\n        return 2\n";
+        let (out, how) = rewrite(py, "def f(self):\n    return 1\n").unwrap();
+        assert_eq!(how, Rewrite::Block { first: 2, last: 4 });
+        assert_eq!(
+            out,
+            "class A:\n    def f(self):\n        return 1\n\n    def g(self):\n        return 2\n"
+        );
+        // The whole file, written again: it replaces the file.
+        let (out, how) =
+            rewrite(js, "'use strict';\n// new\nmodule.exports = { camelCase };").unwrap();
+        assert_eq!(how, Rewrite::Whole);
+        assert_eq!(
+            out,
+            "'use strict';\n// new\nmodule.exports = { camelCase };\n"
+        );
+        // Neither: a first line found nowhere, found twice, or with no body.
+        assert_eq!(rewrite(js, "function other() {\n}"), None);
+        assert_eq!(
+            rewrite(
+                "if a:\n    x = 1\nif a:\n    y = 2\nz\n",
+                "if a:\n    w = 3\n"
+            ),
+            None
+        );
+        assert_eq!(rewrite("a = 1\nb = 2\n", "a = 1\nc = 3"), None);
     }
 }

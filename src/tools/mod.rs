@@ -183,20 +183,45 @@ pub fn dispatch(ws: &Workspace, set: ToolSet, name: &str, arguments: &str) -> Ac
                 let abs = ws
                     .resolve_write(&a.path)
                     .map_err(|e| Action::Failed(e.to_string()))?;
-                let exists = ws
+                let existing = ws
                     .read_for_write(&a.path)
-                    .map_err(|e| Action::Failed(e.to_string()))?
-                    .is_some();
-                if exists {
-                    return Err(Action::Failed(format!(
-                        "{} already exists; change it with edit",
-                        a.path
-                    )));
-                }
-                Action::Propose {
-                    path: ws.relative(&abs),
-                    old: None,
-                    new: a.content,
+                    .map_err(|e| Action::Failed(e.to_string()))?;
+                match existing {
+                    None => Action::Propose {
+                        path: ws.relative(&abs),
+                        old: None,
+                        new: a.content,
+                    },
+                    // An existing file: the content replaces it whole, or the one definition it starts with
+                    // (small models often write back just the function they changed).
+                    Some((bytes, _)) => {
+                        if bytes.len() as u64 > MAX_FILE_BYTES {
+                            return Err(Action::Failed(format!(
+                                "{} is {} bytes; tools edit files up to {MAX_FILE_BYTES} bytes",
+                                a.path,
+                                bytes.len()
+                            )));
+                        }
+                        let old = text_of(bytes, &a.path).map_err(Action::Failed)?;
+                        let Some((new, _)) = crate::edit::matching::rewrite(&old, &a.content)
+                        else {
+                            return Err(Action::Failed(format!(
+                                "{} already exists and this content is neither the whole file (its first and last lines) nor one whole definition in it (starting with that definition's first line); change it with edit",
+                                a.path
+                            )));
+                        };
+                        if new == old {
+                            return Err(Action::Failed(format!(
+                                "write_file of {}: that is what the file already says",
+                                a.path
+                            )));
+                        }
+                        Action::Propose {
+                            path: ws.relative(&abs),
+                            old: Some(old),
+                            new,
+                        }
+                    }
                 }
             }
             "run" => Action::Run(parse::<RunArgs>(name, arguments)?.command),

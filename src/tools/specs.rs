@@ -73,7 +73,7 @@ pub fn specs(set: ToolSet) -> Vec<ToolSpec> {
             ),
             spec(
                 "write_file",
-                "Create a new file with this content (to change an existing file use edit).",
+                "Create a new file with this content. For an existing file, the content replaces the whole file, or the one definition (function, method, class) it starts with; other changes use edit.",
                 json!({"type": "object", "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
                        "required": ["path", "content"], "additionalProperties": false}),
             ),

@@ -217,3 +217,34 @@ fn an_edit_whose_search_and_replace_are_the_same_is_refused_with_what_to_do() {
         );
     }
 }
+
+#[test]
+fn write_file_over_an_existing_file_replaces_the_definition_it_starts_with() {
+    let (_d, w) = ws();
+    let out = run(
+        &w,
+        ToolSet::Executor,
+        "write_file",
+        serde_json::json!({"path": "src/app.py", "content": "def greet(name):\n    return 'hello ' + name\n"}),
+    );
+    let Action::Propose { path, old, new } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(path, "src/app.py");
+    assert!(old.is_some());
+    assert_eq!(
+        new,
+        "def greet(name):\n    return 'hello ' + name\n\n\ndef main():\n    print(greet('x'))\n"
+    );
+    // Content that is neither the whole file nor a definition in it is refused, saying what would work.
+    let out = run(
+        &w,
+        ToolSet::Executor,
+        "write_file",
+        serde_json::json!({"path": "src/app.py", "content": "print('x')"}),
+    );
+    assert!(
+        matches!(&out, Action::Failed(m) if m.contains("neither the whole file") && m.contains("edit")),
+        "{out:?}"
+    );
+}
