@@ -1114,3 +1114,32 @@ async fn a_step_that_is_not_the_last_is_done_without_the_check_and_the_checks_ar
         ]
     );
 }
+
+#[tokio::test]
+async fn a_last_step_whose_check_passes_is_done_when_the_model_repeats_itself_instead_of_saying_so()
+{
+    let (outcome, events, requests) = scripted(
+        config("c3", "Fix add()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            fix_add(),
+            // Told the check passes, a small model sends the same edit again rather than step_done.
+            fix_add(),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(
+        kinds(&events),
+        vec!["plan", "step", "edit", "verify-ok", "done", "finished"]
+    );
+    let summary = events.iter().find_map(|e| match &e.msg {
+        EventMsg::StepFinished { summary, .. } => Some(summary.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        summary.as_deref(),
+        Some("the project's check passes after this step's edits")
+    );
+    assert_eq!(requests.len(), 3);
+}

@@ -161,6 +161,7 @@ impl Session {
                         .is_some_and(|(st, _)| *st == StepStatus::Done)
             })
         });
+        let edits_at_start = self.edits_applied;
         let mut checks_left = if last_open {
             self.cfg.agent.step_checks
         } else {
@@ -227,6 +228,9 @@ impl Session {
                     progress.check(&call.name, &call.arguments, CHANGE_NOW)
                 {
                     self.tool_call_finished(Some(step.id), call, false, &text, &mut messages);
+                    if let Some(summary) = self.checked_done(last_open, edits_at_start) {
+                        return Attempt::Done(summary);
+                    }
                     continue;
                 }
                 if crate::mcp::names::is_mcp(&call.name) {
@@ -325,10 +329,16 @@ impl Session {
             }
             progress.end_turn(acted);
             if let Some(call) = progress.stuck() {
+                if let Some(summary) = self.checked_done(last_open, edits_at_start) {
+                    return Attempt::Done(summary);
+                }
                 return Attempt::Failed(format!(
                     "the model kept repeating `{call}` with nothing changed since it was answered"
                 ));
             }
+        }
+        if let Some(summary) = self.checked_done(last_open, edits_at_start) {
+            return Attempt::Done(summary);
         }
         Attempt::Failed(format!(
             "the step was not finished within {} model turns",
@@ -338,6 +348,17 @@ impl Session {
 }
 
 impl Session {
+    /// A summary when the plan's last open step is done by the project's own check even though the model did
+    /// not say so: this attempt applied edits, the check passed on the workspace as it is now, and the model
+    /// then repeated itself (or ran out of turns) instead of calling step_done.
+    fn checked_done(&self, last_open: bool, edits_at_start: u64) -> Option<String> {
+        (last_open
+            && self.edits_applied > edits_at_start
+            && self.cfg.agent.step_checks > 0
+            && self.checked == Some((self.changes, None)))
+        .then(|| "the project's check passes after this step's edits".to_string())
+    }
+
     /// The text of the files `step` names, for its brief (each through the path policy, as `read_file` shows
     /// it), recorded in `progress` as read and in `sources` as carried.
     fn named_files(
