@@ -378,6 +378,27 @@ fn last_line(t: &str) -> Option<&str> {
         .map(str::trim)
 }
 
+/// `content` with a brace block replaced whole, when `search` is only the block's first line (or the start of
+/// it) and `replace` is a whole block: it begins with that line and ends with the closing brace. Replacing just
+/// the searched text would leave the old body after the new one; small models send edits of this shape.
+pub fn whole_block_edit(content: &str, search: &str, replace: &str) -> Option<String> {
+    let wanted = search.trim();
+    let head = first_line(replace)?;
+    if wanted.is_empty()
+        || search.trim().contains('\n')
+        || !head.starts_with(wanted)
+        || !head.ends_with('{')
+        || !matches!(last_line(replace)?, "}" | "};" | "},")
+        || replace.trim().lines().count() < 2
+    {
+        return None;
+    }
+    match rewrite(content, replace)? {
+        (out, Rewrite::Block { .. }) => Some(out),
+        (_, Rewrite::Whole) => None,
+    }
+}
+
 /// `content` with `text` written over it: the whole file when `text` starts and ends like the file, else the
 /// one block (a function, class or method: its first line, the lines indented deeper, and a closing line at
 /// its own indentation such as `}`) whose first line `text` starts with. `None` when `text` is neither.
@@ -778,5 +799,34 @@ mod tests {
             None
         );
         assert_eq!(rewrite("a = 1\nb = 2\n", "a = 1\nc = 3"), None);
+    }
+
+    #[test]
+    fn an_edit_of_a_blocks_first_line_with_a_whole_block_replaces_the_block() {
+        let js = "/** Doc. */\nfunction camelCase(text) {\n  throw new Error('not implemented');\n}\n\nmodule.exports = { camelCase };\n";
+        let replace = "function camelCase(text) {\n  return text.toLowerCase();\n}";
+        let out = whole_block_edit(js, "function camelCase(text)", replace).unwrap();
+        assert_eq!(
+            out,
+            "/** Doc. */\nfunction camelCase(text) {\n  return text.toLowerCase();\n}\n\nmodule.exports = { camelCase };\n"
+        );
+        // Not that shape: a longer search, a replacement that does not close the block, or no brace block.
+        assert_eq!(
+            whole_block_edit(js, "function camelCase(text) {\n  throw", replace),
+            None
+        );
+        assert_eq!(
+            whole_block_edit(
+                js,
+                "function camelCase(text)",
+                "function camelCase(text) {\n  // start"
+            ),
+            None
+        );
+        let py = "def f(x):\n    return 1\n";
+        assert_eq!(
+            whole_block_edit(py, "def f(x):", "def f(x):\n    \"\"\"Doc.\"\"\""),
+            None
+        );
     }
 }

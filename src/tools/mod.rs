@@ -164,8 +164,17 @@ pub fn dispatch(ws: &Workspace, set: ToolSet, name: &str, arguments: &str) -> Ac
                     )));
                 }
                 let old = text_of(bytes, &a.path).map_err(Action::Failed)?;
-                let (new, _) = search_replace(&old, &a.search, &a.replace)
-                    .map_err(|e| Action::Failed(format!("edit of {} not applied: {e}", a.path)))?;
+                let new = match crate::edit::matching::whole_block_edit(&old, &a.search, &a.replace)
+                {
+                    Some(new) => new,
+                    None => {
+                        search_replace(&old, &a.search, &a.replace)
+                            .map_err(|e| {
+                                Action::Failed(format!("edit of {} not applied: {e}", a.path))
+                            })?
+                            .0
+                    }
+                };
                 if new == old {
                     return Err(Action::Failed(format!(
                         "edit of {}: the replacement is the same as the text",
