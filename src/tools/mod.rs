@@ -113,6 +113,27 @@ fn answer(result: Result<String, String>) -> Action {
     }
 }
 
+/// A `run` of one of the looking tools by name (`read_file x.py`, a small model's common slip): that tool's
+/// answer, said to be a tool; `None` for any real command.
+fn tool_as_command(ws: &Workspace, set: ToolSet, command: &str) -> Option<Action> {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let (&tool, rest) = words.split_first()?;
+    if !["read_file", "list_dir", "outline"].contains(&tool) || rest.len() > 1 {
+        return None;
+    }
+    let path = rest.first().map_or(".", |p| p.trim_matches(['\'', '"']));
+    let args = serde_json::json!({ "path": path }).to_string();
+    Some(match dispatch(ws, set, tool, &args) {
+        Action::Output(text) => Action::Output(format!(
+            "`{tool}` is one of your tools, not a shell command; call it as a tool. It gives:\n{text}"
+        )),
+        Action::Failed(text) => Action::Failed(format!(
+            "`{tool}` is one of your tools, not a shell command; as a tool it gives: {text}"
+        )),
+        other => other,
+    })
+}
+
 /// Carries out (or prepares) one tool call. Unknown tools and malformed arguments are `Failed`, never panics.
 pub fn dispatch(ws: &Workspace, set: ToolSet, name: &str, arguments: &str) -> Action {
     let allowed = specs(set).iter().any(|s| s.name == name);
@@ -233,7 +254,10 @@ pub fn dispatch(ws: &Workspace, set: ToolSet, name: &str, arguments: &str) -> Ac
                     }
                 }
             }
-            "run" => Action::Run(parse::<RunArgs>(name, arguments)?.command),
+            "run" => {
+                let command = parse::<RunArgs>(name, arguments)?.command;
+                tool_as_command(ws, set, &command).unwrap_or(Action::Run(command))
+            }
             "step_done" => Action::Finish {
                 status: StepStatus::Done,
                 summary: parse::<DoneArgs>(name, arguments)?.summary,

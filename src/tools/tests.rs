@@ -248,3 +248,38 @@ fn write_file_over_an_existing_file_replaces_the_definition_it_starts_with() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_looking_tool_run_as_a_command_is_answered_as_the_tool() {
+    let (_d, w) = ws();
+    let out = run(
+        &w,
+        ToolSet::Executor,
+        "run",
+        serde_json::json!({"command": "read_file src/app.py"}),
+    );
+    assert!(
+        matches!(&out, Action::Output(t) if t.starts_with("`read_file` is one of your tools") && t.contains("    1| def greet(name):")),
+        "{out:?}"
+    );
+    let out = run(
+        &w,
+        ToolSet::Executor,
+        "run",
+        serde_json::json!({"command": "list_dir"}),
+    );
+    assert!(
+        matches!(&out, Action::Output(t) if t.contains("src/")),
+        "{out:?}"
+    );
+    // Real commands, and tool names with more arguments, stay commands.
+    for command in ["cat src/app.py", "read_file a b", "grep greet src/app.py"] {
+        let out = run(
+            &w,
+            ToolSet::Executor,
+            "run",
+            serde_json::json!({ "command": command }),
+        );
+        assert_eq!(out, Action::Run(command.to_string()));
+    }
+}

@@ -197,6 +197,9 @@ impl Session {
                 max_tokens: self.router.max_tokens(RouteRole::Executor),
                 stable_prefix: 2,
                 sources: sources.clone(),
+                // A retry (another attempt, or a later round) samples: with the same prompt a greedy model
+                // would repeat the attempt that failed, token for token.
+                temperature: (previous_failure.is_some() || self.round > 1).then_some(0.6),
                 ..ChatRequest::default()
             };
             let response = match self.call(RouteRole::Executor, escalated, &request).await {
