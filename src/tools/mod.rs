@@ -113,6 +113,17 @@ fn answer(result: Result<String, String>) -> Action {
     }
 }
 
+/// The text of a file a tool is about to change, if it is small enough and text.
+fn editable_text(bytes: Vec<u8>, path: &str) -> Result<String, Action> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Action::Failed(format!(
+            "{path} is {} bytes; tools edit files up to {MAX_FILE_BYTES} bytes",
+            bytes.len()
+        )));
+    }
+    text_of(bytes, path).map_err(Action::Failed)
+}
+
 /// A `run` of one of the looking tools by name (`read_file x.py`, a small model's common slip): that tool's
 /// answer, said to be a tool; `None` for any real command.
 fn tool_as_command(ws: &Workspace, set: ToolSet, command: &str) -> Option<Action> {
@@ -177,14 +188,7 @@ pub fn dispatch(ws: &Workspace, set: ToolSet, name: &str, arguments: &str) -> Ac
                         a.path
                     )));
                 };
-                if bytes.len() as u64 > MAX_FILE_BYTES {
-                    return Err(Action::Failed(format!(
-                        "{} is {} bytes; tools edit files up to {MAX_FILE_BYTES} bytes",
-                        a.path,
-                        bytes.len()
-                    )));
-                }
-                let old = text_of(bytes, &a.path).map_err(Action::Failed)?;
+                let old = editable_text(bytes, &a.path)?;
                 let new = match crate::edit::matching::whole_block_edit(&old, &a.search, &a.replace)
                 {
                     Some(new) => new,
@@ -225,14 +229,7 @@ pub fn dispatch(ws: &Workspace, set: ToolSet, name: &str, arguments: &str) -> Ac
                     // An existing file: the content replaces it whole, or the one definition it starts with
                     // (small models often write back just the function they changed).
                     Some((bytes, _)) => {
-                        if bytes.len() as u64 > MAX_FILE_BYTES {
-                            return Err(Action::Failed(format!(
-                                "{} is {} bytes; tools edit files up to {MAX_FILE_BYTES} bytes",
-                                a.path,
-                                bytes.len()
-                            )));
-                        }
-                        let old = text_of(bytes, &a.path).map_err(Action::Failed)?;
+                        let old = editable_text(bytes, &a.path)?;
                         let Some((new, _)) = crate::edit::matching::rewrite(&old, &a.content)
                         else {
                             return Err(Action::Failed(format!(
