@@ -123,6 +123,9 @@ pub struct Session {
     pub(crate) mcp: Arc<crate::mcp::McpHub>,
 }
 
+/// Characters of a failing verify command's output that the models are shown.
+const REPORT_CHARS: usize = 1_500;
+
 impl Session {
     /// A session over `ws` with `router`; events also go to `events` if given.
     pub fn new(
@@ -414,8 +417,11 @@ impl Session {
         let result = if passed {
             Ok(())
         } else {
+            // The models get a shorter tail than the event: every character is prefilled again on each later
+            // turn, and on a small local model a long test log costs more time than it tells.
             Err(format!(
-                "The verify command `{command}` failed ({exit}). Its output ends with:\n{tail}"
+                "The verify command `{command}` failed ({exit}). Its output ends with:\n{}",
+                self::tail(&output, REPORT_CHARS)
             ))
         };
         self.failing_check = result.clone().err();
