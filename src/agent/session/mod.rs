@@ -114,8 +114,6 @@ pub struct Session {
     /// The workspace changes (edits and commands) counted when the verify command last ran, and its failure
     /// report (`None`: it passed), so a check is not run again on an unchanged workspace.
     pub(crate) checked: Option<(u64, Option<String>)>,
-    /// The last failing verify report, until the verify command passes again (each step's brief shows it).
-    pub(crate) failing_check: Option<String>,
     /// Edits applied and commands run so far: anything that may have changed the workspace.
     pub(crate) changes: u64,
     pub(crate) shell: Sandbox,
@@ -165,7 +163,6 @@ impl Session {
             interrupted: false,
             verify_passed: None,
             checked: None,
-            failing_check: None,
             changes: 0,
             cfg,
             ws,
@@ -424,8 +421,7 @@ impl Session {
                 self::tail(&output, REPORT_CHARS)
             ))
         };
-        self.failing_check = result.clone().err();
-        self.checked = Some((self.changes, self.failing_check.clone()));
+        self.checked = Some((self.changes, result.clone().err()));
         Some(result)
     }
 

@@ -134,7 +134,8 @@ impl Session {
         // The files whose content is in `messages`: the router keeps the request local when one is sensitive.
         let mut sources: Vec<String> = Vec::new();
         brief.push_str(&self.named_files(step, &mut progress, &mut sources));
-        if let Some(report) = &self.failing_check {
+        // The last check's failure, until a check passes again.
+        if let Some((_, Some(report))) = &self.checked {
             brief.push_str(&format!(
                 "\n\nThe project's check fails now. {}",
                 tail(report, 2_000)
