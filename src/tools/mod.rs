@@ -124,6 +124,24 @@ fn editable_text(bytes: Vec<u8>, path: &str) -> Result<String, Action> {
     text_of(bytes, path).map_err(Action::Failed)
 }
 
+/// The proposal of `old` becoming `new` at `abs`; refused with `unchanged`'s text when they are the same.
+fn changed(
+    ws: &Workspace,
+    abs: &std::path::Path,
+    old: String,
+    new: String,
+    unchanged: impl FnOnce() -> String,
+) -> Result<Action, Action> {
+    if new == old {
+        return Err(Action::Failed(unchanged()));
+    }
+    Ok(Action::Propose {
+        path: ws.relative(abs),
+        old: Some(old),
+        new,
+    })
+}
+
 /// A `run` of one of the looking tools by name (`read_file x.py`, a small model's common slip): that tool's
 /// answer, said to be a tool; `None` for any real command.
 fn tool_as_command(ws: &Workspace, set: ToolSet, command: &str) -> Option<Action> {
@@ -200,17 +218,12 @@ pub fn dispatch(ws: &Workspace, set: ToolSet, name: &str, arguments: &str) -> Ac
                             .0
                     }
                 };
-                if new == old {
-                    return Err(Action::Failed(format!(
+                changed(ws, &abs, old, new, || {
+                    format!(
                         "edit of {}: the replacement is the same as the text",
                         a.path
-                    )));
-                }
-                Action::Propose {
-                    path: ws.relative(&abs),
-                    old: Some(old),
-                    new,
-                }
+                    )
+                })?
             }
             "write_file" => {
                 let a: WriteArgs = parse(name, arguments)?;
@@ -237,17 +250,12 @@ pub fn dispatch(ws: &Workspace, set: ToolSet, name: &str, arguments: &str) -> Ac
                                 a.path
                             )));
                         };
-                        if new == old {
-                            return Err(Action::Failed(format!(
+                        changed(ws, &abs, old, new, || {
+                            format!(
                                 "write_file of {}: that is what the file already says",
                                 a.path
-                            )));
-                        }
-                        Action::Propose {
-                            path: ws.relative(&abs),
-                            old: Some(old),
-                            new,
-                        }
+                            )
+                        })?
                     }
                 }
             }
