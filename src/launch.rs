@@ -144,6 +144,7 @@ impl Launcher {
             plan_only: spec.plan_only,
             planner_prompt: prompts::load(PromptName::Planner, &c.dirs.config),
             executor_prompt: prompts::load(PromptName::Executor, &c.dirs.config),
+            writer_prompt: prompts::load(PromptName::Writer, &c.dirs.config),
             instructions: crate::agent::instructions::load(self.ws.root(), &c.dirs.config),
             resume: spec.resume,
             initial_plan: spec.initial_plan,

@@ -9,6 +9,8 @@ pub enum PromptName {
     Planner,
     /// The executor's system prompt.
     Executor,
+    /// The system prompt of a step asked for its files whole.
+    Writer,
 }
 
 impl PromptName {
@@ -16,6 +18,7 @@ impl PromptName {
         match self {
             PromptName::Planner => "planner.md",
             PromptName::Executor => "executor.md",
+            PromptName::Writer => "writer.md",
         }
     }
 
@@ -23,6 +26,7 @@ impl PromptName {
         match self {
             PromptName::Planner => include_str!("../prompts/planner.md"),
             PromptName::Executor => include_str!("../prompts/executor.md"),
+            PromptName::Writer => include_str!("../prompts/writer.md"),
         }
     }
 }

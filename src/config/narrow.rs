@@ -52,6 +52,7 @@ fn narrowing(key: &str) -> Option<Narrowing> {
         | "agent.max_step_turns"
         | "agent.max_planner_turns"
         | "agent.step_checks"
+        | "agent.whole_file_chars"
         | "agent.command_timeout_secs"
         | "agent.verify_timeout_secs" => Lower,
         "privacy.policy" => Stricter(&["redact", "local"]),

@@ -144,6 +144,10 @@ pub struct AgentConfig {
     /// before its `step_done` counts) and shows the executor the result (0: never; the session still verifies
     /// at the end).
     pub step_checks: u32,
+    /// On the local executor, a step that names existing files of at most this many characters in all is first
+    /// asked for them whole (a path, then a fenced block with the complete new content), as aider's "whole"
+    /// format does; the tool loop follows only when that did not finish the step (0: never).
+    pub whole_file_chars: u32,
     /// Seconds a model-requested command may run.
     pub command_timeout_secs: u64,
     /// Seconds the verify command may run.
@@ -161,6 +165,7 @@ impl Default for AgentConfig {
             max_step_turns: 16,
             max_planner_turns: 8,
             step_checks: 6,
+            whole_file_chars: 6_000,
             command_timeout_secs: 120,
             verify_timeout_secs: 600,
         }

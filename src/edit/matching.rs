@@ -148,7 +148,7 @@ fn tolerant(content: &str, search: &str, replace: &str) -> Result<(String, Match
 const MAX_SKIPPED: usize = 200;
 
 /// Whether a search line stands for lines left out (`...`, `# ...`, `// ... existing code ...`).
-fn is_elision(line: &str) -> bool {
+pub(crate) fn is_elision(line: &str) -> bool {
     let t = line.trim();
     let t = t
         .strip_prefix("//")

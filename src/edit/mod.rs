@@ -1,4 +1,5 @@
-//! Edits: search/replace matching, unified diffs and hunk selection.
+//! Edits: search/replace matching, whole-file replies, unified diffs and hunk selection.
 
 pub mod diff;
 pub mod matching;
+pub mod whole;

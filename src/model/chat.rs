@@ -138,6 +138,10 @@ pub struct ChatRequest {
     pub temperature: Option<f32>,
     /// The reply must be JSON matching this schema.
     pub json_schema: Option<serde_json::Value>,
+    /// The reply must follow this GBNF grammar (root rule `root`); a local engine enforces it, a remote
+    /// provider ignores it, so the caller parses the reply leniently either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grammar: Option<String>,
     /// How many leading messages stay the same across turns (providers cache that prefix).
     pub stable_prefix: usize,
     /// Workspace files whose content is in the messages (the router checks them against sensitive paths).

@@ -258,11 +258,14 @@ impl ChatModel for LocalProvider {
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChatStream, ProviderError>> {
         Box::pin(async move {
-            let tools = !request.tools.is_empty() && request.json_schema.is_none();
-            let constraint = match (&request.json_schema, tools) {
-                (Some(schema), _) => Some(Constraint::JsonSchema(schema.clone())),
-                (None, true) => Some(Constraint::JsonSchema(tool_reply_schema(request))),
-                (None, false) => None,
+            let tools = !request.tools.is_empty()
+                && request.json_schema.is_none()
+                && request.grammar.is_none();
+            let constraint = match (&request.json_schema, &request.grammar, tools) {
+                (Some(schema), _, _) => Some(Constraint::JsonSchema(schema.clone())),
+                (None, Some(gbnf), _) => Some(Constraint::Gbnf(gbnf.clone())),
+                (None, None, true) => Some(Constraint::JsonSchema(tool_reply_schema(request))),
+                (None, None, false) => None,
             };
             let mut sampling = self.sampling.clone();
             if let Some(t) = request.temperature {

@@ -224,6 +224,11 @@ impl Router {
         }
     }
 
+    /// Whether the executor's route is the local model (not a cloud provider it would only fall back from).
+    pub fn executes_locally(&self) -> bool {
+        matches!(self.config.executor, Target::Local(_))
+    }
+
     /// Whether a workspace path is marked sensitive (its content never goes to the cloud).
     pub fn is_sensitive_path(&self, path: &str) -> bool {
         self.scanner.is_sensitive_path(path)

@@ -163,6 +163,35 @@ fn tool_as_command(ws: &Workspace, set: ToolSet, command: &str) -> Option<Action
     })
 }
 
+/// The proposal a whole-file reply makes for `path` (see [`crate::edit::whole`]), through the same path policy as
+/// `write_file`: an existing file becomes what the reply's `content` makes of it, a missing one is created.
+/// `Output` when the reply leaves the file as it is.
+pub fn whole_file(ws: &Workspace, path: &str, content: &str) -> Action {
+    let result = (|| -> Result<Action, Action> {
+        let abs = ws
+            .resolve_write(path)
+            .map_err(|e| Action::Failed(e.to_string()))?;
+        let existing = ws
+            .read_for_write(path)
+            .map_err(|e| Action::Failed(e.to_string()))?;
+        let Some((bytes, _)) = existing else {
+            return Ok(Action::Propose {
+                path: ws.relative(&abs),
+                old: None,
+                new: content.to_string(),
+            });
+        };
+        let old = editable_text(bytes, path)?;
+        let new = crate::edit::whole::apply(&old, content)
+            .map_err(|e| Action::Failed(format!("{path} not written: {e}")))?;
+        if new == old {
+            return Ok(Action::Output(format!("{path} is unchanged")));
+        }
+        changed(ws, &abs, old, new, String::new)
+    })();
+    result.unwrap_or_else(|failed| failed)
+}
+
 /// Carries out (or prepares) one tool call. Unknown tools and malformed arguments are `Failed`, never panics.
 pub fn dispatch(ws: &Workspace, set: ToolSet, name: &str, arguments: &str) -> Action {
     let allowed = specs(set).iter().any(|s| s.name == name);

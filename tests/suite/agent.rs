@@ -83,6 +83,7 @@ fn config(id: &str, task: &str, agent: AgentConfig) -> SessionConfig {
         plan_only: false,
         planner_prompt: "You plan.".into(),
         executor_prompt: "You execute.".into(),
+        writer_prompt: "You write files whole.".into(),
         instructions: None,
         resume: None,
         initial_plan: None,
@@ -790,19 +791,53 @@ async fn scripted_with(
     replies: Vec<Reply>,
     extra: &[(&str, String)],
 ) -> (Outcome, Vec<Event>, Vec<super::mock::Recorded>) {
+    scripted_on(cfg, replies, extra, |server| {
+        router(("openai", server), ("openai", server))
+    })
+    .await
+}
+
+/// [`scripted`] with the executor on the local route (served by the same scripted server), as it is by
+/// default: steps that name small files are first asked for them whole.
+async fn scripted_local(
+    cfg: SessionConfig,
+    replies: Vec<Reply>,
+) -> (Outcome, Vec<Event>, Vec<super::mock::Recorded>) {
+    scripted_on(cfg, replies, &[], |server| {
+        let config = RouterConfig {
+            planner_max_tokens: 512,
+            executor_max_tokens: 512,
+            ..RouterConfig::new(
+                Target::Cloud(vec!["openai".into()]),
+                Target::Local(RouteReason::Configured),
+                "s",
+            )
+        };
+        Arc::new(Router::new(
+            config,
+            Some(provider("local", server)),
+            vec![provider("openai", server)],
+            Scanner::new(&ScannerConfig::default()).unwrap(),
+            PriceTable::new(&Default::default()),
+            None,
+        ))
+    })
+    .await
+}
+
+async fn scripted_on(
+    cfg: SessionConfig,
+    replies: Vec<Reply>,
+    extra: &[(&str, String)],
+    router: impl FnOnce(&MockServer) -> Arc<Router>,
+) -> (Outcome, Vec<Event>, Vec<super::mock::Recorded>) {
     let (_dir, ws) = fixture();
     for (path, content) in extra {
         std::fs::write(ws.root().join(path), content).unwrap();
     }
     let server = MockServer::start();
     server.push(replies);
-    let (outcome, events) = run(
-        cfg,
-        &ws,
-        router(("openai", &server), ("openai", &server)),
-        |_| None,
-    )
-    .await;
+    let (outcome, events) = run(cfg, &ws, router(&server), |_| None).await;
     (outcome, events, server.requests())
 }
 
@@ -1142,4 +1177,170 @@ async fn a_last_step_whose_check_passes_is_done_when_the_model_repeats_itself_in
         Some("the project's check passes after this step's edits")
     );
     assert_eq!(requests.len(), 3);
+}
+
+/// A plain-text reply (what a whole-file turn gets back).
+fn text(t: &str) -> Reply {
+    Reply::Sse(sse::openai::reply(t, 10, 0, 10))
+}
+
+const FIXED_CALC: &str = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\n";
+
+#[tokio::test]
+async fn a_step_naming_small_files_is_asked_for_them_whole_and_one_reply_finishes_it() {
+    let (outcome, events, requests) = scripted_local(
+        config("w1", "Fix add()", agent()),
+        vec![
+            tool(
+                "submit_plan",
+                plan(&[("Make add() add", &["./calc.py", "test_calc.py"])]),
+            ),
+            text(&format!("calc.py\n```python\n{FIXED_CALC}```\n")),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(
+        kinds(&events),
+        vec!["plan", "step", "edit", "verify-ok", "done", "finished"]
+    );
+    // One reply did the step: no tools were offered, the files were shown whole in the reply's own format.
+    assert_eq!(requests.len(), 2);
+    let request = requests[1].json();
+    assert!(offered(&request).is_empty(), "{request}");
+    let brief = request["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        brief.contains(&format!("calc.py\n```py\n{CALC}```\n"))
+            && brief.contains("test_calc.py\n```py\n")
+            && brief.contains("(calc.py, test_calc.py)"),
+        "{brief}"
+    );
+    assert_eq!(request["messages"][0]["content"], "You write files whole.");
+    let writes = tool_outputs(&events, "write_file");
+    assert_eq!(writes.len(), 1);
+    assert!(
+        writes[0].0 && writes[0].1.contains("applied to calc.py"),
+        "{writes:?}"
+    );
+    let done = events.iter().find_map(|e| match &e.msg {
+        EventMsg::StepFinished { summary, .. } => Some(summary.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        done.as_deref(),
+        Some("wrote calc.py; the project's check passes")
+    );
+}
+
+#[tokio::test]
+async fn a_whole_file_reply_that_fails_the_check_gets_the_report_in_the_same_conversation() {
+    let wrong = FIXED_CALC.replace("a + b", "a * b");
+    let (outcome, events, requests) = scripted_local(
+        config("w2", "Fix add()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            text(&format!("calc.py\n```\n{wrong}```\n")),
+            text(&format!("calc.py\n```\n{FIXED_CALC}```\n")),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(
+        kinds(&events),
+        vec![
+            "plan",
+            "step",
+            "edit",
+            "verify-failed",
+            "edit",
+            "verify-ok",
+            "done",
+            "finished"
+        ]
+    );
+    let messages = requests[2].json()["messages"].as_array().unwrap().clone();
+    // The first turn, the reply as the model sent it, then the report: the prefix stays the same.
+    assert_eq!(messages.len(), 4);
+    assert_eq!(messages[1], requests[1].json()["messages"][1]);
+    assert_eq!(messages[2]["role"], "assistant");
+    let report = messages[3]["content"].as_str().unwrap();
+    assert!(
+        report.contains("The project's check fails now")
+            && report.contains("AssertionError")
+            && report.contains("reply again with the complete new content"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_whole_file_reply_that_leaves_lines_out_is_refused_and_then_the_tools_take_over() {
+    let lazy = "def add(a, b):\n    return a + b\n\n\n# ... rest unchanged\n";
+    let (outcome, events, requests) = scripted_local(
+        config("w3", "Fix add()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            text(&format!("calc.py\n```\n{lazy}```\n")),
+            // Asked again, it sends no file at all: the tool loop takes the step over.
+            text("I cannot."),
+            fix_add(),
+            tool("step_done", json!({"summary": "add() adds"})),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    let writes = tool_outputs(&events, "write_file");
+    assert_eq!(writes.len(), 1);
+    assert!(
+        !writes[0].0 && writes[0].1.contains("leaves out"),
+        "{writes:?}"
+    );
+    // The file lost nothing: the refused reply was never written.
+    let asked_again = requests[2].json()["messages"].as_array().unwrap().clone();
+    assert!(
+        asked_again.last().unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .contains("Write each file you change again, whole"),
+        "{asked_again:?}"
+    );
+    // The tool loop's brief shows the file as it is (unchanged) and offers the tools.
+    let tools_request = requests[3].json();
+    assert!(offered(&tools_request).contains(&"edit".to_string()));
+    let brief = tools_request["messages"][1]["content"].as_str().unwrap();
+    assert!(brief.contains("    2|     return a - b"), "{brief}");
+    assert_eq!(requests.len(), 5);
+}
+
+#[tokio::test]
+async fn whole_file_replies_write_only_the_files_the_step_names_and_only_when_they_fit() {
+    // A path the step does not name is ignored; with nothing left to write, the tools take over.
+    let (outcome, events, requests) = scripted_local(
+        config("w4", "Fix add()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            text("../outside.py\n```\nprint('x')\n```\n"),
+            fix_add(),
+            tool("step_done", json!({"summary": "add() adds"})),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert!(tool_outputs(&events, "write_file").is_empty());
+    assert_eq!(requests.len(), 4);
+    // Files larger than `agent.whole_file_chars` go straight to the tool loop.
+    let small = AgentConfig {
+        whole_file_chars: 40,
+        ..agent()
+    };
+    let (outcome, _, requests) = scripted_local(
+        config("w5", "Fix add()", small),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            fix_add(),
+            tool("step_done", json!({"summary": "add() adds"})),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert!(offered(&requests[1].json()).contains(&"edit".to_string()));
 }

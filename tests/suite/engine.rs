@@ -148,6 +148,65 @@ fn gbnf_grammar_and_stop_strings() {
     );
 }
 
+/// The whole-file reply grammar parses in llama.cpp and holds the demo model to the format: whatever it samples
+/// (several seeds and budgets, some too small for a whole reply), the text is the format's, every block that
+/// is closed is an allowed file, and a reply cut off by its budget is not closed for it: a block without its
+/// fence is no file, so a cut-off file is never written.
+#[test]
+fn the_whole_file_grammar_holds_a_model_to_the_format() {
+    use tandem::edit::whole;
+    let (model, _model_lock) = require_model!();
+    let engine = engine(model);
+    let paths = vec!["calc.py".to_string(), "tests/test_calc.py".to_string()];
+    let file = "def add(a, b):\n    return a - b\n";
+    let prompt = vec![
+        ChatMessage::system("You write files whole: a path, then a fenced block with every line."),
+        ChatMessage::user(format!(
+            "Fix add so it adds.\n\n{}",
+            whole::render("calc.py", "py", file)
+        )),
+    ];
+    for (seed, max_tokens) in [(0, 12), (1, 48), (2, 96), (3, 160)] {
+        let done = engine
+            .complete(GenRequest {
+                prompt: Prompt::Chat(prompt.clone()),
+                max_tokens,
+                sampling: SamplingParams {
+                    temperature: 0.8,
+                    seed: Some(seed),
+                    ..SamplingParams::greedy()
+                },
+                constraint: Some(Constraint::Gbnf(whole::grammar(&paths))),
+                stop: vec![],
+            })
+            .unwrap();
+        let text = &done.text;
+        assert!(
+            paths
+                .iter()
+                .any(|p| text.starts_with(&format!("{p}\n```")) || p.starts_with(text.as_str())),
+            "seed {seed}: {text:?}"
+        );
+        let files = whole::parse(text, &paths);
+        let fences = text.lines().filter(|l| l.starts_with("```")).count();
+        // Each closed block is a file (a path written twice keeps its last block).
+        assert!(
+            files.len() <= fences / 2 && (fences < 2 || !files.is_empty()),
+            "seed {seed}: {text:?}"
+        );
+        if done.finish == FinishReason::Eos {
+            assert!(
+                text.ends_with("```\n") && fences % 2 == 0,
+                "seed {seed}: {text:?}"
+            );
+        } else {
+            // Cut off: not closed for it with filler.
+            assert_eq!(done.finish, FinishReason::MaxTokens, "seed {seed}");
+            assert_eq!(done.stats.generated_tokens, max_tokens, "seed {seed}");
+        }
+    }
+}
+
 #[test]
 fn a_bad_grammar_is_an_error_and_the_engine_carries_on() {
     let (model, _model_lock) = require_model!();

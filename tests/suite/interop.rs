@@ -47,6 +47,7 @@ fn session_config(task: &str, plan_only: bool) -> SessionConfig {
         plan_only,
         planner_prompt: "You plan.".into(),
         executor_prompt: "You execute.".into(),
+        writer_prompt: "You write files whole.".into(),
         instructions: None,
         resume: None,
         initial_plan: None,

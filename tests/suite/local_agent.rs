@@ -116,6 +116,7 @@ async fn a_whole_offline_session_on_the_demo_model_runs_to_its_end() {
         plan_only: false,
         planner_prompt: include_str!("../../prompts/planner.md").into(),
         executor_prompt: include_str!("../../prompts/executor.md").into(),
+        writer_prompt: include_str!("../../prompts/writer.md").into(),
         instructions: None,
         resume: None,
         initial_plan: None,

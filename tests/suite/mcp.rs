@@ -394,6 +394,7 @@ fn session_config(commands: CommandPolicy) -> SessionConfig {
         plan_only: false,
         planner_prompt: "You plan.".into(),
         executor_prompt: "You execute.".into(),
+        writer_prompt: "You write files whole.".into(),
         instructions: None,
         resume: None,
         initial_plan: None,

@@ -10,6 +10,7 @@ mod planning;
 mod progress;
 mod sources;
 mod stepping;
+mod whole;
 
 pub use mcp::mcp_hub;
 
@@ -50,6 +51,8 @@ pub struct SessionConfig {
     pub planner_prompt: String,
     /// The executor's system prompt.
     pub executor_prompt: String,
+    /// The system prompt of a step asked for its files whole.
+    pub writer_prompt: String,
     /// Project instructions (AGENTS.md or similar), if any.
     pub instructions: Option<String>,
     /// Where an earlier run of this session got to.

@@ -22,7 +22,7 @@ const CHANGE_NOW: &str = "Next: change the file with edit (or write_file for a n
     the step is already complete, or step_failed with the reason it cannot be done.";
 
 /// How one attempt at a step ended.
-enum Attempt {
+pub(super) enum Attempt {
     Done(String),
     Failed(String),
     Interrupted,
@@ -113,11 +113,41 @@ impl Session {
         escalated: bool,
         previous_failure: Option<&str>,
     ) -> Attempt {
+        // The plan's last open step is checked before it counts as done: a failing check goes back to the
+        // executor (as aider's auto-test does) instead of costing a whole re-plan.
+        let last_open = self.plan.as_ref().is_some_and(|p| {
+            p.steps.iter().all(|s| {
+                s.id == step.id
+                    || self
+                        .steps
+                        .get(&s.id)
+                        .is_some_and(|(st, _)| *st == StepStatus::Done)
+            })
+        });
+        let edits_at_start = self.edits_applied;
+        let mut checks_left = if last_open {
+            self.cfg.agent.step_checks
+        } else {
+            0
+        };
+        if let Some(end) = self
+            .whole_file_rounds(
+                step,
+                escalated,
+                previous_failure,
+                last_open,
+                &mut checks_left,
+            )
+            .await
+        {
+            return end;
+        }
         let plan = self
             .plan
             .as_ref()
             .map(|p| self.plan_with_status(p))
             .unwrap_or_default();
+        // The brief is written after the whole-file rounds: it shows the files as those left them.
         let files = if step.files.is_empty() {
             "(none named)".to_string()
         } else {
@@ -151,23 +181,6 @@ impl Session {
             ChatMessage::user(brief),
         ];
         let mut nudged = false;
-        // The plan's last open step is checked before it counts as done: a failing check goes back to the
-        // executor (as aider's auto-test does) instead of costing a whole re-plan.
-        let last_open = self.plan.as_ref().is_some_and(|p| {
-            p.steps.iter().all(|s| {
-                s.id == step.id
-                    || self
-                        .steps
-                        .get(&s.id)
-                        .is_some_and(|(st, _)| *st == StepStatus::Done)
-            })
-        });
-        let edits_at_start = self.edits_applied;
-        let mut checks_left = if last_open {
-            self.cfg.agent.step_checks
-        } else {
-            0
-        };
         for _turn in 0..self.cfg.agent.max_step_turns {
             self.drain_ops();
             if self.interrupted {

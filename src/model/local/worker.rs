@@ -21,7 +21,7 @@ use super::slots::{self, Placement};
 use super::template::ChatFormatter;
 use super::text::{StopMatcher, StopScan, Utf8Stream};
 use super::types::{
-    CancelToken, EngineError, FinishReason, GenEvent, GenRequest, GenStats, Prompt,
+    CancelToken, Constraint, EngineError, FinishReason, GenEvent, GenRequest, GenStats, Prompt,
 };
 use super::{EngineConfig, ModelInfo};
 
@@ -480,7 +480,10 @@ impl Worker<'_> {
             let room = request
                 .max_tokens
                 .min(u32::try_from(n_ctx - self.cached.len()).unwrap_or(u32::MAX));
+            // Only a JSON document is closed near the budget (its closers are JSON's); a GBNF reply that runs
+            // out is cut off, so that its reader can tell (a whole-file block without its fence is no file).
             let closing = sampler.constrained()
+                && matches!(request.constraint, Some(Constraint::JsonSchema(_)))
                 && stats.generated_tokens + CLOSING_RESERVE.min(room / 2) >= room;
             let token = if closing {
                 sampler.sample_closing(

@@ -1,0 +1,224 @@
+//! A step asked for its files whole: the files it names are shown as they are, and the reply is each changed file
+//! written out complete (aider's "whole" format, held to it by a grammar on a local engine). One reply can do a
+//! step that takes a small model many tool turns; when it does not, the tool loop takes over.
+
+use super::stepping::Attempt;
+use super::{CallError, Session, tail};
+use crate::edit::whole;
+use crate::model::{ChatMessage, ChatRequest, ToolCall};
+use crate::protocol::{RouteRole, Step};
+use crate::router::RouterError;
+use crate::tools::Action;
+
+/// Whole-file replies one attempt asks for before the tool loop takes over: the first, and one more after a
+/// failing check or a refused file.
+const ROUNDS: usize = 2;
+
+/// Characters per token assumed when checking that the files fit in one reply (code runs 3–4).
+const CHARS_PER_TOKEN: usize = 3;
+
+/// Tokens a reply needs beyond the files' own (paths, fences, a changed line or two).
+const REPLY_MARGIN: usize = 96;
+
+impl Session {
+    /// The files `step` names as (workspace-relative path, content), when a whole-file reply can carry them all:
+    /// the executor is the local model (a cloud model does well with the tools, and pays per output token),
+    /// each file exists and is text the format can hold, and together they fit `agent.whole_file_chars` and
+    /// one reply of the executor. `None` otherwise.
+    fn whole_file_targets(&self, step: &Step, escalated: bool) -> Option<Vec<(String, String)>> {
+        let budget = self.cfg.agent.whole_file_chars as usize;
+        if budget == 0 || step.files.is_empty() || escalated || !self.router.executes_locally() {
+            return None;
+        }
+        let mut out: Vec<(String, String)> = Vec::new();
+        for raw in &step.files {
+            let (abs, text) = crate::tools::read_text(&self.ws, raw).ok()?;
+            let path = self.ws.relative(&abs);
+            if !whole::representable(&text) {
+                return None;
+            }
+            // A name the plan used twice, or through a link, is one file.
+            if !out.iter().any(|(p, _)| *p == path) {
+                out.push((path, text));
+            }
+        }
+        let chars: usize = out.iter().map(|(_, t)| t.len()).sum();
+        let tokens = chars / CHARS_PER_TOKEN + REPLY_MARGIN * out.len();
+        let max_tokens = self.router.max_tokens(RouteRole::Executor) as usize;
+        (chars <= budget && tokens <= max_tokens).then_some(out)
+    }
+
+    /// Asks for the step's files whole, applies what comes back, and checks it on the plan's last open step.
+    /// `Some` ends the attempt; `None` leaves the step to the tool loop (the brief then shows the files as they
+    /// are and the failing check, if any).
+    pub(super) async fn whole_file_rounds(
+        &mut self,
+        step: &Step,
+        escalated: bool,
+        previous_failure: Option<&str>,
+        last_open: bool,
+        checks_left: &mut u32,
+    ) -> Option<Attempt> {
+        let targets = self.whole_file_targets(step, escalated)?;
+        let paths: Vec<String> = targets.iter().map(|(p, _)| p.clone()).collect();
+        // The files whose content the request carries, by the names the plan used and where they really are:
+        // the router keeps the request local when one is sensitive.
+        let mut sources: Vec<String> = Vec::new();
+        for raw in step.files.iter().chain(&paths) {
+            let call = ToolCall {
+                id: "whole".into(),
+                name: "read_file".into(),
+                arguments: serde_json::json!({ "path": raw }).to_string(),
+            };
+            for source in super::sources::sources_of(&self.ws, &call, "") {
+                if !sources.contains(&source) {
+                    sources.push(source);
+                }
+            }
+        }
+        let plan = self
+            .plan
+            .as_ref()
+            .map(|p| self.plan_with_status(p))
+            .unwrap_or_default();
+        let mut brief = format!(
+            "Task: {}\n\nPlan:\n{plan}\nYour step: {}. {}\nDone when: {}",
+            self.cfg.task.trim(),
+            step.id,
+            step.goal,
+            step.done_when
+        );
+        if let Some((_, Some(report))) = &self.checked {
+            brief.push_str(&format!(
+                "\n\nThe project's check fails now. {}",
+                tail(report, 2_000)
+            ));
+        }
+        if let Some(reason) = previous_failure {
+            brief.push_str(&format!(
+                "\n\nAn earlier attempt at this step failed: {reason}\nTry a different approach."
+            ));
+        }
+        brief.push_str("\n\nThe files as they are now:\n");
+        for (path, text) in &targets {
+            brief.push('\n');
+            brief.push_str(&whole::render(path, fence_tag(path), text));
+        }
+        brief.push_str(&format!(
+            "\nReply with the complete new content of each file you change ({}): its path on a line of its own, \
+             then a fenced block with every line of the file.",
+            paths.join(", ")
+        ));
+        let mut messages = vec![
+            ChatMessage::system(self.cfg.writer_prompt.trim()),
+            ChatMessage::user(brief),
+        ];
+        let grammar = whole::grammar(&paths);
+        for round in 0..ROUNDS {
+            self.drain_ops();
+            if self.interrupted {
+                return Some(Attempt::Interrupted);
+            }
+            let request = ChatRequest {
+                messages: messages.clone(),
+                max_tokens: self.router.max_tokens(RouteRole::Executor),
+                grammar: Some(grammar.clone()),
+                stable_prefix: 2,
+                sources: sources.clone(),
+                temperature: (previous_failure.is_some() || self.round > 1).then_some(0.6),
+                ..ChatRequest::default()
+            };
+            let response = match self.call(RouteRole::Executor, escalated, &request).await {
+                Ok(routed) => routed.response,
+                Err(CallError::Interrupted) => return Some(Attempt::Interrupted),
+                Err(CallError::Router(e @ RouterError::Auth { .. })) => {
+                    return Some(Attempt::Stopped(e.to_string()));
+                }
+                Err(CallError::Router(e)) => {
+                    return Some(Attempt::Failed(format!(
+                        "the model could not be reached: {e}"
+                    )));
+                }
+            };
+            let files = whole::parse(&response.text, &paths);
+            let mut reply = ChatMessage::assistant(response.text.clone());
+            reply.verbatim = response.verbatim.clone();
+            messages.push(reply);
+            if files.is_empty() {
+                tracing::info!(step = step.id, round, "a whole-file reply named no file");
+                return None;
+            }
+            let (mut changed, mut refused, mut results) = (Vec::new(), 0, Vec::new());
+            for file in files {
+                let call = ToolCall {
+                    id: format!("whole-{}", self.fresh_id()),
+                    name: "write_file".into(),
+                    arguments: serde_json::json!({ "path": file.path, "content": file.content })
+                        .to_string(),
+                };
+                self.tool_call_started(Some(step.id), &call);
+                let (ok, text) = match crate::tools::whole_file(&self.ws, &file.path, &file.content)
+                {
+                    Action::Propose { path, old, new } => {
+                        let (ok, text) = self.propose(path, old, new).await;
+                        if ok {
+                            changed.push(file.path.clone());
+                        } else {
+                            refused += 1;
+                        }
+                        (ok, text)
+                    }
+                    Action::Output(text) => (true, text),
+                    Action::Failed(text) => {
+                        refused += 1;
+                        (false, text)
+                    }
+                    _ => (false, format!("{} was not written", file.path)),
+                };
+                self.tool_call_finished(Some(step.id), call, ok, &text, &mut Vec::new());
+                results.push(text);
+                if self.interrupted {
+                    return Some(Attempt::Interrupted);
+                }
+            }
+            let results = results.join("\n");
+            if refused > 0 {
+                messages.push(ChatMessage::user(format!(
+                    "{results}\nWrite each file you change again, whole: its path, then a fenced block with every line."
+                )));
+                continue;
+            }
+            if changed.is_empty() {
+                // Every file came back as it was: the step may need no change, or a command; the tools decide.
+                return None;
+            }
+            let summary = format!("wrote {}", changed.join(", "));
+            if !last_open || *checks_left == 0 {
+                return Some(Attempt::Done(summary));
+            }
+            *checks_left -= 1;
+            match self.check().await {
+                None | Some(Ok(())) => {
+                    return Some(Attempt::Done(format!(
+                        "{summary}; the project's check passes"
+                    )));
+                }
+                Some(Err(report)) => messages.push(ChatMessage::user(format!(
+                    "{results}\nThe project's check fails now. {report}\nFix what it reports: reply again with the \
+                     complete new content of each file you change (change the code, not the tests, unless the \
+                     task asks for that)."
+                ))),
+            }
+        }
+        None
+    }
+}
+
+/// The fence's language tag for `path`: its extension (`py`, `rs`, `js`), which models read as the language.
+fn fence_tag(path: &str) -> &str {
+    std::path::Path::new(path)
+        .extension()
+        .and_then(|e| e.to_str())
+        .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
+        .unwrap_or("")
+}

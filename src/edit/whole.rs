@@ -1,0 +1,307 @@
+//! The whole-file reply format (aider's "whole"): a path on a line of its own, then a fenced block with the file's
+//! complete new content. Small models write a file out whole far more reliably than they quote a search text
+//! or escape code into JSON, and a local engine can hold them to the format with a grammar.
+
+use super::matching::{Rewrite, is_elision, rewrite};
+
+/// The fence that opens and closes a file's block.
+const FENCE: &str = "```";
+
+/// One file of a whole-file reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WholeFile {
+    /// The path, one of those the reply was allowed to write.
+    pub path: String,
+    /// Its complete new content (newline-terminated lines).
+    pub content: String,
+}
+
+/// Whether `content` can be carried in the format: no line of it may start with a fence.
+pub fn representable(content: &str) -> bool {
+    !content.lines().any(|l| l.trim_start().starts_with(FENCE))
+}
+
+/// `path` and `content` as the format writes them (`lang` names the fence, e.g. `python`).
+pub fn render(path: &str, lang: &str, content: &str) -> String {
+    let mut out = format!("{path}\n{FENCE}{lang}\n{content}");
+    if !content.is_empty() && !content.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(FENCE);
+    out.push('\n');
+    out
+}
+
+/// The GBNF grammar of a reply that writes one or more of `paths` whole (and nothing else).
+pub fn grammar(paths: &[String]) -> String {
+    let alternatives: Vec<String> = paths.iter().map(|p| gbnf_literal(p)).collect();
+    format!(
+        "root ::= block (\"\\n\" block)*\n\
+         block ::= path \"\\n```\" tag \"\\n\" line* \"```\\n\"\n\
+         tag ::= [a-zA-Z0-9_+.-]*\n\
+         path ::= {}\n\
+         line ::= \"\\n\" | [^`\\n] [^\\n]* \"\\n\" | \"`\" [^`\\n] [^\\n]* \"\\n\" | \"``\" [^`\\n] [^\\n]* \"\\n\"\n",
+        alternatives.join(" | ")
+    )
+}
+
+/// A GBNF string literal for `text`.
+fn gbnf_literal(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32 & 0xff)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The files a reply writes, in order (a path written twice keeps its last block); a block whose path is not one
+/// of `paths`, or that is cut off before its closing fence, is left out. A reply with one fenced block and no
+/// path line is taken as the only allowed path when there is just one (what a remote model without the grammar
+/// often sends).
+pub fn parse(reply: &str, paths: &[String]) -> Vec<WholeFile> {
+    let lines: Vec<&str> = reply.split_inclusive('\n').collect();
+    let mut out: Vec<WholeFile> = Vec::new();
+    let mut i = 0;
+    let mut pending: Option<Named> = None;
+    let mut unnamed_blocks = 0;
+    let mut unnamed: Option<String> = None;
+    while i < lines.len() {
+        let line = lines[i].trim();
+        if line.starts_with(FENCE) {
+            // A block: its content runs to the next line that starts with a fence.
+            let Some(close) =
+                (i + 1..lines.len()).find(|&j| lines[j].trim_start().starts_with(FENCE))
+            else {
+                break;
+            };
+            let content: String = lines[i + 1..close].concat();
+            match pending.take() {
+                Some(Named::Allowed(path)) => {
+                    out.retain(|f| f.path != path);
+                    out.push(WholeFile { path, content });
+                }
+                // A block under another file's name is that file's, not an unnamed one.
+                Some(Named::Other) => {}
+                None => {
+                    unnamed_blocks += 1;
+                    unnamed = Some(content);
+                }
+            }
+            i = close + 1;
+            continue;
+        }
+        if !line.is_empty() {
+            pending = named_path(line, paths).map(Named::Allowed).or_else(|| {
+                (!line.contains(char::is_whitespace) && line.contains(['.', '/']))
+                    .then_some(Named::Other)
+            });
+        }
+        i += 1;
+    }
+    if out.is_empty()
+        && unnamed_blocks == 1
+        && let ([path], Some(content)) = (paths, unnamed)
+    {
+        out.push(WholeFile {
+            path: path.clone(),
+            content,
+        });
+    }
+    out
+}
+
+/// What the line before a block names.
+enum Named {
+    /// One of the allowed paths.
+    Allowed(String),
+    /// Something that looks like another path.
+    Other,
+}
+
+/// The allowed path a line names: the line is the path, maybe decorated (`**a.py**`, `` `a.py` ``, `a.py:`,
+/// `# a.py`, `File: a.py`).
+fn named_path(line: &str, paths: &[String]) -> Option<String> {
+    let mut t = line.trim();
+    for prefix in ["#", "//", "File:", "file:", "Path:", "path:"] {
+        if let Some(rest) = t.strip_prefix(prefix) {
+            t = rest.trim();
+        }
+    }
+    let t = t
+        .trim_matches(|c| c == '*' || c == '`' || c == '"' || c == '\'')
+        .trim_end_matches(':')
+        .trim_start_matches("./");
+    paths.iter().find(|p| p.as_str() == t).cloned()
+}
+
+/// The file `old` becomes when a whole-file reply gives `text` for it; `Err` says why the text cannot stand for
+/// the file. The text replaces the file whole, unless it is much shorter than the file and is one whole
+/// definition of it (a small model often writes back only the function it changed), which then replaces just
+/// that definition. Text that stands for lines it leaves out (`...`, `// ... rest unchanged`) is refused: the
+/// file would lose them.
+pub fn apply(old: &str, text: &str) -> Result<String, String> {
+    let old_lines = old.lines().count();
+    let new_lines = text.lines().count();
+    if let Some(marker) = text
+        .lines()
+        .find(|l| is_elision(l) && !old.lines().any(|o| o.trim() == l.trim()))
+    {
+        return Err(format!(
+            "the reply stands for lines it leaves out (`{}`); write every line of the file",
+            marker.trim()
+        ));
+    }
+    if text.trim().is_empty() && !old.trim().is_empty() {
+        return Err("the reply's block is empty; write every line of the file".into());
+    }
+    let fragment = new_lines * 2 < old_lines;
+    let mut whole = match rewrite(old, text) {
+        Some((new, Rewrite::Block { .. })) if fragment => return Ok(new),
+        Some((new, Rewrite::Whole)) => new,
+        _ if fragment => {
+            return Err(format!(
+                "the reply has {new_lines} lines for a file of {old_lines}, and it is neither the whole file nor one whole definition in it; write every line of the file"
+            ));
+        }
+        _ => text.to_string(),
+    };
+    if !old.ends_with('\n') && whole.ends_with('\n') && !old.is_empty() {
+        whole.pop();
+    }
+    Ok(whole)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(ps: &[&str]) -> Vec<String> {
+        ps.iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn a_reply_names_its_files_and_each_block_is_its_content() {
+        let reply = "src/a.py\n```python\ndef f():\n    return 1\n```\n\nb.py\n```\nx = 2\n```\n";
+        let files = parse(reply, &paths(&["src/a.py", "b.py"]));
+        assert_eq!(
+            files,
+            vec![
+                WholeFile {
+                    path: "src/a.py".into(),
+                    content: "def f():\n    return 1\n".into()
+                },
+                WholeFile {
+                    path: "b.py".into(),
+                    content: "x = 2\n".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn decorated_path_lines_are_understood_and_unknown_paths_are_ignored() {
+        let reply =
+            "**a.py**\n```\nA\n```\n`/etc/passwd`\n```\nroot\n```\n# ./b.py:\n```js\nB\n```\n";
+        let files = parse(reply, &paths(&["a.py", "b.py"]));
+        let got: Vec<(&str, &str)> = files
+            .iter()
+            .map(|f| (f.path.as_str(), f.content.as_str()))
+            .collect();
+        assert_eq!(got, vec![("a.py", "A\n"), ("b.py", "B\n")]);
+    }
+
+    #[test]
+    fn a_block_cut_off_before_its_fence_is_not_a_file() {
+        let reply = "a.py\n```\ndef f():\n    return";
+        assert!(parse(reply, &paths(&["a.py"])).is_empty());
+    }
+
+    #[test]
+    fn a_single_unnamed_block_is_the_single_allowed_file_only() {
+        let reply = "Here it is:\n```python\nx = 1\n```\n";
+        assert_eq!(parse(reply, &paths(&["a.py"])).len(), 1);
+        assert!(parse(reply, &paths(&["a.py", "b.py"])).is_empty());
+        let two = "```\nx\n```\n```\ny\n```\n";
+        assert!(parse(two, &paths(&["a.py"])).is_empty());
+        // A block under another path's name is not taken for the allowed file.
+        let other = "../outside.py\n```\nprint('x')\n```\n";
+        assert!(parse(other, &paths(&["a.py"])).is_empty());
+    }
+
+    #[test]
+    fn a_path_written_twice_keeps_its_last_block() {
+        let reply = "a.py\n```\nfirst\n```\na.py\n```\nsecond\n```\n";
+        let files = parse(reply, &paths(&["a.py"]));
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].content, "second\n");
+    }
+
+    #[test]
+    fn rendered_files_parse_back() {
+        let content = "fn main() {\n    println!(\"`hi`\");\n}";
+        let reply = render("src/main.rs", "rust", content);
+        let files = parse(&reply, &paths(&["src/main.rs"]));
+        assert_eq!(files[0].content, format!("{content}\n"));
+        assert!(representable(content));
+        assert!(!representable("# Title\n```sh\nls\n```\n"));
+    }
+
+    #[test]
+    fn the_grammar_lists_exactly_the_allowed_paths_escaped() {
+        let g = grammar(&paths(&["a.py", "we\"ird\\name.js"]));
+        assert!(
+            g.contains("path ::= \"a.py\" | \"we\\\"ird\\\\name.js\""),
+            "{g}"
+        );
+        assert!(g.starts_with("root ::= block"));
+    }
+
+    #[test]
+    fn a_whole_reply_replaces_the_file_even_when_its_first_line_changed() {
+        let old = "import sys\n\ndef f():\n    raise NotImplementedError\n";
+        let text = "import os\nimport sys\n\ndef f():\n    return os.sep\n";
+        assert_eq!(apply(old, text).unwrap(), text);
+    }
+
+    #[test]
+    fn a_short_reply_that_is_one_definition_replaces_only_it() {
+        let old = "def a():\n    return 1\n\n\ndef b():\n    return 2\n\n\ndef c():\n    return 3\n\n\ndef d():\n    return 4\n";
+        let text = "def b():\n    return 20\n";
+        let new = apply(old, text).unwrap();
+        assert_eq!(new, old.replace("return 2\n", "return 20\n"));
+    }
+
+    #[test]
+    fn a_reply_that_leaves_lines_out_is_refused() {
+        let old = "def a():\n    return 1\n\ndef b():\n    return 2\n";
+        let text = "def a():\n    return 10\n\n# ... rest unchanged\n";
+        let err = apply(old, text).unwrap_err();
+        assert!(err.contains("leaves out"), "{err}");
+        // `...` that the file already had is code, not a marker.
+        let stub = "class P:\n    ...\n\ndef f():\n    pass\n";
+        let text = "class P:\n    ...\n\ndef f():\n    return 1\n";
+        assert_eq!(apply(stub, text).unwrap(), text);
+    }
+
+    #[test]
+    fn a_short_fragment_that_is_no_definition_is_refused() {
+        let old: String = (0..20).map(|i| format!("x{i} = {i}\n")).collect();
+        let err = apply(&old, "y = 1\n").unwrap_err();
+        assert!(err.contains("whole file"), "{err}");
+        assert!(apply("a = 1\n", "").is_err());
+    }
+
+    #[test]
+    fn a_file_without_a_final_newline_keeps_that() {
+        assert_eq!(apply("a = 1", "a = 2\n").unwrap(), "a = 2");
+    }
+}
