@@ -1344,3 +1344,64 @@ async fn whole_file_replies_write_only_the_files_the_step_names_and_only_when_th
     assert_eq!(outcome, Outcome::Done);
     assert!(offered(&requests[1].json()).contains(&"edit".to_string()));
 }
+
+#[tokio::test]
+async fn whole_file_rounds_sample_again_and_a_failing_check_after_them_fails_the_attempt_not_the_step()
+ {
+    let wrong = FIXED_CALC.replace("a + b", "a * b");
+    let other = FIXED_CALC.replace("a + b", "b * a");
+    let (outcome, events, requests) = scripted_local(
+        config("w6", "Fix add()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            text(&format!("calc.py\n```\n{wrong}```\n")),
+            // The same file again: it is told so, with the check that still fails.
+            text(&format!("calc.py\n```\n{wrong}```\n")),
+            text(&format!("calc.py\n```\n{other}```\n")),
+            // A fresh attempt.
+            text(&format!("calc.py\n```\n{FIXED_CALC}```\n")),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(
+        kinds(&events),
+        vec![
+            "plan",
+            "step",
+            "edit",
+            "verify-failed",
+            "edit",
+            "verify-failed",
+            "step",
+            "edit",
+            "verify-ok",
+            "done",
+            "finished"
+        ]
+    );
+    assert_eq!(requests.len(), 5);
+    // The first round is greedy; later rounds sample, since a greedy model asked again writes the same file.
+    assert!(requests[1].json()["temperature"].is_null());
+    let t = requests[2].json()["temperature"].as_f64().unwrap();
+    assert!((t - 0.6).abs() < 1e-6, "{t}");
+    let said = requests[3].json()["messages"][5]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        said.contains("That is each file as it already is, and the project's check still fails")
+            && said.contains("AssertionError"),
+        "{said}"
+    );
+    let brief = requests[4].json()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        brief.contains("An earlier attempt at this step failed: its files were written whole 2 time(s) and the project's check still fails")
+            && brief.contains("The project's check fails now.")
+            && brief.contains("return b * a"),
+        "{brief}"
+    );
+}

@@ -10,9 +10,8 @@ use crate::protocol::{RouteRole, Step};
 use crate::router::RouterError;
 use crate::tools::Action;
 
-/// Whole-file replies one attempt asks for before the tool loop takes over: the first, and one more after a
-/// failing check or a refused file.
-const ROUNDS: usize = 2;
+/// Whole-file replies one attempt asks for: the first, and more after a failing check or a refused file.
+const ROUNDS: usize = 3;
 
 /// Characters per token assumed when checking that the files fit in one reply (code runs 3–4).
 const CHARS_PER_TOKEN: usize = 3;
@@ -49,8 +48,9 @@ impl Session {
     }
 
     /// Asks for the step's files whole, applies what comes back, and checks it on the plan's last open step.
-    /// `Some` ends the attempt; `None` leaves the step to the tool loop (the brief then shows the files as they
-    /// are and the failing check, if any).
+    /// `Some` ends the attempt: done, or failed when the files were written and the check still fails after
+    /// every round (the next attempt starts afresh, sampling). `None` leaves the step to the tool loop: the
+    /// model did not answer in the format, or wrote nothing new on a step without a check.
     pub(super) async fn whole_file_rounds(
         &mut self,
         step: &Step,
@@ -114,6 +114,7 @@ impl Session {
             ChatMessage::user(brief),
         ];
         let grammar = whole::grammar(&paths);
+        let mut written = 0;
         for round in 0..ROUNDS {
             self.drain_ops();
             if self.interrupted {
@@ -125,7 +126,9 @@ impl Session {
                 grammar: Some(grammar.clone()),
                 stable_prefix: 2,
                 sources: sources.clone(),
-                temperature: (previous_failure.is_some() || self.round > 1).then_some(0.6),
+                // A later round samples: a greedy model asked again writes the same file again.
+                temperature: (round > 0 || previous_failure.is_some() || self.round > 1)
+                    .then_some(0.6),
                 ..ChatRequest::default()
             };
             let response = match self.call(RouteRole::Executor, escalated, &request).await {
@@ -182,35 +185,55 @@ impl Session {
                 }
             }
             let results = results.join("\n");
+            written += changed.len();
             if refused > 0 {
                 messages.push(ChatMessage::user(format!(
                     "{results}\nWrite each file you change again, whole: its path, then a fenced block with every line."
                 )));
                 continue;
             }
-            if changed.is_empty() {
-                // Every file came back as it was: the step may need no change, or a command; the tools decide.
+            let checked = last_open && *checks_left > 0;
+            if changed.is_empty()
+                && !(checked && self.checked.as_ref().is_some_and(|(_, f)| f.is_some()))
+            {
+                // Every file came back as it was, and no check says otherwise: the step may need no change, or a
+                // command; the tools decide.
                 return None;
             }
             let summary = format!("wrote {}", changed.join(", "));
-            if !last_open || *checks_left == 0 {
+            if !checked {
                 return Some(Attempt::Done(summary));
             }
-            *checks_left -= 1;
+            if !changed.is_empty() {
+                *checks_left -= 1;
+            }
             match self.check().await {
-                None | Some(Ok(())) => {
+                None | Some(Ok(())) if !changed.is_empty() => {
                     return Some(Attempt::Done(format!(
                         "{summary}; the project's check passes"
                     )));
                 }
-                Some(Err(report)) => messages.push(ChatMessage::user(format!(
-                    "{results}\nThe project's check fails now. {report}\nFix what it reports: reply again with the \
-                     complete new content of each file you change (change the code, not the tests, unless the \
-                     task asks for that)."
-                ))),
+                None | Some(Ok(())) => return None,
+                Some(Err(report)) => {
+                    let said = if changed.is_empty() {
+                        "That is each file as it already is, and the project's check still fails."
+                    } else {
+                        "The project's check fails now."
+                    };
+                    messages.push(ChatMessage::user(format!(
+                        "{results}\n{said} {report}\nFix what it reports: reply again with the complete new content \
+                         of each file you change (change the code, not the tests, unless the task asks for that)."
+                    )));
+                }
             }
         }
-        None
+        // The format worked but the check still fails: a fresh attempt does better than tool turns on what the
+        // model has already tried (the brief shows the failing check).
+        (written > 0).then(|| {
+            Attempt::Failed(format!(
+                "its files were written whole {written} time(s) and the project's check still fails"
+            ))
+        })
     }
 }
 
