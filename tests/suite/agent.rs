@@ -1385,12 +1385,15 @@ async fn whole_file_rounds_sample_again_and_a_failing_check_after_them_fails_the
     assert!(requests[1].json()["temperature"].is_null());
     let t = requests[2].json()["temperature"].as_f64().unwrap();
     assert!((t - 0.6).abs() < 1e-6, "{t}");
+    // After a reply that wrote the file as it was, hotter still.
+    let t = requests[3].json()["temperature"].as_f64().unwrap();
+    assert!((t - 1.0).abs() < 1e-6, "{t}");
     let said = requests[3].json()["messages"][5]["content"]
         .as_str()
         .unwrap()
         .to_string();
     assert!(
-        said.contains("That is each file as it already is, and the project's check still fails")
+        said.contains("That is each file as it already is, and the project's check still fails: write it differently")
             && said.contains("AssertionError"),
         "{said}"
     );
@@ -1399,7 +1402,7 @@ async fn whole_file_rounds_sample_again_and_a_failing_check_after_them_fails_the
         .unwrap()
         .to_string();
     assert!(
-        brief.contains("An earlier attempt at this step failed: its files were written whole 2 time(s) and the project's check still fails")
+        brief.contains("An earlier attempt at this step failed: 3 whole-file replies (2 of them changing a file) left the project's check failing")
             && brief.contains("The project's check fails now.")
             && brief.contains("return b * a"),
         "{brief}"

@@ -48,8 +48,8 @@ impl Session {
     }
 
     /// Asks for the step's files whole, applies what comes back, and checks it on the plan's last open step.
-    /// `Some` ends the attempt: done, or failed when the files were written and the check still fails after
-    /// every round (the next attempt starts afresh, sampling). `None` leaves the step to the tool loop: the
+    /// `Some` ends the attempt: done, or failed when the model answered in the format and the check still fails
+    /// after every round (the next attempt starts afresh, sampling). `None` leaves the step to the tool loop: the
     /// model did not answer in the format, or wrote nothing new on a step without a check.
     pub(super) async fn whole_file_rounds(
         &mut self,
@@ -114,7 +114,8 @@ impl Session {
             ChatMessage::user(brief),
         ];
         let grammar = whole::grammar(&paths);
-        let mut written = 0;
+        let (mut written, mut answered) = (0, 0);
+        let mut repeated = false;
         for round in 0..ROUNDS {
             self.drain_ops();
             if self.interrupted {
@@ -126,9 +127,10 @@ impl Session {
                 grammar: Some(grammar.clone()),
                 stable_prefix: 2,
                 sources: sources.clone(),
-                // A later round samples: a greedy model asked again writes the same file again.
+                // A later round samples: a greedy model asked again writes the same file again; after a reply
+                // that did just that, hotter.
                 temperature: (round > 0 || previous_failure.is_some() || self.round > 1)
-                    .then_some(0.6),
+                    .then_some(if repeated { 1.0 } else { 0.6 }),
                 ..ChatRequest::default()
             };
             let response = match self.call(RouteRole::Executor, escalated, &request).await {
@@ -193,6 +195,7 @@ impl Session {
                 continue;
             }
             let checked = last_open && *checks_left > 0;
+            repeated = changed.is_empty();
             if changed.is_empty()
                 && !(checked && self.checked.as_ref().is_some_and(|(_, f)| f.is_some()))
             {
@@ -215,8 +218,9 @@ impl Session {
                 }
                 None | Some(Ok(())) => return None,
                 Some(Err(report)) => {
+                    answered += 1;
                     let said = if changed.is_empty() {
-                        "That is each file as it already is, and the project's check still fails."
+                        "That is each file as it already is, and the project's check still fails: write it differently."
                     } else {
                         "The project's check fails now."
                     };
@@ -227,11 +231,11 @@ impl Session {
                 }
             }
         }
-        // The format worked but the check still fails: a fresh attempt does better than tool turns on what the
-        // model has already tried (the brief shows the failing check).
-        (written > 0).then(|| {
+        // The model answers in the format but the check still fails: a fresh attempt does better than tool
+        // turns on what it has already tried (the brief shows the failing check).
+        (answered > 0).then(|| {
             Attempt::Failed(format!(
-                "its files were written whole {written} time(s) and the project's check still fails"
+                "{answered} whole-file replies ({written} of them changing a file) left the project's check failing"
             ))
         })
     }
