@@ -22,8 +22,8 @@ const REPLY_MARGIN: usize = 96;
 impl Session {
     /// The files `step` names as (workspace-relative path, content), when a whole-file reply can carry them all:
     /// the executor is the local model (a cloud model does well with the tools, and pays per output token),
-    /// each file exists and is text the format can hold, and together they fit `agent.whole_file_chars` and
-    /// one reply of the executor. `None` otherwise.
+    /// each file is text the format can hold, and together they fit `agent.whole_file_chars` and one reply of
+    /// the executor. Named files that are missing or may not be read are left out; `None` when none is left.
     fn whole_file_targets(&self, step: &Step, escalated: bool) -> Option<Vec<(String, String)>> {
         let budget = self.cfg.agent.whole_file_chars as usize;
         if budget == 0 || step.files.is_empty() || escalated || !self.router.executes_locally() {
@@ -31,7 +31,10 @@ impl Session {
         }
         let mut out: Vec<(String, String)> = Vec::new();
         for raw in &step.files {
-            let (abs, text) = crate::tools::read_text(&self.ws, raw).ok()?;
+            // A named file that is missing or may not be read is left out (the tools can still create it).
+            let Ok((abs, text)) = crate::tools::read_text(&self.ws, raw) else {
+                continue;
+            };
             let path = self.ws.relative(&abs);
             if !whole::representable(&text) {
                 return None;
@@ -44,7 +47,7 @@ impl Session {
         let chars: usize = out.iter().map(|(_, t)| t.len()).sum();
         let tokens = chars / CHARS_PER_TOKEN + REPLY_MARGIN * out.len();
         let max_tokens = self.router.max_tokens(RouteRole::Executor) as usize;
-        (chars <= budget && tokens <= max_tokens).then_some(out)
+        (!out.is_empty() && chars <= budget && tokens <= max_tokens).then_some(out)
     }
 
     /// Asks for the step's files whole, applies what comes back, and checks it on the plan's last open step.
@@ -188,7 +191,7 @@ impl Session {
             }
             let results = results.join("\n");
             written += changed.len();
-            if refused > 0 {
+            if refused > 0 && changed.is_empty() {
                 messages.push(ChatMessage::user(format!(
                     "{results}\nWrite each file you change again, whole: its path, then a fenced block with every line."
                 )));
