@@ -1466,3 +1466,30 @@ async fn a_whole_file_reply_cannot_write_what_write_file_may_not() {
         .collect();
     assert_eq!(applied, ["calc.py"]);
 }
+
+#[tokio::test]
+async fn a_whole_file_step_also_carries_the_files_its_task_mentions() {
+    // The planner named only the test; the task names the file to change.
+    let (outcome, _, requests) = scripted_local(
+        config("w8", "Fix add() in calc.py so the tests pass.", agent()),
+        vec![
+            tool(
+                "submit_plan",
+                plan(&[("Make the tests pass", &["test_calc.py"])]),
+            ),
+            text(&format!("calc.py\n```python\n{FIXED_CALC}```\n")),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    let brief = requests[1].json()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        brief.contains(&format!("calc.py\n```py\n{CALC}```\n"))
+            && brief.contains("(test_calc.py, calc.py)"),
+        "{brief}"
+    );
+    assert_eq!(requests.len(), 2);
+}

@@ -30,7 +30,17 @@ impl Session {
             return None;
         }
         let mut out: Vec<(String, String)> = Vec::new();
-        for raw in &step.files {
+        // The files the step names, then those its goal or the task mentions by path (a small planner often
+        // names the test and leaves out the file the task is about).
+        let mut names = step.files.clone();
+        for text in [step.goal.as_str(), self.cfg.task.as_str()] {
+            for name in mentioned_paths(text) {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        for raw in &names {
             // A named file that is missing or may not be read is left out (the tools can still create it).
             let Ok((abs, text)) = crate::tools::read_text(&self.ws, raw) else {
                 continue;
@@ -244,6 +254,44 @@ impl Session {
     }
 }
 
+/// Most paths taken from one text by [`mentioned_paths`].
+const MENTIONED_MAX: usize = 8;
+
+/// Words of `text` that look like file paths (`cli.js`, `src/lib.rs`, `` `a.py` ``): a dot or slash, no spaces,
+/// quotes and trailing punctuation stripped. Whether each is a file is for the caller's path policy to say.
+fn mentioned_paths(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for word in text
+        .split(|c: char| c.is_whitespace() || matches!(c, '`' | '"' | '\'' | '(' | ')' | ',' | ';'))
+    {
+        let word = word
+            .trim_end_matches(['.', ':', '!', '?'])
+            .trim_start_matches("./");
+        let looks = word.len() > 2
+            && word.contains(['.', '/'])
+            && !word.starts_with(['-', '/', '.'])
+            && !word.contains("..")
+            && !word.contains("://")
+            && word
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '.' | '/' | '_' | '-'))
+            && word
+                .rsplit('/')
+                .next()
+                .and_then(|name| name.rsplit_once('.'))
+                .is_some_and(|(stem, ext)| {
+                    !stem.is_empty() && ext.starts_with(|c: char| c.is_ascii_alphabetic())
+                });
+        if looks && !out.iter().any(|w| w == word) {
+            out.push(word.to_string());
+            if out.len() == MENTIONED_MAX {
+                break;
+            }
+        }
+    }
+    out
+}
+
 /// The fence's language tag for `path`: its extension (`py`, `rs`, `js`), which models read as the language.
 fn fence_tag(path: &str) -> &str {
     std::path::Path::new(path)
@@ -251,4 +299,20 @@ fn fence_tag(path: &str) -> &str {
         .and_then(|e| e.to_str())
         .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
         .unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_mentioned_in_a_task_are_found_and_words_are_not() {
+        let task = "Add an `--upper` flag to cli.js: `node cli.js --upper NAME` prints it. See src/lib.rs, \
+                    e.g. the README.md; not ../etc/passwd, /etc/hosts, https://x.io/a.js or 3.5.";
+        // `e.g` looks like a file name; the caller's read finds it is not one.
+        assert_eq!(
+            mentioned_paths(task),
+            ["cli.js", "src/lib.rs", "e.g", "README.md"]
+        );
+    }
 }
