@@ -1213,7 +1213,15 @@ async fn a_step_naming_small_files_is_asked_for_them_whole_and_one_reply_finishe
     assert_eq!(outcome, Outcome::Done);
     assert_eq!(
         kinds(&events),
-        vec!["plan", "step", "edit", "verify-ok", "done", "finished"]
+        vec![
+            "plan",
+            "step",
+            "verify-failed",
+            "edit",
+            "verify-ok",
+            "done",
+            "finished"
+        ]
     );
     // One reply did the step: no tools were offered, the files were shown whole in the reply's own format.
     assert_eq!(requests.len(), 2);
@@ -1224,6 +1232,11 @@ async fn a_step_naming_small_files_is_asked_for_them_whole_and_one_reply_finishe
         brief.contains(&format!("calc.py\n```py\n{CALC}```\n"))
             && brief.contains("test_calc.py\n```py\n")
             && brief.contains("(calc.py, test_calc.py)"),
+        "{brief}"
+    );
+    // The last step's brief starts from what the check says of the code as it is.
+    assert!(
+        brief.contains("The project's check fails now.") && brief.contains("AssertionError"),
         "{brief}"
     );
     assert_eq!(request["messages"][0]["content"], "You write files whole.");
@@ -1261,6 +1274,7 @@ async fn a_whole_file_reply_that_fails_the_check_gets_the_report_in_the_same_con
         vec![
             "plan",
             "step",
+            "verify-failed",
             "edit",
             "verify-failed",
             "edit",
@@ -1380,6 +1394,7 @@ async fn whole_file_rounds_sample_again_and_a_failing_check_after_them_fails_the
         vec![
             "plan",
             "step",
+            "verify-failed",
             "edit",
             "verify-failed",
             "edit",

@@ -73,6 +73,15 @@ impl Session {
         checks_left: &mut u32,
     ) -> Option<Attempt> {
         let targets = self.whole_file_targets(step, escalated)?;
+        // On the last step the model first sees what the check says of the code as it is (a failing test's
+        // output says more to a small model than the task does), unless that is known already.
+        if last_open
+            && *checks_left > 0
+            && self.checked.as_ref().map(|(at, _)| *at) != Some(self.changes)
+        {
+            *checks_left -= 1;
+            self.check().await;
+        }
         let paths: Vec<String> = targets.iter().map(|(p, _)| p.clone()).collect();
         // The files whose content the request carries, by the names the plan used and where they really are:
         // the router keeps the request local when one is sensitive.
