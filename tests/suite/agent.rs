@@ -1508,3 +1508,79 @@ async fn a_whole_file_step_also_carries_the_files_its_task_mentions() {
     );
     assert_eq!(requests.len(), 2);
 }
+
+#[tokio::test]
+async fn a_whole_file_step_creates_the_new_file_it_names_and_an_unchanged_reply_means_nothing_to_change()
+ {
+    let cli = "import calc\n\nprint(calc.add(2, 3))\n";
+    let (outcome, events, requests) = scripted_local(
+        config("w9", "Add a script", agent()),
+        vec![
+            tool(
+                "submit_plan",
+                plan(&[
+                    ("Write cli.py that prints add(2, 3)", &["cli.py", "calc.py"]),
+                    ("Check calc.py", &["calc.py"]),
+                ]),
+            ),
+            text(&format!("cli.py\n```python\n{cli}```\n")),
+            // The last step: calc.py written back as it is (its check fails, so it is asked again), then fixed.
+            text(&format!("calc.py\n```\n{CALC}```\n")),
+            text(&format!("calc.py\n```\n{FIXED_CALC}```\n")),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    let brief = requests[1].json()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        brief.contains("cli.py does not exist yet: the step creates it.")
+            && brief.contains("(cli.py, calc.py)"),
+        "{brief}"
+    );
+    let created = events.iter().any(|e| {
+        matches!(&e.msg, EventMsg::EditProposed { edit } if edit.path == "cli.py" && edit.new_file)
+    });
+    assert!(created);
+    assert_eq!(requests.len(), 4);
+    let said = requests[3].json()["messages"][3]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        said.contains("That is each file as it already is"),
+        "{said}"
+    );
+
+    // A step whose reply leaves its files as they are (an earlier step did the work) is done, not a tool loop.
+    let (outcome, events, requests) = scripted_local(
+        config("w10", "Fix add()", agent()),
+        vec![
+            tool(
+                "submit_plan",
+                plan(&[("Fix add()", &["calc.py"]), ("Tidy calc.py", &["calc.py"])]),
+            ),
+            text(&format!("calc.py\n```\n{FIXED_CALC}```\n")),
+            text(&format!("calc.py\n```\n{FIXED_CALC}```\n")),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(requests.len(), 3);
+    let summaries: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.msg {
+            EventMsg::StepFinished { summary, .. } => Some(summary.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        summaries,
+        [
+            "wrote calc.py",
+            "the reply left the files as they are: nothing to change"
+        ]
+    );
+}

@@ -20,16 +20,21 @@ const CHARS_PER_TOKEN: usize = 3;
 const REPLY_MARGIN: usize = 96;
 
 impl Session {
-    /// The files `step` names as (workspace-relative path, content), when a whole-file reply can carry them all:
-    /// the executor is the local model (a cloud model does well with the tools, and pays per output token),
-    /// each file is text the format can hold, and together they fit `agent.whole_file_chars` and one reply of
-    /// the executor. Named files that are missing or may not be read are left out; `None` when none is left.
-    fn whole_file_targets(&self, step: &Step, escalated: bool) -> Option<Vec<(String, String)>> {
+    /// The files `step` names as (workspace-relative path, content; `None` for a file the step creates), when a
+    /// whole-file reply can carry them all: the executor is the local model (a cloud model does well with the
+    /// tools, and pays per output token), each file is text the format can hold, and together they fit
+    /// `agent.whole_file_chars` and one reply of the executor. Files that may not be read, and missing files
+    /// the step only mentions, are left out; `None` when none is left.
+    fn whole_file_targets(
+        &self,
+        step: &Step,
+        escalated: bool,
+    ) -> Option<Vec<(String, Option<String>)>> {
         let budget = self.cfg.agent.whole_file_chars as usize;
         if budget == 0 || step.files.is_empty() || escalated || !self.router.executes_locally() {
             return None;
         }
-        let mut out: Vec<(String, String)> = Vec::new();
+        let mut out: Vec<(String, Option<String>)> = Vec::new();
         // The files the step names, then those its goal or the task mentions by path (a small planner often
         // names the test and leaves out the file the task is about).
         let mut names = step.files.clone();
@@ -41,20 +46,32 @@ impl Session {
             }
         }
         for raw in &names {
-            // A named file that is missing or may not be read is left out (the tools can still create it).
-            let Ok((abs, text)) = crate::tools::read_text(&self.ws, raw) else {
-                continue;
+            let (path, text) = match crate::tools::read_text(&self.ws, raw) {
+                Ok((abs, text)) if whole::representable(&text) => {
+                    (self.ws.relative(&abs), Some(text))
+                }
+                Ok(_) => return None,
+                // A file the step names that does not exist yet, where the path policy lets it be written.
+                Err(_)
+                    if step.files.contains(raw)
+                        && matches!(self.ws.read_for_write(raw), Ok(None)) =>
+                {
+                    let Ok(abs) = self.ws.resolve_write(raw) else {
+                        continue;
+                    };
+                    (self.ws.relative(&abs), None)
+                }
+                Err(_) => continue,
             };
-            let path = self.ws.relative(&abs);
-            if !whole::representable(&text) {
-                return None;
-            }
             // A name the plan used twice, or through a link, is one file.
             if !out.iter().any(|(p, _)| *p == path) {
                 out.push((path, text));
             }
         }
-        let chars: usize = out.iter().map(|(_, t)| t.len()).sum();
+        let chars: usize = out
+            .iter()
+            .map(|(_, t)| t.as_ref().map_or(0, String::len))
+            .sum();
         let tokens = chars / CHARS_PER_TOKEN + REPLY_MARGIN * out.len();
         let max_tokens = self.router.max_tokens(RouteRole::Executor) as usize;
         (!out.is_empty() && chars <= budget && tokens <= max_tokens).then_some(out)
@@ -63,7 +80,7 @@ impl Session {
     /// Asks for the step's files whole, applies what comes back, and checks it on the plan's last open step.
     /// `Some` ends the attempt: done, or failed when the model answered in the format and the check still fails
     /// after every round (the next attempt starts afresh, sampling). `None` leaves the step to the tool loop: the
-    /// model did not answer in the format, or wrote nothing new on a step without a check.
+    /// model did not answer in the format, or every file it wrote was refused.
     pub(super) async fn whole_file_rounds(
         &mut self,
         step: &Step,
@@ -124,7 +141,12 @@ impl Session {
         brief.push_str("\n\nThe files as they are now:\n");
         for (path, text) in &targets {
             brief.push('\n');
-            brief.push_str(&whole::render(path, fence_tag(path), text));
+            match text {
+                Some(text) => brief.push_str(&whole::render(path, fence_tag(path), text)),
+                None => brief.push_str(&format!(
+                    "{path} does not exist yet: the step creates it.\n"
+                )),
+            }
         }
         brief.push_str(&format!(
             "\nReply with the complete new content of each file you change ({}): its path on a line of its own, \
@@ -221,9 +243,12 @@ impl Session {
             if changed.is_empty()
                 && !(checked && self.checked.as_ref().is_some_and(|(_, f)| f.is_some()))
             {
-                // Every file came back as it was, and no check says otherwise: the step may need no change, or a
-                // command; the tools decide.
-                return None;
+                // Every file came back as it was, and no check says otherwise: in this format that is the
+                // model's word that the step needs no change (an earlier step often did it already). The
+                // session's check at the end still decides.
+                return Some(Attempt::Done(
+                    "the reply left the files as they are: nothing to change".into(),
+                ));
             }
             let summary = format!("wrote {}", changed.join(", "));
             if !checked {
@@ -233,12 +258,11 @@ impl Session {
                 *checks_left -= 1;
             }
             match self.check().await {
-                None | Some(Ok(())) if !changed.is_empty() => {
+                None | Some(Ok(())) => {
                     return Some(Attempt::Done(format!(
                         "{summary}; the project's check passes"
                     )));
                 }
-                None | Some(Ok(())) => return None,
                 Some(Err(report)) => {
                     answered += 1;
                     let said = if changed.is_empty() {
