@@ -142,40 +142,18 @@ impl Session {
         {
             return end;
         }
-        let plan = self
-            .plan
-            .as_ref()
-            .map(|p| self.plan_with_status(p))
-            .unwrap_or_default();
         // The brief is written after the whole-file rounds: it shows the files as those left them.
         let files = if step.files.is_empty() {
             "(none named)".to_string()
         } else {
             step.files.join(", ")
         };
-        let mut brief = format!(
-            "Task: {}\n\nPlan:\n{plan}\nYour step: {}. {}\nFiles: {files}\nDone when: {}",
-            self.cfg.task.trim(),
-            step.id,
-            step.goal,
-            step.done_when
-        );
+        let mut brief = self.step_heading(step, Some(&files));
         let mut progress = Progress::new(progress::IDLE_TURNS_BEFORE_FORCING);
         // The files whose content is in `messages`: the router keeps the request local when one is sensitive.
         let mut sources: Vec<String> = Vec::new();
         brief.push_str(&self.named_files(step, &mut progress, &mut sources));
-        // The last check's failure, until a check passes again.
-        if let Some((_, Some(report))) = &self.checked {
-            brief.push_str(&format!(
-                "\n\nThe project's check fails now. {}",
-                tail(report, 2_000)
-            ));
-        }
-        if let Some(reason) = previous_failure {
-            brief.push_str(&format!(
-                "\n\nAn earlier attempt at this step failed: {reason}\nTry a different approach."
-            ));
-        }
+        brief.push_str(&self.step_notes(previous_failure));
         let mut messages = vec![
             ChatMessage::system(self.cfg.executor_prompt.trim()),
             ChatMessage::user(brief),
@@ -365,6 +343,42 @@ impl Session {
 }
 
 impl Session {
+    /// The opening of a step's brief: the task, the plan with each step's status, the step, its `files` (when
+    /// given) and when it is done.
+    pub(super) fn step_heading(&self, step: &Step, files: Option<&str>) -> String {
+        let plan = self
+            .plan
+            .as_ref()
+            .map(|p| self.plan_with_status(p))
+            .unwrap_or_default();
+        let files = files.map(|f| format!("Files: {f}\n")).unwrap_or_default();
+        format!(
+            "Task: {}\n\nPlan:\n{plan}\nYour step: {}. {}\n{files}Done when: {}",
+            self.cfg.task.trim(),
+            step.id,
+            step.goal,
+            step.done_when
+        )
+    }
+
+    /// What a step's brief says of where things stand: the last check's failure (until a check passes again)
+    /// and why an earlier attempt failed.
+    pub(super) fn step_notes(&self, previous_failure: Option<&str>) -> String {
+        let mut out = String::new();
+        if let Some((_, Some(report))) = &self.checked {
+            out.push_str(&format!(
+                "\n\nThe project's check fails now. {}",
+                tail(report, 2_000)
+            ));
+        }
+        if let Some(reason) = previous_failure {
+            out.push_str(&format!(
+                "\n\nAn earlier attempt at this step failed: {reason}\nTry a different approach."
+            ));
+        }
+        out
+    }
+
     /// A summary when the plan's last open step is done by the project's own check even though the model did
     /// not say so: this attempt applied edits, the check passed on the workspace as it is now, and the model
     /// then repeated itself (or ran out of turns) instead of calling step_done.

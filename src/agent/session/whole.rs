@@ -3,7 +3,7 @@
 //! step that takes a small model many tool turns; when it does not, the tool loop takes over.
 
 use super::stepping::Attempt;
-use super::{CallError, Session, tail};
+use super::{CallError, Session};
 use crate::edit::whole;
 use crate::model::{ChatMessage, ChatRequest, ToolCall};
 use crate::protocol::{RouteRole, Step};
@@ -115,29 +115,8 @@ impl Session {
                 }
             }
         }
-        let plan = self
-            .plan
-            .as_ref()
-            .map(|p| self.plan_with_status(p))
-            .unwrap_or_default();
-        let mut brief = format!(
-            "Task: {}\n\nPlan:\n{plan}\nYour step: {}. {}\nDone when: {}",
-            self.cfg.task.trim(),
-            step.id,
-            step.goal,
-            step.done_when
-        );
-        if let Some((_, Some(report))) = &self.checked {
-            brief.push_str(&format!(
-                "\n\nThe project's check fails now. {}",
-                tail(report, 2_000)
-            ));
-        }
-        if let Some(reason) = previous_failure {
-            brief.push_str(&format!(
-                "\n\nAn earlier attempt at this step failed: {reason}\nTry a different approach."
-            ));
-        }
+        let mut brief = self.step_heading(step, None);
+        brief.push_str(&self.step_notes(previous_failure));
         brief.push_str("\n\nThe files as they are now:\n");
         for (path, text) in &targets {
             brief.push('\n');
