@@ -1230,8 +1230,10 @@ async fn a_step_naming_small_files_is_asked_for_them_whole_and_one_reply_finishe
     let brief = request["messages"][1]["content"].as_str().unwrap();
     assert!(
         brief.contains(&format!("calc.py\n```py\n{CALC}```\n"))
-            && brief.contains("test_calc.py\n```py\n")
-            && brief.contains("(calc.py, test_calc.py)"),
+            && brief.contains(
+                "For reference, the test test_calc.py (leave it as it is):\n```py\nimport unittest"
+            )
+            && brief.contains("(calc.py):"),
         "{brief}"
     );
     // The last step's brief starts from what the check says of the code as it is.
@@ -1492,7 +1494,10 @@ async fn a_whole_file_step_also_carries_the_files_its_task_mentions() {
                 "submit_plan",
                 plan(&[("Make the tests pass", &["test_calc.py"])]),
             ),
-            text(&format!("calc.py\n```python\n{FIXED_CALC}```\n")),
+            // The test is not the model's to change here: its block is ignored.
+            text(&format!(
+                "test_calc.py\n```python\nprint('ok')\n```\ncalc.py\n```python\n{FIXED_CALC}```\n"
+            )),
         ],
     )
     .await;
@@ -1503,7 +1508,8 @@ async fn a_whole_file_step_also_carries_the_files_its_task_mentions() {
         .to_string();
     assert!(
         brief.contains(&format!("calc.py\n```py\n{CALC}```\n"))
-            && brief.contains("(test_calc.py, calc.py)"),
+            && brief.contains("the test test_calc.py (leave it as it is)")
+            && brief.contains("(calc.py):"),
         "{brief}"
     );
     assert_eq!(requests.len(), 2);

@@ -99,11 +99,21 @@ impl Session {
             *checks_left -= 1;
             self.check().await;
         }
-        let paths: Vec<String> = targets.iter().map(|(p, _)| p.clone()).collect();
+        // Tests are shown but may be written only when the task asks for test changes: a small model told to
+        // make a check pass would otherwise often change the test.
+        let tests_asked = asks_for_tests(&self.cfg.task);
+        let (writable, reference): (Vec<_>, Vec<_>) = targets
+            .iter()
+            .partition(|(p, _)| tests_asked || !is_test_path(p));
+        if writable.is_empty() {
+            return None;
+        }
+        let paths: Vec<String> = writable.iter().map(|(p, _)| p.clone()).collect();
+        let shown: Vec<String> = targets.iter().map(|(p, _)| p.clone()).collect();
         // The files whose content the request carries, by the names the plan used and where they really are:
         // the router keeps the request local when one is sensitive.
         let mut sources: Vec<String> = Vec::new();
-        for raw in step.files.iter().chain(&paths) {
+        for raw in step.files.iter().chain(&shown) {
             let call = ToolCall {
                 id: "whole".into(),
                 name: "read_file".into(),
@@ -117,8 +127,16 @@ impl Session {
         }
         let mut brief = self.step_heading(step, None);
         brief.push_str(&self.step_notes(previous_failure));
+        for (path, text) in &reference {
+            if let Some(text) = text {
+                brief.push_str(&format!(
+                    "\n\nFor reference, the test {path} (leave it as it is):\n```{}\n{text}```",
+                    fence_tag(path)
+                ));
+            }
+        }
         brief.push_str("\n\nThe files as they are now:\n");
-        for (path, text) in &targets {
+        for (path, text) in &writable {
             brief.push('\n');
             match text {
                 Some(text) => brief.push_str(&whole::render(path, fence_tag(path), text)),
@@ -266,6 +284,37 @@ impl Session {
     }
 }
 
+/// Whether `path` is a test by the usual conventions: a `test`/`tests`/`spec`/`__tests__` folder, or a file
+/// named `test_*`, `*_test.*`, `*.test.*`, `*.spec.*`, `test.*` or `tests.*`.
+fn is_test_path(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    let mut parts: Vec<&str> = lower.split('/').collect();
+    let name = parts.pop().unwrap_or_default();
+    let stem = name.split('.').next().unwrap_or_default();
+    parts
+        .iter()
+        .any(|d| matches!(*d, "test" | "tests" | "spec" | "__tests__"))
+        || name.starts_with("test_")
+        || stem.ends_with("_test")
+        || name.contains(".test.")
+        || name.contains(".spec.")
+        || matches!(stem, "test" | "tests")
+}
+
+/// Whether a task asks for tests to be written or changed ("add a test", "update the tests"), not only for
+/// them to pass.
+fn asks_for_tests(task: &str) -> bool {
+    static ASKS: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    ASKS.get_or_init(|| {
+        regex::Regex::new(
+            r"(?i)\b(add|write|update|change|edit|extend|create|rename|adjust|cover)\b[\w\s,'`-]{0,40}\btests?\b",
+        )
+        .ok()
+    })
+    .as_ref()
+    .is_some_and(|re| re.is_match(task))
+}
+
 /// Most paths taken from one text by [`mentioned_paths`].
 const MENTIONED_MAX: usize = 8;
 
@@ -316,6 +365,52 @@ fn fence_tag(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tests_are_known_by_their_names_and_folders() {
+        for p in [
+            "test_calc.py",
+            "tests/test_x.py",
+            "calc_test.go",
+            "cart.test.js",
+            "ui.spec.ts",
+            "test.js",
+            "tests.rs",
+            "src/__tests__/a.js",
+            "tests/cli.rs",
+        ] {
+            assert!(is_test_path(p), "{p}");
+        }
+        for p in [
+            "calc.py",
+            "src/testing.rs",
+            "latest.js",
+            "contest/a.py",
+            "attest.py",
+        ] {
+            assert!(!is_test_path(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn only_a_task_that_asks_for_test_changes_opens_the_tests() {
+        for t in [
+            "Add a test for peek()",
+            "Write tests for the parser",
+            "Update the tests to the new name",
+            "Rename `a` to `b` in the code and the tests",
+        ] {
+            assert!(asks_for_tests(t), "{t}");
+        }
+        for t in [
+            "Make the failing test pass",
+            "Implement f so the tests pass",
+            "The tests in test_convert.py fail. Find the bug in convert.py and fix it so they pass.",
+            "Add a `--upper` flag to cli.js so `node test.js` passes",
+        ] {
+            assert!(!asks_for_tests(t), "{t}");
+        }
+    }
 
     #[test]
     fn paths_mentioned_in_a_task_are_found_and_words_are_not() {
