@@ -168,28 +168,45 @@ fn tool_as_command(ws: &Workspace, set: ToolSet, command: &str) -> Option<Action
 /// `Output` when the reply leaves the file as it is.
 pub fn whole_file(ws: &Workspace, path: &str, content: &str) -> Action {
     let result = (|| -> Result<Action, Action> {
-        let abs = ws
-            .resolve_write(path)
-            .map_err(|e| Action::Failed(e.to_string()))?;
-        let existing = ws
-            .read_for_write(path)
-            .map_err(|e| Action::Failed(e.to_string()))?;
-        let Some((bytes, _)) = existing else {
+        let (abs, existing) = file_to_write(ws, path)?;
+        let Some(old) = existing else {
             return Ok(Action::Propose {
                 path: ws.relative(&abs),
                 old: None,
                 new: content.to_string(),
             });
         };
-        let old = editable_text(bytes, path)?;
         let new = crate::edit::whole::apply(&old, content)
             .map_err(|e| Action::Failed(format!("{path} not written: {e}")))?;
-        if new == old {
-            return Ok(Action::Output(format!("{path} is unchanged")));
-        }
-        changed(ws, &abs, old, new, String::new)
+        Ok(if new == old {
+            Action::Output(format!("{path} is unchanged"))
+        } else {
+            Action::Propose {
+                path: ws.relative(&abs),
+                old: Some(old),
+                new,
+            }
+        })
     })();
     result.unwrap_or_else(|failed| failed)
+}
+
+/// Where a tool that writes `path` would write (through the path policy), and the file's text if it exists.
+fn file_to_write(
+    ws: &Workspace,
+    path: &str,
+) -> Result<(std::path::PathBuf, Option<String>), Action> {
+    let abs = ws
+        .resolve_write(path)
+        .map_err(|e| Action::Failed(e.to_string()))?;
+    let existing = ws
+        .read_for_write(path)
+        .map_err(|e| Action::Failed(e.to_string()))?;
+    let text = match existing {
+        Some((bytes, _)) => Some(editable_text(bytes, path)?),
+        None => None,
+    };
+    Ok((abs, text))
 }
 
 /// Carries out (or prepares) one tool call. Unknown tools and malformed arguments are `Failed`, never panics.
@@ -256,12 +273,7 @@ pub fn dispatch(ws: &Workspace, set: ToolSet, name: &str, arguments: &str) -> Ac
             }
             "write_file" => {
                 let a: WriteArgs = parse(name, arguments)?;
-                let abs = ws
-                    .resolve_write(&a.path)
-                    .map_err(|e| Action::Failed(e.to_string()))?;
-                let existing = ws
-                    .read_for_write(&a.path)
-                    .map_err(|e| Action::Failed(e.to_string()))?;
+                let (abs, existing) = file_to_write(ws, &a.path)?;
                 match existing {
                     None => Action::Propose {
                         path: ws.relative(&abs),
@@ -270,8 +282,7 @@ pub fn dispatch(ws: &Workspace, set: ToolSet, name: &str, arguments: &str) -> Ac
                     },
                     // An existing file: the content replaces it whole, or the one definition it starts with
                     // (small models often write back just the function they changed).
-                    Some((bytes, _)) => {
-                        let old = editable_text(bytes, &a.path)?;
+                    Some(old) => {
                         let Some((new, _)) = crate::edit::matching::rewrite(&old, &a.content)
                         else {
                             return Err(Action::Failed(format!(
