@@ -97,6 +97,26 @@ fn main() -> anyhow::Result<()> {
     let mut constrained = Vec::new();
     let mut free = Vec::new();
     let mut lengths = (Vec::new(), Vec::new());
+    // The whole-file reply grammar (a path line, then a fenced block) on a prompt asking for one file whole:
+    // what a local step's first reply decodes under.
+    let whole_grammar = tandem::edit::whole::grammar(&["story.txt".to_string()]);
+    let whole_prompt = "Reply with the path story.txt on a line, then a fenced block holding a long story \
+                        about a lighthouse keeper.";
+    let mut whole = Vec::new();
+    let mut whole_lengths = Vec::new();
+    for run in 0..args.runs {
+        engine.clear_cache()?;
+        let mut request = GenRequest::chat(vec![ChatMessage::user(whole_prompt)], 128);
+        request.sampling = SamplingParams {
+            temperature: 0.8,
+            seed: Some(run as u32),
+            ..SamplingParams::greedy()
+        };
+        request.constraint = Some(Constraint::Gbnf(whole_grammar.clone()));
+        let done = engine.complete(request)?;
+        whole_lengths.push(done.stats.generated_tokens);
+        whole.push(done.stats.decode_tps());
+    }
     for run in 0..args.runs {
         for grammar in [true, false] {
             engine.clear_cache()?;
@@ -144,6 +164,12 @@ fn main() -> anyhow::Result<()> {
         lengths.1,
         median(&mut free),
         list(&free)
+    );
+    println!(
+        "| decode under the whole-file reply grammar (got {:?}) | {:.1} tok/s | {} |",
+        whole_lengths,
+        median(&mut whole),
+        list(&whole)
     );
 
     if args.no_conversation {

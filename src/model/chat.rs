@@ -136,6 +136,11 @@ pub struct ChatRequest {
     pub max_tokens: u32,
     /// Sampling temperature; `None` is the provider's default.
     pub temperature: Option<f32>,
+    /// Nucleus mass to sample from; `None` is the provider's default. A local engine takes it in place of its
+    /// configured top-p and min-p cut; OpenAI-compatible servers get it as `top_p`; Anthropic's API does not
+    /// (its newer models refuse it beside a temperature).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
     /// The reply must be JSON matching this schema.
     pub json_schema: Option<serde_json::Value>,
     /// The reply must follow this GBNF grammar (root rule `root`); a local engine enforces it, a remote

@@ -271,6 +271,10 @@ impl ChatModel for LocalProvider {
             if let Some(t) = request.temperature {
                 sampling.temperature = t;
             }
+            if let Some(p) = request.top_p {
+                sampling.top_p = p;
+                sampling.min_p = 0.0;
+            }
             let gen_request = GenRequest {
                 prompt: Prompt::Chat(plain_messages(&request.messages)),
                 max_tokens: request.max_tokens,

@@ -64,6 +64,9 @@ impl OpenAiProvider {
         if let Some(t) = request.temperature {
             body["temperature"] = json!(t);
         }
+        if let Some(p) = request.top_p {
+            body["top_p"] = json!(p);
+        }
         if !request.tools.is_empty() {
             body["tools"] = request
                 .tools

@@ -1285,6 +1285,17 @@ async fn a_whole_file_reply_that_fails_the_check_gets_the_report_in_the_same_con
             "finished"
         ]
     );
+    // The plan named only calc.py; the failing check names test_calc.py, so the model sees the test it fails.
+    let brief = requests[1].json()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        brief.contains(
+            "For reference, the test test_calc.py (leave it as it is):\n```py\nimport unittest"
+        ),
+        "{brief}"
+    );
     let messages = requests[2].json()["messages"].as_array().unwrap().clone();
     // The first turn, the reply as the model sent it, then the report: the prefix stays the same.
     assert_eq!(messages.len(), 4);
@@ -1434,6 +1445,89 @@ async fn whole_file_rounds_sample_again_and_a_failing_check_after_them_fails_the
             && brief.contains("The project's check fails now.")
             && brief.contains("return b * a"),
         "{brief}"
+    );
+}
+
+#[tokio::test]
+async fn a_whole_file_reply_repeated_under_a_failing_check_samples_wider_then_ends_the_attempt() {
+    let (outcome, events, requests) = scripted_local(
+        config("w10", "Fix add()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            // The file as it is, twice: a small model that does not see the fix says so by repeating it.
+            text(&format!("calc.py\n```\n{CALC}```\n")),
+            text(&format!("calc.py\n```\n{CALC}```\n")),
+            // The fresh attempt.
+            text(&format!("calc.py\n```\n{FIXED_CALC}```\n")),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(
+        kinds(&events),
+        vec![
+            "plan",
+            "step",
+            "verify-failed",
+            "step",
+            "edit",
+            "verify-ok",
+            "done",
+            "finished"
+        ]
+    );
+    // Two replies, not the attempt's three rounds: the second repeat ends the attempt.
+    assert_eq!(requests.len(), 4);
+    // The first repeat is answered hotter and over the whole distribution (top-p 1 drops the min-p cut too).
+    let second = requests[2].json();
+    assert!((second["temperature"].as_f64().unwrap() - 1.0).abs() < 1e-6);
+    assert!(
+        (second["top_p"].as_f64().unwrap() - 1.0).abs() < 1e-6,
+        "{second}"
+    );
+    assert!(requests[1].json()["top_p"].is_null());
+    let brief = requests[3].json()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        brief.contains("An earlier attempt at this step failed: the model wrote the files back unchanged twice while the project's check failed"),
+        "{brief}"
+    );
+}
+
+#[tokio::test]
+async fn a_test_that_a_later_check_names_is_shown_to_the_model_in_that_round() {
+    // The check runs a second test file the plan and the task never name.
+    let extra_test = "import unittest\n\nimport calc\n\n\nclass MoreTest(unittest.TestCase):\n    def test_mul_zero(self):\n        self.assertEqual(calc.mul(0, 3), 0)\n";
+    let broken = FIXED_CALC.replace("a * b", "a * b + 1");
+    let (outcome, _events, requests) = scripted_local_with(
+        config("w11", "Fix add()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            text(&format!("calc.py\n```\n{broken}```\n")),
+            text(&format!("calc.py\n```\n{FIXED_CALC}```\n")),
+        ],
+        &[("test_more.py", extra_test.to_string())],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    // Before the first reply only test_calc.py fails (add is wrong); the broken mul also fails test_more.py,
+    // whose source comes with the report of that round, once.
+    let first = requests[1].json()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!first.contains("class MoreTest"), "{first}");
+    let said = requests[2].json()["messages"][3]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        said.contains(
+            "The test it runs, test_more.py (leave it as it is):\n```py\nimport unittest"
+        ) && said.contains("def test_mul_zero"),
+        "{said}"
     );
 }
 

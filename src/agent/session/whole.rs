@@ -77,6 +77,59 @@ impl Session {
         (!out.is_empty() && chars <= budget && tokens <= max_tokens).then_some(out)
     }
 
+    /// Characters of files a whole-file step may still show beside `shown` (`agent.whole_file_chars`).
+    fn room_left(&self, shown: &[(String, Option<String>)]) -> usize {
+        let used: usize = shown
+            .iter()
+            .map(|(_, t)| t.as_ref().map_or(0, String::len))
+            .sum();
+        (self.cfg.agent.whole_file_chars as usize).saturating_sub(used)
+    }
+
+    /// Text files a failing check's `report` names that `shown` does not hold, through the read path policy,
+    /// together within `room` characters; dependencies and build output (`node_modules/`, `target/`, dot
+    /// folders) are left out.
+    fn report_files(
+        &self,
+        report: &str,
+        shown: &[(String, Option<String>)],
+        mut room: usize,
+    ) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for raw in report_paths(&self.ws.root().to_string_lossy(), report) {
+            let Ok((abs, text)) = crate::tools::read_text(&self.ws, &raw) else {
+                continue;
+            };
+            let path = self.ws.relative(&abs);
+            let known =
+                shown.iter().any(|(p, _)| *p == path) || out.iter().any(|(p, _)| *p == path);
+            if known || vendored(&path) || !whole::representable(&text) || text.len() > room {
+                continue;
+            }
+            room -= text.len();
+            out.push((path, text));
+            if out.len() == REPORT_FILES_MAX {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Adds the workspace files a request showing `raw` carries to `sources` (the router keeps the request
+    /// local when one is sensitive).
+    fn add_sources(&self, raw: &str, sources: &mut Vec<String>) {
+        let call = ToolCall {
+            id: "whole".into(),
+            name: "read_file".into(),
+            arguments: serde_json::json!({ "path": raw }).to_string(),
+        };
+        for source in super::sources::sources_of(&self.ws, &call, "") {
+            if !sources.contains(&source) {
+                sources.push(source);
+            }
+        }
+    }
+
     /// Asks for the step's files whole, applies what comes back, and checks it on the plan's last open step.
     /// `Some` ends the attempt: done, or failed when the model answered in the format and the check still fails
     /// after every round (the next attempt starts afresh, sampling). `None` leaves the step to the tool loop: the
@@ -89,7 +142,7 @@ impl Session {
         last_open: bool,
         checks_left: &mut u32,
     ) -> Option<Attempt> {
-        let targets = self.whole_file_targets(step, escalated)?;
+        let mut targets = self.whole_file_targets(step, escalated)?;
         // On the last step the model first sees what the check says of the code as it is (a failing test's
         // output says more to a small model than the task does), unless that is known already.
         if last_open
@@ -98,6 +151,12 @@ impl Session {
         {
             *checks_left -= 1;
             self.check().await;
+        }
+        // The files a failing check names (the test that fails, the file the error is in) are what a person
+        // would open next; a small model does not ask for them.
+        if let Some((_, Some(report))) = &self.checked {
+            let extra = self.report_files(report, &targets, self.room_left(&targets));
+            targets.extend(extra.into_iter().map(|(p, t)| (p, Some(t))));
         }
         // Tests are shown but may be written only when the task asks for test changes: a small model told to
         // make a check pass would otherwise often change the test.
@@ -109,21 +168,12 @@ impl Session {
             return None;
         }
         let paths: Vec<String> = writable.iter().map(|(p, _)| p.clone()).collect();
-        let shown: Vec<String> = targets.iter().map(|(p, _)| p.clone()).collect();
+        let mut shown: Vec<(String, Option<String>)> = targets.clone();
         // The files whose content the request carries, by the names the plan used and where they really are:
         // the router keeps the request local when one is sensitive.
         let mut sources: Vec<String> = Vec::new();
-        for raw in step.files.iter().chain(&shown) {
-            let call = ToolCall {
-                id: "whole".into(),
-                name: "read_file".into(),
-                arguments: serde_json::json!({ "path": raw }).to_string(),
-            };
-            for source in super::sources::sources_of(&self.ws, &call, "") {
-                if !sources.contains(&source) {
-                    sources.push(source);
-                }
-            }
+        for raw in step.files.iter().chain(shown.iter().map(|(p, _)| p)) {
+            self.add_sources(raw, &mut sources);
         }
         let mut brief = self.step_heading(step, None);
         brief.push_str(&self.step_notes(previous_failure));
@@ -156,6 +206,7 @@ impl Session {
         ];
         let grammar = whole::grammar(&paths);
         let (mut written, mut answered) = (0, 0);
+        // Whether the last reply wrote every file back as it was.
         let mut repeated = false;
         for round in 0..ROUNDS {
             self.drain_ops();
@@ -172,6 +223,9 @@ impl Session {
                 // that did just that, hotter.
                 temperature: (round > 0 || previous_failure.is_some() || self.round > 1)
                     .then_some(if repeated { 1.0 } else { 0.6 }),
+                // After a repeated reply, the whole distribution: the usual top-p/min-p cut leaves a confident
+                // small model one candidate per token, so a higher temperature alone changes nothing.
+                top_p: repeated.then_some(1.0),
                 ..ChatRequest::default()
             };
             let response = match self.call(RouteRole::Executor, escalated, &request).await {
@@ -236,6 +290,7 @@ impl Session {
                 continue;
             }
             let checked = last_open && *checks_left > 0;
+            let repeated_again = repeated && changed.is_empty();
             repeated = changed.is_empty();
             if changed.is_empty()
                 && !(checked && self.checked.as_ref().is_some_and(|(_, f)| f.is_some()))
@@ -262,13 +317,34 @@ impl Session {
                 }
                 Some(Err(report)) => {
                     answered += 1;
+                    if repeated_again {
+                        // Asked again, the same files: more rounds of this conversation spend minutes on the
+                        // same reply. A fresh attempt starts from the failing check instead.
+                        return Some(Attempt::Failed(format!(
+                            "the model wrote the files back unchanged twice while the project's check failed: {}",
+                            first_line(&report)
+                        )));
+                    }
+                    // Tests the new failure names that the model has not seen.
+                    let mut more = String::new();
+                    let room = self.room_left(&shown);
+                    for (path, text) in self.report_files(&report, &shown, room) {
+                        if is_test_path(&path) {
+                            more.push_str(&format!(
+                                "\nThe test it runs, {path} (leave it as it is):\n```{}\n{text}```\n",
+                                fence_tag(&path)
+                            ));
+                            self.add_sources(&path, &mut sources);
+                            shown.push((path, Some(text)));
+                        }
+                    }
                     let said = if changed.is_empty() {
                         "That is each file as it already is, and the project's check still fails: write it differently."
                     } else {
                         "The project's check fails now."
                     };
                     messages.push(ChatMessage::user(format!(
-                        "{results}\n{said} {report}\nFix what it reports: reply again with the complete new content \
+                        "{results}\n{said} {report}{more}\nFix what it reports: reply again with the complete new content \
                          of each file you change (change the code, not the tests, unless the task asks for that)."
                     )));
                 }
@@ -301,6 +377,34 @@ fn is_test_path(path: &str) -> bool {
         || matches!(stem, "test" | "tests")
 }
 
+/// Whether `path` lies in a dependency, build-output or hidden folder, whose files a check's output may name
+/// but a step does not change.
+fn vendored(path: &str) -> bool {
+    let mut dirs: Vec<&str> = path.split('/').collect();
+    dirs.pop();
+    dirs.iter().any(|d| {
+        d.starts_with('.')
+            || matches!(
+                *d,
+                "node_modules"
+                    | "site-packages"
+                    | "target"
+                    | "vendor"
+                    | "dist"
+                    | "build"
+                    | "__pycache__"
+            )
+    })
+}
+
+/// The first non-empty line of `text`, for a one-line summary.
+fn first_line(text: &str) -> &str {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+}
+
 /// Whether a task asks for tests to be written or changed ("add a test", "update the tests"), not only for
 /// them to pass.
 fn asks_for_tests(task: &str) -> bool {
@@ -318,39 +422,67 @@ fn asks_for_tests(task: &str) -> bool {
 /// Most paths taken from one text by [`mentioned_paths`].
 const MENTIONED_MAX: usize = 8;
 
+/// Most files a failing check's output adds to a whole-file step.
+const REPORT_FILES_MAX: usize = 3;
+
 /// Words of `text` that look like file paths (`cli.js`, `src/lib.rs`, `` `a.py` ``): a dot or slash, no spaces,
 /// quotes and trailing punctuation stripped. Whether each is a file is for the caller's path policy to say.
 fn mentioned_paths(text: &str) -> Vec<String> {
+    paths_among(
+        text.split(|c: char| {
+            c.is_whitespace() || matches!(c, '`' | '"' | '\'' | '(' | ')' | ',' | ';')
+        }),
+        MENTIONED_MAX,
+    )
+}
+
+/// Paths a check's output names, relative to the workspace `root`: a traceback's `File "/ws/test_x.py", line 3`,
+/// a compiler's `--> src/lib.rs:3:5`, a stack frame's `(/ws/test.js:5:8)`. Paths outside `root` are dropped
+/// here or by the caller's path policy.
+fn report_paths(root: &str, report: &str) -> Vec<String> {
+    let root = format!("{}/", root.trim_end_matches('/'));
+    let text = report.replace(&root, "");
+    paths_among(
+        text.split(|c: char| !(c.is_alphanumeric() || matches!(c, '.' | '/' | '_' | '-'))),
+        REPORT_FILES_MAX * 3,
+    )
+}
+
+/// The first `max` distinct words that look like relative file paths.
+fn paths_among<'a>(words: impl Iterator<Item = &'a str>, max: usize) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for word in text
-        .split(|c: char| c.is_whitespace() || matches!(c, '`' | '"' | '\'' | '(' | ')' | ',' | ';'))
-    {
+    for word in words {
         let word = word
             .trim_end_matches(['.', ':', '!', '?'])
             .trim_start_matches("./");
-        let looks = word.len() > 2
-            && word.contains(['.', '/'])
-            && !word.starts_with(['-', '/', '.'])
-            && !word.contains("..")
-            && !word.contains("://")
-            && word
-                .chars()
-                .all(|c| c.is_alphanumeric() || matches!(c, '.' | '/' | '_' | '-'))
-            && word
-                .rsplit('/')
-                .next()
-                .and_then(|name| name.rsplit_once('.'))
-                .is_some_and(|(stem, ext)| {
-                    !stem.is_empty() && ext.starts_with(|c: char| c.is_ascii_alphabetic())
-                });
-        if looks && !out.iter().any(|w| w == word) {
+        if looks_like_path(word) && !out.iter().any(|w| w == word) {
             out.push(word.to_string());
-            if out.len() == MENTIONED_MAX {
+            if out.len() == max {
                 break;
             }
         }
     }
     out
+}
+
+/// Whether `word` reads as a relative file path with an extension (`a.py`, `src/lib.rs`), not a flag, an
+/// absolute path, a parent-relative path, a URL or a number.
+fn looks_like_path(word: &str) -> bool {
+    word.len() > 2
+        && word.contains(['.', '/'])
+        && !word.starts_with(['-', '/', '.'])
+        && !word.contains("..")
+        && !word.contains("://")
+        && word
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '/' | '_' | '-'))
+        && word
+            .rsplit('/')
+            .next()
+            .and_then(|name| name.rsplit_once('.'))
+            .is_some_and(|(stem, ext)| {
+                !stem.is_empty() && ext.starts_with(|c: char| c.is_ascii_alphabetic())
+            })
 }
 
 /// The fence's language tag for `path`: its extension (`py`, `rs`, `js`), which models read as the language.
@@ -410,6 +542,27 @@ mod tests {
         ] {
             assert!(!asks_for_tests(t), "{t}");
         }
+    }
+
+    #[test]
+    fn a_check_report_names_workspace_files_in_each_tool_s_own_shape() {
+        let report = "FAIL: test_lines (test_wc.WcTest.test_lines)\n\
+            Traceback (most recent call last):\n  File \"/tmp/x/ws/test_wc.py\", line 29, in test_lines\n\
+            error[E0425]: cannot find value `y`\n  --> src/lib.rs:3:5\n\
+            at Object.<anonymous> (/tmp/x/ws/test.js:5:8)\n\
+            at Module._compile (node:internal/modules/cjs/loader.js:1105:14)\n\
+            File \"/usr/lib/python3.11/unittest/case.py\", line 57\n";
+        let paths = report_paths("/tmp/x/ws", report);
+        for p in ["test_wc.py", "src/lib.rs", "test.js"] {
+            assert!(paths.iter().any(|x| x == p), "{p} in {paths:?}");
+        }
+        // Absolute paths outside the workspace stay absolute, so they are not paths in it.
+        assert!(
+            !paths.iter().any(|x| x.contains("unittest/case.py")),
+            "{paths:?}"
+        );
+        assert!(vendored("node_modules/a/index.js") && vendored(".venv/lib/x.py"));
+        assert!(!vendored("src/lib.rs") && !vendored("test_wc.py"));
     }
 
     #[test]
