@@ -32,17 +32,40 @@ pub fn render(path: &str, lang: &str, content: &str) -> String {
     out
 }
 
-/// The GBNF grammar of a reply that writes one or more of `paths` whole (and nothing else).
+/// The GBNF grammar of a reply that writes one or more of `paths` whole (and nothing else): each path at most
+/// once, in the order given. A small model that may name a path again writes the same block over and over until
+/// the token budget runs out.
 pub fn grammar(paths: &[String]) -> String {
-    let alternatives: Vec<String> = paths.iter().map(|p| gbnf_literal(p)).collect();
-    format!(
-        "root ::= block (\"\\n\" block)*\n\
-         block ::= path \"\\n```\" tag \"\\n\" line* \"```\\n\"\n\
-         tag ::= [a-zA-Z0-9_+.-]*\n\
-         path ::= {}\n\
+    let n = paths.len();
+    let mut out = String::from("root ::= ");
+    out.push_str(
+        &(0..n)
+            .map(|i| format!("r{i}"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+    );
+    out.push('\n');
+    for (i, path) in paths.iter().enumerate() {
+        // r{i}: path i's block, then optionally a later path's.
+        let rest = if i + 1 < n {
+            format!(" t{}", i + 1)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "r{i} ::= {} \"\\n```\" tag \"\\n\" line* \"```\\n\"{rest}\n",
+            gbnf_literal(path)
+        ));
+        if i > 0 {
+            let later: Vec<String> = (i..n).map(|j| format!("r{j}")).collect();
+            out.push_str(&format!("t{i} ::= (\"\\n\" ({}))?\n", later.join(" | ")));
+        }
+    }
+    out.push_str(
+        "tag ::= [a-zA-Z0-9_+.-]*\n\
          line ::= \"\\n\" | [^`\\n] [^\\n]* \"\\n\" | \"`\" [^`\\n] [^\\n]* \"\\n\" | \"``\" [^`\\n] [^\\n]* \"\\n\"\n",
-        alternatives.join(" | ")
-    )
+    );
+    out
 }
 
 /// A GBNF string literal for `text`.
@@ -257,12 +280,20 @@ mod tests {
 
     #[test]
     fn the_grammar_lists_exactly_the_allowed_paths_escaped() {
-        let g = grammar(&paths(&["a.py", "we\"ird\\name.js"]));
+        let g = grammar(&paths(&["a.py", "we\"ird\\name.js", "c.rs"]));
+        // Each path once, in the order given: any path may come first, only later ones after it.
+        assert!(g.starts_with("root ::= r0 | r1 | r2\n"), "{g}");
+        assert!(g.contains("r0 ::= \"a.py\" \"\\n```\""), "{g}");
         assert!(
-            g.contains("path ::= \"a.py\" | \"we\\\"ird\\\\name.js\""),
+            g.contains("r1 ::= \"we\\\"ird\\\\name.js\" \"\\n```\""),
             "{g}"
         );
-        assert!(g.starts_with("root ::= block"));
+        assert!(g.contains("t1 ::= (\"\\n\" (r1 | r2))?"), "{g}");
+        assert!(g.contains("t2 ::= (\"\\n\" (r2))?"), "{g}");
+        assert!(
+            g.contains("\"```\\n\" t1\n") && g.contains("\"```\\n\"\n"),
+            "{g}"
+        );
     }
 
     #[test]

@@ -188,6 +188,15 @@ fn the_whole_file_grammar_holds_a_model_to_the_format() {
             "seed {seed}: {text:?}"
         );
         let files = whole::parse(text, &paths);
+        // No path twice, and in the order given.
+        let named: Vec<&str> = text
+            .lines()
+            .filter(|l| paths.iter().any(|p| p == l))
+            .collect();
+        let mut sorted = named.clone();
+        sorted.sort_by_key(|l| paths.iter().position(|p| p == l));
+        sorted.dedup();
+        assert_eq!(named, sorted, "seed {seed}: {text:?}");
         let fences = text.lines().filter(|l| l.starts_with("```")).count();
         // Each closed block is a file (a path written twice keeps its last block).
         assert!(
