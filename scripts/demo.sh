@@ -28,7 +28,7 @@ git -C "$work" init -q
 git -C "$work" add -A
 git -C "$work" -c user.name=demo -c user.email=demo@localhost commit -qm "todo-cli as it was"
 
-TASK="Add a 'done ID' command to todo.py that marks that item as completed (a \"done\": true field), and make render show a completed item as '1. [x] buy milk'; items not done render as before."
+TASK="Add a 'done ID' command to todo.py that marks that item as completed (a \"done\": true field), and make render show a completed item as '1. [x] buy milk'; items not done render as before. The tests in test_todo.py say what is expected."
 model_args=()
 if [ "$model" != "demo" ]; then
   model_args=(--model "$model")
