@@ -1384,6 +1384,37 @@ async fn whole_file_replies_write_only_the_files_the_step_names_and_only_when_th
 }
 
 #[tokio::test]
+async fn a_test_shown_for_reference_does_not_count_against_the_reply_s_token_budget() {
+    // 2,000 characters of test: more than the executor's 512-token reply could carry, but it is not written.
+    let big_test = format!(
+        "import unittest\n\nimport calc\n\n\nclass BigTest(unittest.TestCase):\n{}",
+        "    def test_add(self):\n        self.assertEqual(calc.add(2, 3), 5)\n".repeat(28)
+    );
+    assert!(big_test.len() > 1_900);
+    let (outcome, _events, requests) = scripted_local_with(
+        config("w12", "Fix add()", agent()),
+        vec![
+            tool(
+                "submit_plan",
+                plan(&[("Make add() add", &["calc.py", "test_big.py"])]),
+            ),
+            text(&format!("calc.py\n```\n{FIXED_CALC}```\n")),
+        ],
+        &[("test_big.py", big_test)],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(requests.len(), 2);
+    let request = requests[1].json();
+    assert!(offered(&request).is_empty(), "{request}");
+    let brief = request["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        brief.contains("For reference, the test test_big.py (leave it as it is)"),
+        "{brief}"
+    );
+}
+
+#[tokio::test]
 async fn whole_file_rounds_sample_again_and_a_failing_check_after_them_fails_the_attempt_not_the_step()
  {
     let wrong = FIXED_CALC.replace("a + b", "a * b");

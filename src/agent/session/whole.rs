@@ -72,7 +72,18 @@ impl Session {
             .iter()
             .map(|(_, t)| t.as_ref().map_or(0, String::len))
             .sum();
-        let tokens = chars / CHARS_PER_TOKEN + REPLY_MARGIN * out.len();
+        // The reply carries only the files the model may write: tests shown for reference cost prompt
+        // tokens (within `budget`), not reply tokens.
+        let tests_asked = asks_for_tests(&self.cfg.task);
+        let written: Vec<&(String, Option<String>)> = out
+            .iter()
+            .filter(|(p, _)| tests_asked || !is_test_path(p))
+            .collect();
+        let written_chars: usize = written
+            .iter()
+            .map(|(_, t)| t.as_ref().map_or(0, String::len))
+            .sum();
+        let tokens = written_chars / CHARS_PER_TOKEN + REPLY_MARGIN * written.len();
         let max_tokens = self.router.max_tokens(RouteRole::Executor) as usize;
         (!out.is_empty() && chars <= budget && tokens <= max_tokens).then_some(out)
     }
