@@ -89,6 +89,9 @@ pub async fn run(config: Config, global: &GlobalArgs, args: &ExecArgs) -> anyhow
     let mut interrupts = 0;
     let mut ticks = tokio::time::interval(std::time::Duration::from_millis(120));
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // One SIGINT stream for the whole run: a fresh `ctrl_c()` future per loop turn misses a Ctrl-C that comes
+    // while an event is being rendered.
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     // After SIGTERM the session gets this long to end cleanly (and write `session_finished`).
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
@@ -114,7 +117,7 @@ pub async fn run(config: Config, global: &GlobalArgs, args: &ExecArgs) -> anyhow
                 handle.send(Op::Interrupt);
                 deadline = Some(tokio::time::Instant::now() + std::time::Duration::from_secs(5));
             }
-            _ = tokio::signal::ctrl_c() => {
+            _ = sigint.recv() => {
                 interrupts += 1;
                 renderer.clear_spinner();
                 if interrupts > 1 {

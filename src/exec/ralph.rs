@@ -189,6 +189,9 @@ async fn run_iteration(
         said: String::new(),
     };
     let mut interrupted = false;
+    // One SIGINT stream per iteration: a fresh `ctrl_c()` future per loop turn misses a Ctrl-C that comes while
+    // an event is being handled.
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     loop {
         tokio::select! {
             event = events.recv() => {
@@ -214,7 +217,7 @@ async fn run_iteration(
                     _ => {}
                 }
             }
-            _ = tokio::signal::ctrl_c(), if !interrupted => {
+            _ = sigint.recv(), if !interrupted => {
                 interrupted = true;
                 eprintln!("\ntandem loop: interrupting; the current edit is finished or rolled back, then the loop stops");
                 handle.send(Op::Interrupt);
