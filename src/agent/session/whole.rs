@@ -68,33 +68,25 @@ impl Session {
                 out.push((path, text));
             }
         }
-        let chars: usize = out
-            .iter()
-            .map(|(_, t)| t.as_ref().map_or(0, String::len))
-            .sum();
+        let chars = text_chars(&out);
         // The reply carries only the files the model may write: tests shown for reference cost prompt
         // tokens (within `budget`), not reply tokens.
-        let tests_asked = asks_for_tests(&self.cfg.task);
-        let written: Vec<&(String, Option<String>)> = out
-            .iter()
-            .filter(|(p, _)| tests_asked || !is_test_path(p))
-            .collect();
-        let written_chars: usize = written
-            .iter()
-            .map(|(_, t)| t.as_ref().map_or(0, String::len))
-            .sum();
-        let tokens = written_chars / CHARS_PER_TOKEN + REPLY_MARGIN * written.len();
+        let (written, _): (Vec<_>, Vec<_>) =
+            out.iter().cloned().partition(|(p, _)| self.may_write(p));
+        let tokens = text_chars(&written) / CHARS_PER_TOKEN + REPLY_MARGIN * written.len();
         let max_tokens = self.router.max_tokens(RouteRole::Executor) as usize;
         (!out.is_empty() && chars <= budget && tokens <= max_tokens).then_some(out)
     }
 
     /// Characters of files a whole-file step may still show beside `shown` (`agent.whole_file_chars`).
     fn room_left(&self, shown: &[(String, Option<String>)]) -> usize {
-        let used: usize = shown
-            .iter()
-            .map(|(_, t)| t.as_ref().map_or(0, String::len))
-            .sum();
-        (self.cfg.agent.whole_file_chars as usize).saturating_sub(used)
+        (self.cfg.agent.whole_file_chars as usize).saturating_sub(text_chars(shown))
+    }
+
+    /// Whether a whole-file reply may write `path`: tests are shown but may be written only when the task asks
+    /// for test changes (a small model told to make a check pass would otherwise often change the test).
+    fn may_write(&self, path: &str) -> bool {
+        !is_test_path(path) || asks_for_tests(&self.cfg.task)
     }
 
     /// Text files a failing check's `report` names that `shown` does not hold, through the read path policy,
@@ -169,12 +161,8 @@ impl Session {
             let extra = self.report_files(report, &targets, self.room_left(&targets));
             targets.extend(extra.into_iter().map(|(p, t)| (p, Some(t))));
         }
-        // Tests are shown but may be written only when the task asks for test changes: a small model told to
-        // make a check pass would otherwise often change the test.
-        let tests_asked = asks_for_tests(&self.cfg.task);
-        let (writable, reference): (Vec<_>, Vec<_>) = targets
-            .iter()
-            .partition(|(p, _)| tests_asked || !is_test_path(p));
+        let (writable, reference): (Vec<_>, Vec<_>) =
+            targets.iter().partition(|(p, _)| self.may_write(p));
         if writable.is_empty() {
             return None;
         }
@@ -414,6 +402,14 @@ fn first_line(text: &str) -> &str {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .unwrap_or("")
+}
+
+/// Characters of the files' texts (a file still to be created has none).
+fn text_chars(files: &[(String, Option<String>)]) -> usize {
+    files
+        .iter()
+        .map(|(_, t)| t.as_ref().map_or(0, String::len))
+        .sum()
 }
 
 /// Whether a task asks for tests to be written or changed ("add a test", "update the tests"), not only for
