@@ -53,6 +53,7 @@ fn narrowing(key: &str) -> Option<Narrowing> {
         | "agent.max_planner_turns"
         | "agent.step_checks"
         | "agent.whole_file_chars"
+        | "agent.whole_file_alternatives"
         | "agent.command_timeout_secs"
         | "agent.verify_timeout_secs" => Lower,
         "privacy.policy" => Stricter(&["redact", "local"]),

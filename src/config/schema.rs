@@ -148,6 +148,9 @@ pub struct AgentConfig {
     /// asked for them whole (a path, then a fenced block with the complete new content), as aider's "whole"
     /// format does; the tool loop follows only when that did not finish the step (0: never).
     pub whole_file_chars: u32,
+    /// Replies a whole-file request samples beside the first, decoded in the same batches, for the step to try
+    /// in turn against the check when the first leaves the files as they are or fails it (0 to 3).
+    pub whole_file_alternatives: u32,
     /// Seconds a model-requested command may run.
     pub command_timeout_secs: u64,
     /// Seconds the verify command may run.
@@ -166,6 +169,7 @@ impl Default for AgentConfig {
             max_planner_turns: 8,
             step_checks: 6,
             whole_file_chars: 6_000,
+            whole_file_alternatives: 2,
             command_timeout_secs: 120,
             verify_timeout_secs: 600,
         }

@@ -175,6 +175,16 @@ pub(super) fn check(cfg: &ConfigFile) -> Result<(), (String, String)> {
             return fail(key, "must be at least 1".into());
         }
     }
+    let most = crate::model::local::MAX_ALTERNATIVES;
+    if a.whole_file_alternatives as usize > most {
+        return fail(
+            "agent.whole_file_alternatives",
+            format!(
+                "must be at most {most} (replies decoded beside the first), got {}",
+                a.whole_file_alternatives
+            ),
+        );
+    }
     if a.command_timeout_secs == 0 || a.verify_timeout_secs == 0 {
         return fail(
             "agent.command_timeout_secs",

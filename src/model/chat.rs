@@ -152,6 +152,14 @@ pub struct ChatRequest {
     /// Workspace files whose content is in the messages (the router checks them against sensitive paths).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
+    /// More replies to sample beside the first, hotter, for the caller to choose among: a local engine decodes
+    /// them in the same batches (one pass over the weights serves all); a remote provider ignores it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub alternatives: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 pub use crate::protocol::Usage;
@@ -197,6 +205,12 @@ pub enum ChatEvent {
         /// The new argument text.
         delta: String,
     },
+    /// Another whole reply to the same request, sampled beside this one (see [`ChatRequest::alternatives`];
+    /// sent before `Finish`).
+    Alternative {
+        /// Its text.
+        text: String,
+    },
     /// The whole reply as the model generated it (local models only; sent once, before `Finish`).
     Verbatim {
         /// The generated text.
@@ -239,6 +253,9 @@ pub struct ChatResponse {
     /// The model the server says served the reply (`None`: it did not say).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Other replies sampled beside this one, where the request asked for them and the provider could.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<String>,
 }
 
 impl ChatResponse {
@@ -263,6 +280,7 @@ impl ChatResponse {
                 }
             }
             ChatEvent::Verbatim { text } => self.verbatim = Some(text.clone()),
+            ChatEvent::Alternative { text } => self.alternatives.push(text.clone()),
             ChatEvent::Served { model } => self.model = Some(model.clone()),
             ChatEvent::Usage { usage } => self.usage = *usage,
             ChatEvent::Finish { reason } => self.finish = Some(*reason),
@@ -367,6 +385,7 @@ mod tests {
                 finish: Some(FinishReason::ToolCalls),
                 verbatim: None,
                 model: None,
+                alternatives: Vec::new(),
             }
         );
     }

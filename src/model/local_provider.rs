@@ -275,12 +275,14 @@ impl ChatModel for LocalProvider {
                 sampling.top_p = p;
                 sampling.min_p = 0.0;
             }
+            let alternatives = alternative_sampling(&sampling, request.alternatives);
             let gen_request = GenRequest {
                 prompt: Prompt::Chat(plain_messages(&request.messages)),
                 max_tokens: request.max_tokens,
                 sampling,
                 constraint,
                 stop: Vec::new(),
+                alternatives,
             };
             let engine = self.engine().await?;
             let mut generation = engine.generate_with(gen_request, CancelToken::new());
@@ -301,12 +303,17 @@ impl ChatModel for LocalProvider {
                         }
                         GenEvent::Text(t) => vec![Ok(ChatEvent::Text { text: t })],
                         GenEvent::Failed(e) => vec![Err(engine_error(e))],
-                        GenEvent::Done { finish, stats } => {
+                        GenEvent::Done {
+                            finish,
+                            stats,
+                            alternatives,
+                        } => {
                             let usage = Usage {
                                 input_tokens: u64::from(stats.prefilled_tokens),
                                 cached_input_tokens: u64::from(stats.reused_tokens),
                                 cache_write_tokens: 0,
-                                output_tokens: u64::from(stats.generated_tokens),
+                                output_tokens: u64::from(stats.generated_tokens)
+                                    + u64::from(stats.alternative_tokens),
                             };
                             let mut out = if tools {
                                 tool_events(&text)
@@ -327,6 +334,14 @@ impl ChatModel for LocalProvider {
                                 _ if called => FinishReason::ToolCalls,
                                 _ => FinishReason::Stop,
                             };
+                            // Alternatives of a tool reply are not offered: only the main call is parsed.
+                            if !tools {
+                                out.extend(
+                                    alternatives
+                                        .into_iter()
+                                        .map(|text| Ok(ChatEvent::Alternative { text })),
+                                );
+                            }
                             out.push(Ok(ChatEvent::Usage { usage }));
                             out.push(Ok(ChatEvent::Finish { reason }));
                             out
@@ -342,6 +357,23 @@ impl ChatModel for LocalProvider {
             Ok(receiver_stream(rx))
         })
     }
+}
+
+/// Lowest temperature an alternative reply samples at: it is there to differ from the main one.
+const ALTERNATIVE_TEMPERATURE: f32 = 0.8;
+
+/// Samplers for `n` alternative replies beside one sampled with `main`: hotter, over the whole distribution
+/// (a top-p/min-p cut leaves a confident small model one candidate per token), each with its own seed.
+fn alternative_sampling(main: &SamplingParams, n: u32) -> Vec<SamplingParams> {
+    (0..n)
+        .map(|i| SamplingParams {
+            temperature: main.temperature.max(ALTERNATIVE_TEMPERATURE),
+            top_p: 1.0,
+            min_p: 0.0,
+            seed: main.seed.map(|s| s.wrapping_add(i + 1)),
+            ..main.clone()
+        })
+        .collect()
 }
 
 /// The events of a grammar-constrained tool reply.

@@ -67,6 +67,9 @@ impl OpenAiProvider {
         if let Some(p) = request.top_p {
             body["top_p"] = json!(p);
         }
+        if request.alternatives > 0 {
+            body["n"] = json!(1 + request.alternatives);
+        }
         if !request.tools.is_empty() {
             body["tools"] = request
                 .tools
@@ -181,6 +184,8 @@ async fn pump(
     seen: Seen,
 ) {
     let mut started: Vec<bool> = Vec::new();
+    // The texts of choices after the first (a request with `n`), by index - 1.
+    let mut others: Vec<String> = Vec::new();
     let mut served = false;
     let mut finish: Option<FinishReason> = None;
     let mut usage: Option<Usage> = None;
@@ -205,6 +210,18 @@ async fn pump(
         if !served && let Some(model) = chunk.model.filter(|m| !m.trim().is_empty()) {
             served = true;
             events.push(ChatEvent::Served { model });
+        }
+        for choice in chunk.choices.iter().filter(|c| c.index > 0) {
+            let Some(text) = choice.delta.content.as_deref() else {
+                continue;
+            };
+            let i = (choice.index - 1) as usize;
+            if i < crate::model::local::MAX_ALTERNATIVES {
+                if others.len() <= i {
+                    others.resize(i + 1, String::new());
+                }
+                others[i].push_str(text);
+            }
         }
         for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
             if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
@@ -259,6 +276,9 @@ async fn pump(
     }
     let end = match finish {
         Some(reason) => {
+            for text in others.into_iter().filter(|t| !t.is_empty()) {
+                let _ = tx.send(Ok(ChatEvent::Alternative { text })).await;
+            }
             if let Some(usage) = usage {
                 let _ = tx.send(Ok(ChatEvent::Usage { usage })).await;
             }

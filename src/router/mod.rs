@@ -422,6 +422,18 @@ impl Router {
     ) -> Result<Routed, ProviderError> {
         tracing::info!(%decision, replica = label, "route");
         on(RouterEvent::Decision(decision.clone()));
+        // Replies sampled beside the first are for a model whose tokens cost nothing; a cloud link would bill
+        // each one.
+        let single;
+        let outgoing = if outgoing.alternatives > 0 && !model.is_local() {
+            single = ChatRequest {
+                alternatives: 0,
+                ..outgoing.clone()
+            };
+            &single
+        } else {
+            outgoing
+        };
         let started = Instant::now();
         let mut attempt = 0;
         loop {

@@ -1527,6 +1527,73 @@ async fn a_whole_file_reply_repeated_under_a_failing_check_samples_wider_then_en
     );
 }
 
+fn choices(texts: &[&str]) -> Reply {
+    Reply::Sse(sse::openai::choices(texts))
+}
+
+#[tokio::test]
+async fn a_reply_sampled_beside_one_that_copies_the_file_back_is_written_without_asking_again() {
+    let (outcome, events, requests) = scripted_local(
+        config("w12", "Fix add()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            // The main reply is the file as it is; one sampled beside it has the fix.
+            choices(&[
+                &format!("calc.py\n```\n{CALC}```\n"),
+                &format!("calc.py\n```\n{FIXED_CALC}```\n"),
+            ]),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    // One whole-file request, asking for the configured replies beside the first.
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[1].json()["n"],
+        1 + AgentConfig::default().whole_file_alternatives
+    );
+    assert_eq!(
+        kinds(&events),
+        vec![
+            "plan",
+            "step",
+            "verify-failed",
+            "edit",
+            "verify-ok",
+            "done",
+            "finished"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn replies_sampled_beside_a_failing_one_are_tried_on_the_check_before_the_model_is_asked_again()
+ {
+    let wrong = FIXED_CALC.replace("a + b", "a + b + 1");
+    let other = FIXED_CALC.replace("a + b", "b - a");
+    let (outcome, events, requests) = scripted_local(
+        config("w13", "Fix add()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            choices(&[
+                &format!("calc.py\n```\n{wrong}```\n"),
+                &format!("calc.py\n```\n{other}```\n"),
+                &format!("calc.py\n```\n{FIXED_CALC}```\n"),
+            ]),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(
+        requests.len(),
+        2,
+        "the third candidate passed without another request"
+    );
+    let edits = kinds(&events).iter().filter(|k| **k == "edit").count();
+    assert_eq!(edits, 3, "{:?}", kinds(&events));
+    assert!(kinds(&events).ends_with(&["verify-ok", "done", "finished"]));
+}
+
 #[tokio::test]
 async fn a_test_that_a_later_check_names_is_shown_to_the_model_in_that_round() {
     // The check runs a second test file the plan and the task never name.

@@ -59,7 +59,7 @@ fn streams_text_in_pieces_then_done() {
     while let Some(event) = generation.blocking_next() {
         match event {
             GenEvent::Text(t) => pieces.push(t),
-            GenEvent::Done { finish, stats } => done = Some((finish, stats)),
+            GenEvent::Done { finish, stats, .. } => done = Some((finish, stats)),
             GenEvent::Failed(e) => panic!("{e}"),
         }
     }
@@ -100,6 +100,7 @@ fn constrained_output_parses_and_matches_its_schema_on_twenty_seeds() {
             },
             constraint: Some(Constraint::JsonSchema(schema.clone())),
             stop: Vec::new(),
+            alternatives: Vec::new(),
         };
         let done = engine.complete(request).unwrap();
         assert_eq!(
@@ -135,6 +136,7 @@ fn gbnf_grammar_and_stop_strings() {
             r#"root ::= "alpha beta gamma delta""#.into(),
         )),
         stop,
+        alternatives: Vec::new(),
     };
     let full = engine.complete(request(vec![])).unwrap();
     assert_eq!(
@@ -178,6 +180,7 @@ fn the_whole_file_grammar_holds_a_model_to_the_format() {
                 },
                 constraint: Some(Constraint::Gbnf(whole::grammar(&paths))),
                 stop: vec![],
+                alternatives: Vec::new(),
             })
             .unwrap();
         let text = &done.text;
@@ -326,6 +329,7 @@ fn cancellation_stops_generation_and_the_engine_stays_usable() {
         },
         constraint: None,
         stop: Vec::new(),
+        alternatives: Vec::new(),
     };
     let mut generation = engine.generate(long());
     let cancel = generation.cancel_token();
@@ -338,7 +342,7 @@ fn cancellation_stops_generation_and_the_engine_stays_usable() {
                     cancel.cancel();
                 }
             }
-            GenEvent::Done { finish, stats } => break (finish, stats),
+            GenEvent::Done { finish, stats, .. } => break (finish, stats),
             GenEvent::Failed(e) => panic!("{e}"),
         }
     };
@@ -576,5 +580,75 @@ fn two_conversations_in_turn_each_keep_their_prefix() {
         next.stats.reused_tokens >= step.stats.prompt_tokens,
         "{:?}",
         next.stats
+    );
+}
+
+#[test]
+fn replies_sampled_beside_the_main_one_follow_its_grammar_and_leave_it_and_the_cache_as_they_were()
+{
+    use tandem::edit::whole;
+    let (model, _model_lock) = require_model!();
+    let engine = engine(model);
+    let paths = vec!["calc.py".to_string()];
+    let prompt = vec![
+        ChatMessage::system("You write files whole: a path, then a fenced block with every line."),
+        ChatMessage::user(format!(
+            "Fix add so it adds.\n\n{}",
+            whole::render("calc.py", "py", "def add(a, b):\n    return a - b\n")
+        )),
+    ];
+    let request = |alternatives: Vec<SamplingParams>| GenRequest {
+        prompt: Prompt::Chat(prompt.clone()),
+        max_tokens: 64,
+        sampling: SamplingParams::greedy(),
+        constraint: Some(Constraint::Gbnf(whole::grammar(&paths))),
+        stop: vec![],
+        alternatives,
+    };
+    let alone = engine.complete(request(Vec::new())).unwrap();
+    assert!(alone.alternatives.is_empty());
+    let hot = |seed| SamplingParams {
+        temperature: 1.2,
+        seed: Some(seed),
+        ..SamplingParams::greedy()
+    };
+    let together = engine.complete(request(vec![hot(1), hot(2)])).unwrap();
+    // The main reply is the greedy one whatever is decoded beside it.
+    assert_eq!(together.text, alone.text);
+    assert_eq!(together.alternatives.len(), 2);
+    for text in &together.alternatives {
+        assert!(
+            text.starts_with("calc.py\n```") || "calc.py\n```".starts_with(text.as_str()),
+            "{text:?}"
+        );
+    }
+    assert!(
+        together.stats.alternative_tokens > 0,
+        "{:?}",
+        together.stats
+    );
+    assert_eq!(
+        together.stats.generated_tokens,
+        alone.stats.generated_tokens
+    );
+    // The alternatives' sequences are gone: the same request again reuses the main one's cache and gives the
+    // same reply.
+    let again = engine.complete(request(Vec::new())).unwrap();
+    assert_eq!(again.text, alone.text);
+    assert!(
+        again.stats.reused_tokens + 1 >= again.stats.prompt_tokens,
+        "{:?}",
+        again.stats
+    );
+    // Where the context cannot hold more replies at full length, fewer are decoded.
+    let long = GenRequest {
+        max_tokens: 3000,
+        ..request(vec![hot(3), hot(4)])
+    };
+    let short_of_room = engine.complete(long).unwrap();
+    assert!(
+        short_of_room.alternatives.is_empty(),
+        "{:?}",
+        short_of_room.alternatives
     );
 }

@@ -94,6 +94,7 @@ async fn openai_streams_text_tool_calls_and_usage() {
             finish: Some(FinishReason::ToolCalls),
             verbatim: None,
             model: Some("gpt-5.1".into()),
+            alternatives: Vec::new(),
         }
     );
     let sent = &server.requests()[0];
@@ -174,6 +175,7 @@ async fn anthropic_streams_text_tool_use_and_cache_usage() {
             finish: Some(FinishReason::ToolCalls),
             verbatim: None,
             model: Some("claude-sonnet-4-5".into()),
+            alternatives: Vec::new(),
         }
     );
     let sent = &server.requests()[0];

@@ -474,3 +474,38 @@ async fn ledger_totals_equal_the_usage_the_server_sent() {
             .all(|r| r.session == "test-session" && r.role == "planner" && !r.local)
     );
 }
+
+#[tokio::test]
+async fn replies_sampled_beside_the_first_are_asked_of_a_local_server_and_never_of_a_cloud_link() {
+    let server = MockServer::start();
+    server.push([
+        Reply::Sse(sse::openai::reply("cloud answer", 50, 0, 3)),
+        Reply::Sse(sse::openai::choices(&["one\n", "two\n", "three\n"])),
+    ]);
+    let cloud = router(vec![openai(&server)], None, config("openai"), None);
+    let request = ChatRequest {
+        alternatives: 2,
+        ..ask("Capital of France?")
+    };
+    let (routed, _) = chat(&cloud, &request).await;
+    assert!(routed.unwrap().response.alternatives.is_empty());
+    // A cloud link bills every reply: it is asked for one.
+    assert!(server.requests()[0].json()["n"].is_null());
+
+    // The same request to a local server (llama-server behind the local slot) asks for three, and gets them.
+    let local_slot = router(
+        Vec::new(),
+        Some(openai(&server)),
+        RouterConfig::new(
+            Target::Local(RouteReason::Configured),
+            Target::Local(RouteReason::Configured),
+            "test-session",
+        ),
+        None,
+    );
+    let (routed, _) = chat(&local_slot, &request).await;
+    let response = routed.unwrap().response;
+    assert_eq!(server.requests()[1].json()["n"], 3);
+    assert_eq!(response.text, "one\n");
+    assert_eq!(response.alternatives, vec!["two\n", "three\n"]);
+}

@@ -83,6 +83,17 @@ impl Session {
         (self.cfg.agent.whole_file_chars as usize).saturating_sub(text_chars(shown))
     }
 
+    /// The text of each of `paths` as it is now (`None`: no such file yet).
+    fn current_texts(&self, paths: &[String]) -> Vec<(String, Option<String>)> {
+        paths
+            .iter()
+            .map(|p| {
+                let text = crate::tools::read_text(&self.ws, p).ok().map(|(_, t)| t);
+                (p.clone(), text)
+            })
+            .collect()
+    }
+
     /// Whether a whole-file reply may write `path`: tests are shown but may be written only when the task asks
     /// for test changes (a small model told to make a check pass would otherwise often change the test).
     fn may_write(&self, path: &str) -> bool {
@@ -204,49 +215,107 @@ impl Session {
             ChatMessage::user(brief),
         ];
         let grammar = whole::grammar(&paths);
-        let (mut written, mut answered) = (0, 0);
+        let (mut written, mut answered, mut calls) = (0, 0, 0);
         // Whether the last reply wrote every file back as it was.
         let mut repeated = false;
-        for round in 0..ROUNDS {
+        // Replies sampled beside the last one asked for and not tried yet, best first; where the conversation
+        // stood when it was asked; the files as they were then (each candidate is written over those, not over
+        // the one tried before it), and the files a candidate of it wrote.
+        let mut pending: Vec<String> = Vec::new();
+        let mut asked_at = messages.len();
+        let mut before: Vec<(String, Option<String>)> = Vec::new();
+        let mut touched: Vec<String> = Vec::new();
+        loop {
             self.drain_ops();
             if self.interrupted {
                 return Some(Attempt::Interrupted);
             }
-            let request = ChatRequest {
-                messages: messages.clone(),
-                max_tokens: self.router.max_tokens(RouteRole::Executor),
-                grammar: Some(grammar.clone()),
-                stable_prefix: 2,
-                sources: sources.clone(),
-                // A later round samples: a greedy model asked again writes the same file again; after a reply
-                // that did just that, hotter.
-                temperature: (round > 0 || previous_failure.is_some() || self.round > 1)
-                    .then_some(if repeated { 1.0 } else { 0.6 }),
-                // After a repeated reply, the whole distribution: the usual top-p/min-p cut leaves a confident
-                // small model one candidate per token, so a higher temperature alone changes nothing.
-                top_p: repeated.then_some(1.0),
-                ..ChatRequest::default()
-            };
-            let response = match self.call(RouteRole::Executor, escalated, &request).await {
-                Ok(routed) => routed.response,
-                Err(CallError::Interrupted) => return Some(Attempt::Interrupted),
-                Err(CallError::Router(e @ RouterError::Auth { .. })) => {
-                    return Some(Attempt::Stopped(e.to_string()));
+            let (files, repeated_again) = if pending.is_empty() {
+                if calls == ROUNDS {
+                    break;
                 }
-                Err(CallError::Router(e)) => {
-                    return Some(Attempt::Failed(format!(
-                        "the model could not be reached: {e}"
-                    )));
+                let round = calls;
+                calls += 1;
+                before = self.current_texts(&paths);
+                touched.clear();
+                asked_at = messages.len();
+                let request = ChatRequest {
+                    messages: messages.clone(),
+                    max_tokens: self.router.max_tokens(RouteRole::Executor),
+                    grammar: Some(grammar.clone()),
+                    stable_prefix: 2,
+                    sources: sources.clone(),
+                    // A later round samples: a greedy model asked again writes the same file again; after a
+                    // reply that did just that, hotter.
+                    temperature: (round > 0 || previous_failure.is_some() || self.round > 1)
+                        .then_some(if repeated { 1.0 } else { 0.6 }),
+                    // After a repeated reply, the whole distribution: the usual top-p/min-p cut leaves a
+                    // confident small model one candidate per token, so a higher temperature alone changes
+                    // nothing.
+                    top_p: repeated.then_some(1.0),
+                    alternatives: self.cfg.agent.whole_file_alternatives,
+                    ..ChatRequest::default()
+                };
+                let response = match self.call(RouteRole::Executor, escalated, &request).await {
+                    Ok(routed) => routed.response,
+                    Err(CallError::Interrupted) => return Some(Attempt::Interrupted),
+                    Err(CallError::Router(e @ RouterError::Auth { .. })) => {
+                        return Some(Attempt::Stopped(e.to_string()));
+                    }
+                    Err(CallError::Router(e)) => {
+                        return Some(Attempt::Failed(format!(
+                            "the model could not be reached: {e}"
+                        )));
+                    }
+                };
+                let failing = self.checked.as_ref().is_some_and(|(_, f)| f.is_some());
+                let mut order = candidates(
+                    &response.text,
+                    &response.alternatives,
+                    &paths,
+                    &before,
+                    failing,
+                );
+                if order.is_empty() {
+                    tracing::info!(step = step.id, round, "a whole-file reply named no file");
+                    return None;
                 }
+                let (text, files) = order.remove(0);
+                let mut reply = ChatMessage::assistant(text.clone());
+                if text == response.text {
+                    reply.verbatim = response.verbatim.clone();
+                } else {
+                    tracing::info!(
+                        step = step.id,
+                        round,
+                        "the first reply left the files as they are; a reply sampled beside it is tried"
+                    );
+                }
+                messages.push(reply);
+                let repeated_now = !files.iter().any(|f| changes(f, &before));
+                pending = order.into_iter().map(|(t, _)| t).collect();
+                let repeated_before = repeated;
+                repeated = repeated_now;
+                (files, repeated_before && repeated_now)
+            } else {
+                // The next candidate of the same request, in place of the one that failed.
+                messages.truncate(asked_at);
+                let text = pending.remove(0);
+                messages.push(ChatMessage::assistant(text.clone()));
+                let mut files = whole::parse(&text, &paths);
+                // A file the last candidate wrote and this one leaves out goes back to how it was.
+                for path in &touched {
+                    if !files.iter().any(|f| f.path == *path)
+                        && let Some((_, Some(old))) = before.iter().find(|(p, _)| p == path)
+                    {
+                        files.push(whole::WholeFile {
+                            path: path.clone(),
+                            content: old.clone(),
+                        });
+                    }
+                }
+                (files, false)
             };
-            let files = whole::parse(&response.text, &paths);
-            let mut reply = ChatMessage::assistant(response.text.clone());
-            reply.verbatim = response.verbatim.clone();
-            messages.push(reply);
-            if files.is_empty() {
-                tracing::info!(step = step.id, round, "a whole-file reply named no file");
-                return None;
-            }
             let (mut changed, mut refused, mut results) = (Vec::new(), 0, Vec::new());
             for file in files {
                 let call = ToolCall {
@@ -280,17 +349,22 @@ impl Session {
                     return Some(Attempt::Interrupted);
                 }
             }
+            for path in &changed {
+                if !touched.contains(path) {
+                    touched.push(path.clone());
+                }
+            }
             let results = results.join("\n");
             written += changed.len();
             if refused > 0 && changed.is_empty() {
-                messages.push(ChatMessage::user(format!(
-                    "{results}\nWrite each file you change again, whole: its path, then a fenced block with every line."
-                )));
+                if pending.is_empty() {
+                    messages.push(ChatMessage::user(format!(
+                        "{results}\nWrite each file you change again, whole: its path, then a fenced block with every line."
+                    )));
+                }
                 continue;
             }
             let checked = last_open && *checks_left > 0;
-            let repeated_again = repeated && changed.is_empty();
-            repeated = changed.is_empty();
             if changed.is_empty()
                 && !(checked && self.checked.as_ref().is_some_and(|(_, f)| f.is_some()))
             {
@@ -316,6 +390,10 @@ impl Session {
                 }
                 Some(Err(report)) => {
                     answered += 1;
+                    if !pending.is_empty() {
+                        // A reply sampled beside this one is tried before the model is asked again.
+                        continue;
+                    }
                     if repeated_again {
                         // Asked again, the same files: more rounds of this conversation spend minutes on the
                         // same reply. A fresh attempt starts from the failing check instead.
@@ -356,6 +434,48 @@ impl Session {
                 "{answered} whole-file replies ({written} of them changing a file) left the project's check failing"
             ))
         })
+    }
+}
+
+/// The whole-file replies to try, in order, each with its files: the main reply, then those sampled beside it
+/// that change a file (relative to `before`) in a way no earlier one does. Replies that name no file are left
+/// out. When the check is known to fail (`failing`), a reply that leaves every file as it is goes only where no
+/// reply changes one, and then alone; otherwise the main reply stays first whatever it does (its "nothing to
+/// change" is an answer).
+fn candidates(
+    main: &str,
+    alternatives: &[String],
+    paths: &[String],
+    before: &[(String, Option<String>)],
+    failing: bool,
+) -> Vec<(String, Vec<whole::WholeFile>)> {
+    let mut out: Vec<(String, Vec<whole::WholeFile>, bool)> = Vec::new();
+    for (i, text) in std::iter::once(main)
+        .chain(alternatives.iter().map(String::as_str))
+        .enumerate()
+    {
+        let files = whole::parse(text, paths);
+        if files.is_empty() || out.iter().any(|(_, f, _)| *f == files) {
+            continue;
+        }
+        let changing = files.iter().any(|f| changes(f, before));
+        // An alternative is there to be different: one that changes nothing adds nothing.
+        if i > 0 && !changing {
+            continue;
+        }
+        out.push((text.to_string(), files, changing));
+    }
+    if failing && out.iter().any(|(_, _, changing)| *changing) {
+        out.retain(|(_, _, changing)| *changing);
+    }
+    out.into_iter().map(|(t, f, _)| (t, f)).collect()
+}
+
+/// Whether writing `file` would change it from its text in `before` (a file not there is created).
+fn changes(file: &whole::WholeFile, before: &[(String, Option<String>)]) -> bool {
+    match before.iter().find(|(p, _)| *p == file.path) {
+        Some((_, Some(old))) => whole::apply(old, &file.content).is_ok_and(|new| new != *old),
+        _ => true,
     }
 }
 
@@ -504,6 +624,64 @@ fn fence_tag(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn candidates_put_a_change_before_a_copy_when_the_check_fails_and_drop_what_adds_nothing() {
+        let paths = vec!["a.py".to_string()];
+        let before = vec![("a.py".to_string(), Some("x = 1\n".to_string()))];
+        let reply = |body: &str| format!("a.py\n```py\n{body}```\n");
+        let copy = reply("x = 1\n");
+        let (two, three) = (reply("x = 2\n"), reply("x = 3\n"));
+        let texts = |c: Vec<(String, Vec<whole::WholeFile>)>| -> Vec<String> {
+            c.into_iter().map(|(t, _)| t).collect()
+        };
+        // A failing check: the copy goes, the changes stay in order, a duplicate and a non-reply go.
+        let alts = vec![
+            two.clone(),
+            "no file here".to_string(),
+            two.clone(),
+            three.clone(),
+        ];
+        assert_eq!(
+            texts(candidates(&copy, &alts, &paths, &before, true)),
+            vec![two.clone(), three.clone()]
+        );
+        // No failing check: the main reply's "nothing to change" is its answer and stays first; an alternative
+        // that also copies adds nothing.
+        assert_eq!(
+            texts(candidates(
+                &copy,
+                &[copy.clone(), two.clone()],
+                &paths,
+                &before,
+                false
+            )),
+            vec![copy.clone(), two.clone()]
+        );
+        // Only copies under a failing check: the main one alone (the repeat rule takes it from there).
+        assert_eq!(
+            texts(candidates(
+                &copy,
+                std::slice::from_ref(&copy),
+                &paths,
+                &before,
+                true
+            )),
+            vec![copy.clone()]
+        );
+        // A main reply that names no file gives way to one that does.
+        assert_eq!(
+            texts(candidates(
+                "prose",
+                std::slice::from_ref(&three),
+                &paths,
+                &before,
+                true
+            )),
+            vec![three]
+        );
+        assert!(candidates("prose", &[], &paths, &before, true).is_empty());
+    }
 
     #[test]
     fn tests_are_known_by_their_names_and_folders() {

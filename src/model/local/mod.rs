@@ -28,7 +28,7 @@ pub use sampler::grammar_text;
 pub use template::{TemplateChoice, TemplateMode, chatml};
 pub use types::{
     CancelToken, Completion, Constraint, EngineError, FinishReason, GenEvent, GenRequest, GenStats,
-    Prompt, SamplingParams,
+    MAX_ALTERNATIVES, Prompt, SamplingParams,
 };
 
 use crate::config::Config;
@@ -294,10 +294,15 @@ fn fold(text: &mut String, event: GenEvent) -> Result<Option<Completion>, Engine
             text.push_str(&t);
             Ok(None)
         }
-        GenEvent::Done { finish, stats } => Ok(Some(Completion {
+        GenEvent::Done {
+            finish,
+            stats,
+            alternatives,
+        } => Ok(Some(Completion {
             text: std::mem::take(text),
             finish,
             stats,
+            alternatives,
         })),
         GenEvent::Failed(e) => Err(e),
     }

@@ -89,7 +89,13 @@ pub struct GenRequest {
     pub constraint: Option<Constraint>,
     /// Strings that end generation (not included in the output).
     pub stop: Vec<String>,
+    /// Samplers of more replies to the same prompt, decoded beside the main one in the same batches (a KV
+    /// sequence each); at most [`MAX_ALTERNATIVES`], and fewer where the context cannot hold them all.
+    pub alternatives: Vec<SamplingParams>,
 }
+
+/// Most replies an engine samples beside the main one.
+pub const MAX_ALTERNATIVES: usize = 3;
 
 impl GenRequest {
     /// A chat request with greedy sampling and no grammar.
@@ -100,6 +106,7 @@ impl GenRequest {
             sampling: SamplingParams::greedy(),
             constraint: None,
             stop: Vec::new(),
+            alternatives: Vec::new(),
         }
     }
 }
@@ -139,6 +146,8 @@ pub struct GenStats {
     pub time_to_first_token: Duration,
     /// The request's grammar was parsed for an earlier request and reused (a fresh copy).
     pub grammar_reused: bool,
+    /// Tokens generated for the alternative replies, all together.
+    pub alternative_tokens: u32,
 }
 
 impl GenStats {
@@ -172,6 +181,8 @@ pub enum GenEvent {
         finish: FinishReason,
         /// What it cost.
         stats: GenStats,
+        /// The alternative replies' texts, in the order their samplers were given.
+        alternatives: Vec<String>,
     },
     /// Generation failed; no `Done` follows.
     Failed(EngineError),
@@ -186,6 +197,8 @@ pub struct Completion {
     pub finish: FinishReason,
     /// What it cost.
     pub stats: GenStats,
+    /// The alternative replies' texts.
+    pub alternatives: Vec<String>,
 }
 
 /// Cancels a request; cloning shares the flag.

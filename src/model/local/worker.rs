@@ -21,7 +21,8 @@ use super::slots::{self, Placement};
 use super::template::ChatFormatter;
 use super::text::{StopMatcher, StopScan, Utf8Stream};
 use super::types::{
-    CancelToken, Constraint, EngineError, FinishReason, GenEvent, GenRequest, GenStats, Prompt,
+    CancelToken, Constraint, EngineError, FinishReason, GenEvent, GenRequest, GenStats,
+    MAX_ALTERNATIVES, Prompt,
 };
 use super::{EngineConfig, ModelInfo};
 
@@ -82,7 +83,11 @@ pub(super) fn run(
             .with_n_batch(config.batch_size)
             .with_n_ubatch(config.batch_size)
             .with_n_threads(threads)
-            .with_n_threads_batch(threads);
+            .with_n_threads_batch(threads)
+            // Alternative replies decode on sequences of their own, sharing the prompt's cells: one cache for
+            // all, so the main sequence still has the whole context.
+            .with_n_seq_max(1 + MAX_ALTERNATIVES as u32)
+            .with_kv_unified(true);
         let formatter = ChatFormatter::new(&model, &config.chat_template)?;
         let info = ModelInfo {
             path: config.model_path.clone(),
@@ -143,7 +148,11 @@ pub(super) fn run(
                     worker.generate(&request, &events, &cancel)
                 }));
                 let event = match outcome {
-                    Ok(Ok((finish, stats))) => GenEvent::Done { finish, stats },
+                    Ok(Ok((finish, stats, alternatives))) => GenEvent::Done {
+                        finish,
+                        stats,
+                        alternatives,
+                    },
                     Ok(Err(e)) => GenEvent::Failed(e),
                     Err(_) => {
                         worker.forget_all();
@@ -411,7 +420,7 @@ impl Worker<'_> {
         request: &GenRequest,
         events: &UnboundedSender<GenEvent>,
         cancel: &CancelToken,
-    ) -> Result<(FinishReason, GenStats), EngineError> {
+    ) -> Result<(FinishReason, GenStats, Vec<String>), EngineError> {
         let started = Instant::now();
         let prompt_text = self.render(&request.prompt)?;
         let tokens = self.prompt_tokens(&prompt_text);
@@ -451,79 +460,165 @@ impl Worker<'_> {
         self.cached_text = None;
         if !self.decode(&tokens[keep..], cancel)? {
             stats.prefill = started.elapsed();
-            return Ok((FinishReason::Cancelled, stats));
+            return Ok((FinishReason::Cancelled, stats, Vec::new()));
         }
         stats.prefill = started.elapsed();
+        let mut stops = request.stop.clone();
+        stops.extend(self.formatter.extra_stops());
+        let mut alternatives = self.alternatives(request, &tokens, &stops)?;
+        let outcome = self.decode_replies(
+            request,
+            &tokens,
+            (prompt_text, started),
+            &stops,
+            &mut sampler,
+            &mut alternatives,
+            &mut stats,
+            events,
+            cancel,
+        );
+        // The alternatives' sequences go whatever happened; the main one is the cache.
+        for alt in &alternatives {
+            let seq = u32::try_from(alt.seq).ok();
+            if !matches!(self.ctx.clear_kv_cache_seq(seq, None, None), Ok(true)) {
+                self.forget_cache();
+            }
+        }
+        let finish = outcome?;
+        stats.alternative_tokens = alternatives.iter().map(|a| a.generated).sum();
+        let texts = alternatives.into_iter().map(Alternative::finish).collect();
+        Ok((finish, stats, texts))
+    }
+
+    /// The alternative replies `request` asks for, each on its own sequence holding the prompt (the main
+    /// sequence's cells, shared): as many as fit the context beside the main reply at full length.
+    fn alternatives(
+        &mut self,
+        request: &GenRequest,
+        tokens: &[LlamaToken],
+        stops: &[String],
+    ) -> Result<Vec<Alternative>, EngineError> {
+        let n_ctx = self.ctx.n_ctx() as usize;
+        let per_reply = request.max_tokens as usize;
+        let fit = (n_ctx.saturating_sub(tokens.len()) / per_reply.max(1)).saturating_sub(1);
+        let wanted = request.alternatives.len().min(MAX_ALTERNATIVES).min(fit);
+        if wanted < request.alternatives.len() {
+            tracing::debug!(
+                asked = request.alternatives.len(),
+                wanted,
+                "the context holds fewer alternative replies than asked"
+            );
+        }
+        let mut out = Vec::with_capacity(wanted);
+        for (i, sampling) in request.alternatives.iter().take(wanted).enumerate() {
+            let mut sampler = match request.constraint.as_ref() {
+                Some(c) => {
+                    let grammar = self.grammars.get(self.model, c)?;
+                    TokenSampler::with_grammar(self.model, sampling, Some(grammar))?
+                }
+                None => TokenSampler::new(self.model, sampling, None)?,
+            };
+            sampler.accept_prompt(tokens);
+            // Sequence ids 1.. are the alternatives' (the context allows 1 + MAX_ALTERNATIVES).
+            let seq = i32::try_from(i + 1).unwrap_or(i32::MAX);
+            self.ctx
+                .copy_kv_cache_seq(0, seq, None, None)
+                .map_err(|e| EngineError::Decode(e.to_string()))?;
+            out.push(Alternative {
+                seq,
+                sampler,
+                pos: tokens.len(),
+                logits_at: None,
+                next: None,
+                utf8: Utf8Stream::default(),
+                stop: StopMatcher::new(stops),
+                text: String::new(),
+                generated: 0,
+                done: false,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Samples the main reply (streamed to `events`) and the alternatives together, one batch per token.
+    #[allow(clippy::too_many_arguments)]
+    fn decode_replies(
+        &mut self,
+        request: &GenRequest,
+        tokens: &[LlamaToken],
+        (prompt_text, started): (String, Instant),
+        stops: &[String],
+        sampler: &mut TokenSampler,
+        alternatives: &mut [Alternative],
+        stats: &mut GenStats,
+        events: &UnboundedSender<GenEvent>,
+        cancel: &CancelToken,
+    ) -> Result<FinishReason, EngineError> {
+        let n_ctx = self.ctx.n_ctx() as usize;
         // From here the cache holds exactly the prompt's text, then each decoded token's piece.
         let mut known = prompt_text.into_bytes();
         let mut decoded = 0usize;
-
         let decode_start = Instant::now();
-        let mut stops = request.stop.clone();
-        stops.extend(self.formatter.extra_stops());
-        let mut stop = StopMatcher::new(&stops);
+        let mut stop = StopMatcher::new(stops);
         let mut utf8 = Utf8Stream::default();
-        let mut logits_at = self.batch.n_tokens() - 1;
+        let prompt_logits = self.batch.n_tokens() - 1;
+        let mut logits_at = prompt_logits;
+        for alt in alternatives.iter_mut() {
+            alt.logits_at = Some(prompt_logits);
+        }
         let vocab = self.model.vocab();
         let emit =
             |text: String| -> bool { text.is_empty() || events.send(GenEvent::Text(text)).is_ok() };
-        let finish = loop {
-            if cancel.is_cancelled() {
-                break FinishReason::Cancelled;
-            }
-            if stats.generated_tokens >= request.max_tokens {
-                break FinishReason::MaxTokens;
-            }
-            if self.cached.len() >= n_ctx {
-                break FinishReason::ContextFull;
-            }
-            let room = request
-                .max_tokens
-                .min(u32::try_from(n_ctx - self.cached.len()).unwrap_or(u32::MAX));
-            // Only a JSON document is closed near the budget (its closers are JSON's); a GBNF reply that runs
-            // out is cut off, so that its reader can tell (a whole-file block without its fence is no file).
-            let closing = sampler.constrained()
-                && matches!(request.constraint, Some(Constraint::JsonSchema(_)))
-                && stats.generated_tokens + CLOSING_RESERVE.min(room / 2) >= room;
-            let token = if closing {
-                sampler.sample_closing(
-                    &self.ctx,
-                    logits_at,
-                    &self.closers,
-                    |t| vocab.is_eog(t),
-                    |t| vocab.token_to_piece(t, false, None).len(),
-                )?
-            } else {
-                sampler.sample(&self.ctx, logits_at)?
-            };
-            if stats.generated_tokens == 0 {
-                stats.time_to_first_token = started.elapsed();
-            }
-            if vocab.is_eog(token) {
-                break FinishReason::Eos;
-            }
-            stats.generated_tokens += 1;
-            let piece = vocab.token_to_piece(token, false, None);
-            let text = utf8.push(&piece);
-            match stop.push(&text) {
-                StopScan::Stopped(before) => {
-                    emit(before);
-                    break FinishReason::Stop;
-                }
-                StopScan::Continue(out) => {
-                    if !emit(out) {
-                        // Nobody is listening any more.
-                        break FinishReason::Cancelled;
+        let mut finish: Option<FinishReason> = None;
+        loop {
+            let mut next = None;
+            if finish.is_none() {
+                match self.sample_main(request, sampler, logits_at, stats, started, n_ctx)? {
+                    Err(reason) => finish = Some(reason),
+                    Ok(token) => {
+                        stats.generated_tokens += 1;
+                        let piece = vocab.token_to_piece(token, false, None);
+                        let text = utf8.push(&piece);
+                        match stop.push(&text) {
+                            StopScan::Stopped(before) => {
+                                emit(before);
+                                finish = Some(FinishReason::Stop);
+                            }
+                            StopScan::Continue(out) => {
+                                if emit(out) {
+                                    known.extend_from_slice(&piece);
+                                    next = Some(token);
+                                } else {
+                                    // Nobody is listening any more.
+                                    finish = Some(FinishReason::Cancelled);
+                                }
+                            }
+                        }
                     }
                 }
             }
-            if !self.decode(&[token], cancel)? {
-                break FinishReason::Cancelled;
+            for alt in alternatives.iter_mut() {
+                alt.advance(
+                    &self.ctx,
+                    request.max_tokens,
+                    n_ctx,
+                    |t| vocab.is_eog(t),
+                    |t| vocab.token_to_piece(t, false, None),
+                )?;
             }
-            known.extend_from_slice(&piece);
-            decoded += 1;
-            logits_at = 0;
-        };
+            if next.is_none() && alternatives.iter().all(|a| a.next.is_none()) {
+                break;
+            }
+            if !self.step(next, alternatives, cancel)? {
+                finish = Some(FinishReason::Cancelled);
+                break;
+            }
+            if next.is_some() {
+                decoded += 1;
+                logits_at = 0;
+            }
+        }
+        let finish = finish.unwrap_or(FinishReason::Cancelled);
         // Known only if every token in the cache is accounted for.
         if self.cached.len() == tokens.len() + decoded {
             self.cached_text = Some(known);
@@ -538,7 +633,164 @@ impl Worker<'_> {
             emit(rest);
         }
         stats.decode = decode_start.elapsed();
-        Ok((finish, stats))
+        Ok(finish)
+    }
+
+    /// The main reply's next token, or why it ends.
+    fn sample_main(
+        &self,
+        request: &GenRequest,
+        sampler: &mut TokenSampler,
+        logits_at: i32,
+        stats: &mut GenStats,
+        started: Instant,
+        n_ctx: usize,
+    ) -> Result<Result<LlamaToken, FinishReason>, EngineError> {
+        if stats.generated_tokens >= request.max_tokens {
+            return Ok(Err(FinishReason::MaxTokens));
+        }
+        if self.cached.len() >= n_ctx {
+            return Ok(Err(FinishReason::ContextFull));
+        }
+        let vocab = self.model.vocab();
+        let room = request
+            .max_tokens
+            .min(u32::try_from(n_ctx - self.cached.len()).unwrap_or(u32::MAX));
+        // Only a JSON document is closed near the budget (its closers are JSON's); a GBNF reply that runs
+        // out is cut off, so that its reader can tell (a whole-file block without its fence is no file).
+        let closing = sampler.constrained()
+            && matches!(request.constraint, Some(Constraint::JsonSchema(_)))
+            && stats.generated_tokens + CLOSING_RESERVE.min(room / 2) >= room;
+        let token = if closing {
+            sampler.sample_closing(
+                &self.ctx,
+                logits_at,
+                &self.closers,
+                |t| vocab.is_eog(t),
+                |t| vocab.token_to_piece(t, false, None).len(),
+            )?
+        } else {
+            sampler.sample(&self.ctx, logits_at)?
+        };
+        if stats.generated_tokens == 0 {
+            stats.time_to_first_token = started.elapsed();
+        }
+        if vocab.is_eog(token) {
+            return Ok(Err(FinishReason::Eos));
+        }
+        Ok(Ok(token))
+    }
+
+    /// Decodes one token of the main reply (when it goes on) and of each alternative that has one, in one
+    /// batch; `false` when cancelled first.
+    fn step(
+        &mut self,
+        main: Option<LlamaToken>,
+        alternatives: &mut [Alternative],
+        cancel: &CancelToken,
+    ) -> Result<bool, EngineError> {
+        if cancel.is_cancelled() {
+            return Ok(false);
+        }
+        self.batch.clear();
+        let mut at = 0i32;
+        let position = |p: usize| {
+            i32::try_from(p).map_err(|_| EngineError::Decode("position overflow".into()))
+        };
+        if let Some(token) = main {
+            self.batch
+                .add(token, position(self.cached.len())?, &[0], true)
+                .map_err(|e| EngineError::Decode(e.to_string()))?;
+            at += 1;
+        }
+        for alt in alternatives.iter_mut() {
+            alt.logits_at = None;
+            if let Some(token) = alt.next.take() {
+                self.batch
+                    .add(token, position(alt.pos)?, &[alt.seq], true)
+                    .map_err(|e| EngineError::Decode(e.to_string()))?;
+                alt.pos += 1;
+                alt.logits_at = Some(at);
+                at += 1;
+            }
+        }
+        if let Err(e) = self.ctx.decode(&mut self.batch) {
+            // What this batch put in the cache is unknown: start clean next time.
+            self.forget_cache();
+            return Err(EngineError::Decode(e.to_string()));
+        }
+        if let Some(token) = main {
+            self.cached.push(token);
+        }
+        Ok(true)
+    }
+}
+
+/// A reply sampled beside the main one, on its own KV sequence.
+struct Alternative {
+    seq: i32,
+    sampler: TokenSampler,
+    /// Position of its next token.
+    pos: usize,
+    /// Where its logits are in the last batch (`None`: it had no token there).
+    logits_at: Option<i32>,
+    /// The token it decodes in the next batch.
+    next: Option<LlamaToken>,
+    utf8: Utf8Stream,
+    stop: StopMatcher,
+    text: String,
+    generated: u32,
+    done: bool,
+}
+
+impl Alternative {
+    /// Samples its next token from the last batch's logits, unless it has ended.
+    fn advance(
+        &mut self,
+        ctx: &LlamaContext<'_>,
+        max_tokens: u32,
+        n_ctx: usize,
+        is_eog: impl Fn(LlamaToken) -> bool,
+        piece: impl Fn(LlamaToken) -> Vec<u8>,
+    ) -> Result<(), EngineError> {
+        let Some(at) = self.logits_at.filter(|_| !self.done) else {
+            return Ok(());
+        };
+        if self.generated >= max_tokens || self.pos >= n_ctx {
+            self.done = true;
+            return Ok(());
+        }
+        let token = self.sampler.sample(ctx, at)?;
+        if is_eog(token) {
+            self.done = true;
+            return Ok(());
+        }
+        self.generated += 1;
+        let text = self.utf8.push(&piece(token));
+        match self.stop.push(&text) {
+            StopScan::Stopped(before) => {
+                self.text.push_str(&before);
+                self.done = true;
+            }
+            StopScan::Continue(out) => {
+                self.text.push_str(&out);
+                self.next = Some(token);
+            }
+        }
+        Ok(())
+    }
+
+    /// Its whole text.
+    fn finish(mut self) -> String {
+        let tail = self.utf8.finish();
+        match self.stop.push(&tail) {
+            StopScan::Stopped(before) => self.text.push_str(&before),
+            StopScan::Continue(out) => {
+                self.text.push_str(&out);
+                self.text.push_str(&self.stop.finish());
+            }
+        }
+        self.text
     }
 }
 

@@ -83,6 +83,41 @@ pub mod openai {
         ]
     }
 
+    /// A reply to a request with `n` = `texts.len()`: the choices' deltas interleaved, each with its index,
+    /// each choice's stop, usage, [DONE].
+    pub fn choices(texts: &[&str]) -> Vec<String> {
+        let frame = |index: usize, delta: Value, finish: Option<&str>| {
+            let body = json!({
+                "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_763_700_000, "model": "mock-model",
+                "choices": [{"index": index, "delta": delta, "finish_reason": finish}]
+            });
+            format!("data: {body}\n\n")
+        };
+        let pieces: Vec<Vec<&str>> = texts
+            .iter()
+            .map(|t| t.split_inclusive('\n').collect())
+            .collect();
+        let longest = pieces.iter().map(Vec::len).max().unwrap_or(0);
+        let mut frames = Vec::new();
+        for k in 0..longest {
+            for (index, parts) in pieces.iter().enumerate() {
+                if let Some(part) = parts.get(k) {
+                    frames.push(frame(
+                        index,
+                        json!({"role": "assistant", "content": part}),
+                        None,
+                    ));
+                }
+            }
+        }
+        for index in 0..texts.len() {
+            frames.push(frame(index, json!({}), Some("stop")));
+        }
+        frames.push(usage(500, 0, 40));
+        frames.push(done());
+        frames
+    }
+
     /// A whole text reply: the text in pieces, stop, usage, [DONE].
     pub fn reply(text: &str, prompt: u64, cached: u64, completion: u64) -> Vec<String> {
         let mut frames: Vec<String> = text.split_inclusive(' ').map(self::text).collect();
