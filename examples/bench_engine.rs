@@ -12,8 +12,8 @@ use clap::Parser;
 use tandem::config::DEMO_MODEL_FILE;
 use tandem::model::ChatMessage;
 use tandem::model::local::{
-    Completion, Constraint, EngineConfig, GenRequest, LocalEngine, Prompt, SamplingParams,
-    llama_system_info, physical_cores,
+    AlternativeRequest, Completion, Constraint, EngineConfig, GenRequest, LocalEngine, Prompt,
+    SamplingParams, llama_system_info, physical_cores,
 };
 use tandem::paths::Dirs;
 
@@ -129,7 +129,10 @@ fn main() -> anyhow::Result<()> {
             ..SamplingParams::greedy()
         };
         request.sampling = hot(run as u32);
-        request.alternatives = vec![hot(1000 + run as u32), hot(2000 + run as u32)];
+        request.alternatives = vec![
+            AlternativeRequest::same_prompt(hot(1000 + run as u32)),
+            AlternativeRequest::same_prompt(hot(2000 + run as u32)),
+        ];
         request.constraint = Some(Constraint::Gbnf(whole_grammar.clone()));
         let done = engine.complete(request)?;
         let all = done.stats.generated_tokens + done.stats.alternative_tokens;

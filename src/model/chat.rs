@@ -153,9 +153,15 @@ pub struct ChatRequest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
     /// More replies to sample beside the first, hotter, for the caller to choose among: a local engine decodes
-    /// them in the same batches (one pass over the weights serves all); a remote provider ignores it.
+    /// them in the same batches (one pass over the weights serves all), an OpenAI-compatible server is asked
+    /// for them with `n`, Anthropic's API ignores it; the router drops it on the way to a cloud link.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub alternatives: u32,
+    /// How many leading messages the alternatives are sampled from (`None`: all): fewer makes them fresh
+    /// answers to an earlier turn instead of revisions anchored to the replies after it. A provider that
+    /// cannot give each reply its own prompt leaves such alternatives out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alternative_messages: Option<usize>,
 }
 
 fn is_zero(n: &u32) -> bool {

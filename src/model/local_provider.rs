@@ -16,8 +16,8 @@ use super::chat::{
 };
 use super::error::ProviderError;
 use super::local::{
-    CancelToken, Constraint, EngineConfig, EngineError, FinishReason as EngineFinish, GenEvent,
-    GenRequest, LocalEngine, Prompt, SamplingParams,
+    AlternativeRequest, CancelToken, Constraint, EngineConfig, EngineError,
+    FinishReason as EngineFinish, GenEvent, GenRequest, LocalEngine, Prompt, SamplingParams,
 };
 
 /// The local engine as a chat model.
@@ -275,7 +275,19 @@ impl ChatModel for LocalProvider {
                 sampling.top_p = p;
                 sampling.min_p = 0.0;
             }
-            let alternatives = alternative_sampling(&sampling, request.alternatives);
+            // Alternatives that see only the first messages get a prompt of their own (it shares the main
+            // prompt's start, so the engine decodes only its last few tokens).
+            let own_prompt = request
+                .alternative_messages
+                .filter(|n| *n > 0 && *n < request.messages.len())
+                .map(|n| Prompt::Chat(plain_messages(&request.messages[..n])));
+            let alternatives = alternative_sampling(&sampling, request.alternatives)
+                .into_iter()
+                .map(|sampling| AlternativeRequest {
+                    sampling,
+                    prompt: own_prompt.clone(),
+                })
+                .collect();
             let gen_request = GenRequest {
                 prompt: Prompt::Chat(plain_messages(&request.messages)),
                 max_tokens: request.max_tokens,

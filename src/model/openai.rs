@@ -67,7 +67,11 @@ impl OpenAiProvider {
         if let Some(p) = request.top_p {
             body["top_p"] = json!(p);
         }
-        if request.alternatives > 0 {
+        // `n` samples every choice from the same messages: alternatives meant to see fewer are left out.
+        let same_prompt = request
+            .alternative_messages
+            .is_none_or(|n| n >= request.messages.len());
+        if request.alternatives > 0 && same_prompt {
             body["n"] = json!(1 + request.alternatives);
         }
         if !request.tools.is_empty() {

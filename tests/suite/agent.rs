@@ -1595,6 +1595,42 @@ async fn replies_sampled_beside_a_failing_one_are_tried_on_the_check_before_the_
 }
 
 #[tokio::test]
+async fn a_file_a_failing_check_names_is_not_made_writable_when_the_reply_would_outgrow_its_budget()
+{
+    // helpers.py is in the failing check's traceback; written whole beside calc.py it would not fit the
+    // executor's 512-token reply.
+    let mut helpers = String::from(
+        "import calc\n\n\ndef check_add():\n    if calc.add(2, 3) != 5:\n        raise ValueError(\"add is wrong\")\n",
+    );
+    for i in 0..30 {
+        helpers.push_str(&format!("\n\ndef unused_{i}(x):\n    return x + {i}\n"));
+    }
+    let test_more = "import unittest\n\nimport helpers\n\n\nclass MoreTest(unittest.TestCase):\n    def test_check(self):\n        helpers.check_add()\n";
+    let (outcome, _events, requests) = scripted_local_with(
+        config("w14", "Fix add()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            text(&format!("calc.py\n```\n{FIXED_CALC}```\n")),
+        ],
+        &[
+            ("helpers.py", helpers.clone()),
+            ("test_more.py", test_more.to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    let brief = requests[1].json()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        brief.contains("Reply with the complete new content of each file you change (calc.py)"),
+        "{brief}"
+    );
+    assert!(!brief.contains("def unused_29"), "{brief}");
+}
+
+#[tokio::test]
 async fn a_test_that_a_later_check_names_is_shown_to_the_model_in_that_round() {
     // The check runs a second test file the plan and the task never name.
     let extra_test = "import unittest\n\nimport calc\n\n\nclass MoreTest(unittest.TestCase):\n    def test_mul_zero(self):\n        self.assertEqual(calc.mul(0, 3), 0)\n";

@@ -5,8 +5,8 @@ use std::time::Duration;
 use pretty_assertions::assert_eq;
 use tandem::model::ChatMessage;
 use tandem::model::local::{
-    Constraint, EngineConfig, EngineError, FinishReason, GenEvent, GenRequest, LocalEngine, Prompt,
-    SamplingParams, TemplateChoice,
+    AlternativeRequest, Constraint, EngineConfig, EngineError, FinishReason, GenEvent, GenRequest,
+    LocalEngine, Prompt, SamplingParams, TemplateChoice,
 };
 
 use super::support::{engine, engine_with};
@@ -597,9 +597,9 @@ fn replies_sampled_beside_the_main_one_follow_its_grammar_and_leave_it_and_the_c
             whole::render("calc.py", "py", "def add(a, b):\n    return a - b\n")
         )),
     ];
-    let request = |alternatives: Vec<SamplingParams>| GenRequest {
+    let request = |alternatives: Vec<AlternativeRequest>| GenRequest {
         prompt: Prompt::Chat(prompt.clone()),
-        max_tokens: 64,
+        max_tokens: 400,
         sampling: SamplingParams::greedy(),
         constraint: Some(Constraint::Gbnf(whole::grammar(&paths))),
         stop: vec![],
@@ -608,11 +608,16 @@ fn replies_sampled_beside_the_main_one_follow_its_grammar_and_leave_it_and_the_c
     let alone = engine.complete(request(Vec::new())).unwrap();
     assert!(alone.alternatives.is_empty());
     let hot = |seed| SamplingParams {
-        temperature: 1.2,
+        temperature: 1.5,
         seed: Some(seed),
         ..SamplingParams::greedy()
     };
-    let together = engine.complete(request(vec![hot(1), hot(2)])).unwrap();
+    let together = engine
+        .complete(request(vec![
+            AlternativeRequest::same_prompt(hot(1)),
+            AlternativeRequest::same_prompt(hot(2)),
+        ]))
+        .unwrap();
     // The main reply is the greedy one whatever is decoded beside it.
     assert_eq!(together.text, alone.text);
     assert_eq!(together.alternatives.len(), 2);
@@ -624,6 +629,15 @@ fn replies_sampled_beside_the_main_one_follow_its_grammar_and_leave_it_and_the_c
     }
     assert!(
         together.stats.alternative_tokens > 0,
+        "{:?}",
+        together.stats
+    );
+    let n = together.stats.generated_tokens;
+    // Once the main reply has ended, an alternative runs at most half as long again and 32 tokens more
+    // (the main reply waits for them), however hot it samples.
+    assert!(n < 200, "the greedy reply is short: {n}");
+    assert!(
+        together.stats.alternative_tokens <= 2 * (n + n / 2 + 32),
         "{:?}",
         together.stats
     );
@@ -643,12 +657,65 @@ fn replies_sampled_beside_the_main_one_follow_its_grammar_and_leave_it_and_the_c
     // Where the context cannot hold more replies at full length, fewer are decoded.
     let long = GenRequest {
         max_tokens: 3000,
-        ..request(vec![hot(3), hot(4)])
+        ..request(vec![
+            AlternativeRequest::same_prompt(hot(3)),
+            AlternativeRequest::same_prompt(hot(4)),
+        ])
     };
     let short_of_room = engine.complete(long).unwrap();
     assert!(
         short_of_room.alternatives.is_empty(),
         "{:?}",
         short_of_room.alternatives
+    );
+}
+
+#[test]
+fn an_alternative_with_a_prompt_of_its_own_decodes_only_its_own_part_and_answers_that_prompt() {
+    use tandem::edit::whole;
+    let (model, _model_lock) = require_model!();
+    let engine = engine(model);
+    let paths = vec!["calc.py".to_string()];
+    let brief = vec![
+        ChatMessage::system("You write files whole: a path, then a fenced block with every line."),
+        ChatMessage::user(format!(
+            "Fix add so it adds.\n\n{}",
+            whole::render("calc.py", "py", "def add(a, b):\n    return a - b\n")
+        )),
+    ];
+    // A later round: the first reply and what the check said of it.
+    let mut conversation = brief.clone();
+    conversation.push(ChatMessage::assistant(
+        "calc.py\n```py\ndef add(a, b):\n    return a * b\n```\n",
+    ));
+    conversation.push(ChatMessage::user(
+        "The check still fails: add(2, 3) gave 6.",
+    ));
+    let greedy = |prompt: &Vec<ChatMessage>, alternatives| GenRequest {
+        prompt: Prompt::Chat(prompt.clone()),
+        max_tokens: 96,
+        sampling: SamplingParams::greedy(),
+        constraint: Some(Constraint::Gbnf(whole::grammar(&paths))),
+        stop: vec![],
+        alternatives,
+    };
+    let fresh = engine.complete(greedy(&brief, Vec::new())).unwrap();
+    let revision = engine.complete(greedy(&conversation, Vec::new())).unwrap();
+    engine.clear_cache().unwrap();
+    let together = engine
+        .complete(greedy(
+            &conversation,
+            vec![AlternativeRequest {
+                sampling: SamplingParams::greedy(),
+                prompt: Some(Prompt::Chat(brief.clone())),
+            }],
+        ))
+        .unwrap();
+    // Each reply is the one its own prompt gives alone.
+    assert_eq!(together.text, revision.text);
+    assert_eq!(together.alternatives, vec![fresh.text.clone()]);
+    assert_eq!(
+        together.stats.alternative_tokens,
+        fresh.stats.generated_tokens
     );
 }

@@ -69,13 +69,16 @@ impl Session {
             }
         }
         let chars = text_chars(&out);
-        // The reply carries only the files the model may write: tests shown for reference cost prompt
-        // tokens (within `budget`), not reply tokens.
+        (!out.is_empty() && chars <= budget && self.reply_fits(&out)).then_some(out)
+    }
+
+    /// Whether a reply that writes every file of `files` the model may write fits the executor's reply budget:
+    /// tests shown for reference cost prompt tokens (within `agent.whole_file_chars`), not reply tokens.
+    fn reply_fits(&self, files: &[(String, Option<String>)]) -> bool {
         let (written, _): (Vec<_>, Vec<_>) =
-            out.iter().cloned().partition(|(p, _)| self.may_write(p));
+            files.iter().cloned().partition(|(p, _)| self.may_write(p));
         let tokens = text_chars(&written) / CHARS_PER_TOKEN + REPLY_MARGIN * written.len();
-        let max_tokens = self.router.max_tokens(RouteRole::Executor) as usize;
-        (!out.is_empty() && chars <= budget && tokens <= max_tokens).then_some(out)
+        tokens <= self.router.max_tokens(RouteRole::Executor) as usize
     }
 
     /// Characters of files a whole-file step may still show beside `shown` (`agent.whole_file_chars`).
@@ -169,8 +172,13 @@ impl Session {
         // The files a failing check names (the test that fails, the file the error is in) are what a person
         // would open next; a small model does not ask for them.
         if let Some((_, Some(report))) = &self.checked {
-            let extra = self.report_files(report, &targets, self.room_left(&targets));
-            targets.extend(extra.into_iter().map(|(p, t)| (p, Some(t))));
+            for (path, text) in self.report_files(report, &targets, self.room_left(&targets)) {
+                // A file the model may write comes in only if a reply writing all of them still fits.
+                targets.push((path, Some(text)));
+                if !self.reply_fits(&targets) {
+                    targets.pop();
+                }
+            }
         }
         let (writable, reference): (Vec<_>, Vec<_>) =
             targets.iter().partition(|(p, _)| self.may_write(p));
@@ -254,6 +262,9 @@ impl Session {
                     // nothing.
                     top_p: repeated.then_some(1.0),
                     alternatives: self.cfg.agent.whole_file_alternatives,
+                    // Sampled from the brief alone: fresh answers to it. Beside a later round's revision, which
+                    // a small model anchors on its last reply, they are what differs.
+                    alternative_messages: Some(2),
                     ..ChatRequest::default()
                 };
                 let response = match self.call(RouteRole::Executor, escalated, &request).await {

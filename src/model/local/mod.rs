@@ -27,8 +27,8 @@ pub use prefix::{common_prefix, tokens_to_keep};
 pub use sampler::grammar_text;
 pub use template::{TemplateChoice, TemplateMode, chatml};
 pub use types::{
-    CancelToken, Completion, Constraint, EngineError, FinishReason, GenEvent, GenRequest, GenStats,
-    MAX_ALTERNATIVES, Prompt, SamplingParams,
+    ALTERNATIVE_PROMPT_MAX, AlternativeRequest, CancelToken, Completion, Constraint, EngineError,
+    FinishReason, GenEvent, GenRequest, GenStats, MAX_ALTERNATIVES, Prompt, SamplingParams,
 };
 
 use crate::config::Config;

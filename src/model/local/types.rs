@@ -89,10 +89,34 @@ pub struct GenRequest {
     pub constraint: Option<Constraint>,
     /// Strings that end generation (not included in the output).
     pub stop: Vec<String>,
-    /// Samplers of more replies to the same prompt, decoded beside the main one in the same batches (a KV
-    /// sequence each); at most [`MAX_ALTERNATIVES`], and fewer where the context cannot hold them all.
-    pub alternatives: Vec<SamplingParams>,
+    /// More replies, decoded beside the main one in the same batches (a KV sequence each); at most
+    /// [`MAX_ALTERNATIVES`], and fewer where the context cannot hold them all.
+    pub alternatives: Vec<AlternativeRequest>,
 }
+
+/// A reply sampled beside the main one.
+#[derive(Debug, Clone)]
+pub struct AlternativeRequest {
+    /// Its sampler.
+    pub sampling: SamplingParams,
+    /// Its own prompt (`None`: the main one's). It keeps what it shares with the main prompt's start and
+    /// decodes the rest with the first batch of the reply; one whose own part is longer than
+    /// [`ALTERNATIVE_PROMPT_MAX`] tokens is not decoded.
+    pub prompt: Option<Prompt>,
+}
+
+impl AlternativeRequest {
+    /// An alternative to the main prompt with `sampling`.
+    pub fn same_prompt(sampling: SamplingParams) -> Self {
+        AlternativeRequest {
+            sampling,
+            prompt: None,
+        }
+    }
+}
+
+/// Most tokens of its own an alternative's prompt may have beyond what it shares with the main prompt.
+pub const ALTERNATIVE_PROMPT_MAX: usize = 64;
 
 /// Most replies an engine samples beside the main one.
 pub const MAX_ALTERNATIVES: usize = 3;

@@ -15,14 +15,15 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::prefix::common_prefix;
 use super::prefix::tokens_to_keep;
 use super::sampler::{Closers, TokenSampler, closers};
 use super::slots::{self, Placement};
 use super::template::ChatFormatter;
 use super::text::{StopMatcher, StopScan, Utf8Stream};
 use super::types::{
-    CancelToken, Constraint, EngineError, FinishReason, GenEvent, GenRequest, GenStats,
-    MAX_ALTERNATIVES, Prompt,
+    ALTERNATIVE_PROMPT_MAX, CancelToken, Constraint, EngineError, FinishReason, GenEvent,
+    GenRequest, GenStats, MAX_ALTERNATIVES, Prompt,
 };
 use super::{EngineConfig, ModelInfo};
 
@@ -465,7 +466,13 @@ impl Worker<'_> {
         stats.prefill = started.elapsed();
         let mut stops = request.stop.clone();
         stops.extend(self.formatter.extra_stops());
-        let mut alternatives = self.alternatives(request, &tokens, &stops)?;
+        let mut alternatives = match self.alternatives(request, &tokens, &stops) {
+            Ok(alternatives) => alternatives,
+            Err(e) => {
+                self.drop_alternatives(MAX_ALTERNATIVES);
+                return Err(e);
+            }
+        };
         let outcome = self.decode_replies(
             request,
             &tokens,
@@ -478,20 +485,27 @@ impl Worker<'_> {
             cancel,
         );
         // The alternatives' sequences go whatever happened; the main one is the cache.
-        for alt in &alternatives {
-            let seq = u32::try_from(alt.seq).ok();
-            if !matches!(self.ctx.clear_kv_cache_seq(seq, None, None), Ok(true)) {
-                self.forget_cache();
-            }
-        }
+        self.drop_alternatives(alternatives.len());
         let finish = outcome?;
         stats.alternative_tokens = alternatives.iter().map(|a| a.generated).sum();
         let texts = alternatives.into_iter().map(Alternative::finish).collect();
         Ok((finish, stats, texts))
     }
 
-    /// The alternative replies `request` asks for, each on its own sequence holding the prompt (the main
-    /// sequence's cells, shared): as many as fit the context beside the main reply at full length.
+    /// Removes the first `n` alternatives' sequences (1..=n) from the cache.
+    fn drop_alternatives(&mut self, n: usize) {
+        for seq in 1..=n {
+            let seq = u32::try_from(seq).ok();
+            if !matches!(self.ctx.clear_kv_cache_seq(seq, None, None), Ok(true)) {
+                self.forget_cache();
+                return;
+            }
+        }
+    }
+
+    /// The alternative replies `request` asks for, each on its own sequence holding the prompt (the cells it
+    /// shares with the main sequence, and its own part still to decode): as many as fit the context beside
+    /// the main reply at full length.
     fn alternatives(
         &mut self,
         request: &GenRequest,
@@ -500,34 +514,62 @@ impl Worker<'_> {
     ) -> Result<Vec<Alternative>, EngineError> {
         let n_ctx = self.ctx.n_ctx() as usize;
         let per_reply = request.max_tokens as usize;
-        let fit = (n_ctx.saturating_sub(tokens.len()) / per_reply.max(1)).saturating_sub(1);
-        let wanted = request.alternatives.len().min(MAX_ALTERNATIVES).min(fit);
-        if wanted < request.alternatives.len() {
-            tracing::debug!(
-                asked = request.alternatives.len(),
-                wanted,
-                "the context holds fewer alternative replies than asked"
-            );
-        }
-        let mut out = Vec::with_capacity(wanted);
-        for (i, sampling) in request.alternatives.iter().take(wanted).enumerate() {
+        // Cells left once the main reply has all it may use.
+        let mut room = n_ctx.saturating_sub(tokens.len() + per_reply);
+        // Tokens one batch may still take beside the main reply's: an alternative's own prompt part, or its
+        // next token.
+        let mut batch_left = self.batch_size.saturating_sub(1);
+        let mut out = Vec::new();
+        for asked in request.alternatives.iter().take(MAX_ALTERNATIVES) {
+            // What it shares with the main prompt stays; its own part is decoded with the reply's first batch.
+            // The same prompt decodes nothing of its own and samples from the main prompt's last logits.
+            let (keep, own) = match &asked.prompt {
+                None => (tokens.len(), Vec::new()),
+                Some(prompt) => {
+                    let mine = self.tokenize(prompt)?;
+                    let keep = common_prefix(tokens, &mine).min(mine.len().saturating_sub(1));
+                    if mine == tokens {
+                        (tokens.len(), Vec::new())
+                    } else {
+                        (keep, mine[keep..].to_vec())
+                    }
+                }
+            };
+            let in_batch = own.len().max(1);
+            if own.len() > ALTERNATIVE_PROMPT_MAX
+                || keep == 0
+                || own.len() + per_reply > room
+                || in_batch > batch_left
+            {
+                tracing::debug!(
+                    own = own.len(),
+                    room,
+                    "an alternative reply is left out: its prompt or its reply does not fit"
+                );
+                continue;
+            }
+            room -= own.len() + per_reply;
+            batch_left -= in_batch;
             let mut sampler = match request.constraint.as_ref() {
                 Some(c) => {
                     let grammar = self.grammars.get(self.model, c)?;
-                    TokenSampler::with_grammar(self.model, sampling, Some(grammar))?
+                    TokenSampler::with_grammar(self.model, &asked.sampling, Some(grammar))?
                 }
-                None => TokenSampler::new(self.model, sampling, None)?,
+                None => TokenSampler::new(self.model, &asked.sampling, None)?,
             };
-            sampler.accept_prompt(tokens);
+            sampler.accept_prompt(&tokens[..keep]);
+            sampler.accept_prompt(&own);
             // Sequence ids 1.. are the alternatives' (the context allows 1 + MAX_ALTERNATIVES).
-            let seq = i32::try_from(i + 1).unwrap_or(i32::MAX);
+            let seq = i32::try_from(out.len() + 1).unwrap_or(i32::MAX);
+            let shared = u32::try_from(keep).ok();
             self.ctx
-                .copy_kv_cache_seq(0, seq, None, None)
+                .copy_kv_cache_seq(0, seq, Some(0), shared)
                 .map_err(|e| EngineError::Decode(e.to_string()))?;
             out.push(Alternative {
                 seq,
                 sampler,
-                pos: tokens.len(),
+                pos: keep,
+                own,
                 logits_at: None,
                 next: None,
                 utf8: Utf8Stream::default(),
@@ -563,7 +605,7 @@ impl Worker<'_> {
         let mut utf8 = Utf8Stream::default();
         let prompt_logits = self.batch.n_tokens() - 1;
         let mut logits_at = prompt_logits;
-        for alt in alternatives.iter_mut() {
+        for alt in alternatives.iter_mut().filter(|a| a.own.is_empty()) {
             alt.logits_at = Some(prompt_logits);
         }
         let vocab = self.model.vocab();
@@ -597,16 +639,31 @@ impl Worker<'_> {
                     }
                 }
             }
+            if finish == Some(FinishReason::Cancelled) {
+                break;
+            }
+            // Once the main reply has ended, an alternative may run to half as long again and a little more:
+            // one that runs far longer has most often lost its way, and the main reply waits for it.
+            let limit = match finish {
+                Some(_) => request
+                    .max_tokens
+                    .min(stats.generated_tokens + stats.generated_tokens / 2 + ALTERNATIVE_SLACK),
+                None => request.max_tokens,
+            };
             for alt in alternatives.iter_mut() {
                 alt.advance(
                     &self.ctx,
-                    request.max_tokens,
+                    limit,
                     n_ctx,
                     |t| vocab.is_eog(t),
                     |t| vocab.token_to_piece(t, false, None),
-                )?;
+                );
             }
-            if next.is_none() && alternatives.iter().all(|a| a.next.is_none()) {
+            if next.is_none()
+                && alternatives
+                    .iter()
+                    .all(|a| a.next.is_none() && a.own.is_empty())
+            {
                 break;
             }
             if !self.step(next, alternatives, cancel)? {
@@ -705,6 +762,18 @@ impl Worker<'_> {
         }
         for alt in alternatives.iter_mut() {
             alt.logits_at = None;
+            // An alternative with a prompt of its own decodes the rest of it first, logits for its last token.
+            let own = std::mem::take(&mut alt.own);
+            for (j, &token) in own.iter().enumerate() {
+                self.batch
+                    .add(token, position(alt.pos)?, &[alt.seq], j + 1 == own.len())
+                    .map_err(|e| EngineError::Decode(e.to_string()))?;
+                alt.pos += 1;
+                at += 1;
+            }
+            if !own.is_empty() {
+                alt.logits_at = Some(at - 1);
+            }
             if let Some(token) = alt.next.take() {
                 self.batch
                     .add(token, position(alt.pos)?, &[alt.seq], true)
@@ -726,12 +795,17 @@ impl Worker<'_> {
     }
 }
 
+/// Tokens an alternative may run beyond one and a half times the main reply, once that has ended.
+const ALTERNATIVE_SLACK: u32 = 32;
+
 /// A reply sampled beside the main one, on its own KV sequence.
 struct Alternative {
     seq: i32,
     sampler: TokenSampler,
     /// Position of its next token.
     pos: usize,
+    /// Its prompt's own tokens, still to decode (beyond what it shares with the main prompt).
+    own: Vec<LlamaToken>,
     /// Where its logits are in the last batch (`None`: it had no token there).
     logits_at: Option<i32>,
     /// The token it decodes in the next batch.
@@ -752,18 +826,26 @@ impl Alternative {
         n_ctx: usize,
         is_eog: impl Fn(LlamaToken) -> bool,
         piece: impl Fn(LlamaToken) -> Vec<u8>,
-    ) -> Result<(), EngineError> {
+    ) {
         let Some(at) = self.logits_at.filter(|_| !self.done) else {
-            return Ok(());
+            return;
         };
         if self.generated >= max_tokens || self.pos >= n_ctx {
             self.done = true;
-            return Ok(());
+            return;
         }
-        let token = self.sampler.sample(ctx, at)?;
+        // An alternative that cannot go on ends; the main reply is not failed for it.
+        let token = match self.sampler.sample(ctx, at) {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::debug!(seq = self.seq, "an alternative reply ended: {e}");
+                self.done = true;
+                return;
+            }
+        };
         if is_eog(token) {
             self.done = true;
-            return Ok(());
+            return;
         }
         self.generated += 1;
         let text = self.utf8.push(&piece(token));
@@ -777,7 +859,6 @@ impl Alternative {
                 self.next = Some(token);
             }
         }
-        Ok(())
     }
 
     /// Its whole text.
