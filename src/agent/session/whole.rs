@@ -229,7 +229,7 @@ impl Session {
         // Replies sampled beside the last one asked for and not tried yet, best first; where the conversation
         // stood when it was asked; the files as they were then (each candidate is written over those, not over
         // the one tried before it), and the files a candidate of it wrote.
-        let mut pending: Vec<String> = Vec::new();
+        let mut pending: Vec<(String, Vec<whole::WholeFile>)> = Vec::new();
         let mut asked_at = messages.len();
         let mut before: Vec<(String, Option<String>)> = Vec::new();
         let mut touched: Vec<String> = Vec::new();
@@ -304,16 +304,15 @@ impl Session {
                 }
                 messages.push(reply);
                 let repeated_now = !files.iter().any(|f| changes(f, &before));
-                pending = order.into_iter().map(|(t, _)| t).collect();
+                pending = order;
                 let repeated_before = repeated;
                 repeated = repeated_now;
                 (files, repeated_before && repeated_now)
             } else {
                 // The next candidate of the same request, in place of the one that failed.
                 messages.truncate(asked_at);
-                let text = pending.remove(0);
-                messages.push(ChatMessage::assistant(text.clone()));
-                let mut files = whole::parse(&text, &paths);
+                let (text, mut files) = pending.remove(0);
+                messages.push(ChatMessage::assistant(text));
                 // A file the last candidate wrote and this one leaves out goes back to how it was.
                 for path in &touched {
                     if !files.iter().any(|f| f.path == *path)

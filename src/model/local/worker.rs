@@ -15,8 +15,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::prefix::common_prefix;
-use super::prefix::tokens_to_keep;
+use super::prefix::{common_prefix, tokens_to_keep};
 use super::sampler::{Closers, TokenSampler, closers};
 use super::slots::{self, Placement};
 use super::template::ChatFormatter;
@@ -436,16 +435,9 @@ impl Worker<'_> {
                 n_ctx: n_ctx as u32,
             });
         }
-        let mut grammar_reused = false;
-        let mut sampler = match request.constraint.as_ref() {
-            Some(c) => {
-                let before = self.grammars.hits;
-                let grammar = self.grammars.get(self.model, c)?;
-                grammar_reused = self.grammars.hits > before;
-                TokenSampler::with_grammar(self.model, &request.sampling, Some(grammar))?
-            }
-            None => TokenSampler::new(self.model, &request.sampling, None)?,
-        };
+        let hits = self.grammars.hits;
+        let mut sampler = self.sampler(request.constraint.as_ref(), &request.sampling)?;
+        let grammar_reused = self.grammars.hits > hits;
         sampler.accept_prompt(&tokens);
 
         self.bring_in(&tokens);
@@ -490,6 +482,21 @@ impl Worker<'_> {
         stats.alternative_tokens = alternatives.iter().map(|a| a.generated).sum();
         let texts = alternatives.into_iter().map(Alternative::finish).collect();
         Ok((finish, stats, texts))
+    }
+
+    /// A sampler with `sampling`, under `constraint`'s grammar (parsed once, then copied from the cache).
+    fn sampler(
+        &mut self,
+        constraint: Option<&Constraint>,
+        sampling: &super::types::SamplingParams,
+    ) -> Result<TokenSampler, EngineError> {
+        match constraint {
+            Some(c) => {
+                let grammar = self.grammars.get(self.model, c)?;
+                TokenSampler::with_grammar(self.model, sampling, Some(grammar))
+            }
+            None => TokenSampler::new(self.model, sampling, None),
+        }
     }
 
     /// Removes the first `n` alternatives' sequences (1..=n) from the cache.
@@ -550,13 +557,7 @@ impl Worker<'_> {
             }
             room -= own.len() + per_reply;
             batch_left -= in_batch;
-            let mut sampler = match request.constraint.as_ref() {
-                Some(c) => {
-                    let grammar = self.grammars.get(self.model, c)?;
-                    TokenSampler::with_grammar(self.model, &asked.sampling, Some(grammar))?
-                }
-                None => TokenSampler::new(self.model, &asked.sampling, None)?,
-            };
+            let mut sampler = self.sampler(request.constraint.as_ref(), &asked.sampling)?;
             sampler.accept_prompt(&tokens[..keep]);
             sampler.accept_prompt(&own);
             // Sequence ids 1.. are the alternatives' (the context allows 1 + MAX_ALTERNATIVES).
