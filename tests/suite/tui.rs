@@ -13,12 +13,21 @@ use super::mock::{MockServer, Reply, sse};
 const BEFORE: &str =
     "def add(a, b):\n    return a - b\n\n\n# helpers\n\n\n\n\n\ndef mul(a, b):\n    return a + b\n";
 
-pub(super) fn tmux(args: &[&str]) -> std::process::Output {
-    Command::new("tmux").args(args).output().expect("tmux runs")
+/// Runs `tmux args` against the private server of session `name`.
+///
+/// Each session gets a server of its own (`-L`), so tests running at once never share one: with a shared
+/// server, the last session closing in one test stops it while another test is connecting, and that test's
+/// `new-session` fails with "server exited unexpectedly". `-f /dev/null` keeps the user's tmux.conf out.
+pub(super) fn tmux(name: &str, args: &[&str]) -> std::process::Output {
+    Command::new("tmux")
+        .args(["-L", name, "-f", "/dev/null"])
+        .args(args)
+        .output()
+        .expect("tmux runs")
 }
 
 pub(super) fn capture(name: &str) -> String {
-    String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", name]).stdout).into_owned()
+    String::from_utf8_lossy(&tmux(name, &["capture-pane", "-p", "-t", name]).stdout).into_owned()
 }
 
 /// Waits until the pane shows `needle`; returns the screen.
@@ -59,7 +68,10 @@ pub(super) fn tmux_available() -> bool {
 /// Starts a detached tmux session `name` of `width` × `height` running `command`.
 pub(super) fn new_session(name: &str, width: u16, height: u16, command: &str) {
     let (w, h) = (width.to_string(), height.to_string());
-    let out = tmux(&["new-session", "-d", "-s", name, "-x", &w, "-y", &h, command]);
+    let out = tmux(
+        name,
+        &["new-session", "-d", "-s", name, "-x", &w, "-y", &h, command],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -69,7 +81,7 @@ pub(super) fn new_session(name: &str, width: u16, height: u16, command: &str) {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let _ = tmux(&["kill-session", "-t", &self.0]);
+        let _ = tmux(&self.0, &["kill-session", "-t", &self.0]);
     }
 }
 
@@ -119,8 +131,11 @@ fn a_task_in_the_real_ui_applies_one_hunk_rejects_the_other_and_shows_the_spend(
 
     // The first frame comes at once; the model loads behind it.
     wait_for(&name, "Task — Enter sends", 20);
-    tmux(&["send-keys", "-t", &name, "-l", "fix add and mul in calc.py"]);
-    tmux(&["send-keys", "-t", &name, "Enter"]);
+    tmux(
+        &name,
+        &["send-keys", "-t", &name, "-l", "fix add and mul in calc.py"],
+    );
+    tmux(&name, &["send-keys", "-t", &name, "Enter"]);
     let diff = wait_for(&name, "hunk 1/2", 60);
     if let Some(path) = std::env::var_os("TANDEM_UI_CAPTURE") {
         // For the README's picture of the UI.
@@ -128,10 +143,10 @@ fn a_task_in_the_real_ui_applies_one_hunk_rejects_the_other_and_shows_the_spend(
     }
     assert!(diff.contains("+    return a + b"), "{diff}");
     // Accept the first hunk (add), reject the second (mul), apply.
-    tmux(&["send-keys", "-t", &name, "y"]);
+    tmux(&name, &["send-keys", "-t", &name, "y"]);
     wait_for(&name, "hunk 2/2", 10);
-    tmux(&["send-keys", "-t", &name, "n"]);
-    tmux(&["send-keys", "-t", &name, "Enter"]);
+    tmux(&name, &["send-keys", "-t", &name, "n"]);
+    tmux(&name, &["send-keys", "-t", &name, "Enter"]);
     let done = wait_for(&name, "Done: 1 file(s) changed", 60);
     if let Some(path) = std::env::var_os("TANDEM_UI_CAPTURE") {
         let diff = std::fs::read_to_string(&path).unwrap_or_default();
@@ -170,8 +185,8 @@ fn a_task_in_the_real_ui_applies_one_hunk_rejects_the_other_and_shows_the_spend(
     );
 
     // Ctrl-C twice quits and gives the terminal back (the shell's echo is visible on the main screen).
-    tmux(&["send-keys", "-t", &name, "C-c"]);
-    tmux(&["send-keys", "-t", &name, "C-c"]);
+    tmux(&name, &["send-keys", "-t", &name, "C-c"]);
+    tmux(&name, &["send-keys", "-t", &name, "C-c"]);
     let exited = wait_for(&name, "TANDEM-EXITED-0", 10);
     assert!(
         !exited.contains("Task — Enter sends"),
@@ -253,11 +268,11 @@ fn a_conversation_in_the_real_ui_queues_a_follow_up_and_resumes_after_a_restart(
     let name = format!("tandem-conv-{}", std::process::id());
     let ui = start_ui(&name, dir.path(), &ws, &model, "");
     wait_for(&name, "Enter", 20);
-    tmux(&["send-keys", "-t", &name, "-l", "fix add"]);
-    tmux(&["send-keys", "-t", &name, "Enter"]);
+    tmux(&name, &["send-keys", "-t", &name, "-l", "fix add"]);
+    tmux(&name, &["send-keys", "-t", &name, "Enter"]);
     std::thread::sleep(Duration::from_millis(800));
-    tmux(&["send-keys", "-t", &name, "-l", "now fix mul"]);
-    tmux(&["send-keys", "-t", &name, "Enter"]);
+    tmux(&name, &["send-keys", "-t", &name, "-l", "now fix mul"]);
+    tmux(&name, &["send-keys", "-t", &name, "Enter"]);
     wait_for(&name, "queued (1 waiting)", 10);
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::fs::read_to_string(ws.join("calc.py")).unwrap()
@@ -284,8 +299,8 @@ fn a_conversation_in_the_real_ui_queues_a_follow_up_and_resumes_after_a_restart(
         "the follow-up is planned with the first turn in view: {}",
         planners[1]
     );
-    tmux(&["send-keys", "-t", &name, "C-c"]);
-    tmux(&["send-keys", "-t", &name, "C-c"]);
+    tmux(&name, &["send-keys", "-t", &name, "C-c"]);
+    tmux(&name, &["send-keys", "-t", &name, "C-c"]);
     wait_for(&name, "TANDEM-EXITED-0", 10);
     drop(ui);
 
@@ -301,8 +316,8 @@ fn a_conversation_in_the_real_ui_queues_a_follow_up_and_resumes_after_a_restart(
         screen.contains("fix add") && screen.contains("now fix mul"),
         "{screen}"
     );
-    tmux(&["send-keys", "-t", &name, "-l", "check both"]);
-    tmux(&["send-keys", "-t", &name, "Enter"]);
+    tmux(&name, &["send-keys", "-t", &name, "-l", "check both"]);
+    tmux(&name, &["send-keys", "-t", &name, "Enter"]);
     wait_for(&name, "both right", 30);
     let planners = planner_requests(&server);
     assert_eq!(planners.len(), 3, "{planners:?}");

@@ -15,10 +15,10 @@ fn start(name: &str, dir: &std::path::Path, ws: &std::path::Path) {
 }
 
 fn quit(name: &str) {
-    tmux(&["send-keys", "-t", name, "C-c"]);
-    tmux(&["send-keys", "-t", name, "C-c"]);
+    tmux(name, &["send-keys", "-t", name, "C-c"]);
+    tmux(name, &["send-keys", "-t", name, "C-c"]);
     wait_for(name, "TANDEM-EXITED-0", 10);
-    let _ = tmux(&["kill-session", "-t", name]);
+    let _ = tmux(name, &["kill-session", "-t", name]);
 }
 
 #[test]
@@ -34,37 +34,42 @@ fn the_composer_edits_in_place_collapses_a_paste_and_keeps_history_across_a_rest
     start(&name, dir.path(), &ws);
 
     // Ctrl-A goes to the start of the line; what is typed there goes in front.
-    tmux(&["send-keys", "-t", &name, "-l", "world"]);
-    tmux(&["send-keys", "-t", &name, "C-a"]);
-    tmux(&["send-keys", "-t", &name, "-l", "hello "]);
+    tmux(&name, &["send-keys", "-t", &name, "-l", "world"]);
+    tmux(&name, &["send-keys", "-t", &name, "C-a"]);
+    tmux(&name, &["send-keys", "-t", &name, "-l", "hello "]);
     wait_for(&name, "hello world", 10);
     // A 50-line bracketed paste shows as one placeholder.
     let text: String = (1..=50).map(|i| format!("pasted line {i}\n")).collect();
-    tmux(&["set-buffer", "-b", "tandem-paste", &text]);
-    tmux(&[
-        "paste-buffer",
-        "-p",
-        "-d",
-        "-b",
-        "tandem-paste",
-        "-t",
+    tmux(&name, &["set-buffer", "-b", "tandem-paste", &text]);
+    tmux(
         &name,
-    ]);
+        &[
+            "paste-buffer",
+            "-p",
+            "-d",
+            "-b",
+            "tandem-paste",
+            "-t",
+            &name,
+        ],
+    );
     let screen = wait_for(&name, "[pasted #1, 50 lines", 10);
     assert!(!screen.contains("pasted line 50"), "{screen}");
     // Ctrl-A Ctrl-K empties the line; a command goes into the history.
-    tmux(&["send-keys", "-t", &name, "C-a"]);
-    tmux(&["send-keys", "-t", &name, "C-k"]);
-    tmux(&["send-keys", "-t", &name, "-l", "/nope"]);
-    tmux(&["send-keys", "-t", &name, "Enter"]);
+    tmux(&name, &["send-keys", "-t", &name, "C-a"]);
+    tmux(&name, &["send-keys", "-t", &name, "C-k"]);
+    tmux(&name, &["send-keys", "-t", &name, "-l", "/nope"]);
+    tmux(&name, &["send-keys", "-t", &name, "Enter"]);
     wait_for(&name, "unknown command /nope", 10);
     quit(&name);
     assert!(ws.join(".tandem/history.jsonl").is_file());
 
-    // After a restart, Up brings it back.
+    // After a restart, Up brings it back. The restart gets a session (and so a tmux server) of its own: the
+    // first one's server may still be on its way out.
+    let name = format!("tandem-composer2-{}", std::process::id());
     let _session = Session(name.clone());
     start(&name, dir.path(), &ws);
-    tmux(&["send-keys", "-t", &name, "Up"]);
+    tmux(&name, &["send-keys", "-t", &name, "Up"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let screen = capture(&name);
