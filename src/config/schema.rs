@@ -148,8 +148,8 @@ pub struct AgentConfig {
     /// asked for them whole (a path, then a fenced block with the complete new content), as aider's "whole"
     /// format does; the tool loop follows only when that did not finish the step (0: never).
     pub whole_file_chars: u32,
-    /// Replies a whole-file request samples beside the first, decoded in the same batches, for the step to try
-    /// in turn against the check when the first leaves the files as they are or fails it (0 to 3).
+    /// Replies a retried whole-file request samples beside the first, decoded in the same batches, for the step
+    /// to try in turn against the check when the first leaves the files as they are or fails it (0 to 3).
     pub whole_file_alternatives: u32,
     /// Seconds a model-requested command may run.
     pub command_timeout_secs: u64,

@@ -1533,50 +1533,53 @@ fn choices(texts: &[&str]) -> Reply {
 
 #[tokio::test]
 async fn a_reply_sampled_beside_one_that_copies_the_file_back_is_written_without_asking_again() {
+    let copy = format!("calc.py\n```\n{CALC}```\n");
     let (outcome, events, requests) = scripted_local(
         config("w12", "Fix add()", agent()),
         vec![
             tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
-            // The main reply is the file as it is; one sampled beside it has the fix.
-            choices(&[
-                &format!("calc.py\n```\n{CALC}```\n"),
-                &format!("calc.py\n```\n{FIXED_CALC}```\n"),
-            ]),
+            // The first, greedy reply comes alone; it and the next copy the file back, which ends the attempt.
+            text(&copy),
+            text(&copy),
+            // The next attempt's first request, a retry, asks for replies beside the first: the main reply is
+            // the file as it is again; one sampled beside it has the fix.
+            choices(&[&copy, &format!("calc.py\n```\n{FIXED_CALC}```\n")]),
         ],
     )
     .await;
     assert_eq!(outcome, Outcome::Done);
-    // One whole-file request, asking for the configured replies beside the first.
-    assert_eq!(requests.len(), 2);
-    assert_eq!(
-        requests[1].json()["n"],
-        1 + AgentConfig::default().whole_file_alternatives
+    assert_eq!(requests.len(), 4, "{:?}", kinds(&events));
+    assert!(
+        requests[1].json().get("n").is_none(),
+        "no alternatives beside the step's first reply"
     );
     assert_eq!(
-        kinds(&events),
-        vec![
-            "plan",
-            "step",
-            "verify-failed",
-            "edit",
-            "verify-ok",
-            "done",
-            "finished"
-        ]
+        requests[3].json()["n"],
+        1 + AgentConfig::default().whole_file_alternatives
+    );
+    assert!(
+        kinds(&events).ends_with(&["edit", "verify-ok", "done", "finished"]),
+        "{:?}",
+        kinds(&events)
     );
 }
 
 #[tokio::test]
 async fn replies_sampled_beside_a_failing_one_are_tried_on_the_check_before_the_model_is_asked_again()
  {
-    let wrong = FIXED_CALC.replace("a + b", "a + b + 1");
+    let wrong = |n: u32| FIXED_CALC.replace("a + b", &format!("a + b + {n}"));
     let other = FIXED_CALC.replace("a + b", "b - a");
     let (outcome, events, requests) = scripted_local(
         config("w13", "Fix add()", agent()),
         vec![
             tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            // An attempt's three rounds, each one reply, each failing the check.
+            text(&format!("calc.py\n```\n{}```\n", wrong(1))),
+            text(&format!("calc.py\n```\n{}```\n", wrong(2))),
+            text(&format!("calc.py\n```\n{}```\n", wrong(3))),
+            // The next attempt's first request carries alternatives; the third passes.
             choices(&[
-                &format!("calc.py\n```\n{wrong}```\n"),
+                &format!("calc.py\n```\n{}```\n", wrong(4)),
                 &format!("calc.py\n```\n{other}```\n"),
                 &format!("calc.py\n```\n{FIXED_CALC}```\n"),
             ]),
@@ -1586,11 +1589,13 @@ async fn replies_sampled_beside_a_failing_one_are_tried_on_the_check_before_the_
     assert_eq!(outcome, Outcome::Done);
     assert_eq!(
         requests.len(),
-        2,
+        5,
         "the third candidate passed without another request"
     );
+    assert!(requests[1].json().get("n").is_none());
+    assert_eq!(requests[4].json()["n"], 3);
     let edits = kinds(&events).iter().filter(|k| **k == "edit").count();
-    assert_eq!(edits, 3, "{:?}", kinds(&events));
+    assert_eq!(edits, 6, "{:?}", kinds(&events));
     assert!(kinds(&events).ends_with(&["verify-ok", "done", "finished"]));
 }
 

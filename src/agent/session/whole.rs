@@ -247,6 +247,9 @@ impl Session {
                 before = self.current_texts(&paths);
                 touched.clear();
                 asked_at = messages.len();
+                // Not the step's first request: a reply has failed (this round, an earlier attempt, an earlier
+                // pass over the plan).
+                let retry = round > 0 || previous_failure.is_some() || self.round > 1;
                 let request = ChatRequest {
                     messages: messages.clone(),
                     max_tokens: self.router.max_tokens(RouteRole::Executor),
@@ -255,13 +258,18 @@ impl Session {
                     sources: sources.clone(),
                     // A later round samples: a greedy model asked again writes the same file again; after a
                     // reply that did just that, hotter.
-                    temperature: (round > 0 || previous_failure.is_some() || self.round > 1)
-                        .then_some(if repeated { 1.0 } else { 0.6 }),
+                    temperature: retry.then_some(if repeated { 1.0 } else { 0.6 }),
                     // After a repeated reply, the whole distribution: the usual top-p/min-p cut leaves a
                     // confident small model one candidate per token, so a higher temperature alone changes
                     // nothing.
                     top_p: repeated.then_some(1.0),
-                    alternatives: self.cfg.agent.whole_file_alternatives,
+                    // Bought once the model's best guess has been shown wrong: beside the first greedy reply
+                    // they cost 2.2-2.5x a request on a CPU, and in the eval none made a pass there.
+                    alternatives: if retry {
+                        self.cfg.agent.whole_file_alternatives
+                    } else {
+                        0
+                    },
                     // Sampled from the brief alone: fresh answers to it. Beside a later round's revision, which
                     // a small model anchors on its last reply, they are what differs.
                     alternative_messages: Some(2),
