@@ -264,7 +264,7 @@ impl Session {
                     // nothing.
                     top_p: repeated.then_some(1.0),
                     // Bought once the model's best guess has been shown wrong: beside the first greedy reply
-                    // they cost 2.2-2.5x a request on a CPU, and in the eval none made a pass there.
+                    // they cost 2.2-2.5x a request on a CPU, and most passes are that reply's (BENCHMARKS, run 5).
                     alternatives: if retry {
                         self.cfg.agent.whole_file_alternatives
                     } else {
