@@ -26,6 +26,13 @@ pub(super) fn tmux(name: &str, args: &[&str]) -> std::process::Output {
         .expect("tmux runs")
 }
 
+/// Types `keys` into session `name` (tmux's `send-keys`: key names, or text after `-l`).
+pub(super) fn send_keys(name: &str, keys: &[&str]) {
+    let mut args = vec!["send-keys", "-t", name];
+    args.extend_from_slice(keys);
+    tmux(name, &args);
+}
+
 pub(super) fn capture(name: &str) -> String {
     String::from_utf8_lossy(&tmux(name, &["capture-pane", "-p", "-t", name]).stdout).into_owned()
 }
@@ -131,11 +138,8 @@ fn a_task_in_the_real_ui_applies_one_hunk_rejects_the_other_and_shows_the_spend(
 
     // The first frame comes at once; the model loads behind it.
     wait_for(&name, "Task — Enter sends", 20);
-    tmux(
-        &name,
-        &["send-keys", "-t", &name, "-l", "fix add and mul in calc.py"],
-    );
-    tmux(&name, &["send-keys", "-t", &name, "Enter"]);
+    send_keys(&name, &["-l", "fix add and mul in calc.py"]);
+    send_keys(&name, &["Enter"]);
     let diff = wait_for(&name, "hunk 1/2", 60);
     if let Some(path) = std::env::var_os("TANDEM_UI_CAPTURE") {
         // For the README's picture of the UI.
@@ -143,10 +147,10 @@ fn a_task_in_the_real_ui_applies_one_hunk_rejects_the_other_and_shows_the_spend(
     }
     assert!(diff.contains("+    return a + b"), "{diff}");
     // Accept the first hunk (add), reject the second (mul), apply.
-    tmux(&name, &["send-keys", "-t", &name, "y"]);
+    send_keys(&name, &["y"]);
     wait_for(&name, "hunk 2/2", 10);
-    tmux(&name, &["send-keys", "-t", &name, "n"]);
-    tmux(&name, &["send-keys", "-t", &name, "Enter"]);
+    send_keys(&name, &["n"]);
+    send_keys(&name, &["Enter"]);
     let done = wait_for(&name, "Done: 1 file(s) changed", 60);
     if let Some(path) = std::env::var_os("TANDEM_UI_CAPTURE") {
         let diff = std::fs::read_to_string(&path).unwrap_or_default();
@@ -185,8 +189,8 @@ fn a_task_in_the_real_ui_applies_one_hunk_rejects_the_other_and_shows_the_spend(
     );
 
     // Ctrl-C twice quits and gives the terminal back (the shell's echo is visible on the main screen).
-    tmux(&name, &["send-keys", "-t", &name, "C-c"]);
-    tmux(&name, &["send-keys", "-t", &name, "C-c"]);
+    send_keys(&name, &["C-c"]);
+    send_keys(&name, &["C-c"]);
     let exited = wait_for(&name, "TANDEM-EXITED-0", 10);
     assert!(
         !exited.contains("Task — Enter sends"),
@@ -268,11 +272,11 @@ fn a_conversation_in_the_real_ui_queues_a_follow_up_and_resumes_after_a_restart(
     let name = format!("tandem-conv-{}", std::process::id());
     let ui = start_ui(&name, dir.path(), &ws, &model, "");
     wait_for(&name, "Enter", 20);
-    tmux(&name, &["send-keys", "-t", &name, "-l", "fix add"]);
-    tmux(&name, &["send-keys", "-t", &name, "Enter"]);
+    send_keys(&name, &["-l", "fix add"]);
+    send_keys(&name, &["Enter"]);
     std::thread::sleep(Duration::from_millis(800));
-    tmux(&name, &["send-keys", "-t", &name, "-l", "now fix mul"]);
-    tmux(&name, &["send-keys", "-t", &name, "Enter"]);
+    send_keys(&name, &["-l", "now fix mul"]);
+    send_keys(&name, &["Enter"]);
     wait_for(&name, "queued (1 waiting)", 10);
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::fs::read_to_string(ws.join("calc.py")).unwrap()
@@ -299,8 +303,8 @@ fn a_conversation_in_the_real_ui_queues_a_follow_up_and_resumes_after_a_restart(
         "the follow-up is planned with the first turn in view: {}",
         planners[1]
     );
-    tmux(&name, &["send-keys", "-t", &name, "C-c"]);
-    tmux(&name, &["send-keys", "-t", &name, "C-c"]);
+    send_keys(&name, &["C-c"]);
+    send_keys(&name, &["C-c"]);
     wait_for(&name, "TANDEM-EXITED-0", 10);
     drop(ui);
 
@@ -316,8 +320,8 @@ fn a_conversation_in_the_real_ui_queues_a_follow_up_and_resumes_after_a_restart(
         screen.contains("fix add") && screen.contains("now fix mul"),
         "{screen}"
     );
-    tmux(&name, &["send-keys", "-t", &name, "-l", "check both"]);
-    tmux(&name, &["send-keys", "-t", &name, "Enter"]);
+    send_keys(&name, &["-l", "check both"]);
+    send_keys(&name, &["Enter"]);
     wait_for(&name, "both right", 30);
     let planners = planner_requests(&server);
     assert_eq!(planners.len(), 3, "{planners:?}");

@@ -1,7 +1,7 @@
 //! The composer in the real binary under tmux: editing in place, a bracketed paste collapsed to a
 //! placeholder, and the history kept in the workspace across a restart.
 
-use super::tui::{Session, capture, new_session, tmux, tmux_available, wait_for};
+use super::tui::{Session, capture, new_session, send_keys, tmux, tmux_available, wait_for};
 
 fn start(name: &str, dir: &std::path::Path, ws: &std::path::Path) {
     let command = format!(
@@ -15,8 +15,8 @@ fn start(name: &str, dir: &std::path::Path, ws: &std::path::Path) {
 }
 
 fn quit(name: &str) {
-    tmux(name, &["send-keys", "-t", name, "C-c"]);
-    tmux(name, &["send-keys", "-t", name, "C-c"]);
+    send_keys(name, &["C-c"]);
+    send_keys(name, &["C-c"]);
     wait_for(name, "TANDEM-EXITED-0", 10);
     let _ = tmux(name, &["kill-session", "-t", name]);
 }
@@ -34,9 +34,9 @@ fn the_composer_edits_in_place_collapses_a_paste_and_keeps_history_across_a_rest
     start(&name, dir.path(), &ws);
 
     // Ctrl-A goes to the start of the line; what is typed there goes in front.
-    tmux(&name, &["send-keys", "-t", &name, "-l", "world"]);
-    tmux(&name, &["send-keys", "-t", &name, "C-a"]);
-    tmux(&name, &["send-keys", "-t", &name, "-l", "hello "]);
+    send_keys(&name, &["-l", "world"]);
+    send_keys(&name, &["C-a"]);
+    send_keys(&name, &["-l", "hello "]);
     wait_for(&name, "hello world", 10);
     // A 50-line bracketed paste shows as one placeholder.
     let text: String = (1..=50).map(|i| format!("pasted line {i}\n")).collect();
@@ -56,10 +56,10 @@ fn the_composer_edits_in_place_collapses_a_paste_and_keeps_history_across_a_rest
     let screen = wait_for(&name, "[pasted #1, 50 lines", 10);
     assert!(!screen.contains("pasted line 50"), "{screen}");
     // Ctrl-A Ctrl-K empties the line; a command goes into the history.
-    tmux(&name, &["send-keys", "-t", &name, "C-a"]);
-    tmux(&name, &["send-keys", "-t", &name, "C-k"]);
-    tmux(&name, &["send-keys", "-t", &name, "-l", "/nope"]);
-    tmux(&name, &["send-keys", "-t", &name, "Enter"]);
+    send_keys(&name, &["C-a"]);
+    send_keys(&name, &["C-k"]);
+    send_keys(&name, &["-l", "/nope"]);
+    send_keys(&name, &["Enter"]);
     wait_for(&name, "unknown command /nope", 10);
     quit(&name);
     assert!(ws.join(".tandem/history.jsonl").is_file());
@@ -69,7 +69,7 @@ fn the_composer_edits_in_place_collapses_a_paste_and_keeps_history_across_a_rest
     let name = format!("tandem-composer2-{}", std::process::id());
     let _session = Session(name.clone());
     start(&name, dir.path(), &ws);
-    tmux(&name, &["send-keys", "-t", &name, "Up"]);
+    send_keys(&name, &["Up"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let screen = capture(&name);
