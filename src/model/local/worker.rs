@@ -245,26 +245,49 @@ impl Worker<'_> {
         self.parked.clear();
     }
 
-    /// Puts the conversation best placed for `prompt` on the live sequence: the live one stays, or a parked
-    /// one is restored (the live one parked in its turn when it is worth keeping).
+    /// Puts the conversation best placed for `prompt` on the live sequence: the live one stays (parked as a
+    /// copy first when the prompt starts another conversation, so the live sequence keeps the start they
+    /// share), or a parked one is restored (the live one parked in its turn when it is worth keeping).
     fn bring_in(&mut self, prompt: &[LlamaToken]) {
         let parked: Vec<&[LlamaToken]> = self.parked.iter().map(|p| p.tokens.as_slice()).collect();
-        let placement = slots::place(&self.cached, &parked, prompt);
-        let chosen = match placement {
-            Placement::Parked(i) => Some(self.parked.remove(i)),
-            Placement::Live if slots::worth_parking(&self.cached, prompt) => None,
-            Placement::Live => return,
+        let (index, continued) = match slots::place(&self.cached, &parked, prompt) {
+            Placement::Live => {
+                if slots::worth_parking(&self.cached, prompt)
+                    && let Some(copy) = self.save_live()
+                {
+                    self.push_parked(copy);
+                }
+                return;
+            }
+            Placement::Parked { index, continued } => (index, continued),
         };
-        if self.cached.len() >= slots::MIN_PARKED_TOKENS {
-            self.park_live();
-        }
-        // The live conversation is replaced either way: by the restored one, or by a new one from scratch.
+        let live = if self.cached.len() >= slots::MIN_PARKED_TOKENS {
+            self.save_live()
+        } else {
+            None
+        };
+        // The live conversation is replaced by the restored one.
         self.forget_cache();
-        let Some(entry) = chosen else { return };
-        match self.ctx.state_seq_set(&entry.state, 0) {
-            Ok(()) => {
-                self.cached = entry.tokens;
-                self.cached_text = entry.text;
+        let restored = if continued {
+            let entry = self.parked.remove(index);
+            self.ctx
+                .state_seq_set(&entry.state, 0)
+                .map(|()| (entry.tokens, entry.text))
+        } else {
+            // Only its start is wanted: a copy comes in and the conversation stays parked as it was, now the
+            // most recently used (the oldest parked goes first).
+            let entry = self.parked.remove(index);
+            let restored = self
+                .ctx
+                .state_seq_set(&entry.state, 0)
+                .map(|()| (entry.tokens.clone(), entry.text.clone()));
+            self.parked.push(entry);
+            restored
+        };
+        match restored {
+            Ok((tokens, text)) => {
+                self.cached = tokens;
+                self.cached_text = text;
             }
             Err(e) => {
                 tracing::debug!(
@@ -273,32 +296,41 @@ impl Worker<'_> {
                 self.forget_cache();
             }
         }
+        if let Some(live) = live {
+            self.push_parked(live);
+        }
     }
 
-    /// Saves the live sequence's state among the parked ones (dropping the oldest beyond the limits).
-    fn park_live(&mut self) {
+    /// A copy of the live sequence's state and tokens (`None` when empty or when llama.cpp cannot save it).
+    fn save_live(&self) -> Option<Parked> {
         if self.cached.is_empty() {
-            return;
+            return None;
         }
         match self.ctx.state_seq_get(0, LlamaStateSeqFlags::empty()) {
-            Ok(state) => {
-                self.parked.push(Parked {
-                    tokens: std::mem::take(&mut self.cached),
-                    text: self.cached_text.take(),
-                    state,
-                });
-                while self.parked.len() > slots::MAX_PARKED
-                    || self
-                        .parked
-                        .iter()
-                        .map(|p| p.state.byte_len())
-                        .sum::<usize>()
-                        > slots::MAX_PARKED_BYTES
-                {
-                    self.parked.remove(0);
-                }
+            Ok(state) => Some(Parked {
+                tokens: self.cached.clone(),
+                text: self.cached_text.clone(),
+                state,
+            }),
+            Err(e) => {
+                tracing::debug!("parking the live conversation failed: {e}");
+                None
             }
-            Err(e) => tracing::debug!("parking the live conversation failed: {e}"),
+        }
+    }
+
+    /// Adds `entry` to the parked conversations, dropping the oldest beyond the limits.
+    fn push_parked(&mut self, entry: Parked) {
+        self.parked.push(entry);
+        while self.parked.len() > slots::MAX_PARKED
+            || self
+                .parked
+                .iter()
+                .map(|p| p.state.byte_len())
+                .sum::<usize>()
+                > slots::MAX_PARKED_BYTES
+        {
+            self.parked.remove(0);
         }
     }
 
