@@ -1565,6 +1565,44 @@ async fn a_reply_sampled_beside_one_that_copies_the_file_back_is_written_without
 }
 
 #[tokio::test]
+async fn a_later_step_on_files_an_earlier_step_wrote_samples_beside_its_first_reply_when_the_check_fails()
+ {
+    let wrong = FIXED_CALC.replace("a + b", "a * b");
+    let (outcome, events, requests) = scripted_local(
+        config("w14", "Fix add()", agent()),
+        vec![
+            tool(
+                "submit_plan",
+                plan(&[
+                    ("Change add()", &["calc.py"]),
+                    ("Make add() add", &["calc.py"]),
+                ]),
+            ),
+            // Step 1 is not the last: its reply is written, not checked.
+            text(&format!("calc.py\n```\n{wrong}```\n")),
+            // Step 2 starts on a failing check of the file step 1 wrote: greedy, the model would write back
+            // what it wrote, so the first request already samples and asks for replies beside it.
+            choices(&[
+                &format!("calc.py\n```\n{wrong}```\n"),
+                &format!("calc.py\n```\n{FIXED_CALC}```\n"),
+            ]),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done, "{:?}", kinds(&events));
+    assert_eq!(requests.len(), 3, "{:?}", kinds(&events));
+    let (first, second) = (requests[1].json(), requests[2].json());
+    assert!(first.get("n").is_none() && first["temperature"].is_null());
+    assert_eq!(
+        second["n"],
+        1 + AgentConfig::default().whole_file_alternatives,
+        "{second}"
+    );
+    assert!((second["temperature"].as_f64().unwrap() - 0.6).abs() < 1e-6);
+    assert!(kinds(&events).ends_with(&["edit", "verify-ok", "done", "finished"]));
+}
+
+#[tokio::test]
 async fn replies_sampled_beside_a_failing_one_are_tried_on_the_check_before_the_model_is_asked_again()
  {
     let wrong = |n: u32| FIXED_CALC.replace("a + b", &format!("a + b + {n}"));

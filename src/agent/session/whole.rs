@@ -248,8 +248,13 @@ impl Session {
                 touched.clear();
                 asked_at = messages.len();
                 // Not the step's first request: a reply has failed (this round, an earlier attempt, an earlier
-                // pass over the plan).
-                let retry = round > 0 || previous_failure.is_some() || self.round > 1;
+                // pass over the plan), or the check fails on files an earlier step already wrote (the model's
+                // greedy answer to these files is what they hold: asked the same, it writes them back).
+                let retry = round > 0
+                    || previous_failure.is_some()
+                    || self.round > 1
+                    || (self.checked.as_ref().is_some_and(|(_, f)| f.is_some())
+                        && paths.iter().any(|p| self.changed.contains(p)));
                 let request = ChatRequest {
                     messages: messages.clone(),
                     max_tokens: self.router.max_tokens(RouteRole::Executor),
