@@ -9,7 +9,8 @@
 //! task, `--tandem PATH` (default: `tandem` in the same build dir as this example, so build both with one
 //! profile), `--tandem-arg ARG` (repeatable; passed to tandem
 //! before `exec`, e.g. `--tandem-arg=--threads=1`), `--logs DIR` (each task's events, stderr and test output),
-//! `--keep` (keep each task's work dir), `--json FILE`, `--pp-tps N --tg-tps N` (llama-bench's pp512 and tg128 on
+//! `--keep` (keep each task's work dir), `--json FILE` (rewritten after each task; `complete`
+//! says whether every task ran), `--pp-tps N --tg-tps N` (llama-bench's pp512 and tg128 on
 //! this machine: adds each task's wall time over the time its uncached prompt and output tokens take at that speed).
 //!
 //! Before the test runs, every starting file that the task's reference solution leaves alone (the tests, the
@@ -706,6 +707,25 @@ fn main() -> Result<()> {
         logs,
     };
 
+    // The report as it stands: written after every task, so a run cut short keeps what it measured.
+    let write_report = |results: &[TaskResult], t: &Totals, complete: bool| -> Result<()> {
+        let Some(path) = &runner.args.json else {
+            return Ok(());
+        };
+        let report = serde_json::json!({
+            "agent": agent,
+            "model": model_name,
+            "started_unix": now,
+            "timeout_secs": runner.args.timeout_secs,
+            "complete": complete,
+            "tasks": results,
+            "totals": t,
+        });
+        let tmp = path.with_extension("json.partial");
+        std::fs::write(&tmp, serde_json::to_string_pretty(&report)? + "\n")
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .with_context(|| format!("writing {}", path.display()))
+    };
     println!("{HEADER}");
     let mut results = Vec::new();
     for dir in &dirs {
@@ -714,6 +734,7 @@ fn main() -> Result<()> {
             .with_context(|| format!("task {}", dir.display()))?;
         println!("{}", row(&r));
         results.push(r);
+        write_report(&results, &totals(&results), results.len() == dirs.len())?;
     }
     let t = totals(&results);
     println!(
@@ -743,16 +764,6 @@ fn main() -> Result<()> {
         println!("  {lang}: {passed}/{n}");
     }
     if let Some(path) = &runner.args.json {
-        let report = serde_json::json!({
-            "agent": agent,
-            "model": model_name,
-            "started_unix": now,
-            "timeout_secs": runner.args.timeout_secs,
-            "tasks": results,
-            "totals": t,
-        });
-        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())
