@@ -6,6 +6,10 @@
 //! than the live one, the live sequence's state is saved (`llama_state_seq_get_data`) and the parked one is
 //! restored into its place: a copy of a few tens of megabytes instead of seconds to minutes of prefill, and the
 //! very same KV bytes, so a reply is what it would have been had that conversation never left the cache.
+//!
+//! A prompt that starts a new conversation keeps the start it shares with the live one (a step's request after
+//! the last step's: the same system prompt), the live one parked as a copy first; where a parked conversation
+//! shares a longer start, a copy of it is restored instead and it stays parked.
 
 use super::prefix::tokens_to_keep;
 
