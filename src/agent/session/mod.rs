@@ -417,11 +417,15 @@ impl Session {
         let result = if passed {
             Ok(())
         } else {
-            // The models get a shorter tail than the event: every character is prefilled again on each later
-            // turn, and on a small local model a long test log costs more time than it tells.
+            // The models get a shorter tail than the event, without the runtime's own stack frames: every
+            // character is prefilled again on each later turn, and on a small local model a long test log
+            // costs more time than it tells.
             Err(format!(
                 "The verify command `{command}` failed ({exit}). Its output ends with:\n{}",
-                self::tail(&output, REPORT_CHARS)
+                self::tail(
+                    &crate::agent::verify::condense_report(&output),
+                    REPORT_CHARS
+                )
             ))
         };
         self.checked = Some((self.changes, result.clone().err()));
