@@ -268,22 +268,16 @@ impl Worker<'_> {
         };
         // The live conversation is replaced by the restored one.
         self.forget_cache();
-        let restored = if continued {
-            let entry = self.parked.remove(index);
-            self.ctx
-                .state_seq_set(&entry.state, 0)
-                .map(|()| (entry.tokens, entry.text))
-        } else {
-            // Only its start is wanted: a copy comes in and the conversation stays parked as it was, now the
-            // most recently used (the oldest parked goes first).
-            let entry = self.parked.remove(index);
-            let restored = self
-                .ctx
-                .state_seq_set(&entry.state, 0)
-                .map(|()| (entry.tokens.clone(), entry.text.clone()));
+        // A conversation the prompt continues leaves the parked set; one restored only for its start stays,
+        // now the most recently used (the oldest parked goes first).
+        let entry = self.parked.remove(index);
+        let restored = self
+            .ctx
+            .state_seq_set(&entry.state, 0)
+            .map(|()| (entry.tokens.clone(), entry.text.clone()));
+        if !continued {
             self.parked.push(entry);
-            restored
-        };
+        }
         match restored {
             Ok((tokens, text)) => {
                 self.cached = tokens;
