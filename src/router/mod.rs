@@ -224,9 +224,15 @@ impl Router {
         }
     }
 
-    /// Whether the executor's route is the local model (not a cloud provider it would only fall back from).
+    /// Whether the executor's route is the local model (not a cloud provider it would only fall back from):
+    /// it is bound to it, or the session is offline.
     pub fn executes_locally(&self) -> bool {
-        matches!(self.config.executor, Target::Local(_))
+        self.config.offline || matches!(self.config.executor, Target::Local(_))
+    }
+
+    /// Whether the planner's route is the local model: it is bound to it, or the session is offline.
+    pub fn plans_locally(&self) -> bool {
+        self.config.offline || matches!(self.config.planner, Target::Local(_))
     }
 
     /// Whether a workspace path is marked sensitive (its content never goes to the cloud).

@@ -14,7 +14,7 @@ use tandem::config::{AgentConfig, ApprovalPolicy};
 use tandem::model::ChatModel;
 use tandem::model::openai::OpenAiProvider;
 use tandem::protocol::{
-    ApprovalDecision, ApprovalKind, Event, EventMsg, Op, Outcome, RouteReason, RouteRole,
+    ApprovalDecision, ApprovalKind, Event, EventMsg, Op, Outcome, Plan, RouteReason, RouteRole,
     StepStatus,
 };
 use tandem::router::sensitive::{Scanner, ScannerConfig};
@@ -826,6 +826,35 @@ async fn scripted_local_with(
             config,
             Some(provider("local", server)),
             vec![provider("openai", server)],
+            Scanner::new(&ScannerConfig::default()).unwrap(),
+            PriceTable::new(&Default::default()),
+            None,
+        ))
+    })
+    .await
+}
+
+/// [`scripted`] with planner and executor both on the local route (served by the same scripted server), as
+/// they are offline.
+async fn scripted_all_local(
+    cfg: SessionConfig,
+    replies: Vec<Reply>,
+    extra: &[(&str, String)],
+) -> (Outcome, Vec<Event>, Vec<super::mock::Recorded>) {
+    scripted_on(cfg, replies, extra, |server| {
+        let config = RouterConfig {
+            planner_max_tokens: 512,
+            executor_max_tokens: 512,
+            ..RouterConfig::new(
+                Target::Local(RouteReason::Configured),
+                Target::Local(RouteReason::Configured),
+                "s",
+            )
+        };
+        Arc::new(Router::new(
+            config,
+            Some(provider("local", server)),
+            Vec::new(),
             Scanner::new(&ScannerConfig::default()).unwrap(),
             PriceTable::new(&Default::default()),
             None,
@@ -1860,4 +1889,86 @@ async fn a_whole_file_step_creates_the_new_file_it_names_and_an_unchanged_reply_
             "the reply left the files as they are: nothing to change"
         ]
     );
+}
+
+/// The plans a session's events carry, in order.
+fn plans(events: &[Event]) -> Vec<&Plan> {
+    events
+        .iter()
+        .filter_map(|e| match &e.msg {
+            EventMsg::PlanReady { plan, .. } => Some(plan),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_small_repository_planned_locally_is_one_step_over_its_code_without_a_model_call() {
+    let extra = [("README.md", "# calc\nAdds and multiplies.\n".to_string())];
+    let (outcome, events, requests) = scripted_all_local(
+        config("d1", "Fix add() so the tests pass", agent()),
+        vec![text(&format!("calc.py\n```python\n{FIXED_CALC}```\n"))],
+        &extra,
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done, "{:?}", kinds(&events));
+    // The only request is the step's whole-file request: no planner call came before it.
+    assert_eq!(requests.len(), 1, "{:?}", kinds(&events));
+    let plans = plans(&events);
+    assert_eq!(plans.len(), 1);
+    let step = &plans[0].steps[0];
+    assert_eq!(plans[0].steps.len(), 1);
+    assert_eq!(step.goal, "Fix add() so the tests pass");
+    // The code files, not the README; the test is there for reference.
+    let mut files = step.files.clone();
+    files.sort();
+    assert_eq!(files, ["calc.py", "test_calc.py"]);
+    let request = requests[0].json();
+    assert!(offered(&request).is_empty(), "{request}");
+    let prompt = request["messages"].to_string();
+    assert!(
+        prompt.contains("return a - b") && prompt.contains("test_add"),
+        "{prompt}"
+    );
+    assert!(kinds(&events).ends_with(&["edit", "verify-ok", "done", "finished"]));
+}
+
+#[tokio::test]
+async fn a_local_planner_is_asked_when_the_code_is_too_big_for_one_step_or_a_plan_is_what_was_asked_for()
+ {
+    // The code (calc.py and its test) beyond agent.whole_file_chars: the planner plans it, here on calc.py
+    // alone, which fits.
+    let small = AgentConfig {
+        whole_file_chars: (CALC.len() + TEST_CALC.len() - 1) as u32,
+        ..agent()
+    };
+    let (outcome, events, requests) = scripted_all_local(
+        config("d2", "Fix add()", small),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            text(&format!("calc.py\n```python\n{FIXED_CALC}```\n")),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done, "{:?}", kinds(&events));
+    assert_eq!(requests.len(), 2);
+    assert!(offered(&requests[0].json()).contains(&"submit_plan".to_string()));
+    assert_eq!(plans(&events)[0].steps[0].goal, "Make add() add");
+    // --plan-only wants the planner's plan, not the task restated.
+    let mut cfg = config("d3", "Fix add()", agent());
+    cfg.plan_only = true;
+    let (outcome, events, requests) = scripted_all_local(
+        cfg,
+        vec![tool(
+            "submit_plan",
+            plan(&[("Make add() add", &["calc.py"])]),
+        )],
+        &[],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Planned);
+    assert_eq!(requests.len(), 1);
+    assert!(offered(&requests[0].json()).contains(&"submit_plan".to_string()));
+    assert_eq!(plans(&events)[0].steps[0].goal, "Make add() add");
 }

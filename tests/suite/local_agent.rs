@@ -8,7 +8,7 @@ use tandem::config::AgentConfig;
 use tandem::model::local::SamplingParams;
 use tandem::model::local_provider::LocalProvider;
 use tandem::model::{ChatMessage, ChatModel, ChatRequest, FinishReason, ToolChoice, collect};
-use tandem::protocol::{EventMsg, Outcome, RouteReason};
+use tandem::protocol::{Event, EventMsg, Outcome, RouteReason, RouteRole};
 use tandem::router::sensitive::{Scanner, ScannerConfig};
 use tandem::router::{Router, RouterConfig, Target};
 use tandem::sandbox::Workspace;
@@ -67,9 +67,8 @@ async fn the_demo_model_always_gives_a_parseable_tool_call_under_the_grammar() {
     );
 }
 
-#[tokio::test]
-async fn a_whole_offline_session_on_the_demo_model_runs_to_its_end() {
-    let (model, _model_lock) = require_model!();
+/// Runs an offline session on the demo model over a one-bug repository; its outcome and events.
+async fn offline_session(model: std::path::PathBuf, plan_only: bool) -> (Outcome, Vec<Event>) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("calc.py"),
@@ -113,7 +112,7 @@ async fn a_whole_offline_session_on_the_demo_model_runs_to_its_end() {
         task: "Fix add() in calc.py so the test passes".into(),
         agent,
         sandbox: Default::default(),
-        plan_only: false,
+        plan_only,
         planner_prompt: include_str!("../../prompts/planner.md").into(),
         executor_prompt: include_str!("../../prompts/executor.md").into(),
         writer_prompt: include_str!("../../prompts/writer.md").into(),
@@ -129,6 +128,13 @@ async fn a_whole_offline_session_on_the_demo_model_runs_to_its_end() {
     while let Ok(e) = rx.try_recv() {
         events.push(e);
     }
+    (outcome, events)
+}
+
+#[tokio::test]
+async fn a_whole_offline_session_on_the_demo_model_runs_to_its_end() {
+    let (model, _model_lock) = require_model!();
+    let (outcome, events) = offline_session(model, false).await;
     assert!(
         matches!(
             outcome,
@@ -140,18 +146,54 @@ async fn a_whole_offline_session_on_the_demo_model_runs_to_its_end() {
         events.last().map(|e| &e.msg),
         Some(EventMsg::SessionFinished { .. })
     ));
-    assert!(events.iter().any(|e| matches!(&e.msg, EventMsg::Route { decision } if decision.reason == RouteReason::Offline)));
+    // Every request stays on the local model; the repository is small enough to be planned without one (no
+    // planner request, so no request whose reason is --offline).
+    let routes: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.msg {
+            EventMsg::Route { decision } => Some(decision),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !routes.is_empty() && routes.iter().all(|d| d.provider == "local"),
+        "{routes:?}"
+    );
     assert!(
         events
             .iter()
             .any(|e| matches!(e.msg, EventMsg::PlanReady { .. })),
-        "a plan was made under the grammar: {:#?}",
+        "a plan was made (without a model call: the repository is one small step): {:#?}",
         events.iter().map(|e| &e.msg).collect::<Vec<_>>()
     );
     assert!(
         events.iter().all(
             |e| !matches!(&e.msg, EventMsg::Error { message } if message.contains("panicked"))
         )
+    );
+}
+
+#[tokio::test]
+async fn a_plan_only_offline_session_plans_on_the_demo_model_under_the_grammar() {
+    let (model, _model_lock) = require_model!();
+    let (outcome, events) = offline_session(model, true).await;
+    // A plan was asked for: the local model makes it (no plan without a model call), and it parses.
+    let planner: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.msg {
+            EventMsg::Route { decision } if decision.role == RouteRole::Planner => Some(decision),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !planner.is_empty() && planner.iter().all(|d| d.reason == RouteReason::Offline),
+        "{planner:?}"
+    );
+    assert_eq!(outcome, Outcome::Planned);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e.msg, EventMsg::PlanReady { .. }))
     );
 }
 

@@ -41,6 +41,13 @@ impl Session {
             inlined: Vec::new(),
             complete: false,
         });
+        let history = self.conversation_so_far();
+        if revision.is_none()
+            && history.is_empty()
+            && let Some(plan) = self.direct_plan(&overview)
+        {
+            return Ok(plan);
+        }
         let mut messages = vec![ChatMessage::system(self.cfg.planner_prompt.trim())];
         if let Some(instructions) = &self.cfg.instructions {
             messages.push(ChatMessage::user(format!(
@@ -49,7 +56,6 @@ impl Session {
         }
         // The earlier turns come before the map: they only grow from turn to turn (until a compaction), while
         // the map is personalised to each task, so the local model's KV cache keeps them as a prefix.
-        let history = self.conversation_so_far();
         let task_label = if history.is_empty() {
             "Task"
         } else {
@@ -215,6 +221,60 @@ impl Session {
                 "no usable plan: {last_error}"
             )),
         }))
+    }
+
+    /// The first plan of a session, made without a model call where a model would only restate the task:
+    /// planner and executor both run on the local model, the overview shows every file of the repository, no
+    /// MCP tool reaches beyond it, a plan was not asked for by itself (`--plan-only`), and the code files fit one
+    /// whole-file step (`agent.whole_file_chars`). The one step is the task over those files; a failed step is
+    /// re-planned by the model as usual. On a CPU a local planner's call costs a minute or more, and for a
+    /// repository this small its plan was the task restated (eval runs 4–6).
+    fn direct_plan(&self, overview: &crate::repomap::Overview) -> Option<Plan> {
+        let budget = self.cfg.agent.whole_file_chars as usize;
+        if budget == 0
+            || self.cfg.plan_only
+            || !overview.complete
+            || !self.router.plans_locally()
+            || !self.router.executes_locally()
+            || !self.mcp.specs().is_empty()
+            || self.cfg.task.trim().is_empty()
+        {
+            return None;
+        }
+        let code: Vec<String> = overview
+            .inlined
+            .iter()
+            .filter(|p| crate::repomap::tags::Lang::of(std::path::Path::new(p)).is_some())
+            .cloned()
+            .collect();
+        // A repository of no code the map knows (a docs or config task): its text files are the step's files.
+        let files = if code.is_empty() {
+            overview.inlined.clone()
+        } else {
+            code
+        };
+        let mut chars = 0usize;
+        for path in &files {
+            let (_, text) = crate::tools::read_text(&self.ws, path).ok()?;
+            chars += text.chars().count();
+        }
+        if files.is_empty() || chars > budget {
+            return None;
+        }
+        let count = files.len();
+        tracing::info!(?files, "planned without a model call");
+        Some(Plan {
+            summary: format!(
+                "The task as one step over the repository's {count} file{} (a repository this small is planned without a model call)",
+                if count == 1 { "" } else { "s" }
+            ),
+            steps: vec![crate::protocol::Step {
+                id: 1,
+                goal: self.cfg.task.trim().to_string(),
+                files,
+                done_when: "The task is done and the project's check passes.".into(),
+            }],
+        })
     }
 
     /// The plan as Markdown, each step marked done (✓) or failed (✗).
