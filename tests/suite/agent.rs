@@ -813,23 +813,7 @@ async fn scripted_local_with(
     extra: &[(&str, String)],
 ) -> (Outcome, Vec<Event>, Vec<super::mock::Recorded>) {
     scripted_on(cfg, replies, extra, |server| {
-        let config = RouterConfig {
-            planner_max_tokens: 512,
-            executor_max_tokens: 512,
-            ..RouterConfig::new(
-                Target::Cloud(vec!["openai".into()]),
-                Target::Local(RouteReason::Configured),
-                "s",
-            )
-        };
-        Arc::new(Router::new(
-            config,
-            Some(provider("local", server)),
-            vec![provider("openai", server)],
-            Scanner::new(&ScannerConfig::default()).unwrap(),
-            PriceTable::new(&Default::default()),
-            None,
-        ))
+        local_router(server, Target::Cloud(vec!["openai".into()]))
     })
     .await
 }
@@ -842,25 +826,27 @@ async fn scripted_all_local(
     extra: &[(&str, String)],
 ) -> (Outcome, Vec<Event>, Vec<super::mock::Recorded>) {
     scripted_on(cfg, replies, extra, |server| {
-        let config = RouterConfig {
-            planner_max_tokens: 512,
-            executor_max_tokens: 512,
-            ..RouterConfig::new(
-                Target::Local(RouteReason::Configured),
-                Target::Local(RouteReason::Configured),
-                "s",
-            )
-        };
-        Arc::new(Router::new(
-            config,
-            Some(provider("local", server)),
-            Vec::new(),
-            Scanner::new(&ScannerConfig::default()).unwrap(),
-            PriceTable::new(&Default::default()),
-            None,
-        ))
+        local_router(server, Target::Local(RouteReason::Configured))
     })
     .await
+}
+
+/// A router whose executor is the local route and whose planner is `planner`, both served by `server` (as
+/// `local` and `openai`), with 512-token output caps.
+fn local_router(server: &MockServer, planner: Target) -> Arc<Router> {
+    let config = RouterConfig {
+        planner_max_tokens: 512,
+        executor_max_tokens: 512,
+        ..RouterConfig::new(planner, Target::Local(RouteReason::Configured), "s")
+    };
+    Arc::new(Router::new(
+        config,
+        Some(provider("local", server)),
+        vec![provider("openai", server)],
+        Scanner::new(&ScannerConfig::default()).unwrap(),
+        PriceTable::new(&Default::default()),
+        None,
+    ))
 }
 
 async fn scripted_on(
