@@ -230,12 +230,9 @@ impl Session {
     /// re-planned by the model as usual. On a CPU a local planner's call costs a minute or more, and for a
     /// repository this small its plan was the task restated (eval runs 4–6).
     fn direct_plan(&self, overview: &crate::repomap::Overview) -> Option<Plan> {
-        let budget = self.cfg.agent.whole_file_chars as usize;
-        if budget == 0
-            || self.cfg.plan_only
+        if self.cfg.plan_only
             || !overview.complete
             || !self.router.plans_locally()
-            || !self.router.executes_locally()
             || !self.mcp.specs().is_empty()
             || self.cfg.task.trim().is_empty()
         {
@@ -253,27 +250,26 @@ impl Session {
         } else {
             code
         };
-        let mut chars = 0usize;
-        for path in &files {
-            let (_, text) = crate::tools::read_text(&self.ws, path).ok()?;
-            chars += text.chars().count();
-        }
-        if files.is_empty() || chars > budget {
+        if files.is_empty() {
             return None;
         }
         let count = files.len();
-        tracing::info!(?files, "planned without a model call");
+        let step = crate::protocol::Step {
+            id: 1,
+            goal: self.cfg.task.trim().to_string(),
+            files,
+            done_when: "The task is done and the project's check passes.".into(),
+        };
+        // Only a step the whole-file request will take (local executor, within agent.whole_file_chars and one
+        // reply): otherwise the planner's choice of files is worth its call.
+        self.whole_file_targets(&step, false)?;
+        tracing::info!(files = ?step.files, "planned without a model call");
         Some(Plan {
             summary: format!(
                 "The task as one step over the repository's {count} file{} (a repository this small is planned without a model call)",
                 if count == 1 { "" } else { "s" }
             ),
-            steps: vec![crate::protocol::Step {
-                id: 1,
-                goal: self.cfg.task.trim().to_string(),
-                files,
-                done_when: "The task is done and the project's check passes.".into(),
-            }],
+            steps: vec![step],
         })
     }
 

@@ -25,7 +25,7 @@ impl Session {
     /// tools, and pays per output token), each file is text the format can hold, and together they fit
     /// `agent.whole_file_chars` and one reply of the executor. Files that may not be read, and missing files
     /// the step only mentions, are left out; `None` when none is left.
-    fn whole_file_targets(
+    pub(super) fn whole_file_targets(
         &self,
         step: &Step,
         escalated: bool,
