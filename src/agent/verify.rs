@@ -166,6 +166,157 @@ fn is_rust_runtime_frame(t: &str) -> bool {
         .any(|p| name.starts_with(p))
 }
 
+/// How many tests a check's run passed and failed, as its test runner's summary says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Tests that passed.
+    pub passed: u32,
+    /// Tests that failed, or errored before they could pass or fail.
+    pub failed: u32,
+}
+
+impl std::ops::Add for Tally {
+    type Output = Tally;
+    fn add(self, other: Tally) -> Tally {
+        Tally {
+            passed: self.passed.saturating_add(other.passed),
+            failed: self.failed.saturating_add(other.failed),
+        }
+    }
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} passed, {} failed", self.passed, self.failed)
+    }
+}
+
+/// Whether a failing check that gave `now` is worse than one that gave `then`: fewer tests pass, or as many
+/// pass and more fail. No summary (the tests did not build or load) is worse than any summary, and equal to
+/// none: a verify command that is not a test runner never makes one run worse than another.
+pub fn worse(now: Option<Tally>, then: Option<Tally>) -> bool {
+    let rank = |t: Option<Tally>| t.map(|t| (t.passed, std::cmp::Reverse(t.failed)));
+    rank(now) < rank(then)
+}
+
+/// The tests a verify command's output says passed and failed, from the summary of the runners it knows:
+/// cargo test (every `test result:` line, summed), Python's unittest (`Ran N tests` and `FAILED (...)`),
+/// pytest, Jest and Vitest (`Tests:`), Node's test runner (`# pass N` / `ℹ pass N`), Mocha (`N passing`) and
+/// `go test -v` (`--- PASS:` lines). `None` when it has no such summary.
+pub fn tally(output: &str) -> Option<Tally> {
+    use std::sync::LazyLock;
+    // The patterns are literals, checked by the tests below; `None` only if one did not compile.
+    static ITEM: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+        regex::Regex::new(r"\b(\d+) (passed|failed|failing|passing|errors?)\b").ok()
+    });
+    static NODE: LazyLock<Option<regex::Regex>> =
+        LazyLock::new(|| regex::Regex::new(r"^(?:#|ℹ) (pass|fail) (\d+)$").ok());
+    static UNITTEST: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+        regex::Regex::new(r"(failures|errors|skipped|expected failures|unexpected successes)=(\d+)")
+            .ok()
+    });
+    let (Some(item), Some(node_re), Some(unittest)) =
+        (ITEM.as_ref(), NODE.as_ref(), UNITTEST.as_ref())
+    else {
+        return None;
+    };
+    let items = |line: &str| {
+        let mut t = Tally::default();
+        for c in item.captures_iter(line) {
+            let n: u32 = c[1].parse().unwrap_or(0);
+            match &c[2] {
+                "passed" | "passing" => t.passed = t.passed.saturating_add(n),
+                _ => t.failed = t.failed.saturating_add(n),
+            }
+        }
+        t
+    };
+    let lines: Vec<&str> = output.lines().map(str::trim).collect();
+    // cargo test: one summary per test binary.
+    let cargo: Vec<Tally> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("test result: ").map(items))
+        .collect();
+    if !cargo.is_empty() {
+        return Some(cargo.into_iter().fold(Tally::default(), |a, b| a + b));
+    }
+    // unittest: `Ran 3 tests in 0.003s`, then `OK`, `OK (skipped=1)` or `FAILED (failures=1, errors=1)`.
+    if let Some(at) = lines
+        .iter()
+        .rposition(|l| l.starts_with("Ran ") && l.contains(" test"))
+    {
+        let ran: u32 = lines[at]
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let (mut failed, mut not_passed) = (0u32, 0u32);
+        if let Some(verdict) = lines[at + 1..]
+            .iter()
+            .find(|l| l.starts_with("FAILED") || l.starts_with("OK"))
+        {
+            for c in unittest.captures_iter(verdict) {
+                let n: u32 = c[2].parse().unwrap_or(0);
+                not_passed = not_passed.saturating_add(n);
+                if matches!(&c[1], "failures" | "errors" | "unexpected successes") {
+                    failed = failed.saturating_add(n);
+                }
+            }
+            return Some(Tally {
+                passed: ran.saturating_sub(not_passed),
+                failed,
+            });
+        }
+    }
+    // Jest (`Tests:       1 failed, 2 passed, 3 total`) and Vitest (`Tests  1 failed | 2 passed (3)`).
+    if let Some(line) = lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("Tests:") || l.starts_with("Tests "))
+    {
+        let t = items(line);
+        if t != Tally::default() {
+            return Some(t);
+        }
+    }
+    // Node's test runner, TAP (`# pass 2`) or spec (`ℹ pass 2`).
+    let mut node: Option<Tally> = None;
+    for c in lines.iter().filter_map(|l| node_re.captures(l)) {
+        let t = node.get_or_insert_default();
+        let n: u32 = c[2].parse().unwrap_or(0);
+        if &c[1] == "pass" {
+            t.passed = n;
+        } else {
+            t.failed = n;
+        }
+    }
+    if node.is_some() {
+        return node;
+    }
+    // pytest (`===== 1 failed, 2 passed in 0.05s =====`, or bare under -q) and Mocha (`2 passing (5ms)`,
+    // `1 failing` on the next line).
+    if let Some(line) = lines.iter().rev().find(|l| {
+        (l.contains(" in ") && l.ends_with('s') || l.ends_with('=') || l.contains(" passing ("))
+            && item.is_match(l)
+    }) {
+        let mut t = items(line);
+        if line.contains(" passing (") {
+            let at = lines.iter().rposition(|l| l == line).unwrap_or(0);
+            if let Some(next) = lines.get(at + 1) {
+                t = t + items(next);
+            }
+        }
+        return Some(t);
+    }
+    // go test -v: a line per test.
+    let count = |prefix: &str| lines.iter().filter(|l| l.starts_with(prefix)).count() as u32;
+    let go = Tally {
+        passed: count("--- PASS:"),
+        failed: count("--- FAIL:"),
+    };
+    (go != Tally::default()).then_some(go)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,5 +396,84 @@ mod tests {
             condense_report("FAILED (failures=1)"),
             "FAILED (failures=1)"
         );
+    }
+
+    #[test]
+    fn the_runners_summaries_say_how_many_tests_passed_and_failed() {
+        let t = |passed, failed| Some(Tally { passed, failed });
+        // cargo test: every test binary's line, summed; a build that fails has none.
+        let cargo = "running 2 tests\ntest tests::a ... FAILED\n\ntest result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.10s\n\nrunning 3 tests\ntest result: ok. 3 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n";
+        assert_eq!(tally(cargo), t(4, 2));
+        assert_eq!(
+            tally(
+                "error[E0308]: mismatched types\n --> src/lib.rs:3:5\nerror: could not compile `x` (lib test) due to 1 previous error\n"
+            ),
+            None
+        );
+        // unittest: what ran, less what failed, errored or was skipped.
+        let unittest = "FAIL: test_a (t.T.test_a)\n----------------------------------------------------------------------\nRan 3 tests in 0.003s\n\nFAILED (failures=1, errors=1)\nadded 1\n";
+        assert_eq!(tally(unittest), t(1, 2));
+        assert_eq!(
+            tally(
+                "----------------------------------------------------------------------\nRan 1 test in 0.000s\n\nFAILED (errors=1)\n"
+            ),
+            t(0, 1)
+        );
+        assert_eq!(tally("Ran 4 tests in 0.010s\n\nOK (skipped=1)\n"), t(3, 0));
+        // pytest, verbose and -q.
+        assert_eq!(
+            tally(
+                "E   assert 2 == 3\n=========================== short test summary info ============================\nFAILED test_x.py::test_a - assert 2 == 3\n========================= 1 failed, 2 passed, 1 error in 0.05s =========================\n"
+            ),
+            t(2, 2)
+        );
+        assert_eq!(tally(".F.\n1 failed, 2 passed in 0.01s\n"), t(2, 1));
+        // Jest, Vitest, Node's runner (TAP and spec), Mocha, go test -v.
+        assert_eq!(
+            tally(
+                "Test Suites: 1 failed, 1 total\nTests:       1 failed, 4 passed, 5 total\nSnapshots:   0 total\n"
+            ),
+            t(4, 1)
+        );
+        assert_eq!(
+            tally(" Test Files  1 failed (1)\n      Tests  2 failed | 3 passed (5)\n"),
+            t(3, 2)
+        );
+        assert_eq!(
+            tally("# tests 3\n# suites 0\n# pass 2\n# fail 1\n# cancelled 0\n"),
+            t(2, 1)
+        );
+        assert_eq!(tally("ℹ tests 3\nℹ pass 3\nℹ fail 0\n"), t(3, 0));
+        assert_eq!(
+            tally("  2 passing (5ms)\n  1 failing\n\n  1) adds:\n"),
+            t(2, 1)
+        );
+        assert_eq!(
+            tally(
+                "=== RUN   TestA\n--- PASS: TestA (0.00s)\n=== RUN   TestB\n    --- FAIL: TestB/sub (0.00s)\n--- FAIL: TestB (0.00s)\nFAIL\n"
+            ),
+            t(1, 2)
+        );
+        // A verify command that is no test runner.
+        assert_eq!(tally("src/a.js:3:1: error: unexpected token\n"), None);
+        assert_eq!(
+            tally(
+                "AssertionError [ERR_ASSERTION]: Expected values to be strictly equal:\n\n'a' !== 'b'\n"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_run_is_worse_when_fewer_tests_pass_or_as_many_pass_and_more_fail() {
+        let t = |passed, failed| Some(Tally { passed, failed });
+        assert!(worse(t(0, 1), t(1, 2)));
+        assert!(worse(t(1, 2), t(1, 1)));
+        assert!(!worse(t(2, 5), t(1, 0)));
+        assert!(!worse(t(1, 1), t(1, 1)));
+        // Tests that did not build or load are worse than any that ran; two such runs are alike.
+        assert!(worse(None, t(0, 3)));
+        assert!(!worse(t(0, 3), None));
+        assert!(!worse(None, None));
     }
 }

@@ -861,9 +861,31 @@ async fn scripted_on(
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, content).unwrap();
     }
+    scripted_at(&ws, cfg, replies, router).await
+}
+
+/// [`scripted_local`] in the workspace `ws` (to look at its files afterwards).
+async fn scripted_local_in(
+    ws: &Workspace,
+    cfg: SessionConfig,
+    replies: Vec<Reply>,
+) -> (Outcome, Vec<Event>, Vec<super::mock::Recorded>) {
+    scripted_at(ws, cfg, replies, |server| {
+        local_router(server, Target::Cloud(vec!["openai".into()]))
+    })
+    .await
+}
+
+/// Runs a session in `ws` on `router` over a server replying `replies`.
+async fn scripted_at(
+    ws: &Workspace,
+    cfg: SessionConfig,
+    replies: Vec<Reply>,
+    router: impl FnOnce(&MockServer) -> Arc<Router>,
+) -> (Outcome, Vec<Event>, Vec<super::mock::Recorded>) {
     let server = MockServer::start();
     server.push(replies);
-    let (outcome, events) = run(cfg, &ws, router(&server), |_| None).await;
+    let (outcome, events) = run(cfg, ws, router(&server), |_| None).await;
     (outcome, events, server.requests())
 }
 
@@ -1494,6 +1516,114 @@ async fn whole_file_rounds_sample_again_and_a_failing_check_after_them_fails_the
     );
 }
 
+/// calc.py with both functions wrong: both tests fail, where the fixture fails one.
+const WORSE_CALC: &str = "def add(a, b):\n    return a * b\n\n\ndef mul(a, b):\n    return a + b\n";
+
+#[tokio::test]
+async fn a_whole_file_try_that_makes_more_tests_fail_is_undone_and_the_model_revises_the_best_files()
+ {
+    let (_dir, ws) = fixture();
+    let (outcome, events, requests) = scripted_local_in(
+        &ws,
+        config("w11", "Fix add()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            text(&format!("calc.py\n```\n{WORSE_CALC}```\n")),
+            text(&format!("calc.py\n```\n{FIXED_CALC}```\n")),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    // The worse try, then the files back as they were (one test failing, not two), then the fix.
+    assert_eq!(
+        kinds(&events),
+        vec![
+            "plan",
+            "step",
+            "verify-failed",
+            "edit",
+            "verify-failed",
+            "edit",
+            "edit",
+            "verify-ok",
+            "done",
+            "finished"
+        ]
+    );
+    let writes = tool_outputs(&events, "write_file");
+    assert_eq!(writes.len(), 3);
+    assert!(writes.iter().all(|(ok, _)| *ok), "{writes:?}");
+    // The revision is asked of the best files' own conversation, the brief, which now says what was tried
+    // since and how it did; the worse reply is not in it.
+    assert_eq!(requests.len(), 3);
+    let messages = requests[2].json()["messages"].as_array().unwrap().clone();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    let brief = messages[1]["content"].as_str().unwrap();
+    let first = requests[1].json()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(brief.starts_with(&first), "{brief}");
+    assert!(
+        brief.ends_with(
+            "Tried since then, and worse: 0 passed, 2 failed (AssertionError: 6 != 5). The files are back to \
+             this version, the best so far: change it."
+        ),
+        "{brief}"
+    );
+    assert!(
+        brief.contains("return a - b")
+            && !brief.contains("return a * b\n\n\ndef mul(a, b):\n    return a + b")
+    );
+}
+
+#[tokio::test]
+async fn whole_file_rounds_that_only_make_things_worse_leave_the_files_at_their_best_for_the_next_attempt()
+ {
+    let broken = FIXED_CALC.replace("def add(a, b):", "def add(a, b)");
+    let (dir, ws) = fixture();
+    let (outcome, events, requests) = scripted_local_in(
+        &ws,
+        config("w12", "Fix add()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            text(&format!("calc.py\n```\n{WORSE_CALC}```\n")),
+            // A syntax error: no test loads.
+            text(&format!("calc.py\n```\n{broken}```\n")),
+            text(&format!("calc.py\n```\n{WORSE_CALC}```\n")),
+            // The fresh attempt, from the best files.
+            text(&format!("calc.py\n```\n{FIXED_CALC}```\n")),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("calc.py")).unwrap(),
+        FIXED_CALC
+    );
+    assert_eq!(requests.len(), 5);
+    // Each worse try is undone before the next request, and the notes add up.
+    let third = requests[3].json()["messages"].as_array().unwrap().clone();
+    assert_eq!(third.len(), 2);
+    let note = third[1]["content"].as_str().unwrap();
+    assert!(
+        note.contains("Tried since then, and worse: 0 passed, 2 failed (AssertionError: 6 != 5); 0 passed, 1 failed (SyntaxError"),
+        "{note}"
+    );
+    // The next attempt starts from the original files, the best the rounds saw, and is told so.
+    let brief = requests[4].json()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        brief.contains("3 whole-file replies (3 of them changing a file) left the project's check failing; the files are left as the best of them had them (1 passed, 1 failed)")
+            && brief.contains("return a - b"),
+        "{brief}"
+    );
+    let reverts = tool_outputs(&events, "write_file").len();
+    assert_eq!(reverts, 3 + 3 + 1, "three tries, three undone, the fix");
+}
+
 #[tokio::test]
 async fn a_whole_file_reply_repeated_under_a_failing_check_samples_wider_then_ends_the_attempt() {
     let (outcome, events, requests) = scripted_local(
@@ -1711,14 +1841,57 @@ async fn a_test_that_a_later_check_names_is_shown_to_the_model_in_that_round() {
         .unwrap()
         .to_string();
     assert!(!first.contains("class MoreTest"), "{first}");
-    let said = requests[2].json()["messages"][3]["content"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    // That try passes fewer tests than the files before it (1 of 3 against 2 of 3): the files go back and the
+    // brief, amended, says how it did and shows the test it broke.
+    let messages = requests[2].json()["messages"].as_array().unwrap().clone();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    let said = messages[1]["content"].as_str().unwrap().to_string();
+    assert!(said.starts_with(&first), "{said}");
     assert!(
-        said.contains(
-            "The test it runs, test_more.py (leave it as it is):\n```py\nimport unittest"
-        ) && said.contains("def test_mul_zero"),
+        said.contains("Tried since then, and worse: 1 passed, 2 failed")
+            && said.contains(
+                "The test it runs, test_more.py (leave it as it is):\n```py\nimport unittest"
+            )
+            && said.matches("def test_mul_zero").count() == 1,
+        "{said}"
+    );
+}
+
+/// A try as good as the best (as many tests pass, no more fail) is not undone: the model's latest line of
+/// thought goes on, and a test that try names is shown in the round's report.
+#[tokio::test]
+async fn a_whole_file_try_as_good_as_the_files_before_it_stands_and_its_report_goes_on() {
+    let extra_test = "import unittest\n\nimport calc\n\n\nclass MoreTest(unittest.TestCase):\n    def test_mul_zero(self):\n        self.assertEqual(calc.mul(0, 3), 0)\n";
+    // add fixed, mul broken only where test_more.py looks: 2 of 3 pass, as before the try.
+    let broken = FIXED_CALC.replace("return a * b", "return a * b if a else 1");
+    let (outcome, events, requests) = scripted_local_with(
+        config("w13", "Fix add()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            text(&format!("calc.py\n```\n{broken}```\n")),
+            text(&format!("calc.py\n```\n{FIXED_CALC}```\n")),
+        ],
+        &[("test_more.py", extra_test.to_string())],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(
+        tool_outputs(&events, "write_file").len(),
+        2,
+        "no write undoes the try"
+    );
+    let messages = requests[2].json()["messages"].as_array().unwrap().clone();
+    assert_eq!(messages.len(), 4, "{messages:?}");
+    assert!(
+        messages[2]["content"]
+            .as_str()
+            .unwrap()
+            .contains("if a else 1")
+    );
+    let said = messages[3]["content"].as_str().unwrap();
+    assert!(
+        said.contains("The test it runs, test_more.py (leave it as it is):")
+            && !said.contains("Tried since then"),
         "{said}"
     );
 }

@@ -117,6 +117,8 @@ pub struct Session {
     /// The workspace changes (edits and commands) counted when the verify command last ran, and its failure
     /// report (`None`: it passed), so a check is not run again on an unchanged workspace.
     pub(crate) checked: Option<(u64, Option<String>)>,
+    /// The tests the last verify run passed and failed, where its output says (see [`crate::agent::verify::tally`]).
+    pub(crate) check_tally: Option<crate::agent::verify::Tally>,
     /// Edits applied and commands run so far: anything that may have changed the workspace.
     pub(crate) changes: u64,
     pub(crate) shell: Sandbox,
@@ -166,6 +168,7 @@ impl Session {
             interrupted: false,
             verify_passed: None,
             checked: None,
+            check_tally: None,
             changes: 0,
             cfg,
             ws,
@@ -405,6 +408,7 @@ impl Session {
         };
         let tail = tail(&output, 4_000);
         self.verify_passed = Some(passed);
+        self.check_tally = crate::agent::verify::tally(&output);
 
         self.emit(EventMsg::VerifyFinished {
             command: command.clone(),

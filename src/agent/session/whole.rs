@@ -147,6 +147,125 @@ impl Session {
         }
     }
 
+    /// Writes whole-file replies' `files` as the step's `write_file` calls (each shown, approved and applied as
+    /// any edit): the paths changed, how many were refused, and what each call said.
+    async fn write_whole(
+        &mut self,
+        step: u32,
+        files: Vec<whole::WholeFile>,
+    ) -> (Vec<String>, usize, Vec<String>) {
+        let (mut changed, mut refused, mut results) = (Vec::new(), 0, Vec::new());
+        for file in files {
+            let call = ToolCall {
+                id: format!("whole-{}", self.fresh_id()),
+                name: "write_file".into(),
+                arguments: serde_json::json!({ "path": file.path, "content": file.content })
+                    .to_string(),
+            };
+            self.tool_call_started(Some(step), &call);
+            let (ok, text) = match crate::tools::whole_file(&self.ws, &file.path, &file.content) {
+                Action::Propose { path, old, new } => {
+                    let (ok, text) = self.propose(path, old, new).await;
+                    if ok {
+                        changed.push(file.path.clone());
+                    } else {
+                        refused += 1;
+                    }
+                    (ok, text)
+                }
+                Action::Output(text) => (true, text),
+                Action::Failed(text) => {
+                    refused += 1;
+                    (false, text)
+                }
+                _ => (false, format!("{} was not written", file.path)),
+            };
+            self.tool_call_finished(Some(step), call, ok, &text, &mut Vec::new());
+            results.push(text);
+            if self.interrupted {
+                break;
+            }
+        }
+        (changed, refused, results)
+    }
+
+    /// Puts the files back as `best` had them, with the check's verdict on them then; false when that could
+    /// not be done (a write refused, or a file that did not exist then).
+    async fn restore(&mut self, step: u32, best: &Best) -> bool {
+        let now = self.current_texts(
+            &best
+                .files
+                .iter()
+                .map(|(p, _)| p.clone())
+                .collect::<Vec<_>>(),
+        );
+        let mut files = Vec::new();
+        for ((path, then), (_, now)) in best.files.iter().zip(&now) {
+            match (then, now) {
+                (Some(then), Some(now)) if then == now => {}
+                (Some(then), _) => files.push(whole::WholeFile {
+                    path: path.clone(),
+                    content: then.clone(),
+                }),
+                (None, None) => {}
+                (None, Some(_)) => return false,
+            }
+        }
+        let wanted = files.len();
+        let (changed, _, _) = self.write_whole(step, files).await;
+        if changed.len() != wanted {
+            return false;
+        }
+        // The files are as they were when the check gave this verdict.
+        self.checked = Some((self.changes, Some(best.report.clone())));
+        self.check_tally = best.tally;
+        true
+    }
+
+    /// The tests `report` names that `shown` lacks, as the model is shown them (added to `shown` and `sources`).
+    fn new_tests(
+        &self,
+        report: &str,
+        shown: &mut Vec<(String, Option<String>)>,
+        sources: &mut Vec<String>,
+    ) -> String {
+        let mut more = String::new();
+        let room = self.room_left(shown);
+        for (path, text) in self.report_files(report, shown, room) {
+            if is_test_path(&path) {
+                more.push_str(&format!(
+                    "\nThe test it runs, {path} (leave it as it is):\n```{}\n{text}```\n",
+                    fence_tag(&path)
+                ));
+                self.add_sources(&path, sources);
+                shown.push((path, Some(text)));
+            }
+        }
+        more
+    }
+
+    /// What the model is told after a reply whose files fail the check with `report`: what the writes said,
+    /// the report, and the tests it names that `shown` lacks (added to `shown` and `sources`).
+    fn report_message(
+        &self,
+        report: &str,
+        results: &str,
+        unchanged: bool,
+        shown: &mut Vec<(String, Option<String>)>,
+        sources: &mut Vec<String>,
+    ) -> String {
+        let more = self.new_tests(report, shown, sources);
+        let said = if unchanged {
+            "That is each file as it already is, and the project's check still fails: write it differently."
+        } else {
+            "The project's check fails now."
+        };
+        format!(
+            "{results}\n{said} {report}{more}\nFix what it reports: reply again with the complete new content \
+             of each file you change (change the code, not the tests, unless the task asks for that)."
+        )
+    }
+
     /// Asks for the step's files whole, applies what comes back, and checks it on the plan's last open step.
     /// `Some` ends the attempt: done, or failed when the model answered in the format and the check still fails
     /// after every round (the next attempt starts afresh, sampling). `None` leaves the step to the tool loop: the
@@ -223,6 +342,21 @@ impl Session {
             ChatMessage::user(brief),
         ];
         let grammar = whole::grammar(&paths);
+        // The best the check has seen of these files, to revise from: as they are now, when the check is known
+        // to fail on them.
+        let mut best: Option<Best> = match &self.checked {
+            Some((at, Some(report))) if *at == self.changes => Some(Best {
+                tally: self.check_tally,
+                report: report.clone(),
+                files: self.current_texts(&paths),
+                messages: messages.clone(),
+                shown: shown.clone(),
+                sources: sources.clone(),
+            }),
+            _ => None,
+        };
+        // How the tries since the best one left the check, for the model once the files are back.
+        let mut setbacks: Vec<(String, String)> = Vec::new();
         let (mut written, mut answered, mut calls) = (0, 0, 0);
         // Whether the last reply wrote every file back as it was.
         let mut repeated = false;
@@ -339,38 +473,9 @@ impl Session {
                 }
                 (files, false)
             };
-            let (mut changed, mut refused, mut results) = (Vec::new(), 0, Vec::new());
-            for file in files {
-                let call = ToolCall {
-                    id: format!("whole-{}", self.fresh_id()),
-                    name: "write_file".into(),
-                    arguments: serde_json::json!({ "path": file.path, "content": file.content })
-                        .to_string(),
-                };
-                self.tool_call_started(Some(step.id), &call);
-                let (ok, text) = match crate::tools::whole_file(&self.ws, &file.path, &file.content)
-                {
-                    Action::Propose { path, old, new } => {
-                        let (ok, text) = self.propose(path, old, new).await;
-                        if ok {
-                            changed.push(file.path.clone());
-                        } else {
-                            refused += 1;
-                        }
-                        (ok, text)
-                    }
-                    Action::Output(text) => (true, text),
-                    Action::Failed(text) => {
-                        refused += 1;
-                        (false, text)
-                    }
-                    _ => (false, format!("{} was not written", file.path)),
-                };
-                self.tool_call_finished(Some(step.id), call, ok, &text, &mut Vec::new());
-                results.push(text);
-                if self.interrupted {
-                    return Some(Attempt::Interrupted);
-                }
+            let (changed, refused, results) = self.write_whole(step.id, files).await;
+            if self.interrupted {
+                return Some(Attempt::Interrupted);
             }
             for path in &changed {
                 if !touched.contains(path) {
@@ -413,9 +518,72 @@ impl Session {
                 }
                 Some(Err(report)) => {
                     answered += 1;
+                    let tally = self.check_tally;
+                    // Whether these files are the best the check has seen in these rounds (as good counts: the
+                    // model's latest line of thought goes on).
+                    let best_now = best
+                        .as_ref()
+                        .is_none_or(|b| !crate::agent::verify::worse(tally, b.tally));
+                    if best_now {
+                        let said = self.report_message(
+                            &report,
+                            &results,
+                            changed.is_empty(),
+                            &mut shown,
+                            &mut sources,
+                        );
+                        let mut conversation = messages.clone();
+                        conversation.push(ChatMessage::user(said));
+                        best = Some(Best {
+                            tally,
+                            report: report.clone(),
+                            files: self.current_texts(&paths),
+                            messages: conversation,
+                            shown: shown.clone(),
+                            sources: sources.clone(),
+                        });
+                        setbacks.clear();
+                    } else {
+                        setbacks.push((setback(tally, &report), report.clone()));
+                    }
                     if !pending.is_empty() {
                         // A reply sampled beside this one is tried before the model is asked again.
                         continue;
+                    }
+                    // Revised from the best files so far, not from a later, worse, try: a small model's
+                    // revision of a broken file tends to break it further.
+                    let mut back = false;
+                    if !best_now && let Some(b) = best.take() {
+                        back = self.restore(step.id, &b).await;
+                        if self.interrupted {
+                            return Some(Attempt::Interrupted);
+                        }
+                        if back {
+                            tracing::info!(step = step.id, tally = ?b.tally, "the files are back to the best whole-file try so far");
+                            messages = b.messages.clone();
+                            shown = b.shown.clone();
+                            sources = b.sources.clone();
+                            let tried: Vec<&str> = setbacks
+                                .iter()
+                                .rev()
+                                .take(3)
+                                .rev()
+                                .map(|(s, _)| s.as_str())
+                                .collect();
+                            // Tests those tries made fail that this conversation has not shown.
+                            let mut more = String::new();
+                            for (_, report) in &setbacks {
+                                more.push_str(&self.new_tests(report, &mut shown, &mut sources));
+                            }
+                            if let Some(last) = messages.last_mut() {
+                                last.content.push_str(&format!(
+                                    "\n\nTried since then, and worse: {}. The files are back to this version, \
+                                     the best so far: change it.{more}",
+                                    tried.join("; ")
+                                ));
+                            }
+                        }
+                        best = Some(b);
                     }
                     if repeated_again {
                         // Asked again, the same files: more rounds of this conversation spend minutes on the
@@ -425,39 +593,98 @@ impl Session {
                             first_line(&report)
                         )));
                     }
-                    // Tests the new failure names that the model has not seen.
-                    let mut more = String::new();
-                    let room = self.room_left(&shown);
-                    for (path, text) in self.report_files(&report, &shown, room) {
-                        if is_test_path(&path) {
-                            more.push_str(&format!(
-                                "\nThe test it runs, {path} (leave it as it is):\n```{}\n{text}```\n",
-                                fence_tag(&path)
-                            ));
-                            self.add_sources(&path, &mut sources);
-                            shown.push((path, Some(text)));
-                        }
+                    if !back {
+                        let said = match &best {
+                            Some(b) if best_now => b
+                                .messages
+                                .last()
+                                .map(|m| m.content.clone())
+                                .unwrap_or_default(),
+                            _ => self.report_message(
+                                &report,
+                                &results,
+                                changed.is_empty(),
+                                &mut shown,
+                                &mut sources,
+                            ),
+                        };
+                        messages.push(ChatMessage::user(said));
                     }
-                    let said = if changed.is_empty() {
-                        "That is each file as it already is, and the project's check still fails: write it differently."
-                    } else {
-                        "The project's check fails now."
-                    };
-                    messages.push(ChatMessage::user(format!(
-                        "{results}\n{said} {report}{more}\nFix what it reports: reply again with the complete new content \
-                         of each file you change (change the code, not the tests, unless the task asks for that)."
-                    )));
                 }
             }
         }
         // The model answers in the format but the check still fails: a fresh attempt does better than tool
         // turns on what it has already tried (the brief shows the failing check).
         (answered > 0).then(|| {
+            let kept = best
+                .as_ref()
+                .and_then(|b| b.tally)
+                .map(|t| format!("; the files are left as the best of them had them ({t})"))
+                .unwrap_or_default();
             Attempt::Failed(format!(
-                "{answered} whole-file replies ({written} of them changing a file) left the project's check failing"
+                "{answered} whole-file replies ({written} of them changing a file) left the project's check failing{kept}"
             ))
         })
     }
+}
+
+/// A state of a whole-file step's files that the check has judged: the best so far is what the next reply
+/// revises.
+struct Best {
+    /// The tests it passed and failed, where the check's output says.
+    tally: Option<crate::agent::verify::Tally>,
+    /// The check's report on it.
+    report: String,
+    /// The step's writable files as they were.
+    files: Vec<(String, Option<String>)>,
+    /// The conversation that led to it, ending with the report on it.
+    messages: Vec<ChatMessage>,
+    /// The files that conversation has shown, and the sources it carries.
+    shown: Vec<(String, Option<String>)>,
+    sources: Vec<String>,
+}
+
+/// How a try that left the check worse than the best one did, in a few words: its tally and the first error
+/// its report names (for a Python traceback, the exception that closes it: the cause, not the loader's wrapper).
+fn setback(tally: Option<crate::agent::verify::Tally>, report: &str) -> String {
+    let count = tally.map_or_else(|| "the tests did not run".to_string(), |t| t.to_string());
+    let lines: Vec<&str> = report.lines().map(str::trim_end).collect();
+    let first = lines
+        .iter()
+        .position(|l| {
+            l.contains("Error") || l.trim_start().starts_with("error") || l.contains("panicked")
+        })
+        .or_else(|| lines.iter().position(|l| l.starts_with("FAIL")));
+    let error = first.map(|i| {
+        // A traceback's exceptions run to the end of its block (unittest and pytest rule one off with `---` or
+        // `===`): the last is the one raised.
+        let block = lines[i..].iter().take_while(|l| {
+            !(l.starts_with("---") || l.starts_with("===") || l.starts_with("___"))
+        });
+        let line = if is_exception_line(lines[i]) {
+            block
+                .filter(|l| is_exception_line(l))
+                .last()
+                .copied()
+                .unwrap_or(lines[i])
+        } else {
+            lines[i]
+        };
+        format!(" ({})", line.trim().chars().take(160).collect::<String>())
+    });
+    format!("{count}{}", error.unwrap_or_default())
+}
+
+/// Whether `line` is an exception as a traceback prints it: `SyntaxError: …`, `pkg.CustomError: …`,
+/// `AssertionError [ERR_ASSERTION]: …`, from the first column.
+fn is_exception_line(line: &str) -> bool {
+    let name_len = line
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+        .unwrap_or(line.len());
+    let (name, rest) = line.split_at(name_len);
+    let rest = rest.trim_start();
+    (name.ends_with("Error") || name.ends_with("Exception"))
+        && (rest.starts_with(':') || rest.starts_with('['))
 }
 
 /// The whole-file replies to try, in order, each with its files: the main reply, then those sampled beside it
@@ -647,6 +874,41 @@ fn fence_tag(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_setback_names_its_tally_and_the_error_that_caused_it() {
+        use crate::agent::verify::Tally;
+        let syntax = "ERROR: test_calc (unittest.loader._FailedTest.test_calc)\n---\nImportError: Failed to import \
+                      test module: test_calc\nTraceback (most recent call last):\n  File \"calc.py\", line 1\n    \
+                      def add(a, b)\n                 ^\nSyntaxError: expected ':'\n\n---\nRan 1 test\n\nFAILED (errors=1)";
+        let one = Some(Tally {
+            passed: 0,
+            failed: 1,
+        });
+        assert_eq!(
+            setback(one, syntax),
+            "0 passed, 1 failed (SyntaxError: expected ':')"
+        );
+        let assertion = "FAIL: test_add (test_calc.CalcTest.test_add)\n---\nTraceback (most recent call last):\n  \
+                         File \"test_calc.py\", line 8, in test_add\nAssertionError: 6 != 5\n---\nRan 2 tests";
+        let two = Some(Tally {
+            passed: 0,
+            failed: 2,
+        });
+        assert_eq!(
+            setback(two, assertion),
+            "0 passed, 2 failed (AssertionError: 6 != 5)"
+        );
+        let rust = "error[E0308]: mismatched types\n --> src/lib.rs:2:5";
+        assert_eq!(
+            setback(None, rust),
+            "the tests did not run (error[E0308]: mismatched types)"
+        );
+        assert_eq!(setback(None, "exit status 1"), "the tests did not run");
+        assert!(is_exception_line("AssertionError [ERR_ASSERTION]: 1 == 2"));
+        assert!(is_exception_line("pkg.errors.ParseError: bad"));
+        assert!(!is_exception_line("  Error in the middle"));
+    }
 
     #[test]
     fn candidates_put_a_change_before_a_copy_when_the_check_fails_and_drop_what_adds_nothing() {
