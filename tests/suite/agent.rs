@@ -1347,6 +1347,45 @@ async fn a_whole_file_reply_that_fails_the_check_gets_the_report_in_the_same_con
     );
 }
 
+/// A failing test's line is followed to the code it calls: the brief and each round's report name the function
+/// of the step's files that the failing assertion calls, and a name the test calls on the module that the
+/// module does not define yet.
+#[tokio::test]
+async fn a_failing_check_points_the_model_at_the_functions_its_failing_lines_call() {
+    // The try defines add right but renames mul: the test of mul now calls what calc.py no longer defines.
+    let no_mul = FIXED_CALC.replace("def mul", "def times");
+    let (outcome, events, requests) = scripted_local(
+        config("w14", "Fix add()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            text(&format!("calc.py\n```\n{no_mul}```\n")),
+            text(&format!("calc.py\n```\n{FIXED_CALC}```\n")),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done, "{:?}", kinds(&events));
+    assert_eq!(requests.len(), 3, "{:?}", kinds(&events));
+    let brief = requests[1].json()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        brief.contains(
+            "Where the failing lines lead:\n- test_calc.py line 8 calls add (calc.py line 1)\nThe code to \
+             change is there."
+        ),
+        "{brief}"
+    );
+    // That try passes as many tests as before (1 of 2): it stands, and its report leads to what it dropped.
+    let messages = requests[2].json()["messages"].as_array().unwrap().clone();
+    let report = messages.last().unwrap()["content"].as_str().unwrap();
+    assert!(
+        report.contains("- test_calc.py line 11 calls calc.mul, which calc.py does not define yet")
+            && !report.contains("calls add"),
+        "{report}"
+    );
+}
+
 #[tokio::test]
 async fn a_whole_file_reply_that_leaves_lines_out_is_refused_and_then_the_tools_take_over() {
     let lazy = "def add(a, b):\n    return a + b\n\n\n# ... rest unchanged\n";

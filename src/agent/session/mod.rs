@@ -7,6 +7,7 @@
 mod actions;
 mod mcp;
 mod planning;
+mod pointers;
 mod progress;
 mod sources;
 mod stepping;

@@ -251,17 +251,19 @@ impl Session {
         report: &str,
         results: &str,
         unchanged: bool,
+        paths: &[String],
         shown: &mut Vec<(String, Option<String>)>,
         sources: &mut Vec<String>,
     ) -> String {
         let more = self.new_tests(report, shown, sources);
+        let lead = self.failing_calls(report, &self.current_texts(paths));
         let said = if unchanged {
             "That is each file as it already is, and the project's check still fails: write it differently."
         } else {
             "The project's check fails now."
         };
         format!(
-            "{results}\n{said} {report}{more}\nFix what it reports: reply again with the complete new content \
+            "{results}\n{said} {report}{lead}{more}\nFix what it reports: reply again with the complete new content \
              of each file you change (change the code, not the tests, unless the task asks for that)."
         )
     }
@@ -314,6 +316,9 @@ impl Session {
         }
         let mut brief = self.step_heading(step, None);
         brief.push_str(&self.step_notes(previous_failure));
+        if let Some((_, Some(report))) = &self.checked {
+            brief.push_str(&self.failing_calls(report, &writable_texts(&targets, &paths)));
+        }
         for (path, text) in &reference {
             if let Some(text) = text {
                 brief.push_str(&format!(
@@ -529,6 +534,7 @@ impl Session {
                             &report,
                             &results,
                             changed.is_empty(),
+                            &paths,
                             &mut shown,
                             &mut sources,
                         );
@@ -604,6 +610,7 @@ impl Session {
                                 &report,
                                 &results,
                                 changed.is_empty(),
+                                &paths,
                                 &mut shown,
                                 &mut sources,
                             ),
@@ -626,6 +633,18 @@ impl Session {
             ))
         })
     }
+}
+
+/// The texts of `paths` among `targets`, for pointing a failing check at them.
+fn writable_texts(
+    targets: &[(String, Option<String>)],
+    paths: &[String],
+) -> Vec<(String, Option<String>)> {
+    targets
+        .iter()
+        .filter(|(p, _)| paths.contains(p))
+        .cloned()
+        .collect()
 }
 
 /// A state of a whole-file step's files that the check has judged: the best so far is what the next reply
@@ -731,7 +750,7 @@ fn changes(file: &whole::WholeFile, before: &[(String, Option<String>)]) -> bool
 
 /// Whether `path` is a test by the usual conventions: a `test`/`tests`/`spec`/`__tests__` folder, or a file
 /// named `test_*`, `*_test.*`, `*.test.*`, `*.spec.*`, `test.*` or `tests.*`.
-fn is_test_path(path: &str) -> bool {
+pub(super) fn is_test_path(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     let mut parts: Vec<&str> = lower.split('/').collect();
     let name = parts.pop().unwrap_or_default();
@@ -748,7 +767,7 @@ fn is_test_path(path: &str) -> bool {
 
 /// Whether `path` lies in a dependency, build-output or hidden folder, whose files a check's output may name
 /// but a step does not change.
-fn vendored(path: &str) -> bool {
+pub(super) fn vendored(path: &str) -> bool {
     let mut dirs: Vec<&str> = path.split('/').collect();
     dirs.pop();
     dirs.iter().any(|d| {
@@ -844,7 +863,7 @@ fn paths_among<'a>(words: impl Iterator<Item = &'a str>, max: usize) -> Vec<Stri
 
 /// Whether `word` reads as a relative file path with an extension (`a.py`, `src/lib.rs`), not a flag, an
 /// absolute path, a parent-relative path, a URL or a number.
-fn looks_like_path(word: &str) -> bool {
+pub(super) fn looks_like_path(word: &str) -> bool {
     word.len() > 2
         && word.contains(['.', '/'])
         && !word.starts_with(['-', '/', '.'])

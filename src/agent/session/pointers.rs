@@ -1,0 +1,287 @@
+//! From a failing check to the code it exercises: the lines the check's output says failed, and the functions
+//! of the step's files that those lines call. A small model reads "render(...) returned X, the test expects Y"
+//! in a traceback and still rewrites some other function; named, the function to change is found.
+
+use super::Session;
+use super::whole::{is_test_path, looks_like_path, vendored};
+use crate::repomap::tags::{Lang, tags};
+
+/// Most failing lines a pointer message names.
+const LINES_MAX: usize = 4;
+/// Most locations read from one report.
+const LOCATIONS_MAX: usize = 12;
+
+impl Session {
+    /// Where the failing lines of `report` lead in `files` (the step's files, with their texts): each failing
+    /// test line with the functions of those files it calls, and the names it calls on a file's module that the
+    /// file does not define. Empty when no failing line calls into them.
+    pub(super) fn failing_calls(&self, report: &str, files: &[(String, Option<String>)]) -> String {
+        let defs = definitions(files);
+        let mut out: Vec<String> = Vec::new();
+        let mut seen_lines: Vec<String> = Vec::new();
+        for (path, line) in report_lines(&self.ws.root().to_string_lossy(), report) {
+            if out.len() == LINES_MAX {
+                break;
+            }
+            if vendored(&path) {
+                continue;
+            }
+            let text = match files.iter().find(|(p, _)| *p == path) {
+                Some((_, Some(text))) => text.clone(),
+                Some((_, None)) => continue,
+                None => match crate::tools::read_text(&self.ws, &path) {
+                    Ok((_, text)) => text,
+                    Err(_) => continue,
+                },
+            };
+            let Some(source) = text.lines().nth(line.saturating_sub(1)) else {
+                continue;
+            };
+            let source = source.trim();
+            // A test's own line, or an assertion (Rust keeps its unit tests beside the code).
+            if !(is_test_path(&path) || source.contains("assert"))
+                || seen_lines.iter().any(|s| s == source)
+            {
+                continue;
+            }
+            let said = pointer(source, &defs, files);
+            if said.is_empty() {
+                continue;
+            }
+            seen_lines.push(source.to_string());
+            // The line itself is not quoted: a small model pastes quoted test code into the file it writes.
+            out.push(format!("- {path} line {line} {said}"));
+        }
+        if out.is_empty() {
+            return String::new();
+        }
+        format!(
+            "\nWhere the failing lines lead:\n{}\nThe code to change is there.\n",
+            out.join("\n")
+        )
+    }
+}
+
+/// Functions, methods and classes the texts of `files` define: name, file, 1-based line.
+fn definitions(files: &[(String, Option<String>)]) -> Vec<(String, String, usize)> {
+    let mut out = Vec::new();
+    for (path, text) in files {
+        let (Some(text), Some(lang)) = (text, Lang::of(std::path::Path::new(path))) else {
+            continue;
+        };
+        if is_test_path(path) {
+            continue;
+        }
+        let Ok(found) = tags(lang, text) else {
+            continue;
+        };
+        for tag in found.into_iter().filter(|t| t.is_definition) {
+            if matches!(
+                tag.kind.as_str(),
+                "function" | "method" | "class" | "constructor" | "macro"
+            ) && !out.iter().any(|(n, _, _)| *n == tag.name)
+            {
+                out.push((tag.name, path.clone(), tag.line));
+            }
+        }
+    }
+    out
+}
+
+/// What one failing `source` line calls among `defs`, and the `module.name(` calls whose module is one of
+/// `files` and whose name it does not define, in words; empty when neither.
+fn pointer(
+    source: &str,
+    defs: &[(String, String, usize)],
+    files: &[(String, Option<String>)],
+) -> String {
+    let mut items: Vec<String> = Vec::new();
+    for (qualifier, name) in calls(source) {
+        let said = if let Some((_, path, line)) = defs.iter().find(|(n, _, _)| *n == name) {
+            format!("{name} ({path} line {line})")
+        } else if let Some(q) = qualifier
+            && let Some((path, _)) = files.iter().find(|(p, t)| {
+                t.is_some() && !is_test_path(p) && module_name(p).is_some_and(|m| m == q)
+            })
+        {
+            format!("{q}.{name}, which {path} does not define yet")
+        } else {
+            continue;
+        };
+        if !items.contains(&said) {
+            items.push(said);
+        }
+    }
+    if items.is_empty() {
+        return String::new();
+    }
+    format!("calls {}", items.join(", "))
+}
+
+/// The name a file is imported by: its stem (`todo.py` → `todo`, `src/calc.js` → `calc`).
+fn module_name(path: &str) -> Option<&str> {
+    let name = path.rsplit('/').next()?;
+    let (stem, _) = name.rsplit_once('.')?;
+    (!stem.is_empty()).then_some(stem)
+}
+
+/// The calls on a line of code, in order: each callee's name (`render` in `todo.render(x)`, `add` in
+/// `assert_eq!(add(1, 2), 3)`) and the name before a `.` qualifying it. String literals are skipped.
+fn calls(source: &str) -> Vec<(Option<String>, String)> {
+    let chars: Vec<char> = source.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut previous: Option<(String, usize)> = None;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '"' || c == '\'' || c == '`' {
+            // Skip the literal, escapes included.
+            i += 1;
+            while i < chars.len() && chars[i] != c {
+                i += if chars[i] == '\\' { 2 } else { 1 };
+            }
+            i += 1;
+            previous = None;
+            continue;
+        }
+        if c.is_alphabetic() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            let name: String = chars[start..i].iter().collect();
+            let qualifier = previous
+                .take()
+                .filter(|(_, end)| start > 0 && *end + 1 == start && chars[start - 1] == '.')
+                .map(|(q, _)| q);
+            let mut j = i;
+            while j < chars.len() && chars[j] == ' ' {
+                j += 1;
+            }
+            if j < chars.len() && chars[j] == '(' {
+                out.push((qualifier, name.clone()));
+            }
+            previous = Some((name, i));
+            continue;
+        }
+        if c != '.' {
+            previous = None;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Workspace files and 1-based lines that a check's `report` points at, in order and without repeats:
+/// `File "/ws/test_x.py", line 3` (Python), `test_x.py:3: AssertionError` (pytest), `src/lib.rs:3:5` (Rust),
+/// `(/ws/x.test.js:5:8)` (Node), `x_test.go:3:` (Go). Paths under `root` are made relative to it; absolute
+/// paths elsewhere are dropped.
+pub(super) fn report_lines(root: &str, report: &str) -> Vec<(String, usize)> {
+    let root = format!("{}/", root.trim_end_matches('/'));
+    let mut out: Vec<(String, usize)> = Vec::new();
+    let mut push = |path: &str, line: &str| {
+        let path = path.trim_start_matches("./");
+        if let Ok(n) = line.parse::<usize>()
+            && n > 0
+            && looks_like_path(path)
+            && !out.iter().any(|(p, l)| p == path && *l == n)
+            && out.len() < LOCATIONS_MAX
+        {
+            out.push((path.to_string(), n));
+        }
+    };
+    for raw in report.lines() {
+        let text = raw.replace(&root, "");
+        let t = text.trim_start();
+        if let Some(rest) = t.strip_prefix("File \"")
+            && let Some((path, rest)) = rest.split_once('"')
+            && let Some(rest) = rest.strip_prefix(", line ")
+        {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            push(path, &digits);
+            continue;
+        }
+        for word in
+            text.split(|c: char| !(c.is_alphanumeric() || matches!(c, '.' | '/' | '_' | '-' | ':')))
+        {
+            let mut parts = word.split(':');
+            if let (Some(path), Some(line)) = (parts.next(), parts.next()) {
+                push(path, line);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_lines_are_found_in_each_runner_s_own_shape() {
+        let unittest = "Traceback (most recent call last):\n  File \"/ws/test_todo.py\", line 24, in test_done\n    self.assertEqual(todo.render(x), \"1. [x] a\")\nAssertionError: '1. a' != '1. [x] a'\n";
+        assert_eq!(
+            report_lines("/ws", unittest),
+            vec![("test_todo.py".to_string(), 24)]
+        );
+        let pytest = "    def test_add():\n>       assert add(1, 2) == 3\nE       assert -1 == 3\n\ntest_calc.py:5: AssertionError\n";
+        assert_eq!(
+            report_lines("/ws", pytest),
+            vec![("test_calc.py".to_string(), 5)]
+        );
+        let cargo = "thread 'tests::adds' panicked at src/lib.rs:12:9:\nassertion `left == right` failed\n  left: -1\n right: 3\n";
+        assert_eq!(
+            report_lines("/ws", cargo),
+            vec![("src/lib.rs".to_string(), 12)]
+        );
+        let node = "AssertionError [ERR_ASSERTION]: 2 == 3\n    at Object.<anonymous> (/ws/test/cli.test.js:7:8)\n    at node:internal/main:1:1\n";
+        assert_eq!(
+            report_lines("/ws", node),
+            vec![("test/cli.test.js".to_string(), 7)]
+        );
+        let elsewhere = "  File \"/usr/lib/python3.12/unittest/case.py\", line 58, in run\n--> /home/u/x.rs:3:1\n";
+        assert!(report_lines("/ws", elsewhere).is_empty());
+    }
+
+    #[test]
+    fn the_calls_on_a_line_are_its_callees_with_their_qualifiers_and_strings_are_skipped() {
+        assert_eq!(
+            calls("self.assertEqual(todo.render(todo.load(store)), \"a(b) x.y(z)\")"),
+            vec![
+                (Some("self".into()), "assertEqual".into()),
+                (Some("todo".into()), "render".into()),
+                (Some("todo".into()), "load".into()),
+            ]
+        );
+        assert_eq!(
+            calls("assert_eq!(add (1, 2), 3);"),
+            vec![(None, "add".into())]
+        );
+        assert!(calls("x = 'unterminated(").is_empty());
+    }
+
+    #[test]
+    fn a_failing_line_points_at_the_functions_it_calls_and_at_what_the_module_lacks() {
+        let files = vec![(
+            "todo.py".to_string(),
+            Some(
+                "def load(store):\n    return []\n\n\ndef render(items):\n    return ''\n"
+                    .to_string(),
+            ),
+        )];
+        let defs = definitions(&files);
+        assert_eq!(
+            pointer(
+                "self.assertEqual(todo.render(todo.load(s)), '1. [x] a')",
+                &defs,
+                &files
+            ),
+            "calls render (todo.py line 5), load (todo.py line 1)"
+        );
+        assert_eq!(
+            pointer("todo.done(1, store)", &defs, &files),
+            "calls todo.done, which todo.py does not define yet"
+        );
+        assert_eq!(pointer("os.chdir(d)", &defs, &files), "");
+    }
+}
