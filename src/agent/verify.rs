@@ -191,12 +191,17 @@ impl std::fmt::Display for Tally {
     }
 }
 
-/// Whether a failing check that gave `now` is worse than one that gave `then`: fewer tests pass, or as many
-/// pass and more fail. No summary (the tests did not build or load) is worse than any summary, and equal to
-/// none: a verify command that is not a test runner never makes one run worse than another.
+/// Whether a failing check that gave `now` is worse than one that gave `then`: fewer tests pass, or both ran as
+/// many passing tests and more fail. No summary (the tests did not build or load) counts as none passing: worse
+/// than a run where some passed, not worse than one where none did (a stub that compiles and fails every test
+/// has nothing a try that does not compile yet could lose), and a verify command that is not a test runner
+/// never makes one run worse than another.
 pub fn worse(now: Option<Tally>, then: Option<Tally>) -> bool {
-    let rank = |t: Option<Tally>| t.map(|t| (t.passed, std::cmp::Reverse(t.failed)));
-    rank(now) < rank(then)
+    let passed = |t: Option<Tally>| t.map_or(0, |t| t.passed);
+    match (now, then) {
+        (Some(now), Some(then)) if now.passed == then.passed => now.failed > then.failed,
+        _ => passed(now) < passed(then),
+    }
 }
 
 /// The tests a verify command's output says passed and failed, from the summary of the runners it knows:
@@ -471,8 +476,10 @@ mod tests {
         assert!(worse(t(1, 2), t(1, 1)));
         assert!(!worse(t(2, 5), t(1, 0)));
         assert!(!worse(t(1, 1), t(1, 1)));
-        // Tests that did not build or load are worse than any that ran; two such runs are alike.
-        assert!(worse(None, t(0, 3)));
+        // Tests that did not build or load pass none: worse than a run where one passed, not than one where
+        // none did (a try that does not compile yet is not undone for a stub); two such runs are alike.
+        assert!(worse(None, t(1, 3)));
+        assert!(!worse(None, t(0, 3)));
         assert!(!worse(t(0, 3), None));
         assert!(!worse(None, None));
     }

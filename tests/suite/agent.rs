@@ -1555,6 +1555,37 @@ async fn whole_file_rounds_sample_again_and_a_failing_check_after_them_fails_the
     );
 }
 
+/// Where no test passed before a try, a try whose tests do not even load is not undone (there is nothing to
+/// lose): the model revises its own try, which a missing colon or a type error is one step from right.
+#[tokio::test]
+async fn a_try_that_does_not_load_yet_is_revised_not_undone_when_no_test_passed_before_it() {
+    let stub = "def add(a, b):\n    raise NotImplementedError\n\n\ndef mul(a, b):\n    raise NotImplementedError\n";
+    let no_colon = FIXED_CALC.replacen("def add(a, b):", "def add(a, b)", 1);
+    let (outcome, events, requests) = scripted_local_with(
+        config("w15", "Implement add() and mul()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Implement them", &["calc.py"])])),
+            text(&format!("calc.py\n```\n{no_colon}```\n")),
+            text(&format!("calc.py\n```\n{FIXED_CALC}```\n")),
+        ],
+        &[("calc.py", stub.to_string())],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(
+        tool_outputs(&events, "write_file").len(),
+        2,
+        "the try is not written back over"
+    );
+    let messages = requests[2].json()["messages"].as_array().unwrap().clone();
+    assert_eq!(messages.len(), 4, "{messages:?}");
+    let said = messages[3]["content"].as_str().unwrap();
+    assert!(
+        said.contains("SyntaxError") && !said.contains("Tried since then"),
+        "{said}"
+    );
+}
+
 /// calc.py with both functions wrong: both tests fail, where the fixture fails one.
 const WORSE_CALC: &str = "def add(a, b):\n    return a * b\n\n\ndef mul(a, b):\n    return a + b\n";
 

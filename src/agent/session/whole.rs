@@ -529,17 +529,18 @@ impl Session {
                     let best_now = best
                         .as_ref()
                         .is_none_or(|b| !crate::agent::verify::worse(tally, b.tally));
+                    // What the model is told of this try, unless the files go back to the best ones.
+                    let said = self.report_message(
+                        &report,
+                        &results,
+                        changed.is_empty(),
+                        &paths,
+                        &mut shown,
+                        &mut sources,
+                    );
                     if best_now {
-                        let said = self.report_message(
-                            &report,
-                            &results,
-                            changed.is_empty(),
-                            &paths,
-                            &mut shown,
-                            &mut sources,
-                        );
                         let mut conversation = messages.clone();
-                        conversation.push(ChatMessage::user(said));
+                        conversation.push(ChatMessage::user(said.clone()));
                         best = Some(Best {
                             tally,
                             report: report.clone(),
@@ -600,21 +601,6 @@ impl Session {
                         )));
                     }
                     if !back {
-                        let said = match &best {
-                            Some(b) if best_now => b
-                                .messages
-                                .last()
-                                .map(|m| m.content.clone())
-                                .unwrap_or_default(),
-                            _ => self.report_message(
-                                &report,
-                                &results,
-                                changed.is_empty(),
-                                &paths,
-                                &mut shown,
-                                &mut sources,
-                            ),
-                        };
                         messages.push(ChatMessage::user(said));
                     }
                 }
