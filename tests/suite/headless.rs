@@ -114,20 +114,27 @@ fn a_ten_iteration_loop_survives_rate_limit_windows_and_its_ledger_matches_the_s
     let served = Arc::new(Mutex::new((0u64, 0u64)));
     {
         let served = served.clone();
+        let progress_file = b.ws().join(".tandem/progress.md");
         server.respond_with(move |req, _| {
             let body = req.json();
             let has_tool = |name: &str| body["tools"].as_array().is_some_and(|t| t.iter().any(|t| t["function"]["name"] == name));
             let forced_plan = body.get("response_format").is_some();
             let planner = has_tool("submit_plan") || forced_plan;
-            // The cloud is rate-limited in alternating windows of iterations: 3-4 and 7-8.
-            // The highest number mentioned is the current one (progress notes may quote earlier ones).
-            let iteration: u32 = req
-                .body
-                .split("This is iteration ")
-                .skip(1)
-                .filter_map(|rest| rest.split(' ').next()?.parse().ok())
-                .max()
-                .unwrap_or(0);
+            // The cloud is rate-limited in alternating windows of iterations: 3-4 and 7-8. The current iteration
+            // is one past those the loop's own progress file records: the prompt is no guide, since the model
+            // writes notes.md, which the next prompts show (a model may write any text there, "This is iteration 8" included).
+            let iteration = std::fs::read_to_string(&progress_file)
+                .map(|text| {
+                    text.lines()
+                        .filter(|l| {
+                            l.strip_prefix("## Iteration ")
+                                .and_then(|rest| rest.split(' ').next())
+                                .is_some_and(|n| n.parse::<u32>().is_ok())
+                        })
+                        .count() as u32
+                })
+                .unwrap_or(0)
+                + 1;
             if matches!(iteration, 3 | 4 | 7 | 8) {
                 return Reply::error(429, &[("retry-after", "2")], "Rate limit reached for requests");
             }
