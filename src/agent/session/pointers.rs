@@ -19,6 +19,8 @@ impl Session {
         let defs = definitions(files);
         let mut out: Vec<String> = Vec::new();
         let mut seen_lines: Vec<String> = Vec::new();
+        // Files the report names beside `files`, each read once (through the read path policy).
+        let mut read: Vec<(String, Option<String>)> = Vec::new();
         for (path, line) in report_lines(&self.ws.root().to_string_lossy(), report) {
             if out.len() == LINES_MAX {
                 break;
@@ -26,13 +28,19 @@ impl Session {
             if vendored(&path) {
                 continue;
             }
-            let text = match files.iter().find(|(p, _)| *p == path) {
-                Some((_, Some(text))) => text.clone(),
-                Some((_, None)) => continue,
-                None => match crate::tools::read_text(&self.ws, &path) {
-                    Ok((_, text)) => text,
-                    Err(_) => continue,
-                },
+            if !files.iter().chain(&read).any(|(p, _)| *p == path) {
+                let text = crate::tools::read_text(&self.ws, &path)
+                    .ok()
+                    .map(|(_, t)| t);
+                read.push((path.clone(), text));
+            }
+            let Some(text) = files
+                .iter()
+                .chain(&read)
+                .find(|(p, _)| *p == path)
+                .and_then(|(_, t)| t.as_deref())
+            else {
+                continue;
             };
             let Some(source) = text.lines().nth(line.saturating_sub(1)) else {
                 continue;

@@ -317,7 +317,8 @@ impl Session {
         let mut brief = self.step_heading(step, None);
         brief.push_str(&self.step_notes(previous_failure));
         if let Some((_, Some(report))) = &self.checked {
-            brief.push_str(&self.failing_calls(report, &writable_texts(&targets, &paths)));
+            let files: Vec<_> = writable.iter().map(|&f| f.clone()).collect();
+            brief.push_str(&self.failing_calls(report, &files));
         }
         for (path, text) in &reference {
             if let Some(text) = text {
@@ -619,18 +620,6 @@ impl Session {
             ))
         })
     }
-}
-
-/// The texts of `paths` among `targets`, for pointing a failing check at them.
-fn writable_texts(
-    targets: &[(String, Option<String>)],
-    paths: &[String],
-) -> Vec<(String, Option<String>)> {
-    targets
-        .iter()
-        .filter(|(p, _)| paths.contains(p))
-        .cloned()
-        .collect()
 }
 
 /// A state of a whole-file step's files that the check has judged: the best so far is what the next reply
