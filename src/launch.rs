@@ -145,6 +145,7 @@ impl Launcher {
             planner_prompt: prompts::load(PromptName::Planner, &c.dirs.config),
             executor_prompt: prompts::load(PromptName::Executor, &c.dirs.config),
             writer_prompt: prompts::load(PromptName::Writer, &c.dirs.config),
+            definitions_prompt: prompts::load(PromptName::Definitions, &c.dirs.config),
             instructions: crate::agent::instructions::load(self.ws.root(), &c.dirs.config),
             resume: spec.resume,
             initial_plan: spec.initial_plan,

@@ -11,6 +11,8 @@ pub enum PromptName {
     Executor,
     /// The system prompt of a step asked for its files whole.
     Writer,
+    /// The system prompt of a step asked for the definitions it changes.
+    Definitions,
 }
 
 impl PromptName {
@@ -19,6 +21,7 @@ impl PromptName {
             PromptName::Planner => "planner.md",
             PromptName::Executor => "executor.md",
             PromptName::Writer => "writer.md",
+            PromptName::Definitions => "definitions.md",
         }
     }
 
@@ -27,6 +30,7 @@ impl PromptName {
             PromptName::Planner => include_str!("../prompts/planner.md"),
             PromptName::Executor => include_str!("../prompts/executor.md"),
             PromptName::Writer => include_str!("../prompts/writer.md"),
+            PromptName::Definitions => include_str!("../prompts/definitions.md"),
         }
     }
 }

@@ -2,7 +2,9 @@
 //! complete new content. Small models write a file out whole far more reliably than they quote a search text
 //! or escape code into JSON, and a local engine can hold them to the format with a grammar.
 
+use super::defs::{Merge, merge};
 use super::matching::{Rewrite, is_elision, rewrite};
+use crate::repomap::tags::Lang;
 
 /// The fence that opens and closes a file's block.
 const FENCE: &str = "```";
@@ -12,8 +14,11 @@ const FENCE: &str = "```";
 pub struct WholeFile {
     /// The path, one of those the reply was allowed to write.
     pub path: String,
-    /// Its complete new content (newline-terminated lines).
+    /// Its new content: complete, or the definitions it changes (newline-terminated lines).
     pub content: String,
+    /// Whether the content is the file's exact text, to be written as it is (a file put back), not a reply to
+    /// merge.
+    pub exact: bool,
 }
 
 /// Whether `content` can be carried in the format: no line of it may start with a fence.
@@ -110,7 +115,11 @@ pub fn parse(reply: &str, paths: &[String]) -> Vec<WholeFile> {
             match pending.take() {
                 Some(Named::Allowed(path)) => {
                     out.retain(|f| f.path != path);
-                    out.push(WholeFile { path, content });
+                    out.push(WholeFile {
+                        path,
+                        content,
+                        exact: false,
+                    });
                 }
                 // A block under another file's name is that file's, not an unnamed one.
                 Some(Named::Other) => {}
@@ -137,6 +146,7 @@ pub fn parse(reply: &str, paths: &[String]) -> Vec<WholeFile> {
         out.push(WholeFile {
             path: path.clone(),
             content,
+            exact: false,
         });
     }
     out
@@ -166,12 +176,20 @@ fn named_path(line: &str, paths: &[String]) -> Option<String> {
     paths.iter().find(|p| p.as_str() == t).cloned()
 }
 
-/// The file `old` becomes when a whole-file reply gives `text` for it; `Err` says why the text cannot stand for
-/// the file. The text replaces the file whole, unless it is much shorter than the file and is one whole
+/// The file `old` at `path` becomes when a reply gives `text` for it; `Err` says why the text cannot stand for
+/// the file. In a language tandem parses, a reply of some of the file's definitions (functions, classes,
+/// methods, imports) replaces those and adds the new ones, leaving the rest as it is ([`super::defs`]).
+/// Otherwise the text replaces the file whole, unless it is much shorter than the file and is one whole
 /// definition of it (a small model often writes back only the function it changed), which then replaces just
 /// that definition. Text that stands for lines it leaves out (`...`, `// ... rest unchanged`) is refused: the
 /// file would lose them.
-pub fn apply(old: &str, text: &str) -> Result<String, String> {
+pub fn apply(path: &str, old: &str, text: &str) -> Result<String, String> {
+    if let Some(lang) = Lang::of(std::path::Path::new(path))
+        && !old.trim().is_empty()
+        && let Some(Merge::Merged(new)) = merge(old, text, lang)?
+    {
+        return Ok(new);
+    }
     let old_lines = old.lines().count();
     let new_lines = text.lines().count();
     if let Some(marker) = text
@@ -220,11 +238,13 @@ mod tests {
             vec![
                 WholeFile {
                     path: "src/a.py".into(),
-                    content: "def f():\n    return 1\n".into()
+                    content: "def f():\n    return 1\n".into(),
+                    exact: false,
                 },
                 WholeFile {
                     path: "b.py".into(),
-                    content: "x = 2\n".into()
+                    content: "x = 2\n".into(),
+                    exact: false,
                 },
             ]
         );
@@ -300,14 +320,14 @@ mod tests {
     fn a_whole_reply_replaces_the_file_even_when_its_first_line_changed() {
         let old = "import sys\n\ndef f():\n    raise NotImplementedError\n";
         let text = "import os\nimport sys\n\ndef f():\n    return os.sep\n";
-        assert_eq!(apply(old, text).unwrap(), text);
+        assert_eq!(apply("f.txt", old, text).unwrap(), text);
     }
 
     #[test]
     fn a_short_reply_that_is_one_definition_replaces_only_it() {
         let old = "def a():\n    return 1\n\n\ndef b():\n    return 2\n\n\ndef c():\n    return 3\n\n\ndef d():\n    return 4\n";
         let text = "def b():\n    return 20\n";
-        let new = apply(old, text).unwrap();
+        let new = apply("f.txt", old, text).unwrap();
         assert_eq!(new, old.replace("return 2\n", "return 20\n"));
     }
 
@@ -315,24 +335,24 @@ mod tests {
     fn a_reply_that_leaves_lines_out_is_refused() {
         let old = "def a():\n    return 1\n\ndef b():\n    return 2\n";
         let text = "def a():\n    return 10\n\n# ... rest unchanged\n";
-        let err = apply(old, text).unwrap_err();
+        let err = apply("f.txt", old, text).unwrap_err();
         assert!(err.contains("leaves out"), "{err}");
         // `...` that the file already had is code, not a marker.
         let stub = "class P:\n    ...\n\ndef f():\n    pass\n";
         let text = "class P:\n    ...\n\ndef f():\n    return 1\n";
-        assert_eq!(apply(stub, text).unwrap(), text);
+        assert_eq!(apply("f.txt", stub, text).unwrap(), text);
     }
 
     #[test]
     fn a_short_fragment_that_is_no_definition_is_refused() {
         let old: String = (0..20).map(|i| format!("x{i} = {i}\n")).collect();
-        let err = apply(&old, "y = 1\n").unwrap_err();
+        let err = apply("f.txt", &old, "y = 1\n").unwrap_err();
         assert!(err.contains("whole file"), "{err}");
-        assert!(apply("a = 1\n", "").is_err());
+        assert!(apply("f.txt", "a = 1\n", "").is_err());
     }
 
     #[test]
     fn a_file_without_a_final_newline_keeps_that() {
-        assert_eq!(apply("a = 1", "a = 2\n").unwrap(), "a = 2");
+        assert_eq!(apply("f.txt", "a = 1", "a = 2\n").unwrap(), "a = 2");
     }
 }

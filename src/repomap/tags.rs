@@ -52,38 +52,29 @@ impl Lang {
         Lang::ALL.iter().position(|l| *l == self).unwrap_or(0)
     }
 
+    /// The tree-sitter grammar that parses it.
+    pub fn language(self) -> tree_sitter::Language {
+        match self {
+            Lang::Rust => tree_sitter_rust::LANGUAGE.into(),
+            Lang::Python => tree_sitter_python::LANGUAGE.into(),
+            Lang::JavaScript => tree_sitter_javascript::LANGUAGE.into(),
+            Lang::TypeScript => tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
+            Lang::Tsx => tree_sitter_typescript::LANGUAGE_TSX.into(),
+            Lang::Go => tree_sitter_go::LANGUAGE.into(),
+        }
+    }
+
     fn sources(self) -> (tree_sitter::Language, String, &'static str) {
         let js = tree_sitter_javascript::TAGS_QUERY;
-        let ts_query = format!("{}\n{}", tree_sitter_typescript::TAGS_QUERY, js);
-        let (language, query, locals): (tree_sitter::Language, String, &str) = match self {
-            Lang::Rust => (
-                tree_sitter_rust::LANGUAGE.into(),
-                tree_sitter_rust::TAGS_QUERY.into(),
-                "",
-            ),
-            Lang::Python => (
-                tree_sitter_python::LANGUAGE.into(),
-                tree_sitter_python::TAGS_QUERY.into(),
-                "",
-            ),
-            Lang::JavaScript => (
-                tree_sitter_javascript::LANGUAGE.into(),
-                js.into(),
-                tree_sitter_javascript::LOCALS_QUERY,
-            ),
-            Lang::TypeScript => (
-                tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
-                ts_query,
-                "",
-            ),
-            Lang::Tsx => (tree_sitter_typescript::LANGUAGE_TSX.into(), ts_query, ""),
-            Lang::Go => (
-                tree_sitter_go::LANGUAGE.into(),
-                tree_sitter_go::TAGS_QUERY.into(),
-                "",
-            ),
+        let ts_query = || format!("{}\n{}", tree_sitter_typescript::TAGS_QUERY, js);
+        let (query, locals): (String, &str) = match self {
+            Lang::Rust => (tree_sitter_rust::TAGS_QUERY.into(), ""),
+            Lang::Python => (tree_sitter_python::TAGS_QUERY.into(), ""),
+            Lang::JavaScript => (js.into(), tree_sitter_javascript::LOCALS_QUERY),
+            Lang::TypeScript | Lang::Tsx => (ts_query(), ""),
+            Lang::Go => (tree_sitter_go::TAGS_QUERY.into(), ""),
         };
-        (language, query, locals)
+        (self.language(), query, locals)
     }
 
     fn config(self) -> Result<TagsConfiguration, String> {

@@ -84,6 +84,7 @@ fn config(id: &str, task: &str, agent: AgentConfig) -> SessionConfig {
         planner_prompt: "You plan.".into(),
         executor_prompt: "You execute.".into(),
         writer_prompt: "You write files whole.".into(),
+        definitions_prompt: "You write the definitions you change.".into(),
         instructions: None,
         resume: None,
         initial_plan: None,
@@ -2200,4 +2201,84 @@ async fn a_local_planner_is_asked_when_the_code_is_too_big_for_one_step_or_a_pla
     assert_eq!(requests.len(), 1);
     assert!(offered(&requests[0].json()).contains(&"submit_plan".to_string()));
     assert_eq!(plans(&events)[0].steps[0].goal, "Make add() add");
+}
+
+/// A module too long to be asked for whole: `add` is wrong, and 14 other functions are fine.
+fn long_calc() -> String {
+    let mut text = CALC.to_string();
+    for i in 0..14 {
+        text.push_str(&format!("\n\ndef f{i}(x):\n    return x + {i}\n"));
+    }
+    text
+}
+
+/// A step whose file is long is asked for the definitions it changes: a reply of just the fixed function is
+/// merged into the file by name, leaving every other line as it was; a reply that stands for lines it leaves out
+/// inside a definition is refused and asked for again in the same terms.
+#[tokio::test]
+async fn a_long_file_is_asked_for_the_definitions_a_step_changes_and_they_are_merged_by_name() {
+    let (_dir, ws) = fixture();
+    let long = long_calc();
+    assert!(long.lines().count() > 40);
+    std::fs::write(ws.root().join("calc.py"), &long).unwrap();
+    let (outcome, events, requests) = scripted_local_in(
+        &ws,
+        config("w20", "Fix add()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            text("calc.py\n```python\ndef add(a, b):\n    ...\n```\n"),
+            text("calc.py\n```python\ndef add(a, b):\n    return a + b\n```\n"),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(
+        std::fs::read_to_string(ws.root().join("calc.py")).unwrap(),
+        long.replace("return a - b", "return a + b")
+    );
+    let request = requests[1].json();
+    assert_eq!(
+        request["messages"][0]["content"],
+        "You write the definitions you change."
+    );
+    let brief = request["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        brief.contains("each function, method or class you change or add, written whole")
+            && brief.contains("What you leave out stays as it is.")
+            && brief.contains(&format!("calc.py\n```py\n{long}```\n")),
+        "{brief}"
+    );
+    let writes = tool_outputs(&events, "write_file");
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert!(
+        !writes[0].0
+            && writes[0]
+                .1
+                .contains("leaves out (`...`) inside a definition"),
+        "{writes:?}"
+    );
+    assert!(writes[1].0, "{writes:?}");
+    let again = requests[2].json()["messages"][3]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        again.contains("Write each function, method or class you change again, whole"),
+        "{again}"
+    );
+    // A short file is still asked for whole.
+    let (_dir, ws) = fixture();
+    let (_, _, requests) = scripted_local_in(
+        &ws,
+        config("w21", "Fix add()", agent()),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            text(&format!("calc.py\n```\n{FIXED_CALC}```\n")),
+        ],
+    )
+    .await;
+    assert_eq!(
+        requests[1].json()["messages"][0]["content"],
+        "You write files whole."
+    );
 }

@@ -48,6 +48,7 @@ fn session_config(task: &str, plan_only: bool) -> SessionConfig {
         planner_prompt: "You plan.".into(),
         executor_prompt: "You execute.".into(),
         writer_prompt: "You write files whole.".into(),
+        definitions_prompt: "You write the definitions you change.".into(),
         instructions: None,
         resume: None,
         initial_plan: None,

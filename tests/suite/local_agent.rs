@@ -116,6 +116,7 @@ async fn offline_session(model: std::path::PathBuf, plan_only: bool) -> (Outcome
         planner_prompt: include_str!("../../prompts/planner.md").into(),
         executor_prompt: include_str!("../../prompts/executor.md").into(),
         writer_prompt: include_str!("../../prompts/writer.md").into(),
+        definitions_prompt: include_str!("../../prompts/definitions.md").into(),
         instructions: None,
         resume: None,
         initial_plan: None,

@@ -395,6 +395,7 @@ fn session_config(commands: CommandPolicy) -> SessionConfig {
         planner_prompt: "You plan.".into(),
         executor_prompt: "You execute.".into(),
         writer_prompt: "You write files whole.".into(),
+        definitions_prompt: "You write the definitions you change.".into(),
         instructions: None,
         resume: None,
         initial_plan: None,

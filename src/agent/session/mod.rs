@@ -54,6 +54,8 @@ pub struct SessionConfig {
     pub executor_prompt: String,
     /// The system prompt of a step asked for its files whole.
     pub writer_prompt: String,
+    /// The system prompt of a step asked for the definitions it changes in files too long to write whole.
+    pub definitions_prompt: String,
     /// Project instructions (AGENTS.md or similar), if any.
     pub instructions: Option<String>,
     /// Where an earlier run of this session got to.

@@ -19,6 +19,21 @@ const CHARS_PER_TOKEN: usize = 3;
 /// Tokens a reply needs beyond the files' own (paths, fences, a changed line or two).
 const REPLY_MARGIN: usize = 96;
 
+/// Lines beyond which a file in a language tandem parses is asked for by the definitions a reply changes, not
+/// whole: a small model rewriting a long file whole spends most of the reply on lines it leaves as they are,
+/// and often breaks some of them on the way (BENCHMARKS, the demo task).
+const DEFINITIONS_LINES: usize = 40;
+
+/// Whether a step writing `files` asks for the definitions it changes rather than whole files: some file it
+/// may write is longer than [`DEFINITIONS_LINES`] and in a language whose definitions can be merged by name.
+fn by_definitions(files: &[&(String, Option<String>)]) -> bool {
+    files.iter().any(|(path, text)| {
+        text.as_ref()
+            .is_some_and(|t| t.lines().count() > DEFINITIONS_LINES)
+            && crate::repomap::tags::Lang::of(std::path::Path::new(path)).is_some()
+    })
+}
+
 impl Session {
     /// The files `step` names as (workspace-relative path, content; `None` for a file the step creates), when a
     /// whole-file reply can carry them all: the executor is the local model (a cloud model does well with the
@@ -163,23 +178,24 @@ impl Session {
                     .to_string(),
             };
             self.tool_call_started(Some(step), &call);
-            let (ok, text) = match crate::tools::whole_file(&self.ws, &file.path, &file.content) {
-                Action::Propose { path, old, new } => {
-                    let (ok, text) = self.propose(path, old, new).await;
-                    if ok {
-                        changed.push(file.path.clone());
-                    } else {
-                        refused += 1;
+            let (ok, text) =
+                match crate::tools::whole_file(&self.ws, &file.path, &file.content, file.exact) {
+                    Action::Propose { path, old, new } => {
+                        let (ok, text) = self.propose(path, old, new).await;
+                        if ok {
+                            changed.push(file.path.clone());
+                        } else {
+                            refused += 1;
+                        }
+                        (ok, text)
                     }
-                    (ok, text)
-                }
-                Action::Output(text) => (true, text),
-                Action::Failed(text) => {
-                    refused += 1;
-                    (false, text)
-                }
-                _ => (false, format!("{} was not written", file.path)),
-            };
+                    Action::Output(text) => (true, text),
+                    Action::Failed(text) => {
+                        refused += 1;
+                        (false, text)
+                    }
+                    _ => (false, format!("{} was not written", file.path)),
+                };
             self.tool_call_finished(Some(step), call, ok, &text, &mut Vec::new());
             results.push(text);
             if self.interrupted {
@@ -206,6 +222,7 @@ impl Session {
                 (Some(then), _) => files.push(whole::WholeFile {
                     path: path.clone(),
                     content: then.clone(),
+                    exact: true,
                 }),
                 (None, None) => {}
                 (None, Some(_)) => return false,
@@ -251,20 +268,30 @@ impl Session {
         report: &str,
         results: &str,
         unchanged: bool,
+        definitions: bool,
         paths: &[String],
         shown: &mut Vec<(String, Option<String>)>,
         sources: &mut Vec<String>,
     ) -> String {
         let more = self.new_tests(report, shown, sources);
         let lead = self.failing_calls(report, &self.current_texts(paths));
-        let said = if unchanged {
-            "That is each file as it already is, and the project's check still fails: write it differently."
+        let said = match (unchanged, definitions) {
+            (true, false) => {
+                "That is each file as it already is, and the project's check still fails: write it differently."
+            }
+            (true, true) => {
+                "That leaves each file as it already is, and the project's check still fails: write it differently."
+            }
+            (false, _) => "The project's check fails now.",
+        };
+        let ask = if definitions {
+            "each function, method or class you change, whole, under its file's path"
         } else {
-            "The project's check fails now."
+            "the complete new content of each file you change"
         };
         format!(
-            "{results}\n{said} {report}{lead}{more}\nFix what it reports: reply again with the complete new content \
-             of each file you change (change the code, not the tests, unless the task asks for that)."
+            "{results}\n{said} {report}{lead}{more}\nFix what it reports: reply again with {ask} (change the code, \
+             not the tests, unless the task asks for that)."
         )
     }
 
@@ -338,15 +365,28 @@ impl Session {
                 )),
             }
         }
-        brief.push_str(&format!(
-            "\nReply with the complete new content of each file you change ({}): its path on a line of its own, \
-             then a fenced block with every line of the file.",
-            paths.join(", ")
-        ));
-        let mut messages = vec![
-            ChatMessage::system(self.cfg.writer_prompt.trim()),
-            ChatMessage::user(brief),
-        ];
+        // A long file is asked for by the definitions the reply changes; a short one whole.
+        let definitions = by_definitions(&writable);
+        if definitions {
+            brief.push_str(&format!(
+                "\nReply with what you change in each file ({}): its path on a line of its own, then a fenced block \
+                 with each function, method or class you change or add, written whole, and any import it needs. \
+                 What you leave out stays as it is.",
+                paths.join(", ")
+            ));
+        } else {
+            brief.push_str(&format!(
+                "\nReply with the complete new content of each file you change ({}): its path on a line of its own, \
+                 then a fenced block with every line of the file.",
+                paths.join(", ")
+            ));
+        }
+        let system = if definitions {
+            &self.cfg.definitions_prompt
+        } else {
+            &self.cfg.writer_prompt
+        };
+        let mut messages = vec![ChatMessage::system(system.trim()), ChatMessage::user(brief)];
         let grammar = whole::grammar(&paths);
         // The best the check has seen of these files, to revise from: as they are now, when the check is known
         // to fail on them.
@@ -474,6 +514,7 @@ impl Session {
                         files.push(whole::WholeFile {
                             path: path.clone(),
                             content: old.clone(),
+                            exact: true,
                         });
                     }
                 }
@@ -492,9 +533,13 @@ impl Session {
             written += changed.len();
             if refused > 0 && changed.is_empty() {
                 if pending.is_empty() {
-                    messages.push(ChatMessage::user(format!(
-                        "{results}\nWrite each file you change again, whole: its path, then a fenced block with every line."
-                    )));
+                    let again = if definitions {
+                        "Write each function, method or class you change again, whole: its file's path, then a \
+                         fenced block with the definitions."
+                    } else {
+                        "Write each file you change again, whole: its path, then a fenced block with every line."
+                    };
+                    messages.push(ChatMessage::user(format!("{results}\n{again}")));
                 }
                 continue;
             }
@@ -535,6 +580,7 @@ impl Session {
                         &report,
                         &results,
                         changed.is_empty(),
+                        definitions,
                         &paths,
                         &mut shown,
                         &mut sources,
@@ -718,7 +764,9 @@ fn candidates(
 /// Whether writing `file` would change it from its text in `before` (a file not there is created).
 fn changes(file: &whole::WholeFile, before: &[(String, Option<String>)]) -> bool {
     match before.iter().find(|(p, _)| *p == file.path) {
-        Some((_, Some(old))) => whole::apply(old, &file.content).is_ok_and(|new| new != *old),
+        Some((_, Some(old))) => {
+            whole::apply(&file.path, old, &file.content).is_ok_and(|new| new != *old)
+        }
         _ => true,
     }
 }
