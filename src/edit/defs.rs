@@ -330,10 +330,8 @@ fn key_of(node: tree_sitter::Node, src: &Source) -> Key {
         _ => field(def, "name").or_else(|| {
             // `const x = …`, `type T struct`, `var v = …`: the name of the first declarator or spec.
             let mut cursor = def.walk();
-            let found = def
-                .named_children(&mut cursor)
-                .find_map(|c| c.child_by_field_name("name").map(text));
-            found
+            def.named_children(&mut cursor)
+                .find_map(|c| c.child_by_field_name("name").map(text))
         }),
     };
     match named {
@@ -351,6 +349,11 @@ fn stands_for_whole(old: &[Unit], reply: &[Unit], old_lines: usize, reply_lines:
             .filter_map(|u| u.name().map(str::to_string))
             .collect()
     };
+    let imports = |units: &[Unit]| units.iter().any(|u| matches!(u.key, Key::Import(_)));
+    // Every definition but none of the file's imports: the definitions, not the file.
+    if imports(old) && !imports(reply) {
+        return false;
+    }
     let (old_names, reply_names) = (names(old), names(reply));
     let missing = old_names
         .iter()
@@ -803,6 +806,9 @@ if __name__ == "__main__":
         assert_eq!(merge(TODO, &whole, Lang::Python), Ok(Some(Merge::Whole)));
         let renamed = TODO.replace("render", "show");
         assert_eq!(merge(TODO, &renamed, Lang::Python), Ok(Some(Merge::Whole)));
+        // Every definition but not the imports: merged, so the imports stay.
+        let defs = &TODO[TODO.find("class").unwrap()..];
+        assert_eq!(merged(TODO, defs, Lang::Python), TODO);
     }
 
     #[test]

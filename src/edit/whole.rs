@@ -41,6 +41,17 @@ pub fn render(path: &str, lang: &str, content: &str) -> String {
 /// once, in the order given. A small model that may name a path again writes the same block over and over until
 /// the token budget runs out.
 pub fn grammar(paths: &[String]) -> String {
+    grammar_of(paths, false)
+}
+
+/// The GBNF grammar of a reply that writes the definitions it changes in one or more of `paths`: as
+/// [`grammar`], but in a language tandem parses a block starts with a definition (`def`, `fn`, `class`, …), not
+/// with the file's first lines: a small model shown a file copies it from the top whatever it is asked.
+pub fn definitions_grammar(paths: &[String]) -> String {
+    grammar_of(paths, true)
+}
+
+fn grammar_of(paths: &[String], definitions: bool) -> String {
     let n = paths.len();
     let mut out = String::from("root ::= ");
     out.push_str(
@@ -50,6 +61,7 @@ pub fn grammar(paths: &[String]) -> String {
             .join(" | "),
     );
     out.push('\n');
+    let mut starts: Vec<(Lang, String)> = Vec::new();
     for (i, path) in paths.iter().enumerate() {
         // r{i}: path i's block, then optionally a later path's.
         let rest = if i + 1 < n {
@@ -57,8 +69,21 @@ pub fn grammar(paths: &[String]) -> String {
         } else {
             String::new()
         };
+        let lang = Lang::of(std::path::Path::new(path)).filter(|_| definitions);
+        let body = match lang {
+            Some(lang) => {
+                let name = format!("first{}", starts.len());
+                if let Some((_, known)) = starts.iter().find(|(l, _)| *l == lang) {
+                    format!("{known} line*")
+                } else {
+                    starts.push((lang, name.clone()));
+                    format!("{name} line*")
+                }
+            }
+            None => "line*".to_string(),
+        };
         out.push_str(&format!(
-            "r{i} ::= {} \"\\n```\" tag \"\\n\" line* \"```\\n\"{rest}\n",
+            "r{i} ::= {} \"\\n```\" tag \"\\n\" {body} \"```\\n\"{rest}\n",
             gbnf_literal(path)
         ));
         if i > 0 {
@@ -66,11 +91,57 @@ pub fn grammar(paths: &[String]) -> String {
             out.push_str(&format!("t{i} ::= (\"\\n\" ({}))?\n", later.join(" | ")));
         }
     }
+    for (lang, name) in &starts {
+        let words: Vec<String> = definition_starts(*lang)
+            .iter()
+            .map(|w| gbnf_literal(w))
+            .collect();
+        out.push_str(&format!(
+            "{name} ::= ({}) [^\\n]* \"\\n\"\n",
+            words.join(" | ")
+        ));
+    }
     out.push_str(
         "tag ::= [a-zA-Z0-9_+.-]*\n\
          line ::= \"\\n\" | [^`\\n] [^\\n]* \"\\n\" | \"`\" [^`\\n] [^\\n]* \"\\n\" | \"``\" [^`\\n] [^\\n]* \"\\n\"\n",
     );
     out
+}
+
+/// How a definition's first line starts in `lang`; a file's header (docstring, comments, imports) does not.
+fn definition_starts(lang: Lang) -> &'static [&'static str] {
+    match lang {
+        Lang::Python => &["def ", "async def ", "class ", "@"],
+        Lang::Rust => &[
+            "fn ",
+            "pub ",
+            "impl",
+            "struct ",
+            "enum ",
+            "trait ",
+            "mod ",
+            "#[",
+            "const ",
+            "static ",
+            "type ",
+            "async fn ",
+            "unsafe ",
+            "macro_rules!",
+        ],
+        Lang::JavaScript | Lang::TypeScript | Lang::Tsx => &[
+            "function ",
+            "async function ",
+            "class ",
+            "export ",
+            "const ",
+            "let ",
+            "var ",
+            "module.exports",
+            "interface ",
+            "type ",
+        ],
+        Lang::Go => &["func ", "type ", "var ", "const "],
+    }
 }
 
 /// A GBNF string literal for `text`.
@@ -186,9 +257,19 @@ fn named_path(line: &str, paths: &[String]) -> Option<String> {
 pub fn apply(path: &str, old: &str, text: &str) -> Result<String, String> {
     if let Some(lang) = Lang::of(std::path::Path::new(path))
         && !old.trim().is_empty()
-        && let Some(Merge::Merged(new)) = merge(old, text, lang)?
     {
-        return Ok(new);
+        match merge(old, text, lang) {
+            Ok(Some(Merge::Merged(new))) => return Ok(new),
+            Ok(_) => {}
+            // Code that is no definition of the file's language on its own (a JavaScript method written
+            // outside its class) may still be one whole definition of the file, found by its lines.
+            Err(e) => {
+                return match rewrite(old, text) {
+                    Some((new, Rewrite::Block { .. })) if !text.lines().any(is_elision) => Ok(new),
+                    _ => Err(e),
+                };
+            }
+        }
     }
     let old_lines = old.lines().count();
     let new_lines = text.lines().count();
@@ -317,6 +398,35 @@ mod tests {
     }
 
     #[test]
+    fn the_definitions_grammar_starts_a_parsed_file_s_block_with_a_definition() {
+        let g = definitions_grammar(&paths(&["a.py", "b.py", "notes.txt", "c.rs"]));
+        assert!(
+            g.contains("r0 ::= \"a.py\" \"\\n```\" tag \"\\n\" first0 line* \"```\\n\" t1"),
+            "{g}"
+        );
+        assert!(
+            g.contains("r1 ::= \"b.py\" \"\\n```\" tag \"\\n\" first0 line*"),
+            "{g}"
+        );
+        assert!(
+            g.contains("r2 ::= \"notes.txt\" \"\\n```\" tag \"\\n\" line*"),
+            "{g}"
+        );
+        assert!(
+            g.contains("r3 ::= \"c.rs\" \"\\n```\" tag \"\\n\" first1 line*"),
+            "{g}"
+        );
+        assert!(
+            g.contains(
+                "first0 ::= (\"def \" | \"async def \" | \"class \" | \"@\") [^\\n]* \"\\n\"\n"
+            ),
+            "{g}"
+        );
+        assert!(g.contains("first1 ::= (\"fn \" | \"pub \""), "{g}");
+        assert_eq!(grammar(&paths(&["a.py"])).matches("first").count(), 0);
+    }
+
+    #[test]
     fn a_whole_reply_replaces_the_file_even_when_its_first_line_changed() {
         let old = "import sys\n\ndef f():\n    raise NotImplementedError\n";
         let text = "import os\nimport sys\n\ndef f():\n    return os.sep\n";
@@ -354,5 +464,25 @@ mod tests {
     #[test]
     fn a_file_without_a_final_newline_keeps_that() {
         assert_eq!(apply("f.txt", "a = 1", "a = 2\n").unwrap(), "a = 2");
+    }
+
+    #[test]
+    fn in_a_parsed_language_the_definitions_of_a_reply_are_merged_by_name() {
+        let old = "def a():\n    return 1\n\n\ndef b():\n    return 2\n";
+        // Two of three definitions: b changed and c added; a stays.
+        let new = apply(
+            "m.py",
+            old,
+            "def b():\n    return 20\n\n\ndef c():\n    return 3\n",
+        )
+        .unwrap();
+        assert_eq!(
+            new,
+            "def a():\n    return 1\n\n\ndef b():\n    return 20\n\n\ndef c():\n    return 3\n"
+        );
+        // A JavaScript method written outside its class parses as no definition, but is one of the file.
+        let js = "class A {\n  f() {\n    return 1;\n  }\n\n  g() {\n    return 2;\n  }\n}\n\nfunction h() {}\n\nfunction i() {}\n";
+        let new = apply("a.js", js, "  f() {\n    return 10;\n  }\n").unwrap();
+        assert_eq!(new, js.replace("return 1;", "return 10;"));
     }
 }

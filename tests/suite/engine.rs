@@ -150,6 +150,50 @@ fn gbnf_grammar_and_stop_strings() {
     );
 }
 
+/// The definitions grammar parses in llama.cpp and holds the demo model to a reply whose block starts with a
+/// definition, even when the file it is shown starts with a docstring and imports it would copy.
+#[test]
+fn the_definitions_grammar_starts_each_block_with_a_definition() {
+    use tandem::edit::whole;
+    let (model, _model_lock) = require_model!();
+    let engine = engine(model);
+    let paths = vec!["calc.py".to_string()];
+    let file = "\"\"\"Arithmetic.\"\"\"\n\nimport math\n\n\ndef add(a, b):\n    return a - b\n";
+    let prompt = vec![
+        ChatMessage::system("You write the functions you change: a path, then a fenced block."),
+        ChatMessage::user(format!(
+            "Fix add so it adds.\n\n{}",
+            whole::render("calc.py", "py", file)
+        )),
+    ];
+    for seed in 0..3 {
+        let done = engine
+            .complete(GenRequest {
+                prompt: Prompt::Chat(prompt.clone()),
+                max_tokens: 64,
+                sampling: SamplingParams {
+                    temperature: 0.8,
+                    seed: Some(seed),
+                    ..SamplingParams::greedy()
+                },
+                constraint: Some(Constraint::Gbnf(whole::definitions_grammar(&paths))),
+                stop: vec![],
+                alternatives: Vec::new(),
+            })
+            .unwrap();
+        let text = &done.text;
+        let first = text.lines().nth(2).unwrap_or("");
+        assert!(
+            text.starts_with("calc.py\n```")
+                && ["def ", "async def ", "class ", "@"]
+                    .iter()
+                    .any(|w| first.starts_with(w)
+                        || (done.finish != FinishReason::Eos && w.starts_with(first))),
+            "seed {seed}: {text:?}"
+        );
+    }
+}
+
 /// The whole-file reply grammar parses in llama.cpp and holds the demo model to the format: whatever it samples
 /// (several seeds and budgets, some too small for a whole reply), the text is the format's, every block that
 /// is closed is an allowed file, and a reply cut off by its budget is not closed for it: a block without its

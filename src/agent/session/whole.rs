@@ -267,12 +267,15 @@ impl Session {
         &self,
         report: &str,
         results: &str,
-        unchanged: bool,
-        definitions: bool,
+        reply: Reply,
         paths: &[String],
         shown: &mut Vec<(String, Option<String>)>,
         sources: &mut Vec<String>,
     ) -> String {
+        let Reply {
+            unchanged,
+            definitions,
+        } = reply;
         let more = self.new_tests(report, shown, sources);
         let lead = self.failing_calls(report, &self.current_texts(paths));
         let said = match (unchanged, definitions) {
@@ -374,6 +377,15 @@ impl Session {
                  What you leave out stays as it is.",
                 paths.join(", ")
             ));
+            // A small model copies a file it is shown; one of the file's own definitions, named, shows it the
+            // shape of a shorter reply.
+            let hint = brief.clone();
+            if let Some((path, name, signature)) = example_definition(&writable, &hint) {
+                brief.push_str(&format!(
+                    " For example, a reply that changes only `{name}` is {path} on a line, then a fenced block \
+                     holding `{signature}` and the rest of that definition, and nothing else."
+                ));
+            }
         } else {
             brief.push_str(&format!(
                 "\nReply with the complete new content of each file you change ({}): its path on a line of its own, \
@@ -387,7 +399,11 @@ impl Session {
             &self.cfg.writer_prompt
         };
         let mut messages = vec![ChatMessage::system(system.trim()), ChatMessage::user(brief)];
-        let grammar = whole::grammar(&paths);
+        let grammar = if definitions {
+            whole::definitions_grammar(&paths)
+        } else {
+            whole::grammar(&paths)
+        };
         // The best the check has seen of these files, to revise from: as they are now, when the check is known
         // to fail on them.
         let mut best: Option<Best> = match &self.checked {
@@ -579,8 +595,10 @@ impl Session {
                     let said = self.report_message(
                         &report,
                         &results,
-                        changed.is_empty(),
-                        definitions,
+                        Reply {
+                            unchanged: changed.is_empty(),
+                            definitions,
+                        },
                         &paths,
                         &mut shown,
                         &mut sources,
@@ -666,6 +684,15 @@ impl Session {
             ))
         })
     }
+}
+
+/// What a reply that the check failed did, and what it was asked for.
+#[derive(Debug, Clone, Copy)]
+struct Reply {
+    /// It left every file as it was.
+    unchanged: bool,
+    /// It was asked for the definitions it changes, not whole files.
+    definitions: bool,
 }
 
 /// A state of a whole-file step's files that the check has judged: the best so far is what the next reply
@@ -769,6 +796,36 @@ fn changes(file: &whole::WholeFile, before: &[(String, Option<String>)]) -> bool
         }
         _ => true,
     }
+}
+
+/// A function or method of `files` to show a definitions-only reply with, as (path, name, first line): the
+/// first that `hint` (the brief, with its failing-line pointers) names, else the first of the longest file.
+fn example_definition(
+    files: &[&(String, Option<String>)],
+    hint: &str,
+) -> Option<(String, String, String)> {
+    let mut found: Vec<(String, String, String)> = Vec::new();
+    for (path, text) in files {
+        let (Some(text), Some(lang)) = (
+            text,
+            crate::repomap::tags::Lang::of(std::path::Path::new(path)),
+        ) else {
+            continue;
+        };
+        let Ok(tags) = crate::repomap::tags::tags(lang, text) else {
+            continue;
+        };
+        for tag in tags {
+            if tag.is_definition && matches!(tag.kind.as_str(), "function" | "method") {
+                found.push((path.clone(), tag.name, tag.signature));
+            }
+        }
+    }
+    let named = found
+        .iter()
+        .find(|(_, name, _)| hint.contains(&format!("calls {name} (")))
+        .cloned();
+    named.or_else(|| found.into_iter().next())
 }
 
 /// Whether `path` is a test by the usual conventions: a `test`/`tests`/`spec`/`__tests__` folder, or a file
