@@ -2282,3 +2282,40 @@ async fn a_long_file_is_asked_for_the_definitions_a_step_changes_and_they_are_me
         "You write files whole."
     );
 }
+
+/// A reply that pastes the test it was shown into the code is refused, and the model is asked again.
+#[tokio::test]
+async fn a_reply_that_pastes_the_test_into_the_code_is_refused() {
+    let (_dir, ws) = fixture();
+    let pasted = format!(
+        "{FIXED_CALC}\n\n{}",
+        &TEST_CALC[TEST_CALC.find("class").unwrap()..]
+    );
+    let (outcome, events, _) = scripted_local_in(
+        &ws,
+        config("w22", "Fix add()", agent()),
+        vec![
+            tool(
+                "submit_plan",
+                plan(&[("Make add() add", &["calc.py", "test_calc.py"])]),
+            ),
+            text(&format!("calc.py\n```\n{pasted}```\n")),
+            text(&format!("calc.py\n```\n{FIXED_CALC}```\n")),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    let writes = tool_outputs(&events, "write_file");
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert!(
+        !writes[0].0
+            && writes[0]
+                .1
+                .contains("it would define CalcTest, which is the test test_calc.py's"),
+        "{writes:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.root().join("calc.py")).unwrap(),
+        FIXED_CALC
+    );
+}

@@ -164,10 +164,12 @@ impl Session {
 
     /// Writes whole-file replies' `files` as the step's `write_file` calls (each shown, approved and applied as
     /// any edit): the paths changed, how many were refused, and what each call said.
+    /// A file that would gain a definition one of `tests` has (a test class pasted into the code) is refused.
     async fn write_whole(
         &mut self,
         step: u32,
         files: Vec<whole::WholeFile>,
+        tests: &[(String, Option<String>)],
     ) -> (Vec<String>, usize, Vec<String>) {
         let (mut changed, mut refused, mut results) = (Vec::new(), 0, Vec::new());
         for file in files {
@@ -178,24 +180,37 @@ impl Session {
                     .to_string(),
             };
             self.tool_call_started(Some(step), &call);
-            let (ok, text) =
-                match crate::tools::whole_file(&self.ws, &file.path, &file.content, file.exact) {
-                    Action::Propose { path, old, new } => {
-                        let (ok, text) = self.propose(path, old, new).await;
-                        if ok {
-                            changed.push(file.path.clone());
-                        } else {
-                            refused += 1;
-                        }
-                        (ok, text)
-                    }
-                    Action::Output(text) => (true, text),
-                    Action::Failed(text) => {
+            let old = crate::tools::read_text(&self.ws, &file.path)
+                .ok()
+                .map(|(_, t)| t);
+            let copied = (!file.exact)
+                .then(|| copied_test(&file, old.as_deref(), tests))
+                .flatten();
+            let action = match copied {
+                Some((name, test)) => Action::Failed(format!(
+                    "{} not written: it would define {name}, which is the test {test}'s; leave the tests \
+                     where they are and change the code they test",
+                    file.path
+                )),
+                None => crate::tools::whole_file(&self.ws, &file.path, &file.content, file.exact),
+            };
+            let (ok, text) = match action {
+                Action::Propose { path, old, new } => {
+                    let (ok, text) = self.propose(path, old, new).await;
+                    if ok {
+                        changed.push(file.path.clone());
+                    } else {
                         refused += 1;
-                        (false, text)
                     }
-                    _ => (false, format!("{} was not written", file.path)),
-                };
+                    (ok, text)
+                }
+                Action::Output(text) => (true, text),
+                Action::Failed(text) => {
+                    refused += 1;
+                    (false, text)
+                }
+                _ => (false, format!("{} was not written", file.path)),
+            };
             self.tool_call_finished(Some(step), call, ok, &text, &mut Vec::new());
             results.push(text);
             if self.interrupted {
@@ -229,7 +244,7 @@ impl Session {
             }
         }
         let wanted = files.len();
-        let (changed, _, _) = self.write_whole(step, files).await;
+        let (changed, _, _) = self.write_whole(step, files, &[]).await;
         if changed.len() != wanted {
             return false;
         }
@@ -536,7 +551,12 @@ impl Session {
                 }
                 (files, false)
             };
-            let (changed, refused, results) = self.write_whole(step.id, files).await;
+            let tests: Vec<(String, Option<String>)> = shown
+                .iter()
+                .filter(|(p, _)| is_test_path(p) && !paths.contains(p))
+                .cloned()
+                .collect();
+            let (changed, refused, results) = self.write_whole(step.id, files, &tests).await;
             if self.interrupted {
                 return Some(Attempt::Interrupted);
             }
@@ -796,6 +816,36 @@ fn changes(file: &whole::WholeFile, before: &[(String, Option<String>)]) -> bool
         }
         _ => true,
     }
+}
+
+/// The first class or function that writing `file` over `old` would add and that one of `tests` (path, text)
+/// defines, with that test's path: a small model shown a test often pastes it into the code.
+fn copied_test(
+    file: &whole::WholeFile,
+    old: Option<&str>,
+    tests: &[(String, Option<String>)],
+) -> Option<(String, String)> {
+    use crate::repomap::tags::{Lang, tags};
+    let defined = |path: &str, text: &str| -> Vec<String> {
+        Lang::of(std::path::Path::new(path))
+            .and_then(|lang| tags(lang, text).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| t.is_definition && matches!(t.kind.as_str(), "class" | "function"))
+            .map(|t| t.name)
+            .collect()
+    };
+    let had = old.map(|o| defined(&file.path, o)).unwrap_or_default();
+    let new: Vec<String> = defined(&file.path, &file.content)
+        .into_iter()
+        .filter(|n| !had.contains(n))
+        .collect();
+    tests.iter().find_map(|(test, text)| {
+        let theirs = defined(test, text.as_deref()?);
+        new.iter()
+            .find(|n| theirs.contains(n))
+            .map(|n| (n.clone(), test.clone()))
+    })
 }
 
 /// A function or method of `files` to show a definitions-only reply with, as (path, name, first line): the
