@@ -39,12 +39,7 @@ pub fn merge(old: &str, reply: &str, lang: Lang) -> Result<Option<Merge>, String
     if reply_units.is_empty() {
         return Ok(None);
     }
-    if stands_for_whole(
-        &old_units,
-        &reply_units,
-        old_src.lines.len(),
-        reply_src.lines.len(),
-    ) {
+    if stands_for_whole(&old_units, &reply_units, &old_src, &reply_src) {
         return Ok(Some(Merge::Whole));
     }
     refuse_elisions(&reply_units, &reply_src, old)?;
@@ -340,33 +335,49 @@ fn key_of(node: tree_sitter::Node, src: &Source) -> Key {
     }
 }
 
-/// Whether a reply is the file (or the class-like item) whole: it has every item the old one names, or it is
-/// about as long (`old_lines`, `reply_lines`) and adds at least as many items as it leaves out (a rename).
-fn stands_for_whole(old: &[Unit], reply: &[Unit], old_lines: usize, reply_lines: usize) -> bool {
+/// Whether a reply is the file (or the class-like item) whole: it has every item the old one names (and its
+/// imports, if it has any), or each item it leaves out comes back under a new name (a rename). A removal is
+/// not told from a definition left out: a reply asked for the whole file is taken whole before this.
+fn stands_for_whole(old: &[Unit], reply: &[Unit], old_src: &Source, reply_src: &Source) -> bool {
+    let imports = |units: &[Unit]| units.iter().any(|u| matches!(u.key, Key::Import(_)));
     let names = |units: &[Unit]| -> Vec<String> {
         units
             .iter()
             .filter_map(|u| u.name().map(str::to_string))
             .collect()
     };
-    let imports = |units: &[Unit]| units.iter().any(|u| matches!(u.key, Key::Import(_)));
-    // Every definition but none of the file's imports: the definitions, not the file.
-    if imports(old) && !imports(reply) {
-        return false;
-    }
     let (old_names, reply_names) = (names(old), names(reply));
-    let missing = old_names
+    let missing: Vec<&String> = old_names
         .iter()
         .filter(|n| !reply_names.contains(n))
-        .count();
-    if missing == 0 {
-        return true;
+        .collect();
+    if missing.is_empty() {
+        // Every definition but none of the file's imports: the definitions, not the file.
+        return imports(reply) || !imports(old);
     }
-    let added = reply_names
+    let added: Vec<&Unit> = reply
         .iter()
-        .filter(|n| !old_names.contains(n))
-        .count();
-    added >= missing && reply_lines * 5 >= old_lines * 4
+        .filter(|u| u.name().is_some_and(|n| !old_names.iter().any(|o| o == n)))
+        .collect();
+    let text = |src: &Source, u: &Unit| collapse(&src.span(u.own_start, u.end));
+    missing.iter().all(|m| {
+        let Some(o) = old.iter().find(|u| u.name() == Some(m.as_str())) else {
+            return false;
+        };
+        let before = text(old_src, o);
+        added.iter().any(|a| {
+            let (Some(old_word), Some(new_word)) = (last_word(m), a.name().and_then(last_word))
+            else {
+                return false;
+            };
+            text(reply_src, a).replace(new_word, old_word) == before
+        })
+    })
+}
+
+/// The last word of a key (`impl Display for Point` → `Point`).
+fn last_word(key: &str) -> Option<&str> {
+    key.split_whitespace().last()
 }
 
 /// Refuses a reply whose code stands for lines it leaves out inside a definition (`...` in a body the file
@@ -639,7 +650,7 @@ fn replacement(
         .map(|l| indent_of(l).to_string())
         .unwrap_or_default();
     if let (Some(ob), Some(rb)) = (&o.body, &r.body) {
-        let partial = !stands_for_whole(&ob.members, &rb.members, o.end - o.start, r.end - r.start);
+        let partial = !stands_for_whole(&ob.members, &rb.members, old_src, reply_src);
         if partial && let (Some(of), Some(rf)) = (ob.members.first(), rb.members.first()) {
             // The header (up to the first member) as the reply has it, the members merged.
             let header_old = old_src.span(o.own_start, of.start);
@@ -806,6 +817,9 @@ if __name__ == "__main__":
         assert_eq!(merge(TODO, &whole, Lang::Python), Ok(Some(Merge::Whole)));
         let renamed = TODO.replace("render", "show");
         assert_eq!(merge(TODO, &renamed, Lang::Python), Ok(Some(Merge::Whole)));
+        // Without the imports and the first definitions, it is the definitions it has, merged.
+        let tail = &TODO[TODO.find("def render").unwrap()..];
+        assert_eq!(merged(TODO, tail, Lang::Python), TODO);
         // Every definition but not the imports: merged, so the imports stay.
         let defs = &TODO[TODO.find("class").unwrap()..];
         assert_eq!(merged(TODO, defs, Lang::Python), TODO);

@@ -16,9 +16,20 @@ pub struct WholeFile {
     pub path: String,
     /// Its new content: complete, or the definitions it changes (newline-terminated lines).
     pub content: String,
-    /// Whether the content is the file's exact text, to be written as it is (a file put back), not a reply to
-    /// merge.
-    pub exact: bool,
+    /// What the content stands for.
+    pub scope: Scope,
+}
+
+/// What a block's content stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The whole file, as the model was asked for it (a much shorter reply, or one with a marker for left-out
+    /// lines, is merged by definition where it can be).
+    File,
+    /// The definitions the reply changes or adds (see [`super::defs`]).
+    Definitions,
+    /// The file's exact text, written as it is (a file put back).
+    Exact,
 }
 
 /// Whether `content` can be carried in the format: no line of it may start with a fence.
@@ -189,7 +200,7 @@ pub fn parse(reply: &str, paths: &[String]) -> Vec<WholeFile> {
                     out.push(WholeFile {
                         path,
                         content,
-                        exact: false,
+                        scope: Scope::File,
                     });
                 }
                 // A block under another file's name is that file's, not an unnamed one.
@@ -217,7 +228,7 @@ pub fn parse(reply: &str, paths: &[String]) -> Vec<WholeFile> {
         out.push(WholeFile {
             path: path.clone(),
             content,
-            exact: false,
+            scope: Scope::File,
         });
     }
     out
@@ -254,8 +265,16 @@ fn named_path(line: &str, paths: &[String]) -> Option<String> {
 /// definition of it (a small model often writes back only the function it changed), which then replaces just
 /// that definition. Text that stands for lines it leaves out (`...`, `// ... rest unchanged`) is refused: the
 /// file would lose them.
-pub fn apply(path: &str, old: &str, text: &str) -> Result<String, String> {
-    if let Some(lang) = Lang::of(std::path::Path::new(path))
+pub fn apply(path: &str, old: &str, text: &str, scope: Scope) -> Result<String, String> {
+    if scope == Scope::Exact {
+        return Ok(text.to_string());
+    }
+    // A reply asked for the whole file is taken whole (a removal, a rename) unless it is evidently not.
+    let partial = scope == Scope::Definitions
+        || text.lines().count() * 2 < old.lines().count()
+        || text.lines().any(is_elision);
+    if partial
+        && let Some(lang) = Lang::of(std::path::Path::new(path))
         && !old.trim().is_empty()
     {
         match merge(old, text, lang) {
@@ -320,12 +339,12 @@ mod tests {
                 WholeFile {
                     path: "src/a.py".into(),
                     content: "def f():\n    return 1\n".into(),
-                    exact: false,
+                    scope: Scope::File,
                 },
                 WholeFile {
                     path: "b.py".into(),
                     content: "x = 2\n".into(),
-                    exact: false,
+                    scope: Scope::File,
                 },
             ]
         );
@@ -430,14 +449,14 @@ mod tests {
     fn a_whole_reply_replaces_the_file_even_when_its_first_line_changed() {
         let old = "import sys\n\ndef f():\n    raise NotImplementedError\n";
         let text = "import os\nimport sys\n\ndef f():\n    return os.sep\n";
-        assert_eq!(apply("f.txt", old, text).unwrap(), text);
+        assert_eq!(apply("f.txt", old, text, Scope::File).unwrap(), text);
     }
 
     #[test]
     fn a_short_reply_that_is_one_definition_replaces_only_it() {
         let old = "def a():\n    return 1\n\n\ndef b():\n    return 2\n\n\ndef c():\n    return 3\n\n\ndef d():\n    return 4\n";
         let text = "def b():\n    return 20\n";
-        let new = apply("f.txt", old, text).unwrap();
+        let new = apply("f.txt", old, text, Scope::File).unwrap();
         assert_eq!(new, old.replace("return 2\n", "return 20\n"));
     }
 
@@ -445,44 +464,53 @@ mod tests {
     fn a_reply_that_leaves_lines_out_is_refused() {
         let old = "def a():\n    return 1\n\ndef b():\n    return 2\n";
         let text = "def a():\n    return 10\n\n# ... rest unchanged\n";
-        let err = apply("f.txt", old, text).unwrap_err();
+        let err = apply("f.txt", old, text, Scope::File).unwrap_err();
         assert!(err.contains("leaves out"), "{err}");
         // `...` that the file already had is code, not a marker.
         let stub = "class P:\n    ...\n\ndef f():\n    pass\n";
         let text = "class P:\n    ...\n\ndef f():\n    return 1\n";
-        assert_eq!(apply("f.txt", stub, text).unwrap(), text);
+        assert_eq!(apply("f.txt", stub, text, Scope::File).unwrap(), text);
     }
 
     #[test]
     fn a_short_fragment_that_is_no_definition_is_refused() {
         let old: String = (0..20).map(|i| format!("x{i} = {i}\n")).collect();
-        let err = apply("f.txt", &old, "y = 1\n").unwrap_err();
+        let err = apply("f.txt", &old, "y = 1\n", Scope::File).unwrap_err();
         assert!(err.contains("whole file"), "{err}");
-        assert!(apply("f.txt", "a = 1\n", "").is_err());
+        assert!(apply("f.txt", "a = 1\n", "", Scope::File).is_err());
     }
 
     #[test]
     fn a_file_without_a_final_newline_keeps_that() {
-        assert_eq!(apply("f.txt", "a = 1", "a = 2\n").unwrap(), "a = 2");
+        assert_eq!(
+            apply("f.txt", "a = 1", "a = 2\n", Scope::File).unwrap(),
+            "a = 2"
+        );
     }
 
     #[test]
     fn in_a_parsed_language_the_definitions_of_a_reply_are_merged_by_name() {
         let old = "def a():\n    return 1\n\n\ndef b():\n    return 2\n";
         // Two of three definitions: b changed and c added; a stays.
-        let new = apply(
-            "m.py",
-            old,
-            "def b():\n    return 20\n\n\ndef c():\n    return 3\n",
-        )
-        .unwrap();
+        let reply = "def b():\n    return 20\n\n\ndef c():\n    return 3\n";
+        let new = apply("m.py", old, reply, Scope::Definitions).unwrap();
         assert_eq!(
             new,
             "def a():\n    return 1\n\n\ndef b():\n    return 20\n\n\ndef c():\n    return 3\n"
         );
+        // Asked for the whole file, the same reply is the file: `a` was removed.
+        assert_eq!(apply("m.py", old, reply, Scope::File).unwrap(), reply);
+        // A reply asked for whole that marks what it leaves out keeps what it marks.
+        let marked = "def b():\n    return 20\n\n\n# ... the rest as it was\n";
+        assert_eq!(
+            apply("m.py", old, marked, Scope::File).unwrap(),
+            old.replace("return 2", "return 20")
+        );
+        // Exact content is written as it is.
+        assert_eq!(apply("m.py", old, "x\n", Scope::Exact).unwrap(), "x\n");
         // A JavaScript method written outside its class parses as no definition, but is one of the file.
         let js = "class A {\n  f() {\n    return 1;\n  }\n\n  g() {\n    return 2;\n  }\n}\n\nfunction h() {}\n\nfunction i() {}\n";
-        let new = apply("a.js", js, "  f() {\n    return 10;\n  }\n").unwrap();
+        let new = apply("a.js", js, "  f() {\n    return 10;\n  }\n", Scope::File).unwrap();
         assert_eq!(new, js.replace("return 1;", "return 10;"));
     }
 }

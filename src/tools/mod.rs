@@ -164,9 +164,14 @@ fn tool_as_command(ws: &Workspace, set: ToolSet, command: &str) -> Option<Action
 }
 
 /// The proposal a whole-file reply makes for `path` (see [`crate::edit::whole`]), through the same path policy as
-/// `write_file`: an existing file becomes what the reply's `content` makes of it (`content` itself when `exact`: a
-/// file put back), a missing one is created. `Output` when the reply leaves the file as it is.
-pub fn whole_file(ws: &Workspace, path: &str, content: &str, exact: bool) -> Action {
+/// `write_file`: an existing file becomes what the reply's `content` makes of it (read as `scope` says), a missing
+/// one is created. `Output` when the reply leaves the file as it is.
+pub fn whole_file(
+    ws: &Workspace,
+    path: &str,
+    content: &str,
+    scope: crate::edit::whole::Scope,
+) -> Action {
     let result = (|| -> Result<Action, Action> {
         let (abs, existing) = file_to_write(ws, path)?;
         let Some(old) = existing else {
@@ -176,12 +181,8 @@ pub fn whole_file(ws: &Workspace, path: &str, content: &str, exact: bool) -> Act
                 new: content.to_string(),
             });
         };
-        let new = if exact {
-            content.to_string()
-        } else {
-            crate::edit::whole::apply(path, &old, content)
-                .map_err(|e| Action::Failed(format!("{path} not written: {e}")))?
-        };
+        let new = crate::edit::whole::apply(path, &old, content, scope)
+            .map_err(|e| Action::Failed(format!("{path} not written: {e}")))?;
         Ok(if new == old {
             Action::Output(format!("{path} is unchanged"))
         } else {

@@ -1389,7 +1389,8 @@ async fn a_failing_check_points_the_model_at_the_functions_its_failing_lines_cal
 
 #[tokio::test]
 async fn a_whole_file_reply_that_leaves_lines_out_is_refused_and_then_the_tools_take_over() {
-    let lazy = "def add(a, b):\n    return a + b\n\n\n# ... rest unchanged\n";
+    // A marker between definitions only leaves a definition out, which the merge keeps; inside one, it is refused.
+    let lazy = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    # ... rest unchanged\n";
     let (outcome, events, requests) = scripted_local(
         config("w3", "Fix add()", agent()),
         vec![

@@ -183,7 +183,7 @@ impl Session {
             let old = crate::tools::read_text(&self.ws, &file.path)
                 .ok()
                 .map(|(_, t)| t);
-            let copied = (!file.exact)
+            let copied = (file.scope != whole::Scope::Exact)
                 .then(|| copied_test(&file, old.as_deref(), tests))
                 .flatten();
             let action = match copied {
@@ -192,7 +192,7 @@ impl Session {
                      where they are and change the code they test",
                     file.path
                 )),
-                None => crate::tools::whole_file(&self.ws, &file.path, &file.content, file.exact),
+                None => crate::tools::whole_file(&self.ws, &file.path, &file.content, file.scope),
             };
             let (ok, text) = match action {
                 Action::Propose { path, old, new } => {
@@ -237,7 +237,7 @@ impl Session {
                 (Some(then), _) => files.push(whole::WholeFile {
                     path: path.clone(),
                     content: then.clone(),
-                    exact: true,
+                    scope: whole::Scope::Exact,
                 }),
                 (None, None) => {}
                 (None, Some(_)) => return false,
@@ -510,6 +510,11 @@ impl Session {
                     &paths,
                     &before,
                     failing,
+                    if definitions {
+                        whole::Scope::Definitions
+                    } else {
+                        whole::Scope::File
+                    },
                 );
                 if order.is_empty() {
                     tracing::info!(step = step.id, round, "a whole-file reply named no file");
@@ -545,7 +550,7 @@ impl Session {
                         files.push(whole::WholeFile {
                             path: path.clone(),
                             content: old.clone(),
-                            exact: true,
+                            scope: whole::Scope::Exact,
                         });
                     }
                 }
@@ -785,13 +790,17 @@ fn candidates(
     paths: &[String],
     before: &[(String, Option<String>)],
     failing: bool,
+    scope: whole::Scope,
 ) -> Vec<(String, Vec<whole::WholeFile>)> {
     let mut out: Vec<(String, Vec<whole::WholeFile>, bool)> = Vec::new();
     for (i, text) in std::iter::once(main)
         .chain(alternatives.iter().map(String::as_str))
         .enumerate()
     {
-        let files = whole::parse(text, paths);
+        let mut files = whole::parse(text, paths);
+        for file in &mut files {
+            file.scope = scope;
+        }
         if files.is_empty() || out.iter().any(|(_, f, _)| *f == files) {
             continue;
         }
@@ -812,7 +821,7 @@ fn candidates(
 fn changes(file: &whole::WholeFile, before: &[(String, Option<String>)]) -> bool {
     match before.iter().find(|(p, _)| *p == file.path) {
         Some((_, Some(old))) => {
-            whole::apply(&file.path, old, &file.content).is_ok_and(|new| new != *old)
+            whole::apply(&file.path, old, &file.content, file.scope).is_ok_and(|new| new != *old)
         }
         _ => true,
     }
@@ -1077,7 +1086,14 @@ mod tests {
             three.clone(),
         ];
         assert_eq!(
-            texts(candidates(&copy, &alts, &paths, &before, true)),
+            texts(candidates(
+                &copy,
+                &alts,
+                &paths,
+                &before,
+                true,
+                whole::Scope::File
+            )),
             vec![two.clone(), three.clone()]
         );
         // No failing check: the main reply's "nothing to change" is its answer and stays first; an alternative
@@ -1088,7 +1104,8 @@ mod tests {
                 &[copy.clone(), two.clone()],
                 &paths,
                 &before,
-                false
+                false,
+                whole::Scope::File
             )),
             vec![copy.clone(), two.clone()]
         );
@@ -1099,7 +1116,8 @@ mod tests {
                 std::slice::from_ref(&copy),
                 &paths,
                 &before,
-                true
+                true,
+                whole::Scope::File
             )),
             vec![copy.clone()]
         );
@@ -1110,11 +1128,12 @@ mod tests {
                 std::slice::from_ref(&three),
                 &paths,
                 &before,
-                true
+                true,
+                whole::Scope::File
             )),
             vec![three]
         );
-        assert!(candidates("prose", &[], &paths, &before, true).is_empty());
+        assert!(candidates("prose", &[], &paths, &before, true, whole::Scope::File).is_empty());
     }
 
     #[test]
