@@ -134,17 +134,12 @@ struct Unit {
     own_start: usize,
     /// One past its last line.
     end: usize,
-    /// A class-like item's members, with the line its body's members start on and one past the last.
-    body: Option<Body>,
+    /// A class-like item's members, merged one by one.
+    members: Option<Vec<Unit>>,
     /// The node's kind (`function_definition`, `comment`, …).
     kind: String,
     /// Whether it is a comment that belongs to no item.
     loose_comment: bool,
-}
-
-#[derive(Debug, Clone)]
-struct Body {
-    members: Vec<Unit>,
 }
 
 impl Unit {
@@ -231,7 +226,7 @@ fn units(parent: tree_sitter::Node, src: &Source) -> Vec<Unit> {
                 start,
                 own_start: node.start_position().row,
                 end: last_row(*node) + 1,
-                body: None,
+                members: None,
                 kind: kind.to_string(),
                 loose_comment: is_comment_kind(kind),
             });
@@ -243,15 +238,13 @@ fn units(parent: tree_sitter::Node, src: &Source) -> Vec<Unit> {
             .map_or(own_start, |p| p.start_position().row);
         pending.clear();
         let key = key_of(*node, src);
-        let body = body_of(*node).map(|b| Body {
-            members: units(b, src),
-        });
+        let members = body_of(*node).map(|b| units(b, src));
         out.push(Unit {
             key,
             start,
             own_start,
             end: last_row(*node) + 1,
-            body,
+            members,
             kind: kind.to_string(),
             loose_comment: false,
         });
@@ -649,9 +642,9 @@ fn replacement(
         .get(o.own_start)
         .map(|l| indent_of(l).to_string())
         .unwrap_or_default();
-    if let (Some(ob), Some(rb)) = (&o.body, &r.body) {
-        let partial = !stands_for_whole(&ob.members, &rb.members, old_src, reply_src);
-        if partial && let (Some(of), Some(rf)) = (ob.members.first(), rb.members.first()) {
+    if let (Some(ob), Some(rb)) = (&o.members, &r.members) {
+        let partial = !stands_for_whole(ob, rb, old_src, reply_src);
+        if partial && let (Some(of), Some(rf)) = (ob.first(), rb.first()) {
             // The header (up to the first member) as the reply has it, the members merged.
             let header_old = old_src.span(o.own_start, of.start);
             let header_new = reindent(&reply_src.span(r.own_start, rf.start), &indent);
@@ -659,19 +652,11 @@ fn replacement(
                 edits.replace(o.own_start, of.start, header_new);
             }
             let members: Vec<Unit> = rb
-                .members
                 .iter()
                 .filter(|u| !u.is_marker(reply_src))
                 .cloned()
                 .collect();
-            merge_level(
-                &ob.members,
-                &members,
-                old_src,
-                reply_src,
-                Level::Body,
-                edits,
-            )?;
+            merge_level(ob, &members, old_src, reply_src, Level::Body, edits)?;
             return Ok(None);
         }
     }
@@ -698,8 +683,8 @@ fn replace_member(
 ) -> Result<bool, String> {
     let found: Vec<&Unit> = old
         .iter()
-        .filter_map(|u| u.body.as_ref())
-        .flat_map(|b| b.members.iter())
+        .filter_map(|u| u.members.as_ref())
+        .flatten()
         .filter(|m| m.name() == Some(name))
         .collect();
     let [member] = found.as_slice() else {

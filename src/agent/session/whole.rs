@@ -180,11 +180,13 @@ impl Session {
                     .to_string(),
             };
             self.tool_call_started(Some(step), &call);
-            let old = crate::tools::read_text(&self.ws, &file.path)
-                .ok()
-                .map(|(_, t)| t);
-            let copied = (file.scope != whole::Scope::Exact)
-                .then(|| copied_test(&file, old.as_deref(), tests))
+            let copied = (file.scope != whole::Scope::Exact && !tests.is_empty())
+                .then(|| {
+                    let old = crate::tools::read_text(&self.ws, &file.path)
+                        .ok()
+                        .map(|(_, t)| t);
+                    copied_test(&file, old.as_deref(), tests)
+                })
                 .flatten();
             let action = match copied {
                 Some((name, test)) => Action::Failed(format!(
@@ -385,6 +387,11 @@ impl Session {
         }
         // A long file is asked for by the definitions the reply changes; a short one whole.
         let definitions = by_definitions(&writable);
+        let scope = if definitions {
+            whole::Scope::Definitions
+        } else {
+            whole::Scope::File
+        };
         if definitions {
             brief.push_str(&format!(
                 "\nReply with what you change in each file ({}): its path on a line of its own, then a fenced block \
@@ -394,8 +401,7 @@ impl Session {
             ));
             // A small model copies a file it is shown; one of the file's own definitions, named, shows it the
             // shape of a shorter reply.
-            let hint = brief.clone();
-            if let Some((path, name, signature)) = example_definition(&writable, &hint) {
+            if let Some((path, name, signature)) = example_definition(&writable, &brief) {
                 brief.push_str(&format!(
                     " For example, a reply that changes only `{name}` is {path} on a line, then a fenced block \
                      holding `{signature}` and the rest of that definition, and nothing else."
@@ -510,11 +516,7 @@ impl Session {
                     &paths,
                     &before,
                     failing,
-                    if definitions {
-                        whole::Scope::Definitions
-                    } else {
-                        whole::Scope::File
-                    },
+                    scope,
                 );
                 if order.is_empty() {
                     tracing::info!(step = step.id, round, "a whole-file reply named no file");
