@@ -1,8 +1,9 @@
 //! Benchmark of the local engine on a GGUF (the demo model by default): prefill and decode speed, decode under
 //! the executor's tool grammar against free decoding of the same prompt, and time-to-first-token of turns 2 and
-//! 3 against turn 1 in a conversation sharing a prefix of 1,500+ tokens.
+//! 3 against turn 1 in a conversation sharing a prefix of 1,500+ tokens, and a reply that writes a file back whole
+//! with one change (what a whole-file step decodes), where prompt-lookup drafts apply.
 //!
-//! Run: `cargo run --release --example bench_engine -- [--model PATH] [--threads N] [--runs N] [--no-conversation]`
+//! Run: `cargo run --release --example bench_engine -- [--model PATH] [--threads N] [--runs N] [--draft N] [--no-conversation]`
 //! Results and the machine they came from are recorded in docs/BENCHMARKS.md.
 
 use std::path::PathBuf;
@@ -31,6 +32,9 @@ struct Args {
     /// Leave out the conversation (time-to-first-token) measurement, the longest on a large model.
     #[arg(long)]
     no_conversation: bool,
+    /// Most prompt-lookup draft tokens per step (`local.draft_tokens`; 0: none) [default: tandem's default].
+    #[arg(long)]
+    draft: Option<u32>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +48,10 @@ fn main() -> anyhow::Result<()> {
     let mut config = EngineConfig::for_model(&model);
     config.threads = threads;
     config.context_size = 4096;
+    if let Some(draft) = args.draft {
+        config.draft_tokens = draft;
+    }
+    let draft = config.draft_tokens;
     let engine = LocalEngine::load(config)?;
     println!(
         "model:    {} ({})",
@@ -51,7 +59,7 @@ fn main() -> anyhow::Result<()> {
         engine.info().description
     );
     println!(
-        "threads:  {threads}, context {}, batch 512",
+        "threads:  {threads}, context {}, batch 512, drafts of up to {draft} tokens",
         engine.info().n_ctx
     );
     println!("llama.cpp: {}", llama_system_info());
@@ -144,6 +152,38 @@ fn main() -> anyhow::Result<()> {
         alt_total.push(f64::from(all) / done.stats.decode.as_secs_f64().max(1e-9));
         alt_main.push(done.stats.decode_tps());
     }
+    // A file written back whole with one change, greedy, under the whole-file grammar: the reply copies most of
+    // its prompt, which is where prompt-lookup drafts pay.
+    let todo = include_str!("todo-cli/todo.py");
+    let copy_request = GenRequest {
+        max_tokens: 700,
+        constraint: Some(Constraint::Gbnf(tandem::edit::whole::grammar(&[
+            "todo.py".to_string()
+        ]))),
+        ..GenRequest::chat(
+            vec![
+                ChatMessage::system(
+                    "You write files whole: a path on a line, then a fenced block with every line of the file.",
+                ),
+                ChatMessage::user(format!(
+                    "Rename the function `render` to `format_items` everywhere in todo.py.\n\n{}",
+                    tandem::edit::whole::render("todo.py", "python", todo)
+                )),
+            ],
+            700,
+        )
+    };
+    let (mut copy, mut copy_stats) = (Vec::new(), Vec::new());
+    for _ in 0..args.runs {
+        engine.clear_cache()?;
+        let done = engine.complete(copy_request.clone())?;
+        copy.push(done.stats.decode_tps());
+        copy_stats.push((
+            done.stats.generated_tokens,
+            done.stats.draft_accepted,
+            done.stats.draft_tokens,
+        ));
+    }
     for run in 0..args.runs {
         for grammar in [true, false] {
             engine.clear_cache()?;
@@ -208,6 +248,12 @@ fn main() -> anyhow::Result<()> {
         "| the same, the main reply's tokens per second of the batch | {:.1} tok/s | {} |",
         median(&mut alt_main),
         list(&alt_main)
+    );
+    println!(
+        "| a file written back whole with one change, greedy (tokens, draft tokens taken / decoded: {:?}) | {:.1} tok/s | {} |",
+        copy_stats,
+        median(&mut copy),
+        list(&copy)
     );
 
     if args.no_conversation {

@@ -262,6 +262,8 @@ pub struct LocalConfig {
     pub chat_template: String,
     /// Most tokens one reply may generate.
     pub max_tokens: u32,
+    /// Most tokens guessed ahead from the context (prompt lookup) and checked in one batch; 0 disables.
+    pub draft_tokens: u32,
     /// The sampler chain.
     pub sampling: SamplingConfig,
 }
@@ -276,6 +278,7 @@ impl Default for LocalConfig {
             gpu_layers: 0,
             chat_template: "auto".into(),
             max_tokens: 1024,
+            draft_tokens: 8,
             sampling: SamplingConfig::default(),
         }
     }

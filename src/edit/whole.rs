@@ -107,6 +107,18 @@ fn grammar_of(paths: &[String], definitions: bool) -> String {
             .iter()
             .map(|w| gbnf_literal(w))
             .collect();
+        if *lang == Lang::Python {
+            // A Python `def` or `class` line is followed by its body, indented: a small model sampling hot
+            // otherwise writes the heading alone and closes the block, a reply that says nothing.
+            let (headed, decorated): (Vec<&String>, Vec<&String>) =
+                words.iter().partition(|w| !w.starts_with("\"@"));
+            out.push_str(&format!(
+                "{name} ::= ({}) [^\\n]* \"\\n\" [ \\t]+ [^ \\t\\n] [^\\n]* \"\\n\" | ({}) [^\\n]* \"\\n\"\n",
+                headed.iter().map(|w| w.as_str()).collect::<Vec<_>>().join(" | "),
+                decorated.iter().map(|w| w.as_str()).collect::<Vec<_>>().join(" | ")
+            ));
+            continue;
+        }
         out.push_str(&format!(
             "{name} ::= ({}) [^\\n]* \"\\n\"\n",
             words.join(" | ")
@@ -269,6 +281,58 @@ pub fn apply(path: &str, old: &str, text: &str, scope: Scope) -> Result<String, 
     if scope == Scope::Exact {
         return Ok(text.to_string());
     }
+    apply_reply(path, old, text, scope).map(|new| without_self_imports(path, old, &new))
+}
+
+/// `new` without the top-level lines that import the file at `path` into itself and that `old` did not have:
+/// a small model shown a test beside the code copies the test's `require('./text')` or `from todo import …`
+/// into the code, which then declares every name twice or imports itself in a loop. Never right in the file
+/// itself, so such a line is dropped rather than the reply refused.
+pub fn without_self_imports(path: &str, old: &str, new: &str) -> String {
+    let p = std::path::Path::new(path);
+    let Some(stem) = p.file_stem().and_then(|s| s.to_str()) else {
+        return new.to_string();
+    };
+    let matcher = match Lang::of(p) {
+        Some(Lang::Python) => {
+            // The module by its file name, or by its dotted path from the workspace root.
+            let dotted = regex::escape(&path.trim_end_matches(".py").replace('/', "."));
+            regex::Regex::new(&format!(
+                r"^(?:import\s+(?:{stem}|{dotted})(?:\s+as\s+\w+)?\s*(?:#.*)?$|from\s+(?:{stem}|{dotted})\s+import\b)",
+                stem = regex::escape(stem)
+            ))
+        }
+        Some(Lang::JavaScript | Lang::TypeScript | Lang::Tsx) => regex::Regex::new(&format!(
+            r#"(?:require\(\s*|\bfrom\s+|^import\s+)['"]\./{}(?:\.[cm]?[jt]sx?)?['"]"#,
+            regex::escape(stem)
+        )),
+        _ => return new.to_string(),
+    };
+    let Ok(matcher) = matcher else {
+        return new.to_string();
+    };
+    let old_lines: std::collections::HashSet<&str> = old.lines().map(str::trim_end).collect();
+    let drop = |line: &str| {
+        !line.starts_with([' ', '\t'])
+            && matcher.is_match(line.trim_end())
+            && !old_lines.contains(line.trim_end())
+            // One statement on the line (a multi-line import is left alone).
+            && !line.trim_end().ends_with(['{', '(', ','])
+    };
+    if !new.lines().any(drop) {
+        return new.to_string();
+    }
+    let kept: String = new.split_inclusive('\n').filter(|l| !drop(l)).collect();
+    // A blank line left at the very top by a dropped first line goes too.
+    let trimmed = kept.trim_start_matches('\n');
+    if old.starts_with('\n') {
+        kept
+    } else {
+        trimmed.to_string()
+    }
+}
+
+fn apply_reply(path: &str, old: &str, text: &str, scope: Scope) -> Result<String, String> {
     // A reply asked for the whole file is taken whole (a removal, a rename) unless it is evidently not.
     let partial = scope == Scope::Definitions
         || text.lines().count() * 2 < old.lines().count()
@@ -324,6 +388,41 @@ pub fn apply(path: &str, old: &str, text: &str, scope: Scope) -> Result<String, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_never_gains_an_import_of_itself() {
+        let old =
+            "'use strict';\n\nfunction wrap(t) {\n  return [t];\n}\n\nmodule.exports = { wrap };\n";
+        let new = "const assert = require('assert');\nconst { wrap } = require('./text');\n\nfunction wrap(t) {\n  return [t, t];\n}\n\nmodule.exports = { wrap };\n";
+        assert_eq!(
+            without_self_imports("text.js", old, new),
+            "const assert = require('assert');\n\nfunction wrap(t) {\n  return [t, t];\n}\n\nmodule.exports = { wrap };\n"
+        );
+        // Another module's import stays, and so does one the file already had.
+        let keep = "const { pad } = require('./pad');\nimport x from \"./text.js\";\n";
+        assert_eq!(
+            without_self_imports("lib/text.js", "import x from \"./text.js\";\n", keep),
+            keep
+        );
+        // Python: by its name or its dotted path; an indented or multi-line import is left alone.
+        let new = "import todo\nfrom todo import add, load\nfrom pkg.todo import render\nimport json\n\ndef f():\n    import todo\n    from todo import (\n        x,\n    )\n";
+        assert_eq!(
+            without_self_imports("pkg/todo.py", "import json\n", new),
+            "import json\n\ndef f():\n    import todo\n    from todo import (\n        x,\n    )\n"
+        );
+        assert_eq!(
+            without_self_imports("todo.py", "", "import todos\n"),
+            "import todos\n"
+        );
+        // Through apply, whatever the scope but an exact put-back.
+        let reply = "from todo import load\n\ndef load():\n    return [1]\n";
+        let old = "def load():\n    return []\n";
+        assert_eq!(
+            apply("todo.py", old, reply, Scope::File).unwrap(),
+            "def load():\n    return [1]\n"
+        );
+        assert_eq!(apply("todo.py", old, reply, Scope::Exact).unwrap(), reply);
+    }
 
     fn paths(ps: &[&str]) -> Vec<String> {
         ps.iter().map(|p| p.to_string()).collect()
@@ -437,7 +536,7 @@ mod tests {
         );
         assert!(
             g.contains(
-                "first0 ::= (\"def \" | \"async def \" | \"class \" | \"@\") [^\\n]* \"\\n\"\n"
+                "first0 ::= (\"def \" | \"async def \" | \"class \") [^\\n]* \"\\n\" [ \\t]+ [^ \\t\\n] [^\\n]* \"\\n\" | (\"@\") [^\\n]* \"\\n\"\n"
             ),
             "{g}"
         );

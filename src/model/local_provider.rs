@@ -320,6 +320,17 @@ impl ChatModel for LocalProvider {
                             stats,
                             alternatives,
                         } => {
+                            tracing::info!(
+                                prompt = stats.prompt_tokens,
+                                reused = stats.reused_tokens,
+                                generated = stats.generated_tokens,
+                                alternatives = stats.alternative_tokens,
+                                drafted = stats.draft_tokens,
+                                draft_taken = stats.draft_accepted,
+                                prefill_ms = stats.prefill.as_millis() as u64,
+                                decode_ms = stats.decode.as_millis() as u64,
+                                "local reply"
+                            );
                             let usage = Usage {
                                 input_tokens: u64::from(stats.prefilled_tokens),
                                 cached_input_tokens: u64::from(stats.reused_tokens),

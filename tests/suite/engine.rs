@@ -825,3 +825,80 @@ fn an_alternative_with_a_prompt_of_its_own_decodes_only_its_own_part_and_answers
         fresh.stats.generated_tokens
     );
 }
+
+#[test]
+fn a_reply_that_copies_its_prompt_is_the_same_with_drafts_and_most_of_it_comes_from_them() {
+    use tandem::edit::whole;
+    let (model, _model_lock) = require_model!();
+    let file = "def load(path):\n    with open(path) as f:\n        return f.read().splitlines()\n\n\ndef count(lines):\n    return len([l for l in lines if l.strip()])\n\n\ndef main(argv):\n    lines = load(argv[0])\n    print(count(lines))\n    return 0\n";
+    let paths = vec!["wc.py".to_string()];
+    let prompt = vec![
+        ChatMessage::system("You write files whole: a path, then a fenced block with every line."),
+        ChatMessage::user(format!(
+            "Write this file back exactly as it is.\n\n{}",
+            whole::render("wc.py", "python", file)
+        )),
+    ];
+    let request = |sampling: SamplingParams| GenRequest {
+        prompt: Prompt::Chat(prompt.clone()),
+        max_tokens: 200,
+        sampling,
+        constraint: Some(Constraint::Gbnf(whole::grammar(&paths))),
+        stop: vec![],
+        alternatives: Vec::new(),
+    };
+    let load = |draft_tokens| {
+        let mut config = EngineConfig::for_model(&model);
+        config.context_size = 4096;
+        config.threads = 2;
+        config.draft_tokens = draft_tokens;
+        LocalEngine::load(config).expect("the demo model loads")
+    };
+    let plain = load(0).complete(request(SamplingParams::greedy())).unwrap();
+    assert_eq!(plain.stats.draft_tokens, 0, "{:?}", plain.stats);
+    let drafting = load(8);
+    let drafted = drafting
+        .complete(request(SamplingParams::greedy()))
+        .unwrap();
+    // The same reply token for token: a draft only decides how many tokens one batch decodes.
+    assert_eq!(drafted.text, plain.text);
+    assert_eq!(drafted.finish, plain.finish);
+    assert_eq!(drafted.stats.generated_tokens, plain.stats.generated_tokens);
+    let s = &drafted.stats;
+    assert!(
+        plain.text.contains("def count(lines):"),
+        "the model copies: {:?}",
+        plain.text
+    );
+    assert!(
+        s.draft_accepted * 2 > s.generated_tokens && s.draft_accepted <= s.draft_tokens,
+        "{s:?}"
+    );
+    // The refused drafts left the cache: the same request again reuses all of its prompt but the last token,
+    // and answers the same.
+    let again = drafting
+        .complete(request(SamplingParams::greedy()))
+        .unwrap();
+    assert_eq!(again.text, plain.text);
+    assert!(
+        again.stats.reused_tokens + 1 >= again.stats.prompt_tokens,
+        "{:?}",
+        again.stats
+    );
+    // Sampled replies follow the grammar with drafts too.
+    for seed in 0..3 {
+        let hot = drafting
+            .complete(request(SamplingParams {
+                temperature: 0.8,
+                seed: Some(seed),
+                ..SamplingParams::greedy()
+            }))
+            .unwrap();
+        assert!(
+            hot.text.starts_with("wc.py\n```"),
+            "seed {seed}: {:?}",
+            hot.text
+        );
+        assert!(hot.stats.draft_accepted <= hot.stats.draft_tokens);
+    }
+}

@@ -2,6 +2,7 @@
 
 mod gguf;
 mod hardware;
+mod lookup;
 pub mod openmp;
 mod prefix;
 mod sampler;
@@ -49,6 +50,8 @@ pub struct EngineConfig {
     pub gpu_layers: u32,
     /// Chat template choice.
     pub chat_template: TemplateChoice,
+    /// Most tokens of a prompt-lookup draft decoded with each reply token; 0 decodes one token at a time.
+    pub draft_tokens: u32,
 }
 
 impl EngineConfig {
@@ -72,6 +75,7 @@ impl EngineConfig {
             batch_size: local.batch_size,
             gpu_layers: local.gpu_layers,
             chat_template,
+            draft_tokens: local.draft_tokens,
         })
     }
 
@@ -85,6 +89,7 @@ impl EngineConfig {
             batch_size: d.batch_size,
             gpu_layers: d.gpu_layers,
             chat_template: TemplateChoice::Auto,
+            draft_tokens: d.draft_tokens,
         }
     }
 }

@@ -172,6 +172,10 @@ pub struct GenStats {
     pub grammar_reused: bool,
     /// Tokens generated for the alternative replies, all together.
     pub alternative_tokens: u32,
+    /// Prompt-lookup draft tokens decoded beside the reply's own.
+    pub draft_tokens: u32,
+    /// Of those, the tokens the sampler picked as the draft had them (the rest were cut off again).
+    pub draft_accepted: u32,
 }
 
 impl GenStats {

@@ -15,6 +15,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::lookup;
 use super::prefix::{common_prefix, tokens_to_keep};
 use super::sampler::{Closers, TokenSampler, closers};
 use super::slots::{self, Placement};
@@ -133,6 +134,12 @@ pub(super) fn run(
         prefill_rate: None,
         grammars: Default::default(),
         closers,
+        // A draft is checked by cutting the refused part off the cache, which recurrent state cannot do.
+        draft_max: if model.is_recurrent() || model.is_hybrid() {
+            0
+        } else {
+            config.draft_tokens as usize
+        },
     };
     if ready.send(Ok(info)).is_err() {
         return;
@@ -202,6 +209,8 @@ struct Worker<'m> {
     /// Parsed grammars by constraint.
     grammars: super::sampler::GrammarCache,
     closers: Closers,
+    /// Most prompt-lookup draft tokens per step (0: none).
+    draft_max: usize,
 }
 
 /// How soon a cancel is seen during a prefill (its chunks are sized to about this much work).
@@ -624,8 +633,10 @@ impl Worker<'_> {
         cancel: &CancelToken,
     ) -> Result<FinishReason, EngineError> {
         let n_ctx = self.ctx.n_ctx() as usize;
-        // From here the cache holds exactly the prompt's text, then each decoded token's piece.
+        // From here the cache holds exactly the prompt's text, then each decoded token's piece (`known_ok`
+        // bytes of `known`: a token sampled but not decoded yet is in `known` only).
         let mut known = prompt_text.into_bytes();
+        let mut known_ok = known.len();
         let mut decoded = 0usize;
         let decode_start = Instant::now();
         let mut stop = StopMatcher::new(stops);
@@ -638,30 +649,48 @@ impl Worker<'_> {
         let vocab = self.model.vocab();
         let emit =
             |text: String| -> bool { text.is_empty() || events.send(GenEvent::Text(text)).is_ok() };
+        // Takes a sampled token into the reply: `Ok` when the reply goes on with it (its piece is known),
+        // else why the reply ends there.
+        let mut take = |token: LlamaToken, known: &mut Vec<u8>| -> Result<(), FinishReason> {
+            let piece = vocab.token_to_piece(token, false, None);
+            let text = utf8.push(&piece);
+            match stop.push(&text) {
+                StopScan::Stopped(before) => {
+                    emit(before);
+                    Err(FinishReason::Stop)
+                }
+                StopScan::Continue(out) => {
+                    if emit(out) {
+                        known.extend_from_slice(&piece);
+                        Ok(())
+                    } else {
+                        // Nobody is listening any more.
+                        Err(FinishReason::Cancelled)
+                    }
+                }
+            }
+        };
+        // The prompt and the reply's decoded tokens, where drafts are looked up; how long the next may be.
+        let mut history: Vec<LlamaToken> = if self.draft_max > 0 {
+            tokens.to_vec()
+        } else {
+            Vec::new()
+        };
+        let mut draft_len = self.draft_max.min(4);
+        // A token sampled (and taken) after a draft's last accepted token, still to be decoded.
+        let mut pending: Option<LlamaToken> = None;
         let mut finish: Option<FinishReason> = None;
         loop {
-            let mut next = None;
-            if finish.is_none() {
-                match self.sample_main(request, sampler, logits_at, stats, started, n_ctx)? {
+            let mut next = pending.take();
+            if next.is_none() && finish.is_none() {
+                let pos = tokens.len() + decoded;
+                match self.sample_main(request, sampler, logits_at, stats, started, pos, n_ctx)? {
                     Err(reason) => finish = Some(reason),
                     Ok(token) => {
                         stats.generated_tokens += 1;
-                        let piece = vocab.token_to_piece(token, false, None);
-                        let text = utf8.push(&piece);
-                        match stop.push(&text) {
-                            StopScan::Stopped(before) => {
-                                emit(before);
-                                finish = Some(FinishReason::Stop);
-                            }
-                            StopScan::Continue(out) => {
-                                if emit(out) {
-                                    known.extend_from_slice(&piece);
-                                    next = Some(token);
-                                } else {
-                                    // Nobody is listening any more.
-                                    finish = Some(FinishReason::Cancelled);
-                                }
-                            }
+                        match take(token, &mut known) {
+                            Ok(()) => next = Some(token),
+                            Err(reason) => finish = Some(reason),
                         }
                     }
                 }
@@ -693,17 +722,77 @@ impl Worker<'_> {
             {
                 break;
             }
+            // The main reply alone: the token with a draft of what may follow it, in one batch.
+            if let Some(token) = next
+                && self.draft_max > 0
+                && alternatives.iter().all(|a| a.done)
+            {
+                history.push(token);
+                let pos = tokens.len() + decoded;
+                // No draft past the reply's budget or the context.
+                let room = (request.max_tokens.saturating_sub(stats.generated_tokens) as usize)
+                    .min(n_ctx.saturating_sub(pos + 1));
+                let draft = lookup::draft(&history, draft_len.min(room)).to_vec();
+                if !draft.is_empty() {
+                    if !self.step_draft(token, &draft, cancel)? {
+                        finish = Some(FinishReason::Cancelled);
+                        break;
+                    }
+                    decoded += 1;
+                    known_ok = known.len();
+                    let mut accepted = 0;
+                    for (i, logits) in (0..=draft.len()).zip(0i32..) {
+                        let pos = tokens.len() + decoded;
+                        match self
+                            .sample_main(request, sampler, logits, stats, started, pos, n_ctx)?
+                        {
+                            Err(reason) => finish = Some(reason),
+                            Ok(t) => {
+                                stats.generated_tokens += 1;
+                                match take(t, &mut known) {
+                                    Err(reason) => finish = Some(reason),
+                                    // Already decoded as the draft had it: on to the next.
+                                    Ok(()) if draft.get(i) == Some(&t) => {
+                                        accepted += 1;
+                                        decoded += 1;
+                                        known_ok = known.len();
+                                        history.push(t);
+                                        continue;
+                                    }
+                                    Ok(()) => pending = Some(t),
+                                }
+                            }
+                        }
+                        break;
+                    }
+                    stats.draft_tokens += draft.len() as u32;
+                    stats.draft_accepted += accepted as u32;
+                    // The refused part of the draft leaves the cache.
+                    self.drop_after(tokens.len() + decoded)?;
+                    draft_len = lookup::next_len(draft_len, draft.len(), accepted, self.draft_max);
+                    if finish == Some(FinishReason::Cancelled) {
+                        break;
+                    }
+                    continue;
+                }
+                history.pop();
+            }
             if !self.step(next, alternatives, cancel)? {
                 finish = Some(FinishReason::Cancelled);
                 break;
             }
-            if next.is_some() {
+            if let Some(token) = next {
                 decoded += 1;
+                known_ok = known.len();
                 logits_at = 0;
+                if self.draft_max > 0 {
+                    history.push(token);
+                }
             }
         }
         let finish = finish.unwrap_or(FinishReason::Cancelled);
         // Known only if every token in the cache is accounted for.
+        known.truncate(known_ok);
         if self.cached.len() == tokens.len() + decoded {
             self.cached_text = Some(known);
         }
@@ -720,7 +809,8 @@ impl Worker<'_> {
         Ok(finish)
     }
 
-    /// The main reply's next token, or why it ends.
+    /// The main reply's next token (the next to decode goes at `pos`), or why it ends.
+    #[allow(clippy::too_many_arguments)]
     fn sample_main(
         &self,
         request: &GenRequest,
@@ -728,18 +818,19 @@ impl Worker<'_> {
         logits_at: i32,
         stats: &mut GenStats,
         started: Instant,
+        pos: usize,
         n_ctx: usize,
     ) -> Result<Result<LlamaToken, FinishReason>, EngineError> {
         if stats.generated_tokens >= request.max_tokens {
             return Ok(Err(FinishReason::MaxTokens));
         }
-        if self.cached.len() >= n_ctx {
+        if pos >= n_ctx {
             return Ok(Err(FinishReason::ContextFull));
         }
         let vocab = self.model.vocab();
         let room = request
             .max_tokens
-            .min(u32::try_from(n_ctx - self.cached.len()).unwrap_or(u32::MAX));
+            .min(u32::try_from(n_ctx - pos).unwrap_or(u32::MAX));
         // Only a JSON document is closed near the budget (its closers are JSON's); a GBNF reply that runs
         // out is cut off, so that its reader can tell (a whole-file block without its fence is no file).
         let closing = sampler.constrained()
@@ -819,6 +910,52 @@ impl Worker<'_> {
             self.cached.push(token);
         }
         Ok(true)
+    }
+
+    /// Decodes the main reply's next token and a draft of the tokens after it in one batch, logits for each
+    /// (batch index i: what follows the token and the draft's first i); `false` when cancelled first.
+    fn step_draft(
+        &mut self,
+        token: LlamaToken,
+        draft: &[LlamaToken],
+        cancel: &CancelToken,
+    ) -> Result<bool, EngineError> {
+        if cancel.is_cancelled() {
+            return Ok(false);
+        }
+        self.batch.clear();
+        let start = self.cached.len();
+        for (j, &t) in std::iter::once(&token).chain(draft).enumerate() {
+            let pos = i32::try_from(start + j)
+                .map_err(|_| EngineError::Decode("position overflow".into()))?;
+            self.batch
+                .add(t, pos, &[0], true)
+                .map_err(|e| EngineError::Decode(e.to_string()))?;
+        }
+        if let Err(e) = self.ctx.decode(&mut self.batch) {
+            self.forget_cache();
+            return Err(EngineError::Decode(e.to_string()));
+        }
+        self.cached.push(token);
+        self.cached.extend_from_slice(draft);
+        Ok(true)
+    }
+
+    /// Cuts the main sequence back to its first `keep` tokens (a draft's refused part).
+    fn drop_after(&mut self, keep: usize) -> Result<(), EngineError> {
+        if keep >= self.cached.len() {
+            return Ok(());
+        }
+        let cut = u32::try_from(keep).ok();
+        if matches!(self.ctx.clear_kv_cache_seq(Some(0), cut, None), Ok(true)) {
+            self.cached.truncate(keep);
+            Ok(())
+        } else {
+            self.forget_cache();
+            Err(EngineError::Decode(
+                "a refused draft could not be cut from the cache".into(),
+            ))
+        }
     }
 }
 
