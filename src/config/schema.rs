@@ -278,7 +278,7 @@ impl Default for LocalConfig {
             gpu_layers: 0,
             chat_template: "auto".into(),
             max_tokens: 1024,
-            draft_tokens: 8,
+            draft_tokens: 16,
             sampling: SamplingConfig::default(),
         }
     }

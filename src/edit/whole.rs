@@ -52,17 +52,24 @@ pub fn render(path: &str, lang: &str, content: &str) -> String {
 /// once, in the order given. A small model that may name a path again writes the same block over and over until
 /// the token budget runs out.
 pub fn grammar(paths: &[String]) -> String {
-    grammar_of(paths, false)
+    grammar_of(paths, false, &[])
 }
 
 /// The GBNF grammar of a reply that writes the definitions it changes in one or more of `paths`: as
 /// [`grammar`], but in a language tandem parses a block starts with a definition (`def`, `fn`, `class`, …), not
 /// with the file's first lines: a small model shown a file copies it from the top whatever it is asked.
 pub fn definitions_grammar(paths: &[String]) -> String {
-    grammar_of(paths, true)
+    grammar_of(paths, true, &[])
 }
 
-fn grammar_of(paths: &[String], definitions: bool) -> String {
+/// [`definitions_grammar`], where the block of a path in `leads` starts with one of its given line starts
+/// (`def render`, `class Inventory:`): the definitions a failing test calls, which a small model otherwise
+/// passes over to copy the file from its top.
+pub fn definitions_grammar_led(paths: &[String], leads: &[(String, Vec<String>)]) -> String {
+    grammar_of(paths, true, leads)
+}
+
+fn grammar_of(paths: &[String], definitions: bool, leads: &[(String, Vec<String>)]) -> String {
     let n = paths.len();
     let mut out = String::from("root ::= ");
     out.push_str(
@@ -81,8 +88,24 @@ fn grammar_of(paths: &[String], definitions: bool) -> String {
             String::new()
         };
         let lang = Lang::of(std::path::Path::new(path)).filter(|_| definitions);
-        let body = match lang {
-            Some(lang) => {
+        let led = leads
+            .iter()
+            .find(|(p, starts)| p == path && !starts.is_empty())
+            .filter(|_| lang.is_some());
+        let body = match (lang, led) {
+            (Some(lang), Some((_, lead_starts))) => {
+                let alternatives: Vec<String> =
+                    lead_starts.iter().map(|s| gbnf_literal(s)).collect();
+                let mut rule =
+                    format!("lead{i} ::= ({}) [^\\n]* \"\\n\"", alternatives.join(" | "));
+                if lang == Lang::Python {
+                    rule.push_str(" | \"@\" [^\\n]* \"\\n\"");
+                }
+                out.push_str(&rule);
+                out.push('\n');
+                format!("lead{i} line*")
+            }
+            (Some(lang), None) => {
                 let name = format!("first{}", starts.len());
                 if let Some((_, known)) = starts.iter().find(|(l, _)| *l == lang) {
                     format!("{known} line*")
@@ -91,7 +114,7 @@ fn grammar_of(paths: &[String], definitions: bool) -> String {
                     format!("{name} line*")
                 }
             }
-            None => "line*".to_string(),
+            (None, _) => "line*".to_string(),
         };
         out.push_str(&format!(
             "r{i} ::= {} \"\\n```\" tag \"\\n\" {body} \"```\\n\"{rest}\n",
@@ -512,6 +535,36 @@ mod tests {
         assert!(
             g.contains("\"```\\n\" t1\n") && g.contains("\"```\\n\"\n"),
             "{g}"
+        );
+    }
+
+    #[test]
+    fn a_led_block_starts_with_one_of_its_leads_and_an_unled_one_as_before() {
+        let leads = vec![(
+            "a.py".to_string(),
+            vec!["def total".to_string(), "class Cart:".to_string()],
+        )];
+        let g = definitions_grammar_led(&paths(&["a.py", "b.py", "c.txt"]), &leads);
+        assert!(
+            g.contains("lead0 ::= (\"def total\" | \"class Cart:\") [^\\n]* \"\\n\" | \"@\" [^\\n]* \"\\n\"\n"),
+            "{g}"
+        );
+        assert!(
+            g.contains("r0 ::= \"a.py\" \"\\n```\" tag \"\\n\" lead0 line*"),
+            "{g}"
+        );
+        assert!(
+            g.contains("r1 ::= \"b.py\" \"\\n```\" tag \"\\n\" first0 line*"),
+            "{g}"
+        );
+        assert!(
+            g.contains("r2 ::= \"c.txt\" \"\\n```\" tag \"\\n\" line*"),
+            "{g}"
+        );
+        // No leads: the plain definitions grammar.
+        assert_eq!(
+            definitions_grammar_led(&paths(&["a.py"]), &[]),
+            definitions_grammar(&paths(&["a.py"]))
         );
     }
 

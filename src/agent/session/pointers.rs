@@ -16,8 +16,73 @@ impl Session {
     /// test line with the functions of those files it calls, and the names it calls on a file's module that the
     /// file does not define. Empty when no failing line calls into them.
     pub(super) fn failing_calls(&self, report: &str, files: &[(String, Option<String>)]) -> String {
+        let out: Vec<String> = self
+            .failing_targets(report, files)
+            .into_iter()
+            .map(|(path, line, targets)| format!("- {path} line {line} {}", said(&targets)))
+            .collect();
+        if out.is_empty() {
+            return String::new();
+        }
+        format!(
+            "\nWhere the failing lines lead:\n{}\nThe code to change is there.\n",
+            out.join("\n")
+        )
+    }
+
+    /// How each of `files` whose definitions a failing line of `report` calls should start a reply of the
+    /// definitions it changes: the first line of one of those definitions (up to its name, so the signature may
+    /// change), or of the class or `impl` around it. Nothing when a failing line calls what a file does not
+    /// define yet (the reply then starts with a new definition) or calls none of them.
+    pub(super) fn reply_leads(
+        &self,
+        report: &str,
+        files: &[(String, Option<String>)],
+    ) -> Vec<(String, Vec<String>)> {
+        let failing = self.failing_targets(report, files);
+        let targets: Vec<&Target> = failing.iter().flat_map(|(_, _, t)| t).collect();
+        if targets.is_empty() || targets.iter().any(|t| matches!(t, Target::Missing { .. })) {
+            return Vec::new();
+        }
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for target in targets {
+            let Target::Defined { name, path, line } = target else {
+                continue;
+            };
+            let Some(text) = files
+                .iter()
+                .find(|(p, _)| p == path)
+                .and_then(|(_, t)| t.as_deref())
+            else {
+                continue;
+            };
+            let starts = definition_leads(text, *line, name);
+            let at = match out.iter().position(|(p, _)| p == path) {
+                Some(at) => at,
+                None => {
+                    out.push((path.clone(), Vec::new()));
+                    out.len() - 1
+                }
+            };
+            for start in starts {
+                if !out[at].1.contains(&start) {
+                    out[at].1.push(start);
+                }
+            }
+        }
+        out.retain(|(_, starts)| !starts.is_empty());
+        out
+    }
+
+    /// Each failing test line of `report` (file and line) with what it calls among `files`' definitions and
+    /// the names it calls on their modules that they lack; at most [`LINES_MAX`] lines, each once.
+    fn failing_targets(
+        &self,
+        report: &str,
+        files: &[(String, Option<String>)],
+    ) -> Vec<(String, usize, Vec<Target>)> {
         let defs = definitions(files);
-        let mut out: Vec<String> = Vec::new();
+        let mut out: Vec<(String, usize, Vec<Target>)> = Vec::new();
         let mut seen_lines: Vec<String> = Vec::new();
         // Files the report names beside `files`, each read once (through the read path policy).
         let mut read: Vec<(String, Option<String>)> = Vec::new();
@@ -52,22 +117,82 @@ impl Session {
             {
                 continue;
             }
-            let said = pointer(source, &defs, files);
-            if said.is_empty() {
+            let targets = pointer(source, &defs, files);
+            if targets.is_empty() {
                 continue;
             }
             seen_lines.push(source.to_string());
-            // The line itself is not quoted: a small model pastes quoted test code into the file it writes.
-            out.push(format!("- {path} line {line} {said}"));
+            out.push((path, line, targets));
         }
-        if out.is_empty() {
-            return String::new();
-        }
-        format!(
-            "\nWhere the failing lines lead:\n{}\nThe code to change is there.\n",
-            out.join("\n")
-        )
+        out
     }
+}
+
+/// What a failing line calls in the step's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    /// A function, method or class one of the files defines (1-based line).
+    Defined {
+        name: String,
+        path: String,
+        line: usize,
+    },
+    /// `module.name(` on a file's module, which the file does not define.
+    Missing {
+        module: String,
+        name: String,
+        path: String,
+    },
+}
+
+/// `targets` in words: `calls render (todo.py line 27), todo.done, which todo.py does not define yet`. The
+/// failing line itself is not quoted: a small model pastes quoted test code into the file it writes.
+fn said(targets: &[Target]) -> String {
+    let items: Vec<String> = targets
+        .iter()
+        .map(|t| match t {
+            Target::Defined { name, path, line } => format!("{name} ({path} line {line})"),
+            Target::Missing { module, name, path } => {
+                format!("{module}.{name}, which {path} does not define yet")
+            }
+        })
+        .collect();
+    format!("calls {}", items.join(", "))
+}
+
+/// How a reply that changes the definition `name` at 1-based `line` of `text` may start: that line up to and
+/// including the name (`def render`, `function wrap`, `pub fn low_stock`), and, for a method, the line of each
+/// class or `impl` around it up to its end (`class Inventory:`, `impl Inventory {`).
+fn definition_leads(text: &str, line: usize, name: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(own) = line.checked_sub(1).and_then(|i| lines.get(i)) else {
+        return Vec::new();
+    };
+    let trimmed = own.trim_start();
+    let Some(at) = trimmed.find(name) else {
+        return Vec::new();
+    };
+    let mut out = vec![trimmed[..at + name.len()].to_string()];
+    // The blocks around it: each earlier line indented less than the last one found, while it is indented.
+    let mut indent = own.len() - trimmed.len();
+    for l in lines[..line - 1].iter().rev() {
+        if indent == 0 {
+            break;
+        }
+        let t = l.trim_start();
+        let i = l.len() - t.len();
+        if t.is_empty() || i >= indent {
+            continue;
+        }
+        indent = i;
+        let opener = ["class ", "impl", "export class ", "pub struct "]
+            .iter()
+            .any(|k| t.starts_with(k));
+        if opener {
+            out.push(t.trim_end().to_string());
+        }
+    }
+    out
 }
 
 /// Functions, methods and classes the texts of `files` define: name, file, 1-based line.
@@ -97,33 +222,38 @@ fn definitions(files: &[(String, Option<String>)]) -> Vec<(String, String, usize
 }
 
 /// What one failing `source` line calls among `defs`, and the `module.name(` calls whose module is one of
-/// `files` and whose name it does not define, in words; empty when neither.
+/// `files` and whose name it does not define; empty when neither.
 fn pointer(
     source: &str,
     defs: &[(String, String, usize)],
     files: &[(String, Option<String>)],
-) -> String {
-    let mut items: Vec<String> = Vec::new();
+) -> Vec<Target> {
+    let mut items: Vec<Target> = Vec::new();
     for (qualifier, name) in calls(source) {
-        let said = if let Some((_, path, line)) = defs.iter().find(|(n, _, _)| *n == name) {
-            format!("{name} ({path} line {line})")
+        let target = if let Some((_, path, line)) = defs.iter().find(|(n, _, _)| *n == name) {
+            Target::Defined {
+                name,
+                path: path.clone(),
+                line: *line,
+            }
         } else if let Some(q) = qualifier
             && let Some((path, _)) = files.iter().find(|(p, t)| {
                 t.is_some() && !is_test_path(p) && module_name(p).is_some_and(|m| m == q)
             })
         {
-            format!("{q}.{name}, which {path} does not define yet")
+            Target::Missing {
+                module: q,
+                name,
+                path: path.clone(),
+            }
         } else {
             continue;
         };
-        if !items.contains(&said) {
-            items.push(said);
+        if !items.contains(&target) {
+            items.push(target);
         }
     }
-    if items.is_empty() {
-        return String::new();
-    }
-    format!("calls {}", items.join(", "))
+    items
 }
 
 /// The name a file is imported by: its stem (`todo.py` → `todo`, `src/calc.js` → `calc`).
@@ -278,18 +408,45 @@ mod tests {
             ),
         )];
         let defs = definitions(&files);
+        let said_of = |line: &str| {
+            let targets = pointer(line, &defs, &files);
+            if targets.is_empty() {
+                String::new()
+            } else {
+                said(&targets)
+            }
+        };
         assert_eq!(
-            pointer(
-                "self.assertEqual(todo.render(todo.load(s)), '1. [x] a')",
-                &defs,
-                &files
-            ),
+            said_of("self.assertEqual(todo.render(todo.load(s)), '1. [x] a')"),
             "calls render (todo.py line 5), load (todo.py line 1)"
         );
         assert_eq!(
-            pointer("todo.done(1, store)", &defs, &files),
+            said_of("todo.done(1, store)"),
             "calls todo.done, which todo.py does not define yet"
         );
-        assert_eq!(pointer("os.chdir(d)", &defs, &files), "");
+        assert_eq!(said_of("os.chdir(d)"), "");
+    }
+
+    #[test]
+    fn a_reply_may_start_at_the_called_definition_or_the_blocks_around_it() {
+        let py = "class Inventory:\n    def __init__(self):\n        self.items = {}\n\n    def remove(self, name, qty):\n        pass\n\n\ndef total(xs):\n    return 0\n";
+        assert_eq!(definition_leads(py, 9, "total"), ["def total"]);
+        assert_eq!(
+            definition_leads(py, 5, "remove"),
+            ["def remove", "class Inventory:"]
+        );
+        let rs = "pub struct S;\n\nimpl S {\n    /// Doc.\n    pub fn low_stock(&self) -> u32 {\n        todo!()\n    }\n}\n";
+        assert_eq!(
+            definition_leads(rs, 5, "low_stock"),
+            ["pub fn low_stock", "impl S {"]
+        );
+        let js = "class Ledger {\n  total() {\n    return 0;\n  }\n}\n";
+        assert_eq!(
+            definition_leads(js, 2, "total"),
+            ["total", "class Ledger {"]
+        );
+        // A line that is not there, or does not name it: nothing.
+        assert!(definition_leads(py, 40, "total").is_empty());
+        assert!(definition_leads(py, 1, "total").is_empty());
     }
 }

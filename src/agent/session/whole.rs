@@ -421,7 +421,22 @@ impl Session {
         };
         let mut messages = vec![ChatMessage::system(system.trim()), ChatMessage::user(brief)];
         let grammar = if definitions {
-            whole::definitions_grammar(&paths)
+            // Where the failing tests call existing definitions, the reply starts at one of them.
+            let leads = match &self.checked {
+                Some((_, Some(report))) => {
+                    let files: Vec<_> = writable.iter().map(|&f| f.clone()).collect();
+                    self.reply_leads(report, &files)
+                }
+                _ => Vec::new(),
+            };
+            if !leads.is_empty() {
+                tracing::info!(
+                    step = step.id,
+                    ?leads,
+                    "a definitions reply starts where the failing tests lead"
+                );
+            }
+            whole::definitions_grammar_led(&paths, &leads)
         } else {
             whole::grammar(&paths)
         };
