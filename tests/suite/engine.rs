@@ -885,6 +885,37 @@ fn a_reply_that_copies_its_prompt_is_the_same_with_drafts_and_most_of_it_comes_f
         "{:?}",
         again.stats
     );
+    // Replies sampled beside it draft too, in the same batches, and the main reply is still the greedy one. (A
+    // sampled reply draws the same numbers with or without drafts, one per token, but a batch of another shape
+    // rounds the logits a little differently, and at temperature 0.7 that can change a close pick.)
+    let hot = |seed| SamplingParams {
+        temperature: 0.7,
+        seed: Some(seed),
+        ..SamplingParams::greedy()
+    };
+    let with_alternatives = |engine: &LocalEngine| {
+        let mut r = request(SamplingParams::greedy());
+        r.alternatives = vec![
+            AlternativeRequest::same_prompt(hot(11)),
+            AlternativeRequest::same_prompt(hot(12)),
+        ];
+        engine.complete(r).unwrap()
+    };
+    let plain_alts = with_alternatives(&load(0));
+    let drafted_alts = with_alternatives(&drafting);
+    assert_eq!(drafted_alts.text, plain.text);
+    assert_eq!(
+        drafted_alts.alternatives.len(),
+        plain_alts.alternatives.len()
+    );
+    for text in &drafted_alts.alternatives {
+        assert!(text.starts_with("wc.py\n```"), "{text:?}");
+    }
+    assert!(
+        drafted_alts.stats.draft_accepted > drafted.stats.draft_accepted,
+        "the alternatives' drafts count too: {:?}",
+        drafted_alts.stats
+    );
     // Sampled replies follow the grammar with drafts too.
     for seed in 0..3 {
         let hot = drafting

@@ -601,6 +601,11 @@ impl Worker<'_> {
             self.ctx
                 .copy_kv_cache_seq(0, seq, Some(0), shared)
                 .map_err(|e| EngineError::Decode(e.to_string()))?;
+            let history = if self.draft_max > 0 {
+                [&tokens[..keep], &own[..]].concat()
+            } else {
+                Vec::new()
+            };
             out.push(Alternative {
                 seq,
                 sampler,
@@ -608,6 +613,13 @@ impl Worker<'_> {
                 own,
                 logits_at: None,
                 next: None,
+                history,
+                draft: Vec::new(),
+                draft_len: self.draft_max.min(4),
+                draft_max: self.draft_max,
+                drafted: 0,
+                accepted: 0,
+                cut_from: None,
                 utf8: Utf8Stream::default(),
                 stop: StopMatcher::new(stops),
                 text: String::new(),
@@ -671,7 +683,8 @@ impl Worker<'_> {
             }
         };
         // The prompt and the reply's decoded tokens, where drafts are looked up; how long the next may be.
-        let mut history: Vec<LlamaToken> = if self.draft_max > 0 {
+        let drafting = self.draft_max > 0;
+        let mut history: Vec<LlamaToken> = if drafting {
             tokens.to_vec()
         } else {
             Vec::new()
@@ -714,6 +727,19 @@ impl Worker<'_> {
                     |t| vocab.is_eog(t),
                     |t| vocab.token_to_piece(t, false, None),
                 );
+                stats.draft_tokens += alt.drafted;
+                stats.draft_accepted += alt.accepted;
+                (alt.drafted, alt.accepted) = (0, 0);
+                // The refused part of its draft leaves the cache.
+                if let Some(from) = alt.cut_from.take() {
+                    let (seq, from) = (u32::try_from(alt.seq).ok(), u32::try_from(from).ok());
+                    if !matches!(self.ctx.clear_kv_cache_seq(seq, from, None), Ok(true)) {
+                        self.forget_cache();
+                        return Err(EngineError::Decode(
+                            "a refused draft could not be cut from the cache".into(),
+                        ));
+                    }
+                }
             }
             if next.is_none()
                 && alternatives
@@ -722,72 +748,66 @@ impl Worker<'_> {
             {
                 break;
             }
-            // The main reply alone: the token with a draft of what may follow it, in one batch.
-            if let Some(token) = next
-                && self.draft_max > 0
-                && alternatives.iter().all(|a| a.done)
-            {
+            // Each reply's next token goes with a draft of what may follow it, where its context has one.
+            let mut draft: Vec<LlamaToken> = Vec::new();
+            if drafting && let Some(token) = next {
                 history.push(token);
                 let pos = tokens.len() + decoded;
                 // No draft past the reply's budget or the context.
                 let room = (request.max_tokens.saturating_sub(stats.generated_tokens) as usize)
                     .min(n_ctx.saturating_sub(pos + 1));
-                let draft = lookup::draft(&history, draft_len.min(room)).to_vec();
-                if !draft.is_empty() {
-                    if !self.step_draft(token, &draft, cancel)? {
-                        finish = Some(FinishReason::Cancelled);
-                        break;
-                    }
-                    decoded += 1;
-                    known_ok = known.len();
-                    let mut accepted = 0;
-                    for (i, logits) in (0..=draft.len()).zip(0i32..) {
-                        let pos = tokens.len() + decoded;
-                        match self
-                            .sample_main(request, sampler, logits, stats, started, pos, n_ctx)?
-                        {
-                            Err(reason) => finish = Some(reason),
-                            Ok(t) => {
-                                stats.generated_tokens += 1;
-                                match take(t, &mut known) {
-                                    Err(reason) => finish = Some(reason),
-                                    // Already decoded as the draft had it: on to the next.
-                                    Ok(()) if draft.get(i) == Some(&t) => {
-                                        accepted += 1;
-                                        decoded += 1;
-                                        known_ok = known.len();
-                                        history.push(t);
-                                        continue;
-                                    }
-                                    Ok(()) => pending = Some(t),
-                                }
-                            }
-                        }
-                        break;
-                    }
-                    stats.draft_tokens += draft.len() as u32;
-                    stats.draft_accepted += accepted as u32;
-                    // The refused part of the draft leaves the cache.
-                    self.drop_after(tokens.len() + decoded)?;
-                    draft_len = lookup::next_len(draft_len, draft.len(), accepted, self.draft_max);
-                    if finish == Some(FinishReason::Cancelled) {
-                        break;
-                    }
-                    continue;
-                }
-                history.pop();
+                draft = lookup::draft(&history, draft_len.min(room)).to_vec();
             }
-            if !self.step(next, alternatives, cancel)? {
+            if drafting {
+                for alt in alternatives.iter_mut() {
+                    alt.plan_draft(limit, n_ctx);
+                }
+            }
+            if !self.step(next, &draft, alternatives, cancel)? {
                 finish = Some(FinishReason::Cancelled);
                 break;
             }
-            if let Some(token) = next {
-                decoded += 1;
-                known_ok = known.len();
-                logits_at = 0;
-                if self.draft_max > 0 {
-                    history.push(token);
+            if next.is_none() {
+                continue;
+            }
+            decoded += 1;
+            known_ok = known.len();
+            logits_at = 0;
+            if draft.is_empty() {
+                continue;
+            }
+            // The draft is kept as far as the sampler picks its tokens: batch index i holds what follows the
+            // token and the draft's first i.
+            let mut accepted = 0;
+            for (i, logits) in (0..=draft.len()).zip(0i32..) {
+                let pos = tokens.len() + decoded;
+                match self.sample_main(request, sampler, logits, stats, started, pos, n_ctx)? {
+                    Err(reason) => finish = Some(reason),
+                    Ok(t) => {
+                        stats.generated_tokens += 1;
+                        match take(t, &mut known) {
+                            Err(reason) => finish = Some(reason),
+                            // Already decoded as the draft had it: on to the next.
+                            Ok(()) if draft.get(i) == Some(&t) => {
+                                accepted += 1;
+                                decoded += 1;
+                                known_ok = known.len();
+                                history.push(t);
+                                continue;
+                            }
+                            Ok(()) => pending = Some(t),
+                        }
+                    }
                 }
+                break;
+            }
+            stats.draft_tokens += draft.len() as u32;
+            stats.draft_accepted += accepted as u32;
+            // The refused part of the draft leaves the cache.
+            self.drop_after(tokens.len() + decoded)?;
+            draft_len = lookup::next_len(draft_len, draft.len(), accepted, self.draft_max);
+            if finish == Some(FinishReason::Cancelled) {
+                break;
             }
         }
         let finish = finish.unwrap_or(FinishReason::Cancelled);
@@ -856,11 +876,12 @@ impl Worker<'_> {
         Ok(Ok(token))
     }
 
-    /// Decodes one token of the main reply (when it goes on) and of each alternative that has one, in one
-    /// batch; `false` when cancelled first.
+    /// Decodes one token of the main reply (when it goes on) with `draft` after it, and of each alternative that
+    /// has one with its own draft, in one batch (logits for each of those); `false` when cancelled first.
     fn step(
         &mut self,
         main: Option<LlamaToken>,
+        draft: &[LlamaToken],
         alternatives: &mut [Alternative],
         cancel: &CancelToken,
     ) -> Result<bool, EngineError> {
@@ -873,10 +894,13 @@ impl Worker<'_> {
             i32::try_from(p).map_err(|_| EngineError::Decode("position overflow".into()))
         };
         if let Some(token) = main {
-            self.batch
-                .add(token, position(self.cached.len())?, &[0], true)
-                .map_err(|e| EngineError::Decode(e.to_string()))?;
-            at += 1;
+            let start = self.cached.len();
+            for (j, &t) in std::iter::once(&token).chain(draft).enumerate() {
+                self.batch
+                    .add(t, position(start + j)?, &[0], true)
+                    .map_err(|e| EngineError::Decode(e.to_string()))?;
+                at += 1;
+            }
         }
         for alt in alternatives.iter_mut() {
             alt.logits_at = None;
@@ -893,12 +917,16 @@ impl Worker<'_> {
                 alt.logits_at = Some(at - 1);
             }
             if let Some(token) = alt.next.take() {
-                self.batch
-                    .add(token, position(alt.pos)?, &[alt.seq], true)
-                    .map_err(|e| EngineError::Decode(e.to_string()))?;
-                alt.pos += 1;
                 alt.logits_at = Some(at);
-                at += 1;
+                for &t in std::iter::once(&token).chain(&alt.draft) {
+                    self.batch
+                        .add(t, position(alt.pos)?, &[alt.seq], true)
+                        .map_err(|e| EngineError::Decode(e.to_string()))?;
+                    alt.pos += 1;
+                    at += 1;
+                }
+            } else {
+                alt.draft.clear();
             }
         }
         if let Err(e) = self.ctx.decode(&mut self.batch) {
@@ -908,36 +936,8 @@ impl Worker<'_> {
         }
         if let Some(token) = main {
             self.cached.push(token);
+            self.cached.extend_from_slice(draft);
         }
-        Ok(true)
-    }
-
-    /// Decodes the main reply's next token and a draft of the tokens after it in one batch, logits for each
-    /// (batch index i: what follows the token and the draft's first i); `false` when cancelled first.
-    fn step_draft(
-        &mut self,
-        token: LlamaToken,
-        draft: &[LlamaToken],
-        cancel: &CancelToken,
-    ) -> Result<bool, EngineError> {
-        if cancel.is_cancelled() {
-            return Ok(false);
-        }
-        self.batch.clear();
-        let start = self.cached.len();
-        for (j, &t) in std::iter::once(&token).chain(draft).enumerate() {
-            let pos = i32::try_from(start + j)
-                .map_err(|_| EngineError::Decode("position overflow".into()))?;
-            self.batch
-                .add(t, pos, &[0], true)
-                .map_err(|e| EngineError::Decode(e.to_string()))?;
-        }
-        if let Err(e) = self.ctx.decode(&mut self.batch) {
-            self.forget_cache();
-            return Err(EngineError::Decode(e.to_string()));
-        }
-        self.cached.push(token);
-        self.cached.extend_from_slice(draft);
         Ok(true)
     }
 
@@ -966,7 +966,7 @@ const ALTERNATIVE_SLACK: u32 = 32;
 struct Alternative {
     seq: i32,
     sampler: TokenSampler,
-    /// Position of its next token.
+    /// Cells its sequence holds: the position of the next token it decodes.
     pos: usize,
     /// Its prompt's own tokens, still to decode (beyond what it shares with the main prompt).
     own: Vec<LlamaToken>,
@@ -974,6 +974,18 @@ struct Alternative {
     logits_at: Option<i32>,
     /// The token it decodes in the next batch.
     next: Option<LlamaToken>,
+    /// Its prompt and sampled tokens, where its drafts are looked up (empty: it drafts nothing).
+    history: Vec<LlamaToken>,
+    /// The draft decoded after its token in the last batch, or to be decoded after `next` in the next one.
+    draft: Vec<LlamaToken>,
+    /// How long its next draft may be, and at most.
+    draft_len: usize,
+    draft_max: usize,
+    /// Draft tokens decoded, and taken, since the engine last counted them.
+    drafted: u32,
+    accepted: u32,
+    /// Where its sequence is to be cut back to: a refused draft's first cell.
+    cut_from: Option<usize>,
     utf8: Utf8Stream,
     stop: StopMatcher,
     text: String,
@@ -982,7 +994,8 @@ struct Alternative {
 }
 
 impl Alternative {
-    /// Samples its next token from the last batch's logits, unless it has ended.
+    /// Samples its next token from the last batch's logits, and goes on through the draft decoded after that
+    /// token for as long as it samples the draft's own tokens, unless it has ended.
     fn advance(
         &mut self,
         ctx: &LlamaContext<'_>,
@@ -991,38 +1004,73 @@ impl Alternative {
         is_eog: impl Fn(LlamaToken) -> bool,
         piece: impl Fn(LlamaToken) -> Vec<u8>,
     ) {
+        let draft = std::mem::take(&mut self.draft);
         let Some(at) = self.logits_at.filter(|_| !self.done) else {
             return;
         };
-        if self.generated >= max_tokens || self.pos >= n_ctx {
-            self.done = true;
+        // The draft's cells end the sequence; a token sampled at batch index at + i goes where draft[i] is.
+        let draft_start = self.pos.saturating_sub(draft.len());
+        let mut kept = 0usize;
+        for (i, logits) in (0..=draft.len()).zip(at..) {
+            if self.generated >= max_tokens || draft_start + kept >= n_ctx {
+                self.done = true;
+                break;
+            }
+            // An alternative that cannot go on ends; the main reply is not failed for it.
+            let token = match self.sampler.sample(ctx, logits) {
+                Ok(token) => token,
+                Err(e) => {
+                    tracing::debug!(seq = self.seq, "an alternative reply ended: {e}");
+                    self.done = true;
+                    break;
+                }
+            };
+            if is_eog(token) {
+                self.done = true;
+                break;
+            }
+            self.generated += 1;
+            let text = self.utf8.push(&piece(token));
+            match self.stop.push(&text) {
+                StopScan::Stopped(before) => {
+                    self.text.push_str(&before);
+                    self.done = true;
+                    break;
+                }
+                StopScan::Continue(out) => self.text.push_str(&out),
+            }
+            if !self.history.is_empty() {
+                self.history.push(token);
+            }
+            if draft.get(i) == Some(&token) {
+                kept += 1;
+                continue;
+            }
+            self.next = Some(token);
+            break;
+        }
+        if !draft.is_empty() {
+            self.drafted += draft.len() as u32;
+            self.accepted += kept as u32;
+            self.draft_len = lookup::next_len(self.draft_len, draft.len(), kept, self.draft_max);
+            let end = draft_start + kept;
+            if end < self.pos && !self.done {
+                self.cut_from = Some(end);
+                self.pos = end;
+            }
+        }
+    }
+
+    /// Looks up the draft to decode after `next` (none once it has ended or drafts nothing), within
+    /// `max_tokens` and the context.
+    fn plan_draft(&mut self, max_tokens: u32, n_ctx: usize) {
+        self.draft.clear();
+        if self.done || self.next.is_none() || self.history.is_empty() {
             return;
         }
-        // An alternative that cannot go on ends; the main reply is not failed for it.
-        let token = match self.sampler.sample(ctx, at) {
-            Ok(token) => token,
-            Err(e) => {
-                tracing::debug!(seq = self.seq, "an alternative reply ended: {e}");
-                self.done = true;
-                return;
-            }
-        };
-        if is_eog(token) {
-            self.done = true;
-            return;
-        }
-        self.generated += 1;
-        let text = self.utf8.push(&piece(token));
-        match self.stop.push(&text) {
-            StopScan::Stopped(before) => {
-                self.text.push_str(&before);
-                self.done = true;
-            }
-            StopScan::Continue(out) => {
-                self.text.push_str(&out);
-                self.next = Some(token);
-            }
-        }
+        let room = (max_tokens.saturating_sub(self.generated) as usize)
+            .min(n_ctx.saturating_sub(self.pos + 1));
+        self.draft = lookup::draft(&self.history, self.draft_len.min(room)).to_vec();
     }
 
     /// Its whole text.
