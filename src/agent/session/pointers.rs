@@ -16,73 +16,18 @@ impl Session {
     /// test line with the functions of those files it calls, and the names it calls on a file's module that the
     /// file does not define. Empty when no failing line calls into them.
     pub(super) fn failing_calls(&self, report: &str, files: &[(String, Option<String>)]) -> String {
-        let out: Vec<String> = self
-            .failing_targets(report, files)
-            .into_iter()
-            .map(|(path, line, targets)| format!("- {path} line {line} {}", said(&targets)))
-            .collect();
-        if out.is_empty() {
-            return String::new();
-        }
-        format!(
-            "\nWhere the failing lines lead:\n{}\nThe code to change is there.\n",
-            out.join("\n")
-        )
-    }
-
-    /// How each of `files` whose definitions a failing line of `report` calls should start a reply of the
-    /// definitions it changes: the first line of one of those definitions (up to its name, so the signature may
-    /// change), or of the class or `impl` around it. Nothing when a failing line calls what a file does not
-    /// define yet (the reply then starts with a new definition) or calls none of them.
-    pub(super) fn reply_leads(
-        &self,
-        report: &str,
-        files: &[(String, Option<String>)],
-    ) -> Vec<(String, Vec<String>)> {
-        let failing = self.failing_targets(report, files);
-        let targets: Vec<&Target> = failing.iter().flat_map(|(_, _, t)| t).collect();
-        if targets.is_empty() || targets.iter().any(|t| matches!(t, Target::Missing { .. })) {
-            return Vec::new();
-        }
-        let mut out: Vec<(String, Vec<String>)> = Vec::new();
-        for target in targets {
-            let Target::Defined { name, path, line } = target else {
-                continue;
-            };
-            let Some(text) = files
-                .iter()
-                .find(|(p, _)| p == path)
-                .and_then(|(_, t)| t.as_deref())
-            else {
-                continue;
-            };
-            let starts = definition_leads(text, *line, name);
-            let at = match out.iter().position(|(p, _)| p == path) {
-                Some(at) => at,
-                None => {
-                    out.push((path.clone(), Vec::new()));
-                    out.len() - 1
-                }
-            };
-            for start in starts {
-                if !out[at].1.contains(&start) {
-                    out[at].1.push(start);
-                }
-            }
-        }
-        out.retain(|(_, starts)| !starts.is_empty());
-        out
+        describe(&self.failing_targets(report, files))
     }
 
     /// Each failing test line of `report` (file and line) with what it calls among `files`' definitions and
     /// the names it calls on their modules that they lack; at most [`LINES_MAX`] lines, each once.
-    fn failing_targets(
+    pub(super) fn failing_targets(
         &self,
         report: &str,
         files: &[(String, Option<String>)],
-    ) -> Vec<(String, usize, Vec<Target>)> {
+    ) -> Vec<Failing> {
         let defs = definitions(files);
-        let mut out: Vec<(String, usize, Vec<Target>)> = Vec::new();
+        let mut out: Vec<Failing> = Vec::new();
         let mut seen_lines: Vec<String> = Vec::new();
         // Files the report names beside `files`, each read once (through the read path policy).
         let mut read: Vec<(String, Option<String>)> = Vec::new();
@@ -128,9 +73,69 @@ impl Session {
     }
 }
 
+/// A failing test line (file, 1-based line) and what it calls in the step's files.
+pub(super) type Failing = (String, usize, Vec<Target>);
+
+/// The brief's lines for `failing`: each failing test line and where it leads; empty when none.
+pub(super) fn describe(failing: &[Failing]) -> String {
+    if failing.is_empty() {
+        return String::new();
+    }
+    let out: Vec<String> = failing
+        .iter()
+        .map(|(path, line, targets)| format!("- {path} line {line} {}", said(targets)))
+        .collect();
+    format!(
+        "\nWhere the failing lines lead:\n{}\nThe code to change is there.\n",
+        out.join("\n")
+    )
+}
+
+/// How each of `files` whose definitions a `failing` line calls should start a reply of the definitions it
+/// changes: the first line of one of those definitions (up to its name, so the signature may change), or of
+/// the class or `impl` around it. Nothing when a failing line calls what a file does not define yet (the reply
+/// then starts with a new definition) or calls none of them.
+pub(super) fn reply_leads(
+    failing: &[Failing],
+    files: &[(String, Option<String>)],
+) -> Vec<(String, Vec<String>)> {
+    let targets: Vec<&Target> = failing.iter().flat_map(|(_, _, t)| t).collect();
+    if targets.is_empty() || targets.iter().any(|t| matches!(t, Target::Missing { .. })) {
+        return Vec::new();
+    }
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for target in targets {
+        let Target::Defined { name, path, line } = target else {
+            continue;
+        };
+        let Some(text) = files
+            .iter()
+            .find(|(p, _)| p == path)
+            .and_then(|(_, t)| t.as_deref())
+        else {
+            continue;
+        };
+        let starts = definition_leads(text, *line, name);
+        let at = match out.iter().position(|(p, _)| p == path) {
+            Some(at) => at,
+            None => {
+                out.push((path.clone(), Vec::new()));
+                out.len() - 1
+            }
+        };
+        for start in starts {
+            if !out[at].1.contains(&start) {
+                out[at].1.push(start);
+            }
+        }
+    }
+    out.retain(|(_, starts)| !starts.is_empty());
+    out
+}
+
 /// What a failing line calls in the step's files.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Target {
+pub(super) enum Target {
     /// A function, method or class one of the files defines (1-based line).
     Defined {
         name: String,

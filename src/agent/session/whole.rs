@@ -363,10 +363,14 @@ impl Session {
         }
         let mut brief = self.step_heading(step, None);
         brief.push_str(&self.step_notes(previous_failure));
-        if let Some((_, Some(report))) = &self.checked {
-            let files: Vec<_> = writable.iter().map(|&f| f.clone()).collect();
-            brief.push_str(&self.failing_calls(report, &files));
-        }
+        // The failing test lines and what they call in the files, for the brief and for where a definitions
+        // reply starts.
+        let writable_files: Vec<_> = writable.iter().map(|&f| f.clone()).collect();
+        let failing = match &self.checked {
+            Some((_, Some(report))) => self.failing_targets(report, &writable_files),
+            None | Some((_, None)) => Vec::new(),
+        };
+        brief.push_str(&super::pointers::describe(&failing));
         for (path, text) in &reference {
             if let Some(text) = text {
                 brief.push_str(&format!(
@@ -422,13 +426,7 @@ impl Session {
         let mut messages = vec![ChatMessage::system(system.trim()), ChatMessage::user(brief)];
         let grammar = if definitions {
             // Where the failing tests call existing definitions, the reply starts at one of them.
-            let leads = match &self.checked {
-                Some((_, Some(report))) => {
-                    let files: Vec<_> = writable.iter().map(|&f| f.clone()).collect();
-                    self.reply_leads(report, &files)
-                }
-                _ => Vec::new(),
-            };
+            let leads = super::pointers::reply_leads(&failing, &writable_files);
             if !leads.is_empty() {
                 tracing::info!(
                     step = step.id,
