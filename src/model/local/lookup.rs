@@ -13,23 +13,25 @@ pub const MIN_MATCH: usize = 3;
 /// The most trailing tokens compared when ranking earlier places.
 const MAX_MATCH: usize = 16;
 
-/// Up to `max` tokens that followed the place in `history` whose preceding tokens best match `history`'s last
-/// ones (at least [`MIN_MATCH`] of them; the latest place among the best), or nothing.
-pub fn draft(history: &[LlamaToken], max: usize) -> &[LlamaToken] {
-    let n = history.len();
+/// Up to `max` tokens that followed the place in the sequence `decoded` then `next` whose preceding tokens
+/// best match the sequence's last ones (at least [`MIN_MATCH`] of them; the latest place among the best), or
+/// nothing. `decoded` is what the KV sequence holds (the prompt and the reply so far), `next` the token about
+/// to be decoded.
+pub fn draft(decoded: &[LlamaToken], next: LlamaToken, max: usize) -> Vec<LlamaToken> {
+    let n = decoded.len() + 1;
     if max == 0 || n <= MIN_MATCH {
-        return &[];
+        return Vec::new();
     }
-    let last = history[n - 1];
+    let at = |k: usize| decoded.get(k).copied().unwrap_or(next);
     // (match length, index of the matched place's last token)
     let mut best: Option<(usize, usize)> = None;
-    // A place is the end of an earlier occurrence: index i < n - 1 with history[i] == last.
+    // A place is the end of an earlier occurrence: index i < n - 1 holding `next`.
     for i in (MIN_MATCH - 1..n - 1).rev() {
-        if history[i] != last {
+        if decoded[i] != next {
             continue;
         }
         let len = (1..=MAX_MATCH.min(i + 1))
-            .take_while(|&k| history[i + 1 - k] == history[n - k])
+            .take_while(|&k| at(i + 1 - k) == at(n - k))
             .last()
             .unwrap_or(0);
         if len >= MIN_MATCH && best.is_none_or(|(b, _)| len > b) {
@@ -40,8 +42,8 @@ pub fn draft(history: &[LlamaToken], max: usize) -> &[LlamaToken] {
         }
     }
     match best {
-        Some((_, i)) => &history[i + 1..(i + 1 + max).min(n)],
-        None => &[],
+        Some((_, i)) => (i + 1..(i + 1 + max).min(n)).map(at).collect(),
+        None => Vec::new(),
     }
 }
 
@@ -66,27 +68,33 @@ mod tests {
         ids.iter().map(|&i| LlamaToken(i)).collect()
     }
 
+    /// The draft after the whole of `h`, its last token the one about to be decoded.
+    fn after(h: &[LlamaToken], max: usize) -> Vec<LlamaToken> {
+        let (next, decoded) = h.split_last().expect("a token to decode");
+        draft(decoded, *next, max)
+    }
+
     #[test]
     fn what_followed_the_best_earlier_match_is_drafted() {
         // 1 2 3 4 5 6 | ... | 2 3 4  → 5 6 follow the earlier "2 3 4".
         let h = toks(&[1, 2, 3, 4, 5, 6, 9, 9, 2, 3, 4]);
-        assert_eq!(draft(&h, 8), toks(&[5, 6, 9, 9, 2, 3, 4]).as_slice());
-        assert_eq!(draft(&h, 2), toks(&[5, 6]).as_slice());
+        assert_eq!(after(&h, 8), toks(&[5, 6, 9, 9, 2, 3, 4]));
+        assert_eq!(after(&h, 2), toks(&[5, 6]));
         // Too short a match drafts nothing.
         let h = toks(&[1, 2, 3, 7, 8, 2, 3]);
-        assert!(draft(&h, 8).is_empty());
-        assert!(draft(&toks(&[1, 2]), 8).is_empty());
-        assert!(draft(&toks(&[1, 2, 3, 4, 1, 2, 3]), 0).is_empty());
+        assert!(after(&h, 8).is_empty());
+        assert!(after(&toks(&[1, 2]), 8).is_empty());
+        assert!(after(&toks(&[1, 2, 3, 4, 1, 2, 3]), 0).is_empty());
     }
 
     #[test]
     fn a_longer_match_beats_a_later_one_and_ties_go_to_the_latest() {
         // "0 2 3 4" matches 4 tokens at the first place; the later place matches only "2 3 4".
         let h = toks(&[0, 2, 3, 4, 10, 7, 2, 3, 4, 20, 0, 2, 3, 4]);
-        assert_eq!(draft(&h, 1), toks(&[10]).as_slice());
+        assert_eq!(after(&h, 1), toks(&[10]));
         // Two places that match equally: the later one.
         let h = toks(&[5, 2, 3, 4, 10, 6, 2, 3, 4, 20, 8, 2, 3, 4]);
-        assert_eq!(draft(&h, 1), toks(&[20]).as_slice());
+        assert_eq!(after(&h, 1), toks(&[20]));
     }
 
     #[test]

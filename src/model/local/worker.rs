@@ -682,13 +682,9 @@ impl Worker<'_> {
                 }
             }
         };
-        // The prompt and the reply's decoded tokens, where drafts are looked up; how long the next may be.
+        // Drafts are looked up in what the main sequence holds (`self.cached`: the prompt and the reply's
+        // decoded tokens); how long the next may be.
         let drafting = self.draft_max > 0;
-        let mut history: Vec<LlamaToken> = if drafting {
-            tokens.to_vec()
-        } else {
-            Vec::new()
-        };
         let mut draft_len = self.draft_max.min(4);
         // A token sampled (and taken) after a draft's last accepted token, still to be decoded.
         let mut pending: Option<LlamaToken> = None;
@@ -751,12 +747,11 @@ impl Worker<'_> {
             // Each reply's next token goes with a draft of what may follow it, where its context has one.
             let mut draft: Vec<LlamaToken> = Vec::new();
             if drafting && let Some(token) = next {
-                history.push(token);
                 let pos = tokens.len() + decoded;
                 // No draft past the reply's budget or the context.
                 let room = (request.max_tokens.saturating_sub(stats.generated_tokens) as usize)
                     .min(n_ctx.saturating_sub(pos + 1));
-                draft = lookup::draft(&history, draft_len.min(room)).to_vec();
+                draft = lookup::draft(&self.cached, token, draft_len.min(room));
             }
             if drafting {
                 for alt in alternatives.iter_mut() {
@@ -792,7 +787,6 @@ impl Worker<'_> {
                                 accepted += 1;
                                 decoded += 1;
                                 known_ok = known.len();
-                                history.push(t);
                                 continue;
                             }
                             Ok(()) => pending = Some(t),
@@ -918,6 +912,9 @@ impl Worker<'_> {
             }
             if let Some(token) = alt.next.take() {
                 alt.logits_at = Some(at);
+                if !alt.history.is_empty() {
+                    alt.history.push(token);
+                }
                 for &t in std::iter::once(&token).chain(&alt.draft) {
                     self.batch
                         .add(t, position(alt.pos)?, &[alt.seq], true)
@@ -974,7 +971,8 @@ struct Alternative {
     logits_at: Option<i32>,
     /// The token it decodes in the next batch.
     next: Option<LlamaToken>,
-    /// Its prompt and sampled tokens, where its drafts are looked up (empty: it drafts nothing).
+    /// The tokens its sequence holds for sure (its prompt, and each decoded token once its draft is checked),
+    /// where its drafts are looked up (empty: it drafts nothing).
     history: Vec<LlamaToken>,
     /// The draft decoded after its token in the last batch, or to be decoded after `next` in the next one.
     draft: Vec<LlamaToken>,
@@ -1039,11 +1037,11 @@ impl Alternative {
                 }
                 StopScan::Continue(out) => self.text.push_str(&out),
             }
-            if !self.history.is_empty() {
-                self.history.push(token);
-            }
             if draft.get(i) == Some(&token) {
                 kept += 1;
+                if !self.history.is_empty() {
+                    self.history.push(token);
+                }
                 continue;
             }
             self.next = Some(token);
@@ -1065,12 +1063,12 @@ impl Alternative {
     /// `max_tokens` and the context.
     fn plan_draft(&mut self, max_tokens: u32, n_ctx: usize) {
         self.draft.clear();
-        if self.done || self.next.is_none() || self.history.is_empty() {
+        let Some(next) = self.next.filter(|_| !self.done && !self.history.is_empty()) else {
             return;
-        }
+        };
         let room = (max_tokens.saturating_sub(self.generated) as usize)
             .min(n_ctx.saturating_sub(self.pos + 1));
-        self.draft = lookup::draft(&self.history, self.draft_len.min(room)).to_vec();
+        self.draft = lookup::draft(&self.history, next, self.draft_len.min(room));
     }
 
     /// Its whole text.
