@@ -3,7 +3,8 @@
 //! 3 against turn 1 in a conversation sharing a prefix of 1,500+ tokens, and a reply that writes a file back whole
 //! with one change (what a whole-file step decodes), where prompt-lookup drafts apply.
 //!
-//! Run: `cargo run --release --example bench_engine -- [--model PATH] [--threads N] [--runs N] [--draft N] [--no-conversation]`
+//! Run: `cargo run --release --example bench_engine -- [--model PATH] [--threads N] [--runs N] [--draft N] [--no-conversation] [--in-process]`
+//! (build the tandem binary first: the engine runs in its worker process unless `--in-process`).
 //! Results and the machine they came from are recorded in docs/BENCHMARKS.md.
 
 use std::path::PathBuf;
@@ -13,8 +14,8 @@ use clap::Parser;
 use tandem::config::DEMO_MODEL_FILE;
 use tandem::model::ChatMessage;
 use tandem::model::local::{
-    AlternativeRequest, Completion, Constraint, EngineConfig, GenRequest, LocalEngine, Prompt,
-    SamplingParams, llama_system_info, physical_cores,
+    AlternativeRequest, Completion, Constraint, EngineConfig, EngineHost, GenRequest, LocalEngine,
+    Prompt, SamplingParams, llama_system_info, physical_cores,
 };
 use tandem::paths::Dirs;
 
@@ -35,6 +36,14 @@ struct Args {
     /// Most prompt-lookup draft tokens per step (`local.draft_tokens`; 0: none) [default: tandem's default].
     #[arg(long)]
     draft: Option<u32>,
+    /// Run llama.cpp on a thread of this process instead of tandem's worker process (to measure what the
+    /// process boundary costs).
+    #[arg(long)]
+    in_process: bool,
+    /// The tandem binary whose worker process runs the engine [default: `tandem` beside this example's
+    /// directory, i.e. target/<profile>/tandem].
+    #[arg(long)]
+    worker: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,8 +60,20 @@ fn main() -> anyhow::Result<()> {
     if let Some(draft) = args.draft {
         config.draft_tokens = draft;
     }
+    config.host = if args.in_process {
+        EngineHost::InProcess
+    } else {
+        let beside = std::env::current_exe()?
+            .parent()
+            .and_then(|examples| examples.parent())
+            .map(|profile| profile.join("tandem"));
+        EngineHost::Process(args.worker.or(beside))
+    };
+    let host = config.host.clone();
     let draft = config.draft_tokens;
     let engine = LocalEngine::load(config)?;
+    println!("engine:   {host:?}");
+    println!("compute:  {}", engine.info().compute);
     println!(
         "model:    {} ({})",
         model.display(),
@@ -77,6 +98,8 @@ fn main() -> anyhow::Result<()> {
     // Decode: 128 tokens after a short prompt (llama-bench's tg128 decodes from an empty context).
     let mut tg = Vec::new();
     let mut tg_tokens = Vec::new();
+    // The same generations as the session receives them: first text event and the stream's rate after it.
+    let (mut client_ttft, mut client_tg) = (Vec::new(), Vec::new());
     for run in 0..args.runs {
         engine.clear_cache()?;
         let mut request = GenRequest::chat(
@@ -88,9 +111,28 @@ fn main() -> anyhow::Result<()> {
             seed: Some(run as u32),
             ..SamplingParams::greedy()
         };
-        let done = engine.complete(request)?;
-        tg_tokens.push(done.stats.generated_tokens);
-        tg.push(done.stats.decode_tps());
+        let started = std::time::Instant::now();
+        let mut generation = engine.generate(request);
+        let mut first = None;
+        let mut stats = None;
+        while let Some(event) = generation.blocking_next() {
+            match event {
+                tandem::model::local::GenEvent::Text(_) => {
+                    first.get_or_insert_with(|| started.elapsed());
+                }
+                tandem::model::local::GenEvent::Done { stats: s, .. } => stats = Some(s),
+                tandem::model::local::GenEvent::Failed(e) => return Err(e.into()),
+            }
+        }
+        let wall = started.elapsed();
+        let stats = stats.ok_or_else(|| anyhow::anyhow!("no Done event"))?;
+        let first = first.unwrap_or(wall);
+        client_ttft.push(first.as_secs_f64() * 1000.0);
+        client_tg.push(
+            f64::from(stats.generated_tokens.saturating_sub(1)) / (wall - first).as_secs_f64(),
+        );
+        tg_tokens.push(stats.generated_tokens);
+        tg.push(stats.decode_tps());
     }
     // Decode under the executor's tool-call grammar (every tool's arguments schema, one call) against the same
     // prompt decoded freely: what the grammar costs per token on this model's vocabulary.
@@ -219,6 +261,16 @@ fn main() -> anyhow::Result<()> {
         tg_tokens,
         median(&mut tg),
         list(&tg)
+    );
+    println!(
+        "| the same, as the session receives it: time to the first text | {:.1} ms | {} |",
+        median(&mut client_ttft),
+        list(&client_ttft)
+    );
+    println!(
+        "| the same, as the session receives it: text events after the first | {:.1} tok/s | {} |",
+        median(&mut client_tg),
+        list(&client_tg)
     );
     println!(
         "| decode under the executor's tool grammar (got {:?}) | {:.1} tok/s | {} |",

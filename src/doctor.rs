@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use crate::cli::{DoctorArgs, GlobalArgs, exit};
 use crate::config::{Boundary, Config, ProviderConfig, ProviderKind};
-use crate::model::local::{EngineConfig, LocalEngine, check_file, llama_system_info};
+use crate::model::ChatMessage;
+use crate::model::local::{EngineConfig, EngineError, GenRequest, LocalEngine, check_file};
 use crate::protocol::RouteRole;
 use crate::router::Target;
 
@@ -218,22 +219,39 @@ async fn load_model(config: &Config, no_load: bool) -> Check {
             };
         }
     };
-    let loaded = tokio::task::spawn_blocking(move || LocalEngine::load(engine_config)).await;
+    // A load alone does not prove the engine runs: a bad compute path crashes on the first token (issue #36).
+    let loaded = tokio::task::spawn_blocking(move || {
+        let engine = LocalEngine::load(engine_config)?;
+        let request = GenRequest::chat(vec![ChatMessage::user("Say OK.")], 8);
+        let started = std::time::Instant::now();
+        let pass = engine
+            .complete(request)
+            .map(|done| (done, started.elapsed()));
+        Ok::<_, EngineError>((engine, pass))
+    })
+    .await;
     match loaded {
-        Ok(Ok(engine)) => {
+        Ok(Ok((engine, pass))) => {
             let i = engine.info();
-            let cpu = llama_system_info();
-            let simd: Vec<&str> = cpu
-                .split('|')
-                .map(|f| f.rsplit(':').next().unwrap_or(f).trim())
-                .filter(|f| f.ends_with("= 1"))
-                .map(|f| f.trim_end_matches("= 1").trim())
-                .collect();
+            let (status, forward) = match pass {
+                Ok((done, took)) => (
+                    Status::Ok,
+                    format!(
+                        "{} prompt + {} generated tokens in {:.2} s ({:.0} tok/s prefill, {:.1} tok/s decode)",
+                        done.stats.prompt_tokens,
+                        done.stats.generated_tokens,
+                        took.as_secs_f64(),
+                        done.stats.prefill_tps(),
+                        done.stats.decode_tps(),
+                    ),
+                ),
+                Err(e) => (Status::Fail, format!("FAILED: {e}")),
+            };
             Check {
                 name,
-                status: Status::Ok,
+                status,
                 detail: format!(
-                    "{}\n     {}, {:.0}M params, {:.0} MB, loaded in {:.2} s\n     context {} tokens (trained {}), {} threads (OpenMP wait policy: {}), {} GPU layers\n     chat template: {}\n     llama.cpp CPU features: {}",
+                    "{}\n     {}, {:.0}M params, {:.0} MB, loaded in {:.2} s (in a worker process)\n     context {} tokens (trained {}), {} threads (OpenMP wait policy: {}), {} GPU layers\n     chat template: {}\n     CPU: {}\n     llama.cpp computes with: {}\n     forward pass: {}",
                     i.path.display(),
                     i.description,
                     i.n_params as f64 / 1e6,
@@ -245,11 +263,9 @@ async fn load_model(config: &Config, no_load: bool) -> Check {
                     crate::model::local::openmp::describe(),
                     i.gpu_layers,
                     i.template,
-                    if simd.is_empty() {
-                        "none reported".to_string()
-                    } else {
-                        simd.join(" ")
-                    },
+                    crate::model::local::host_cpu(),
+                    i.compute,
+                    forward,
                 ),
             }
         }

@@ -10,6 +10,12 @@ use tandem::paths::Dirs;
 
 fn main() -> ExitCode {
     tandem::model::local::openmp::settle_wait_policy();
+    // The local engine's worker process (src/model/local/process.rs): the same binary, not a command for people.
+    if std::env::args_os().nth(1).as_deref()
+        == Some(std::ffi::OsStr::new(tandem::model::local::WORKER_ARG))
+    {
+        return tandem::model::local::serve_stdio();
+    }
     tandem::logging::process_start();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -109,6 +109,34 @@ pub fn filter(network: bool) -> Vec<libc::sock_filter> {
     f
 }
 
+/// `arch_prctl(ARCH_REQ_XCOMP_PERM, …)`: how a process asks the kernel for AMX tile state.
+#[cfg(target_arch = "x86_64")]
+const ARCH_REQ_XCOMP_PERM: u32 = 0x1023;
+
+/// The filter of the local engine's worker process: it refuses the request for AMX tile state, so a llama.cpp
+/// built with its AMX path (which crashes on some CPUs, llama.cpp#20824) finds AMX unavailable and computes
+/// with AVX-512 or AVX2 instead. Everything else is allowed. Empty where there is no AMX (not x86_64).
+pub fn without_amx() -> Vec<libc::sock_filter> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let Some(arch) = AUDIT_ARCH else {
+            return Vec::new();
+        };
+        vec![
+            stmt(BPF_LD_W_ABS, ARCH),
+            jump(BPF_JEQ_K, arch, 0, 5),
+            stmt(BPF_LD_W_ABS, NR),
+            jump(BPF_JEQ_K, libc::SYS_arch_prctl as u32, 0, 3),
+            stmt(BPF_LD_W_ABS, ARG0_LOW),
+            jump(BPF_JEQ_K, ARCH_REQ_XCOMP_PERM, 0, 1),
+            stmt(BPF_RET_K, RET_ERRNO | libc::EPERM as u32),
+            stmt(BPF_RET_K, RET_ALLOW),
+        ]
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    Vec::new()
+}
+
 /// The program as the bytes `bwrap --seccomp FD` reads (the `sock_filter` array in native layout).
 pub fn to_bytes(filter: &[libc::sock_filter]) -> Vec<u8> {
     let mut out = Vec::with_capacity(filter.len() * 8);
@@ -124,6 +152,53 @@ pub fn to_bytes(filter: &[libc::sock_filter]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_engine_filter_refuses_amx_state_and_nothing_else() {
+        let f = without_amx();
+        let eperm = RET_ERRNO | libc::EPERM as u32;
+        let arch_prctl = libc::SYS_arch_prctl as u32;
+        assert_eq!(eval(&f, arch_prctl, [ARCH_REQ_XCOMP_PERM, 18]), eperm);
+        // ARCH_GET_XCOMP_PERM, ARCH_SET_FS: allowed.
+        assert_eq!(eval(&f, arch_prctl, [0x1022, 0]), RET_ALLOW);
+        assert_eq!(eval(&f, arch_prctl, [0x1002, 0]), RET_ALLOW);
+        assert_eq!(
+            eval(&f, libc::SYS_read as u32, [ARCH_REQ_XCOMP_PERM, 0]),
+            RET_ALLOW
+        );
+    }
+
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[test]
+    fn under_the_engine_filter_the_kernel_refuses_amx_state() {
+        // A filter applies to the thread that loads it (and what it starts), so a thread of its own tries it.
+        let errno = std::thread::spawn(|| {
+            let f = without_amx();
+            let program = libc::sock_fprog {
+                len: f.len() as libc::c_ushort,
+                filter: f.as_ptr().cast_mut(),
+            };
+            // SAFETY: prctl on the calling thread with a filter that outlives the call; then one arch_prctl.
+            unsafe {
+                assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+                assert_eq!(
+                    libc::prctl(
+                        libc::PR_SET_SECCOMP,
+                        libc::SECCOMP_MODE_FILTER,
+                        &program as *const libc::sock_fprog
+                    ),
+                    0
+                );
+                let rc = libc::syscall(libc::SYS_arch_prctl, 0x1023, 18);
+                (rc, std::io::Error::last_os_error().raw_os_error())
+            }
+        })
+        .join()
+        .unwrap();
+        // Without the filter the kernel grants it (an AMX CPU) or says EINVAL (none): EPERM is the filter.
+        assert_eq!(errno, (-1, Some(libc::EPERM)));
+    }
 
     /// Runs the filter on one system call, as the kernel's BPF interpreter would.
     fn eval(f: &[libc::sock_filter], nr: u32, args: [u32; 2]) -> u32 {

@@ -60,6 +60,52 @@ pub(super) fn piped_server(
     cmd.spawn()
 }
 
+/// Starts the local engine's worker process, `program arg`, with piped stdin, stdout and stderr and only `env`:
+/// it leaves no core file when it crashes, it is killed when the thread that started it ends (so it is never
+/// orphaned), and it runs under the seccomp program `filter` (none when empty; best effort where seccomp is
+/// unavailable).
+pub fn engine_worker(
+    program: &Path,
+    arg: &str,
+    env: Vec<(OsString, OsString)>,
+    filter: Vec<libc::sock_filter>,
+) -> std::io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(program);
+    cmd.arg(arg)
+        .env_clear()
+        .envs(env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: the closure runs in the child between fork and exec and makes only system calls (prctl,
+    // setrlimit) on memory prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &none);
+            if !filter.is_empty() {
+                let program = libc::sock_fprog {
+                    len: filter.len() as libc::c_ushort,
+                    filter: filter.as_ptr().cast_mut(),
+                };
+                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &program as *const libc::sock_fprog,
+                );
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
 /// Runs one of tandem's own tools (not in the workspace) with only `PATH`; its stdout on success.
 pub(super) fn output(program: &Path, args: &[&str]) -> Option<String> {
     let out = own_tool(program, args).output().ok()?;

@@ -463,7 +463,7 @@ async fn the_served_model_is_recorded_and_an_unpriced_one_is_not_billed_as_the_c
 #[tokio::test]
 async fn a_planner_request_falling_back_to_local_is_capped_at_the_local_limit() {
     let (model, _lock) = crate::require_model!();
-    let mut config = tandem::model::local::EngineConfig::for_model(model);
+    let mut config = super::support::engine_config(model);
     config.context_size = 2048;
     config.threads = 2;
     let local: Arc<dyn ChatModel> = Arc::new(tandem::model::local_provider::LocalProvider::lazy(

@@ -5,11 +5,11 @@ use std::time::Duration;
 use pretty_assertions::assert_eq;
 use tandem::model::ChatMessage;
 use tandem::model::local::{
-    AlternativeRequest, Constraint, EngineConfig, EngineError, FinishReason, GenEvent, GenRequest,
-    LocalEngine, Prompt, SamplingParams, TemplateChoice,
+    AlternativeRequest, Constraint, EngineError, FinishReason, GenEvent, GenRequest, LocalEngine,
+    Prompt, SamplingParams, TemplateChoice,
 };
 
-use super::support::{engine, engine_with};
+use super::support::{engine, engine_config, engine_with};
 use crate::require_model;
 
 fn ask(question: &str) -> Vec<ChatMessage> {
@@ -484,9 +484,7 @@ fn missing_and_corrupt_models_name_the_path() {
     let dir = tempfile::tempdir().unwrap();
 
     let missing = dir.path().join("absent.gguf");
-    let err = LocalEngine::load(EngineConfig::for_model(&missing))
-        .err()
-        .unwrap();
+    let err = LocalEngine::load(engine_config(&missing)).err().unwrap();
     assert_eq!(err, EngineError::ModelNotFound(missing.clone()));
     assert!(err.to_string().contains(&missing.display().to_string()));
 
@@ -504,7 +502,7 @@ fn missing_and_corrupt_models_name_the_path() {
     for (name, content) in cases {
         let path = dir.path().join(name);
         std::fs::write(&path, content).unwrap();
-        let err = LocalEngine::load(EngineConfig::for_model(&path))
+        let err = LocalEngine::load(engine_config(&path))
             .err()
             .unwrap_or_else(|| panic!("{name} loaded"));
         assert!(
@@ -524,7 +522,7 @@ fn missing_and_corrupt_models_name_the_path() {
 #[test]
 fn chat_template_choices() {
     let (model, _model_lock) = require_model!();
-    let mut config = EngineConfig::for_model(&model);
+    let mut config = engine_config(&model);
     config.context_size = 1024;
     config.threads = 2;
     config.chat_template = TemplateChoice::ChatMl;
@@ -848,7 +846,7 @@ fn a_reply_that_copies_its_prompt_is_the_same_with_drafts_and_most_of_it_comes_f
         alternatives: Vec::new(),
     };
     let load = |draft_tokens| {
-        let mut config = EngineConfig::for_model(&model);
+        let mut config = engine_config(&model);
         config.context_size = 4096;
         config.threads = 2;
         config.draft_tokens = draft_tokens;

@@ -16,3 +16,4 @@ mod support;
 mod trust;
 mod tui;
 mod tui_composer;
+mod worker;

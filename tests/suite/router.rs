@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use pretty_assertions::assert_eq;
 use tandem::config::SensitivePolicy;
 use tandem::model::anthropic::AnthropicProvider;
-use tandem::model::local::{EngineConfig, SamplingParams};
+use tandem::model::local::SamplingParams;
 use tandem::model::local_provider::LocalProvider;
 use tandem::model::openai::OpenAiProvider;
 use tandem::model::{ChatMessage, ChatModel, ChatRequest, ProviderError, Usage};
@@ -35,7 +35,7 @@ fn openai(server: &MockServer) -> Arc<dyn ChatModel> {
 }
 
 fn local(model: std::path::PathBuf) -> Arc<dyn ChatModel> {
-    let mut config = EngineConfig::for_model(model);
+    let mut config = super::support::engine_config(model);
     config.context_size = 2048;
     config.threads = 2;
     Arc::new(LocalProvider::lazy(config, SamplingParams::greedy()))

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use tandem::config::DEMO_MODEL_FILE;
-use tandem::model::local::{EngineConfig, LocalEngine};
+use tandem::model::local::{EngineConfig, EngineHost, LocalEngine};
 use tandem::paths::Dirs;
 
 /// The demo model, or `None` (the test then skips) when it is absent and TANDEM_REQUIRE_MODEL is unset.
@@ -31,9 +31,16 @@ pub fn demo_model() -> Option<PathBuf> {
     None
 }
 
+/// Engine settings for `model` whose worker process is the tandem binary (this test program is not one).
+pub fn engine_config(model: impl Into<PathBuf>) -> EngineConfig {
+    let mut config = EngineConfig::for_model(model);
+    config.host = EngineHost::Process(Some(PathBuf::from(env!("CARGO_BIN_EXE_tandem"))));
+    config
+}
+
 /// Loads the demo model with a small context (tests stay quick) and 2 threads.
 pub fn engine_with(model: PathBuf, context_size: u32) -> LocalEngine {
-    let mut config = EngineConfig::for_model(model);
+    let mut config = engine_config(model);
     config.context_size = context_size;
     config.threads = 2;
     LocalEngine::load(config).expect("the demo model loads")

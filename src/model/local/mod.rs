@@ -5,38 +5,43 @@ mod hardware;
 mod lookup;
 pub mod openmp;
 mod prefix;
+mod process;
 mod sampler;
+mod serve;
 mod slots;
 
 mod stderr;
 mod template;
 mod text;
 mod types;
+mod wire;
 mod worker;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 pub use gguf::check_file;
-pub use hardware::{llama_system_info, physical_cores};
+pub use hardware::{compute_path, host_cpu, llama_system_info, physical_cores};
 pub use prefix::{common_prefix, tokens_to_keep};
 pub use sampler::grammar_text;
+pub use serve::serve_stdio;
 pub use template::{TemplateChoice, TemplateMode, chatml};
 pub use types::{
     ALTERNATIVE_PROMPT_MAX, AlternativeRequest, CancelToken, Completion, Constraint, EngineError,
     FinishReason, GenEvent, GenRequest, GenStats, MAX_ALTERNATIVES, Prompt, SamplingParams,
 };
+pub use wire::WORKER_ARG;
 
 use crate::config::Config;
 use worker::Job;
 
 /// How to load the engine.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EngineConfig {
     /// The GGUF file.
     pub model_path: PathBuf,
@@ -52,6 +57,45 @@ pub struct EngineConfig {
     pub chat_template: TemplateChoice,
     /// Most tokens of a prompt-lookup draft decoded with each reply token; 0 decodes one token at a time.
     pub draft_tokens: u32,
+    /// Where llama.cpp runs.
+    pub host: EngineHost,
+}
+
+/// Where llama.cpp runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EngineHost {
+    /// In a worker process, `PROGRAM __engine-worker`, so that a crash in native code fails a request instead of
+    /// ending the session. `None`: `$TANDEM_ENGINE_WORKER`, else this very program (`/proc/self/exe`).
+    Process(Option<PathBuf>),
+    /// On a thread of this process.
+    InProcess,
+}
+
+impl Default for EngineHost {
+    fn default() -> Self {
+        EngineHost::Process(None)
+    }
+}
+
+impl EngineHost {
+    /// The worker program, or `None` for an in-process engine.
+    fn program(&self) -> Result<Option<PathBuf>, EngineError> {
+        match self {
+            EngineHost::InProcess => Ok(None),
+            EngineHost::Process(Some(program)) => Ok(Some(program.clone())),
+            EngineHost::Process(None) => match std::env::var_os("TANDEM_ENGINE_WORKER") {
+                Some(program) if !program.is_empty() => Ok(Some(program.into())),
+                // The very binary this process runs, even if its file was replaced since (a rebuild): the
+                // worker then always speaks the same protocol.
+                _ if Path::new("/proc/self/exe").exists() => {
+                    Ok(Some(PathBuf::from("/proc/self/exe")))
+                }
+                _ => std::env::current_exe().map(Some).map_err(|e| {
+                    EngineError::WorkerStart(format!("cannot find this program's own file: {e}"))
+                }),
+            },
+        }
+    }
 }
 
 impl EngineConfig {
@@ -76,6 +120,7 @@ impl EngineConfig {
             gpu_layers: local.gpu_layers,
             chat_template,
             draft_tokens: local.draft_tokens,
+            host: EngineHost::default(),
         })
     }
 
@@ -90,6 +135,7 @@ impl EngineConfig {
             gpu_layers: d.gpu_layers,
             chat_template: TemplateChoice::Auto,
             draft_tokens: d.draft_tokens,
+            host: EngineHost::default(),
         }
     }
 }
@@ -104,7 +150,7 @@ pub fn resolve_threads(configured: u32) -> u32 {
 }
 
 /// What was loaded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelInfo {
     /// The GGUF file.
     pub path: PathBuf,
@@ -126,31 +172,44 @@ pub struct ModelInfo {
     pub template: String,
     /// How long loading took.
     pub load_time: Duration,
+    /// What llama.cpp computes with in the process that loaded it ([`compute_path`]).
+    pub compute: String,
 }
 
-/// A handle to the engine thread; dropping it stops the thread.
+/// A handle to the engine (a thread that owns the model, or one that serves it from a worker process);
+/// dropping it stops both.
 pub struct LocalEngine {
     jobs: Option<mpsc::Sender<Job>>,
     info: ModelInfo,
+    /// The worker process's id; 0 while there is none (or the engine runs in this process).
+    worker_pid: std::sync::Arc<std::sync::atomic::AtomicU32>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl LocalEngine {
-    /// Loads the model on a new engine thread and waits until it is ready (blocking: call it from a
+    /// Loads the model where `config.host` says and waits until it is ready (blocking: call it from a
     /// blocking context in async code).
     pub fn load(config: EngineConfig) -> Result<Self, EngineError> {
         let (jobs_tx, jobs_rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("tandem-llama".into())
-            .spawn(move || worker::run(config, jobs_rx, ready_tx))
-            .map_err(|e| EngineError::Decode(format!("cannot start the engine thread: {e}")))?;
+        let worker_pid = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let pid = worker_pid.clone();
+        let thread = match config.host.program()? {
+            Some(program) => std::thread::Builder::new()
+                .name("tandem-engine".into())
+                .spawn(move || process::run(config, program, jobs_rx, ready_tx, &pid)),
+            None => std::thread::Builder::new()
+                .name("tandem-llama".into())
+                .spawn(move || worker::run(config, jobs_rx, ready_tx)),
+        }
+        .map_err(|e| EngineError::WorkerStart(format!("cannot start the engine thread: {e}")))?;
         match ready_rx.recv() {
             Ok(Ok(info)) => {
                 tracing::info!(model = %info.path.display(), n_ctx = info.n_ctx, threads = info.threads, template = %info.template, "local model loaded");
                 Ok(LocalEngine {
                     jobs: Some(jobs_tx),
                     info,
+                    worker_pid,
                     thread: Some(thread),
                 })
             }
@@ -168,6 +227,15 @@ impl LocalEngine {
     /// What was loaded.
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// The id of the worker process that runs llama.cpp now; `None` while there is none (after it died, until
+    /// the next request starts one) or when the engine runs in this process.
+    pub fn worker_pid(&self) -> Option<u32> {
+        match self.worker_pid.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => None,
+            pid => Some(pid),
+        }
     }
 
     fn send(&self, job: Job) -> Result<(), EngineError> {

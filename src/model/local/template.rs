@@ -12,7 +12,7 @@ use super::types::EngineError;
 use crate::model::ChatMessage;
 
 /// Which template the user asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TemplateChoice {
     /// The GGUF's own template.
     Auto,

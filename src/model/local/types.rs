@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::ChatMessage;
 
 /// What to generate from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Prompt {
     /// A conversation, rendered with the model's chat template.
     Chat(Vec<ChatMessage>),
@@ -19,7 +19,7 @@ pub enum Prompt {
 }
 
 /// A grammar the output must follow.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Constraint {
     /// Output is JSON matching this schema (converted by llama.cpp's json_schema_to_grammar).
     JsonSchema(serde_json::Value),
@@ -28,7 +28,7 @@ pub enum Constraint {
 }
 
 /// Sampler settings for one request; temperature 0 is greedy.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SamplingParams {
     /// Softmax temperature; 0 picks the most likely token.
     pub temperature: f32,
@@ -77,7 +77,7 @@ impl From<&crate::config::SamplingConfig> for SamplingParams {
 }
 
 /// One generation request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GenRequest {
     /// The input.
     pub prompt: Prompt,
@@ -95,7 +95,7 @@ pub struct GenRequest {
 }
 
 /// A reply sampled beside the main one.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AlternativeRequest {
     /// Its sampler.
     pub sampling: SamplingParams,
@@ -136,7 +136,7 @@ impl GenRequest {
 }
 
 /// Why generation ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
     /// The model produced an end-of-generation token (or its grammar completed).
@@ -152,7 +152,7 @@ pub enum FinishReason {
 }
 
 /// What one request cost, measured by the engine itself.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GenStats {
     /// Tokens in the prompt.
     pub prompt_tokens: u32,
@@ -199,7 +199,7 @@ fn per_second(n: u32, d: Duration) -> f64 {
 }
 
 /// A streamed piece of a generation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum GenEvent {
     /// More output text (whole UTF-8 characters).
     Text(String),
@@ -217,7 +217,7 @@ pub enum GenEvent {
 }
 
 /// A finished generation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Completion {
     /// All output text.
     pub text: String,
@@ -251,7 +251,7 @@ impl CancelToken {
 }
 
 /// Errors of the local engine.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 pub enum EngineError {
     /// No file at the model path.
     #[error("model file not found: {}", .0.display())]
@@ -301,4 +301,26 @@ pub enum EngineError {
     /// The engine thread is gone.
     #[error("the local engine has stopped")]
     Stopped,
+    /// The engine's worker process could not be started or did not answer as one.
+    #[error("could not start the local engine's worker process: {0}")]
+    WorkerStart(String),
+    /// The engine's worker process died (a crash in llama.cpp, the out-of-memory killer, a signal); the next
+    /// request starts a fresh one.
+    #[error("the local engine's worker process died {during} ({status}){}", stderr_tail(.stderr))]
+    WorkerDied {
+        /// What it was doing: "while loading <file>", "during a generation", ...
+        during: String,
+        /// How it ended: "killed by signal 11 (SIGSEGV)", "exit status 1".
+        status: String,
+        /// Its last lines on stderr.
+        stderr: String,
+    },
+}
+
+fn stderr_tail(stderr: &str) -> String {
+    if stderr.trim().is_empty() {
+        String::new()
+    } else {
+        format!("; its last words: {}", stderr.trim())
+    }
 }

@@ -101,6 +101,7 @@ pub(super) fn run(
             gpu_layers: config.gpu_layers,
             template: formatter.mode().to_string(),
             load_time: started.elapsed(),
+            compute: super::hardware::compute_path(),
         };
         Ok((model, ctx_params, formatter, info))
     })();

@@ -1,0 +1,202 @@
+//! The local engine's worker process (issue #36): a crash in llama.cpp fails a request, never the session; the
+//! next request runs on a fresh worker; a model that makes llama.cpp abort while loading is a clear error.
+
+use std::path::{Path, PathBuf};
+
+use tandem::model::ChatMessage;
+use tandem::model::local::{EngineError, GenEvent, GenRequest, LocalEngine};
+
+use super::support::{Sandbox, engine, engine_config};
+use crate::require_model;
+
+/// The demo model with one u32 metadata value replaced in place (the file keeps its layout).
+fn gguf_with_u32(bytes: &[u8], key: &str, value: u32) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let mut at = 8usize; // magic, version
+    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    at += 8; // tensor count
+    let n_kv = u64_at(bytes, at);
+    at += 8;
+    // The size of one value of GGUF type `t` at `at`.
+    fn size(b: &[u8], at: usize, t: u32) -> usize {
+        let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize;
+        match t {
+            0 | 1 | 7 => 1,
+            2 | 3 => 2,
+            4..=6 => 4,
+            10..=12 => 8,
+            8 => 8 + u64_at(at),
+            9 => {
+                let item = u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+                let n = u64_at(at + 4);
+                let mut len = 12;
+                for _ in 0..n {
+                    len += size(b, at + len, item);
+                }
+                len
+            }
+            other => panic!("GGUF type {other}"),
+        }
+    }
+    for _ in 0..n_kv {
+        let len = u64_at(bytes, at) as usize;
+        let name = std::str::from_utf8(&bytes[at + 8..at + 8 + len]).unwrap();
+        at += 8 + len;
+        let t = u32_at(bytes, at);
+        at += 4;
+        if name == key {
+            assert_eq!(t, 4, "{key} is a u32");
+            out[at..at + 4].copy_from_slice(&value.to_le_bytes());
+            return out;
+        }
+        at += size(bytes, at, t);
+    }
+    panic!("no {key} in the model");
+}
+
+fn ask(text: &str) -> Vec<ChatMessage> {
+    vec![ChatMessage::user(text)]
+}
+
+/// Core files anywhere under `dir`.
+fn core_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else if name == "core" || name.starts_with("core.") {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// Kills `pid` with SIGKILL.
+fn kill(pid: u32) {
+    // SAFETY: sending a signal to a process id this test started (the engine's worker).
+    let rc = unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    assert_eq!(rc, 0, "kill {pid}");
+}
+
+#[test]
+fn a_worker_killed_mid_generation_fails_that_request_and_the_next_runs_on_a_fresh_one() {
+    let (model, _model_lock) = require_model!();
+    let engine = engine(model);
+    let first = engine
+        .worker_pid()
+        .expect("the engine runs in a worker process");
+    assert_ne!(first, std::process::id());
+    let mut generation = engine.generate(GenRequest::chat(
+        ask("Write a long story about a lighthouse keeper."),
+        400,
+    ));
+    match generation.blocking_next() {
+        Some(GenEvent::Text(_)) => {}
+        other => panic!("expected text first, got {other:?}"),
+    }
+    kill(first);
+    let mut last = None;
+    while let Some(event) = generation.blocking_next() {
+        last = Some(event);
+    }
+    match last {
+        Some(GenEvent::Failed(EngineError::WorkerDied { during, status, .. })) => {
+            assert!(during.contains("generation"), "{during}");
+            assert!(status.contains("SIGKILL"), "{status}");
+        }
+        other => panic!("expected the worker's death, got {other:?}"),
+    }
+    assert_eq!(engine.worker_pid(), None, "the dead worker is forgotten");
+
+    let next = engine
+        .complete(GenRequest::chat(ask("Name a colour."), 8))
+        .expect("the next request runs on a fresh worker");
+    assert!(next.stats.generated_tokens > 0, "{:?}", next.stats);
+    let second = engine.worker_pid().expect("a fresh worker");
+    assert_ne!(second, first);
+    // Counting tokens and clearing the cache go to the fresh worker too.
+    assert!(
+        engine
+            .count_tokens(tandem::model::local::Prompt::Chat(ask("hi")))
+            .unwrap()
+            > 0
+    );
+    engine.clear_cache().unwrap();
+}
+
+#[test]
+fn dropping_the_engine_ends_its_worker() {
+    let (model, _model_lock) = require_model!();
+    let engine = engine(model);
+    let pid = engine.worker_pid().unwrap();
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    assert!(proc_dir.exists());
+    drop(engine);
+    // The worker is reaped by the engine, so its /proc entry is gone once drop returns.
+    assert!(!proc_dir.exists(), "worker {pid} outlived its engine");
+}
+
+#[test]
+fn a_model_that_makes_llama_cpp_abort_while_loading_is_an_error_naming_the_file() {
+    let (model, _model_lock) = require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-layers.gguf");
+    // llama.cpp asserts (GGML_ASSERT, then abort()) that a model has at least one layer.
+    std::fs::write(
+        &path,
+        gguf_with_u32(&std::fs::read(&model).unwrap(), "llama.block_count", 0),
+    )
+    .unwrap();
+    let err = LocalEngine::load(engine_config(&path)).err().unwrap();
+    match &err {
+        EngineError::WorkerDied { during, status, .. } => {
+            assert!(during.contains(&path.display().to_string()), "{during}");
+            assert!(status.contains("SIGABRT"), "{status}");
+        }
+        other => panic!("expected the worker's death while loading, got {other:?}"),
+    }
+    assert!(err.to_string().contains("no-layers.gguf"), "{err}");
+    assert_eq!(core_files(dir.path()), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn exec_on_a_model_that_aborts_llama_cpp_exits_3_naming_the_file() {
+    let (model, _model_lock) = require_model!();
+    let b = Sandbox::new();
+    std::fs::write(b.ws().join("notes.md"), "# Notes\n").unwrap();
+    let path = b.root.join("no-layers.gguf");
+    std::fs::write(
+        &path,
+        gguf_with_u32(&std::fs::read(&model).unwrap(), "llama.block_count", 0),
+    )
+    .unwrap();
+    let out = b
+        .tandem(&["--offline", "exec", "Add hello to notes.md"])
+        .env("TANDEM_LOCAL__THREADS", "2")
+        .env("TANDEM_MODEL", &path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("no-layers.gguf"), "{stderr}");
+    assert!(stderr.contains("SIGABRT"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(b.ws().join("notes.md")).unwrap(),
+        "# Notes\n"
+    );
+    assert_eq!(core_files(&b.root), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn the_worker_never_takes_the_amx_path_and_says_what_it_computes_with() {
+    let (model, _model_lock) = require_model!();
+    let engine = engine(model);
+    let compute = &engine.info().compute;
+    assert!(!compute.contains("AMX in use"), "{compute}");
+    assert!(compute.contains("AMX"), "says where AMX stands: {compute}");
+}
