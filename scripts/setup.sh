@@ -15,6 +15,9 @@ command -v make >/dev/null || missing+=(make)
 command -v git >/dev/null || missing+=(git)
 dpkg -s libclang-dev >/dev/null 2>&1 || ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v python3 >/dev/null || missing+=(python3)
+# The MCP tests run their server with the system python3 (the sandbox shows only system paths).
+[ -x /usr/bin/python3 ] || [ -x /usr/local/bin/python3 ] || missing+=(python3)
+command -v setpriv >/dev/null || missing+=(util-linux)
 python3 -m pip --version >/dev/null 2>&1 || command -v pip3 >/dev/null || missing+=(python3-pip)
 # The test suite drives the UI under tmux and the sandbox's network escapes with curl.
 command -v tmux >/dev/null || missing+=(tmux)

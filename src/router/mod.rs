@@ -539,10 +539,17 @@ impl Router {
                 reason: decision.reason.to_string(),
                 detail,
             }),
-            Err(error) => Err(RouterError::Provider {
-                provider: "local".into(),
-                error,
-            }),
+            Err(error) => {
+                // Said as it happens (a crashed engine worker, a decode error), not only in the step's end.
+                on(RouterEvent::ProviderFailed {
+                    provider: "local".into(),
+                    error: error.clone(),
+                });
+                Err(RouterError::Provider {
+                    provider: "local".into(),
+                    error,
+                })
+            }
         }
     }
 

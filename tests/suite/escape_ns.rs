@@ -226,7 +226,7 @@ fn namespaces_here() -> bool {
     let sb = Sandbox::new(dir.path(), SandboxSettings::default()).unwrap();
     let e = sb.enforcement();
     if e.namespaces.is_empty() {
-        println!("skipped: no namespace sandbox here: {:?}", e.warnings);
+        super::support::skip(&format!("no namespace sandbox here: {:?}", e.warnings));
         return false;
     }
     true
@@ -292,12 +292,12 @@ fn ordinary_user() -> Option<(u32, u32)> {
             ])
             .output();
         if !made.as_ref().is_ok_and(|o| o.status.success()) {
-            println!("skipped: cannot create the user {USER}: {made:?}");
+            super::support::skip(&format!("cannot create the user {USER}: {made:?}"));
             return None;
         }
     }
     if Command::new("setpriv").arg("--version").output().is_err() {
-        println!("skipped: setpriv is not installed");
+        super::support::skip("setpriv is not installed");
         return None;
     }
     Some((id("-u")?, id("-g")?))

@@ -39,7 +39,7 @@ fn python() -> Option<String> {
             return Some(p.into());
         }
     }
-    eprintln!("skipped: no python3 for the MCP test server");
+    super::support::skip("no python3 for the MCP test server");
     None
 }
 
@@ -221,7 +221,7 @@ async fn a_stdio_server_runs_in_the_command_sandbox() {
     );
     assert_eq!(info["env"]["MCP_FIXED"], json!("from-config"));
     if !confined {
-        eprintln!("skipped the confinement checks: this kernel cannot confine file access");
+        super::support::skip("this kernel cannot confine file access (the confinement checks)");
         return;
     }
     assert!(info.get("read").is_none(), "the home dir is hidden: {info}");

@@ -68,7 +68,7 @@ pub(super) fn tmux_available() -> bool {
         std::env::var_os("TANDEM_REQUIRE_MODEL").is_none(),
         "tmux is required here (scripts/setup.sh installs it)"
     );
-    eprintln!("skipped: no tmux");
+    super::support::skip("no tmux");
     false
 }
 

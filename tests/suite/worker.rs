@@ -200,3 +200,192 @@ fn the_worker_never_takes_the_amx_path_and_says_what_it_computes_with() {
     assert!(!compute.contains("AMX in use"), "{compute}");
     assert!(compute.contains("AMX"), "says where AMX stands: {compute}");
 }
+
+/// The descendants of `pid` (from /proc), deepest last.
+fn descendants(pid: u32) -> Vec<u32> {
+    let parent_of = |p: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        // pid (comm) state ppid …: comm may hold spaces, so read after its closing parenthesis.
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let all: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        out.extend(all.iter().copied().filter(|c| parent_of(*c) == Some(p)));
+        i += 1;
+    }
+    out.remove(0);
+    out
+}
+
+/// The engine worker among the descendants of `pid`, waiting up to `secs` for one.
+fn worker_under(pid: u32, secs: u64) -> u32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let found = descendants(pid).into_iter().find(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == b"__engine-worker"))
+        });
+        if let Some(found) = found {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no engine worker under {pid}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The settings that keep a demo-model session short: one round, edits applied, no check.
+const SHORT: &[(&str, &str)] = &[
+    ("TANDEM_LOCAL__THREADS", "2"),
+    ("TANDEM_UI__APPROVAL", "auto"),
+    ("TANDEM_AGENT__MAX_ROUNDS", "1"),
+    ("TANDEM_AGENT__MAX_STEP_ATTEMPTS", "2"),
+    ("TANDEM_AGENT__VERIFY", "none"),
+    ("TANDEM_LOCAL__MAX_TOKENS", "200"),
+];
+
+#[test]
+fn exec_json_survives_its_worker_killed_mid_generation_and_says_so() {
+    use std::io::BufRead;
+    let (model, _model_lock) = require_model!();
+    let b = Sandbox::new();
+    std::fs::write(b.ws().join("notes.md"), "# Notes\n").unwrap();
+    let mut command = b.tandem(&[
+        "--offline",
+        "exec",
+        "--json",
+        "Add a line saying hello to notes.md",
+    ]);
+    command
+        .env("TANDEM_MODEL", &model)
+        .envs(SHORT.iter().copied())
+        .stdout(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    // Killed once the executor's reply streams.
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        seen.push(event.clone());
+        if event["type"] == "text" {
+            kill(worker_under(child.id(), 10));
+            break;
+        }
+    }
+    for line in lines {
+        seen.push(serde_json::from_str(&line.unwrap()).unwrap());
+    }
+    let status = child.wait().unwrap();
+    let failed = seen
+        .iter()
+        .find(|e| e["type"] == "provider_failed")
+        .unwrap_or_else(|| panic!("no provider_failed event: {seen:#?}"));
+    assert_eq!(failed["provider"], "local");
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("worker process died") && error.contains("SIGKILL"),
+        "{error}"
+    );
+    // The session went on: a later request ran on a fresh worker, and the session finished.
+    let after: Vec<&serde_json::Value> = seen
+        .iter()
+        .skip_while(|e| e["type"] != "provider_failed")
+        .collect();
+    assert!(
+        after.iter().any(|e| e["type"] == "usage"),
+        "a request after the crash: {after:#?}"
+    );
+    assert_eq!(
+        seen.last().unwrap()["type"],
+        "session_finished",
+        "{seen:#?}"
+    );
+    assert!(
+        status.code().is_some(),
+        "tandem itself was not killed: {status}"
+    );
+}
+
+#[test]
+fn the_ui_survives_its_worker_killed_mid_generation_and_the_next_turn_works() {
+    use super::tui::{Session, capture, new_session, send_keys, tmux, tmux_available, wait_for};
+    if !tmux_available() {
+        return;
+    }
+    let (model, _model_lock) = require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::write(ws.join("notes.md"), "# Notes\n").unwrap();
+    let name = format!("tandem-worker-{}", std::process::id());
+    let _session = Session(name.clone());
+    let env: Vec<String> = SHORT.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let command = format!(
+        "env -i PATH=\"$PATH\" TERM=xterm-256color HOME={d}/home TANDEM_CONFIG_DIR={d}/config TANDEM_DATA_DIR={d}/data TANDEM_STATE_DIR={d}/state TANDEM_CACHE_DIR={d}/cache {env} {bin} -C {ws} --offline --model {model}; echo TANDEM-EXITED-$?; sleep 30",
+        d = dir.path().display(),
+        env = env.join(" "),
+        bin = env!("CARGO_BIN_EXE_tandem"),
+        ws = ws.display(),
+        model = model.display(),
+    );
+    new_session(&name, 110, 32, &command);
+    wait_for(&name, "Enter sends", 20);
+    let pane = tmux(&name, &["display", "-p", "-t", &name, "#{pane_pid}"]);
+    let pane: u32 = String::from_utf8_lossy(&pane.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    send_keys(&name, &["-l", "Add a line saying hello to notes.md"]);
+    send_keys(&name, &["Enter"]);
+    // Killed while the turn runs: the executor's request is in flight from the start (a repository this small
+    // is planned without a model call), in its prefill or its reply.
+    let first = worker_under(pane, 20);
+    wait_for(&name, "working", 10);
+    kill(first);
+    let screen = wait_for(&name, "worker process died", 30);
+    assert!(screen.contains("killed by signal 9"), "{screen}");
+    wait_for(&name, "Done", 60);
+
+    // The next turn runs on a fresh worker.
+    send_keys(&name, &["-l", "Add a line saying bye to notes.md"]);
+    send_keys(&name, &["Enter"]);
+    let second = worker_under(pane, 20);
+    assert_ne!(second, first);
+    // The turn ends: the composer is idle again and the transcript's last note is the turn's outcome.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let screen = loop {
+        let screen = capture(&name);
+        if screen.contains("Enter sends") && !screen.contains("working") {
+            break screen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second turn did not finish:\n{screen}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let last = screen
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("│• "))
+        .unwrap_or_default();
+    assert!(last.starts_with("Done"), "{last}\n{screen}");
+    let screen = capture(&name);
+    assert!(!screen.contains("TANDEM-EXITED"), "{screen}");
+}

@@ -317,36 +317,35 @@ impl Worker {
                     let _ = events.send(GenEvent::Failed(self.death("during a generation")));
                     return false;
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    if !cancel.is_cancelled() {
-                        continue;
-                    }
-                    match cancelled_at {
-                        None => {
-                            cancelled_at = Some(Instant::now());
-                            if self.send(&ToWorker::Cancel { id }).is_err() {
-                                let _ = events
-                                    .send(GenEvent::Failed(self.death("as it was cancelled")));
-                                return false;
-                            }
-                        }
-                        Some(at) if at.elapsed() > CANCEL_GRACE => {
-                            tracing::warn!(
-                                pid = self.child.id(),
-                                "the engine worker did not stop a cancelled generation in {} s; killed",
-                                CANCEL_GRACE.as_secs()
-                            );
-                            self.kill();
-                            let _ = events.send(GenEvent::Done {
-                                finish: FinishReason::Cancelled,
-                                stats: GenStats::default(),
-                                alternatives: Vec::new(),
-                            });
-                            return false;
-                        }
-                        Some(_) => {}
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            // Checked after every message too: a fast stream never leaves the channel idle for a timeout.
+            if !cancel.is_cancelled() {
+                continue;
+            }
+            match cancelled_at {
+                None => {
+                    cancelled_at = Some(Instant::now());
+                    if self.send(&ToWorker::Cancel { id }).is_err() {
+                        let _ = events.send(GenEvent::Failed(self.death("as it was cancelled")));
+                        return false;
                     }
                 }
+                Some(at) if at.elapsed() > CANCEL_GRACE => {
+                    tracing::warn!(
+                        pid = self.child.id(),
+                        "the engine worker did not stop a cancelled generation in {} s; killed",
+                        CANCEL_GRACE.as_secs()
+                    );
+                    self.kill();
+                    let _ = events.send(GenEvent::Done {
+                        finish: FinishReason::Cancelled,
+                        stats: GenStats::default(),
+                        alternatives: Vec::new(),
+                    });
+                    return false;
+                }
+                Some(_) => {}
             }
         }
     }
