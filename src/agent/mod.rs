@@ -1,5 +1,6 @@
 //! The agent: plan → execute steps → verify → re-plan, with approvals, checkpoints and a transcript.
 
+pub mod check;
 pub mod checkpoint;
 pub mod conversation;
 pub mod events;

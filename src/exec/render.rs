@@ -225,10 +225,14 @@ impl Renderer {
                 passed,
                 exit_code,
                 output,
+                verified,
+                ..
             } => {
                 self.verify = Some((command.clone(), *passed));
                 if *passed {
-                    Some("  ✓ passed".into())
+                    Some(format!("  ✓ {verified}"))
+                } else if !verified.is_empty() {
+                    Some(format!("  ✗ {verified}"))
                 } else {
                     let tail: Vec<&str> = output.lines().rev().take(8).collect();
                     let tail: Vec<&str> = tail.into_iter().rev().collect();
@@ -293,6 +297,9 @@ impl Renderer {
             let _ = writeln!(out, "Changed: {}", s.changed_files.join(", "));
         }
         match &self.verify {
+            _ if !s.verified.is_empty() => {
+                let _ = writeln!(out, "Verify: {}", s.verified);
+            }
             Some((cmd, true)) => {
                 let _ = writeln!(out, "Verify: `{cmd}` passed");
             }

@@ -145,8 +145,12 @@ pub enum ApprovalDecision {
 pub struct Summary {
     /// Files changed (workspace-relative).
     pub changed_files: Vec<String>,
-    /// Whether the verify command passed (`None`: not run).
+    /// Whether the verify command passed (`None`: there was no check to run).
     pub verify_passed: Option<bool>,
+    /// What was verified, in words: the last check's result and where its command came from, or why there was
+    /// none.
+    #[serde(default)]
+    pub verified: String,
     /// USD spent in this session.
     pub usd: f64,
     /// USD saved by local execution.
@@ -319,12 +323,22 @@ pub enum EventMsg {
     VerifyFinished {
         /// The command.
         command: String,
-        /// Whether it passed.
+        /// Whether it passed: tests ran and none failed (a run of no test never passes).
         passed: bool,
         /// Its exit code.
         exit_code: Option<i32>,
         /// The end of its output.
         output: String,
+        /// What the run showed: the runner, tests passed and failed, and the verdict (`not_run` when no test
+        /// was executed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        report: Option<crate::agent::check::CheckReport>,
+        /// Where the command came from (the config, the task, the instructions, or detected).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<crate::agent::check::CheckSource>,
+        /// What was verified, in words (`3 tests passed (unittest)`, `no test was run …`).
+        #[serde(default)]
+        verified: String,
     },
     /// The planner is asked for a revised plan.
     Replanning {

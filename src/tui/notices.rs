@@ -45,8 +45,17 @@ pub fn notice(msg: &EventMsg) -> Option<String> {
         EventMsg::Undone { files, .. } => format!("undone: {}", files.join(", ")),
         EventMsg::VerifyStarted { command } => format!("verifying: {command}"),
         EventMsg::VerifyFinished {
-            passed, command, ..
-        } => format!("{command}: {}", if *passed { "passed" } else { "failed" }),
+            passed,
+            command,
+            verified,
+            ..
+        } => {
+            if verified.is_empty() {
+                format!("{command}: {}", if *passed { "passed" } else { "failed" })
+            } else {
+                verified.clone()
+            }
+        }
         EventMsg::Replanning { reason, .. } => format!("re-planning: {reason}"),
         EventMsg::CommandDecided {
             command,
@@ -58,10 +67,11 @@ pub fn notice(msg: &EventMsg) -> Option<String> {
         EventMsg::SessionFinished { outcome, summary } => format!(
             "{outcome:?}: {} file(s) changed{}",
             summary.changed_files.len(),
-            match summary.verify_passed {
-                Some(true) => ", verify passed",
-                Some(false) => ", verify failed",
-                None => "",
+            match (summary.verify_passed, summary.verified.is_empty()) {
+                (_, false) => format!("; {}", summary.verified),
+                (Some(true), true) => ", verify passed".into(),
+                (Some(false), true) => ", verify failed".into(),
+                (None, true) => String::new(),
             }
         ),
         _ => return None,

@@ -1,5 +1,6 @@
 mod agent;
 mod chains;
+mod check;
 mod cli;
 mod engine;
 mod escape;

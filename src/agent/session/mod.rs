@@ -24,7 +24,6 @@ use tokio::sync::watch;
 use super::checkpoint::Checkpoints;
 use super::events::EventSink;
 use super::transcript::{Resumed, checkpoints_dir, transcript_path};
-use super::verify::verify_command;
 use crate::config::AgentConfig;
 use crate::config::SandboxConfig;
 use crate::model::ChatRequest;
@@ -117,6 +116,8 @@ pub struct Session {
     pub(crate) history_summary: Option<String>,
     pub(crate) interrupted: bool,
     pub(crate) verify_passed: Option<bool>,
+    /// What the last check verified, in words (for the summary).
+    pub(crate) verified: Option<String>,
     /// The workspace changes (edits and commands) counted when the verify command last ran, and its failure
     /// report (`None`: it passed), so a check is not run again on an unchanged workspace.
     pub(crate) checked: Option<(u64, Option<String>)>,
@@ -170,6 +171,7 @@ impl Session {
             steps: resume.steps,
             interrupted: false,
             verify_passed: None,
+            verified: None,
             checked: None,
             check_tally: None,
             changes: 0,
@@ -397,38 +399,83 @@ impl Session {
         }
     }
 
-    /// Runs the verify command; `None` when there is none, `Some(Err(report))` when it fails.
+    /// Runs the check; `None` when there is none (none configured, named or found, or a detected one that ran
+    /// no test), `Some(Err(report))` when it fails or a named one ran no test.
     pub(crate) async fn verify(&mut self) -> Option<Result<(), String>> {
-        let command = verify_command(self.ws.root(), &self.cfg.agent.verify)?;
+        let Some(check) = crate::agent::check::choose(
+            self.ws.root(),
+            &self.cfg.agent.verify,
+            &self.cfg.task,
+            self.cfg.instructions.as_deref(),
+        ) else {
+            self.verified = Some(if matches!(self.cfg.agent.verify.trim(), "none" | "off") {
+                "no check (agent.verify = \"none\")".to_string()
+            } else {
+                "no check: none was named (config, task, AGENTS.md) and none was found in the project's files"
+                        .to_string()
+            });
+            return None;
+        };
+        let command = check.command.clone();
         self.emit(EventMsg::VerifyStarted {
             command: command.clone(),
         });
         // The verify command runs the model's code (tests), so it is confined like the model's commands.
         let timeout = std::time::Duration::from_secs(self.cfg.agent.verify_timeout_secs);
-        let (passed, exit_code, output) = match self.shell.run(&command, timeout).await {
+        let (success, exit_code, output) = match self.shell.run(&command, timeout).await {
             Ok(out) => (out.success(), out.exit_code, out.output),
             Err(e) => (false, None, format!("the verify command was {e}")),
         };
+        let report = crate::agent::check::CheckReport::read(&output, exit_code, success);
+        let verified = format!(
+            "`{command}` ({}): {}",
+            check.source.describe(),
+            report.describe()
+        );
         let tail = tail(&output, 4_000);
-        self.verify_passed = Some(passed);
-        self.check_tally = crate::agent::verify::tally(&output);
-
+        let not_run = report.verdict == crate::agent::check::Verdict::NotRun;
+        let passed = report.verdict == crate::agent::check::Verdict::Passed;
+        self.check_tally = report.tally();
         self.emit(EventMsg::VerifyFinished {
             command: command.clone(),
             passed,
             exit_code,
             output: tail.clone(),
+            report: Some(report.clone()),
+            source: Some(check.source),
+            verified: verified.clone(),
         });
+        if not_run && !check.source.named() {
+            // A guess that finds no test is no check: nothing was verified, and the summary says so.
+            self.emit(EventMsg::Warning {
+                message: format!(
+                    "nothing was verified: the detected check {verified}; name one with agent.verify or in the task"
+                ),
+            });
+            self.verify_passed = None;
+            self.verified = Some(format!("not verified: the detected check {verified}"));
+            self.checked = None;
+            return None;
+        }
+        self.verify_passed = Some(passed);
+        self.verified = Some(verified);
         let exit =
             exit_code.map_or_else(|| "no exit code".to_string(), |c| format!("exit code {c}"));
         let result = if passed {
             Ok(())
+        } else if not_run {
+            Err(format!(
+                "The check `{command}` ran no test ({exit}): {}. Its output ends with:\n{}",
+                report.describe(),
+                self::tail(&output, REPORT_CHARS)
+            ))
         } else {
             // The models get a shorter tail than the event, without the runtime's own stack frames: every
             // character is prefilled again on each later turn, and on a small local model a long test log
             // costs more time than it tells.
             Err(format!(
-                "The verify command `{command}` failed ({exit}). Its output ends with:\n{}",
+                "The verify command `{command}` failed ({exit}): {}. Its output ends with:\n{}",
+                report.describe(),
                 self::tail(
                     &crate::agent::verify::condense_report(&output),
                     REPORT_CHARS
@@ -450,6 +497,7 @@ impl Session {
         let summary = Summary {
             changed_files: self.changed.iter().cloned().collect(),
             verify_passed,
+            verified: self.verified.clone().unwrap_or_default(),
             usd: self.usd,
             saved_usd: self.saved,
             usage: self.usage,

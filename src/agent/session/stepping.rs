@@ -387,7 +387,10 @@ impl Session {
             && self.edits_applied > edits_at_start
             && self.cfg.agent.step_checks > 0
             && self.checked == Some((self.changes, None)))
-        .then(|| "the project's check passes after this step's edits".to_string())
+        .then(|| {
+            let what = self.verified.clone().unwrap_or_else(|| "the check".into());
+            format!("verified after this step's edits: {what}")
+        })
     }
 
     /// The text of the files `step` names, for its brief (each through the path policy, as `read_file` shows

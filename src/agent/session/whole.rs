@@ -618,10 +618,13 @@ impl Session {
                 *checks_left -= 1;
             }
             match self.check().await {
-                None | Some(Ok(())) => {
-                    return Some(Attempt::Done(format!(
-                        "{summary}; the project's check passes"
-                    )));
+                None => {
+                    let why = self.verified.clone().unwrap_or_else(|| "no check".into());
+                    return Some(Attempt::Done(format!("{summary}; not verified ({why})")));
+                }
+                Some(Ok(())) => {
+                    let what = self.verified.clone().unwrap_or_else(|| "the check".into());
+                    return Some(Attempt::Done(format!("{summary}; verified: {what}")));
                 }
                 Some(Err(report)) => {
                     answered += 1;

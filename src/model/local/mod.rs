@@ -1,4 +1,5 @@
-//! The local llama.cpp engine: one thread owns the model and context; requests stream tokens back.
+//! The local llama.cpp engine: one thread owns the model and context (in a worker process of its own unless
+//! [`EngineHost::InProcess`]); requests stream tokens back.
 
 mod gguf;
 mod hardware;
