@@ -27,6 +27,8 @@ pub struct LocalProvider {
     model: String,
     sampling: SamplingParams,
     activity: Arc<ActivityState>,
+    /// Seconds the load that succeeded took.
+    load_secs: std::sync::OnceLock<f64>,
 }
 
 /// What the local model is doing now, for progress lines.
@@ -109,6 +111,7 @@ impl LocalProvider {
             model,
             sampling,
             activity: Arc::default(),
+            load_secs: std::sync::OnceLock::new(),
         }
     }
 
@@ -121,7 +124,13 @@ impl LocalProvider {
             model,
             sampling,
             activity: Arc::default(),
+            load_secs: std::sync::OnceLock::new(),
         }
+    }
+
+    /// How long the model's load took, once it is loaded (a failed load is retried by the next request).
+    pub fn loaded_in(&self) -> Option<f64> {
+        self.load_secs.get().copied()
     }
 
     /// What the local model is doing now.
@@ -139,12 +148,15 @@ impl LocalProvider {
                     let config = self.config.clone().ok_or_else(|| {
                         ProviderError::LocalModelUnavailable("not configured".into())
                     })?;
+                    let started = std::time::Instant::now();
                     let loaded = tokio::task::spawn_blocking(move || LocalEngine::load(config))
                         .await
                         .map_err(|e| ProviderError::LocalModelUnavailable(e.to_string()))?;
-                    loaded
+                    let engine = loaded
                         .map(Arc::new)
-                        .map_err(|e| ProviderError::LocalModelUnavailable(e.to_string()))
+                        .map_err(|e| ProviderError::LocalModelUnavailable(e.to_string()))?;
+                    let _ = self.load_secs.set(started.elapsed().as_secs_f64());
+                    Ok(engine)
                 })
                 .await?;
         Ok(engine.clone())

@@ -166,6 +166,11 @@ impl App {
         self.status.set_model(model);
     }
 
+    /// The local model's state.
+    pub fn model(&self) -> &ModelState {
+        self.status.model()
+    }
+
     /// Session $ spent and saved.
     pub fn spend(&self) -> (f64, f64) {
         self.status.spend()
@@ -239,7 +244,10 @@ impl App {
                 }
             }
             EventMsg::ProviderFailed { provider, error } => {
-                self.push_warning(format!("{provider} failed: {error}"));
+                // The toast goes; the transcript keeps what happened.
+                let text = format!("{provider} failed: {error}");
+                self.transcript.push(Entry::Warning(text.clone()));
+                self.push_warning(text);
             }
             EventMsg::Warning { message } => self.push_warning(message.clone()),
             EventMsg::Error { message } => self.error(message.clone()),

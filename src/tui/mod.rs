@@ -257,13 +257,19 @@ async fn event_loop(
                     app.plan_made(task.clone(), plan.clone());
                 }
                 app.event(&event.msg);
+                // A load that failed is retried by the next request: once one succeeds, the bar says so.
+                if matches!(app.model(), ModelState::Failed(_))
+                    && let Some(secs) = rt.launcher.local().loaded_in()
+                {
+                    app.set_model(ModelState::Ready(secs));
+                }
                 dirty = true;
             }
             Some(note) = notes.recv() => {
                 match note {
                     Note::ModelLoaded(Ok(secs)) => app.set_model(ModelState::Ready(secs)),
                     Note::ModelLoaded(Err(e)) => {
-                        app.error(format!("the local model is unavailable: {e}"));
+                        app.error(e.clone());
                         app.set_model(ModelState::Failed(e));
                     }
                     Note::SessionDone => {

@@ -293,6 +293,16 @@ fn error() {
 }
 
 #[test]
+fn a_provider_failure_stays_in_the_transcript_after_its_toast() {
+    let mut a = app();
+    a.event(&EventMsg::ProviderFailed {
+        provider: "local".into(),
+        error: "local engine: the local engine's worker process died during a generation (killed by signal 9 (SIGKILL))".into(),
+    });
+    insta::assert_snapshot!(draw(&a));
+}
+
+#[test]
 fn help_and_larger_terminals() {
     let mut a = app();
     a.key(key(KeyCode::Char('?')));

@@ -31,6 +31,8 @@ pub enum Entry {
     Info(String),
     /// An error.
     Error(String),
+    /// Something went wrong and the session went on (a provider failed and the request moved on).
+    Warning(String),
 }
 
 /// The transcript's entries and scroll position.
@@ -213,6 +215,13 @@ impl Transcript {
                         ));
                     }
                 }
+                Entry::Warning(text) => lines.push((
+                    Line::from(Span::styled(
+                        format!("⚠ {text}"),
+                        Style::default().fg(theme.warning),
+                    )),
+                    2,
+                )),
                 Entry::Error(text) => lines.push((
                     Line::from(Span::styled(
                         format!("✗ {text}"),

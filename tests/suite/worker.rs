@@ -164,6 +164,46 @@ fn a_model_that_makes_llama_cpp_abort_while_loading_is_an_error_naming_the_file(
     assert_eq!(core_files(dir.path()), Vec::<PathBuf>::new());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_whose_worker_dies_is_an_error_and_the_next_request_loads_again() {
+    use std::os::unix::fs::PermissionsExt;
+    let (model, _model_lock) = require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    // A worker that is killed while it loads the first time, and is the real one after that.
+    let mark = dir.path().join("started-once");
+    let script = dir.path().join("worker.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ ! -e {mark} ]; then : > {mark}; kill -9 $$; fi\nexec {bin} \"$@\"\n",
+            mark = mark.display(),
+            bin = env!("CARGO_BIN_EXE_tandem"),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut config = engine_config(&model);
+    config.host = tandem::model::local::EngineHost::Process(Some(script));
+    let provider = tandem::model::local_provider::LocalProvider::lazy(
+        config,
+        tandem::model::local::SamplingParams::greedy(),
+    );
+
+    let err = provider.engine().await.err().expect("the first load fails");
+    let text = err.to_string();
+    assert!(
+        text.contains("died while loading") && text.contains("SIGKILL"),
+        "{text}"
+    );
+    assert_eq!(provider.loaded_in(), None);
+    let engine = provider
+        .engine()
+        .await
+        .expect("the next request loads again");
+    assert!(engine.worker_pid().is_some());
+    assert!(provider.loaded_in().is_some());
+}
+
 #[test]
 fn exec_on_a_model_that_aborts_llama_cpp_exits_3_naming_the_file() {
     let (model, _model_lock) = require_model!();
@@ -351,15 +391,30 @@ fn the_ui_survives_its_worker_killed_mid_generation_and_the_next_turn_works() {
         .trim()
         .parse()
         .unwrap();
-    send_keys(&name, &["-l", "Add a line saying hello to notes.md"]);
-    send_keys(&name, &["Enter"]);
     // Killed while the turn runs: the executor's request is in flight from the start (a repository this small
     // is planned without a model call), in its prefill or its reply.
+    // The model loads in the background as the UI opens; the kill is meant for a generation, not that load
+    // (a load whose worker dies is tested above).
+    wait_for(&name, "model ready", 60);
     let first = worker_under(pane, 20);
+    send_keys(&name, &["-l", "Add a line saying hello to notes.md"]);
+    send_keys(&name, &["Enter"]);
     wait_for(&name, "working", 10);
     kill(first);
-    let screen = wait_for(&name, "worker process died", 30);
-    assert!(screen.contains("killed by signal 9"), "{screen}");
+    // Said in the transcript (the toast above it is cut to one line), wherever the line wraps.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let screen = capture(&name);
+        let text = flat(&screen);
+        if text.contains("worker process died") && text.contains("killed by signal 9 (SIGKILL") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker's death is not on screen:\n{screen}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     wait_for(&name, "Done", 60);
 
     // The next turn runs on a fresh worker.
@@ -388,4 +443,13 @@ fn the_ui_survives_its_worker_killed_mid_generation_and_the_next_turn_works() {
     assert!(last.starts_with("Done"), "{last}\n{screen}");
     let screen = capture(&name);
     assert!(!screen.contains("TANDEM-EXITED"), "{screen}");
+}
+
+/// The transcript's text with the frame and the wrapping taken out, so a phrase split across lines is found.
+fn flat(screen: &str) -> String {
+    screen
+        .split(|c: char| c.is_whitespace() || "│┌┐└┘─".contains(c))
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

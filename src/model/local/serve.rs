@@ -26,8 +26,10 @@ pub fn serve_stdio() -> ExitCode {
     let out: Out = Arc::new(Mutex::new(std::io::BufWriter::new(unsafe {
         std::fs::File::from_raw_fd(proto)
     })));
+    // Warnings and errors only unless RUST_LOG says otherwise: the tail of stderr that a death report quotes
+    // should be what went wrong (and llama.cpp's own prints, such as a GGML_ASSERT), not the load's chatter.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
