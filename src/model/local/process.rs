@@ -52,11 +52,11 @@ pub(super) fn run(
     program: PathBuf,
     jobs: Receiver<Job>,
     ready: Sender<Result<ModelInfo, EngineError>>,
-    pid: &AtomicU32,
+    pid: &Arc<AtomicU32>,
 ) {
     let mut live = match Worker::start(&config, &program) {
-        Ok((worker, info)) => {
-            pid.store(worker.child.id(), Ordering::SeqCst);
+        Ok((mut worker, info)) => {
+            worker.publish(pid);
             if ready.send(Ok(info)).is_err() {
                 return;
             }
@@ -71,8 +71,8 @@ pub(super) fn run(
         let mut worker = match live.take() {
             Some(worker) => worker,
             None => match Worker::start(&config, &program) {
-                Ok((worker, info)) => {
-                    pid.store(worker.child.id(), Ordering::SeqCst);
+                Ok((mut worker, info)) => {
+                    worker.publish(pid);
                     tracing::info!(
                         pid = worker.child.id(),
                         load_ms = info.load_time.as_millis() as u64,
@@ -88,8 +88,6 @@ pub(super) fn run(
         };
         if worker.serve(job) {
             live = Some(worker);
-        } else {
-            pid.store(0, Ordering::SeqCst);
         }
     }
 }
@@ -127,6 +125,9 @@ struct Worker {
     stderr: Arc<Mutex<VecDeque<String>>>,
     stderr_reader: Option<JoinHandle<()>>,
     next_id: u64,
+    /// Where the engine publishes this worker's id; cleared as soon as the worker is known dead, before the
+    /// job in flight hears of it.
+    published: Option<Arc<AtomicU32>>,
 }
 
 impl Worker {
@@ -166,6 +167,7 @@ impl Worker {
             stderr: tail,
             stderr_reader: Some(stderr_reader),
             next_id: 1,
+            published: None,
         };
         let loading = format!("while loading {}", config.model_path.display());
         if worker
@@ -193,6 +195,19 @@ impl Worker {
                 )))
             }
             Ok(Incoming::Closed) | Err(_) => Err(worker.death(&loading)),
+        }
+    }
+
+    /// Publishes this worker's id in `pid` (until it dies).
+    fn publish(&mut self, pid: &Arc<AtomicU32>) {
+        pid.store(self.child.id(), Ordering::SeqCst);
+        self.published = Some(pid.clone());
+    }
+
+    /// Takes back the published id: the worker is dead or being killed.
+    fn unpublish(&mut self) {
+        if let Some(pid) = self.published.take() {
+            pid.store(0, Ordering::SeqCst);
         }
     }
 
@@ -362,6 +377,7 @@ impl Worker {
 
     /// The error for a worker whose output closed: how it ended and its last lines on stderr.
     fn death(&mut self, during: &str) -> EngineError {
+        self.unpublish();
         self.input = None;
         let status = wait_at_most(&mut self.child, Duration::from_secs(2));
         if let Some(reader) = self.stderr_reader.take() {
@@ -385,6 +401,7 @@ impl Worker {
     }
 
     fn kill(&mut self) {
+        self.unpublish();
         self.input = None;
         let _ = self.child.kill();
         let _ = self.child.wait();
