@@ -49,6 +49,37 @@ pub struct CheckCommand {
     pub source: CheckSource,
 }
 
+/// The files a check command runs by name (`python3 test_wc.py`, `node test.js`): its words that look like
+/// source files, relative to the workspace.
+pub fn files_run(command: &str) -> Vec<String> {
+    command
+        .split(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | '|'))
+        .map(|w| w.trim_matches(|c| matches!(c, '"' | '\'' | '`')))
+        .filter(|w| !w.starts_with('-') && !w.contains('='))
+        .filter(|w| {
+            std::path::Path::new(w)
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| {
+                    matches!(
+                        e,
+                        "py" | "js"
+                            | "mjs"
+                            | "cjs"
+                            | "ts"
+                            | "rb"
+                            | "sh"
+                            | "go"
+                            | "rs"
+                            | "php"
+                            | "pl"
+                    )
+                })
+        })
+        .map(|w| w.trim_start_matches("./").to_string())
+        .collect()
+}
+
 /// The check for a session: `configured` (`agent.verify`: empty = find one, `none`/`off` = no check), else a
 /// test command the task names, else one the instructions name, else one detected from the files.
 pub fn choose(
@@ -340,6 +371,18 @@ mod tests {
 
     fn read(output: &str, code: i32) -> CheckReport {
         CheckReport::read(output, Some(code), code == 0)
+    }
+
+    #[test]
+    fn the_files_a_check_runs_by_name_are_its_source_words() {
+        assert_eq!(files_run("python3 test_wc.py"), ["test_wc.py"]);
+        assert_eq!(
+            files_run("cd app && node ./spec/run.js --verbose && python3 -m unittest"),
+            ["spec/run.js"]
+        );
+        assert_eq!(files_run("'./check.sh' x.txt"), ["check.sh"]);
+        assert!(files_run("cargo test -- --include-ignored").is_empty());
+        assert!(files_run("PYTHONPATH=src.py pytest -q").is_empty());
     }
 
     #[test]

@@ -312,6 +312,7 @@ mod tests {
                 goal: "g".into(),
                 files: vec![],
                 done_when: "d".into(),
+                changes_tests: false,
             }],
         };
         let events = vec![
@@ -397,6 +398,7 @@ mod tests {
                 goal: "fix add".into(),
                 files: vec!["a.py".into()],
                 done_when: "d".into(),
+                changes_tests: false,
             }],
         };
         let events = vec![

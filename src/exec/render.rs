@@ -154,6 +154,9 @@ impl Renderer {
                 let mut s = format!("plan (round {round}): {}", plan.summary);
                 for step in &plan.steps {
                     let _ = write!(s, "\n  {}. {}", step.id, step.goal);
+                    if step.changes_tests {
+                        s.push_str(" (may change existing tests)");
+                    }
                 }
                 Some(s)
             }

@@ -24,6 +24,9 @@ pub struct Step {
     pub files: Vec<String>,
     /// How to tell the step is done.
     pub done_when: String,
+    /// Whether the step may change existing tests (the planner decides; a person may change it in the plan).
+    #[serde(default)]
+    pub changes_tests: bool,
 }
 
 /// Why a model reply is not a usable plan.
@@ -58,9 +61,10 @@ impl Plan {
                                 "maxItems": 8,
                                 "items": { "type": "string", "minLength": 1, "maxLength": 200 }
                             },
-                            "done_when": { "type": "string", "minLength": 1, "maxLength": 300, "x-non-blank": true }
+                            "done_when": { "type": "string", "minLength": 1, "maxLength": 300, "x-non-blank": true },
+                            "changes_tests": { "type": "boolean" }
                         },
-                        "required": ["id", "goal", "files", "done_when"],
+                        "required": ["id", "goal", "files", "done_when", "changes_tests"],
                         "additionalProperties": false
                     }
                 }
@@ -107,6 +111,7 @@ impl Plan {
                     goal: goal.clone(),
                     files: Vec::new(),
                     done_when: String::new(),
+                    changes_tests: false,
                 },
                 serde_json::Value::Object(o) => {
                     let goal = ["goal", "title", "description", "task"]
@@ -132,6 +137,7 @@ impl Plan {
                         goal,
                         files,
                         done_when: text_of(o.get("done_when")),
+                        changes_tests: flag(o.get("changes_tests")),
                     }
                 }
                 _ => return Err(PlanError::Invalid(format!("step {n} is not an object"))),
@@ -167,8 +173,22 @@ impl Plan {
                 out.push_str(&format!("   - files: {}\n", files.join(", ")));
             }
             out.push_str(&format!("   - done when: {}\n", step.done_when.trim()));
+            if step.changes_tests {
+                out.push_str("   - may change existing tests\n");
+            }
         }
         out
+    }
+}
+
+/// A yes/no field: `true`, or the text "true"/"yes"; anything else (missing included) is no.
+fn flag(v: Option<&serde_json::Value>) -> bool {
+    match v {
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::String(s)) => {
+            matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "yes")
+        }
+        _ => false,
     }
 }
 
@@ -211,6 +231,32 @@ fn strip_fence(s: &str) -> &str {
 mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
+
+    #[test]
+    fn whether_a_step_changes_tests_is_read_kept_and_shown() {
+        let plan = Plan::parse(
+            r#"{"summary":"s","steps":[{"goal":"a","changes_tests":true},{"goal":"b","changes_tests":"no"},{"goal":"c"}]}"#,
+        )
+        .unwrap();
+        let flags: Vec<bool> = plan.steps.iter().map(|s| s.changes_tests).collect();
+        assert_eq!(flags, vec![true, false, false]);
+        assert!(
+            plan.to_markdown().contains(
+                "1. **a**\n   - done when: the goal is met\n   - may change existing tests"
+            )
+        );
+        // A plan saved before the field existed still loads, its steps leaving tests alone.
+        let old: Plan = serde_json::from_str(
+            r#"{"summary":"s","steps":[{"id":1,"goal":"g","files":[],"done_when":"d"}]}"#,
+        )
+        .unwrap();
+        assert!(!old.steps[0].changes_tests);
+        let schema = Plan::json_schema();
+        assert_eq!(
+            schema["properties"]["steps"]["items"]["properties"]["changes_tests"]["type"],
+            "boolean"
+        );
+    }
 
     #[test]
     fn parses_and_renumbers() {
@@ -266,12 +312,14 @@ mod tests {
                         goal: "Add the flag".into(),
                         files: vec!["cli.rs".into()],
                         done_when: "the goal is met".into(),
+                        changes_tests: false,
                     },
                     Step {
                         id: 2,
                         goal: "Test it".into(),
                         files: vec![],
                         done_when: "cargo test passes".into(),
+                        changes_tests: false,
                     },
                 ],
             }

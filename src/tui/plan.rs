@@ -82,6 +82,12 @@ impl PlanView {
                 Span::styled(s.goal.clone(), Style::default().fg(theme.fg)),
             ]);
             lines.extend(fit::wrap_hanging(head, width, indent));
+            if s.changes_tests {
+                lines.push(Line::from(Span::styled(
+                    fit::truncate("    may change existing tests", width),
+                    Style::default().fg(theme.warning),
+                )));
+            }
             if !by.is_empty() {
                 lines.push(Line::from(Span::styled(
                     fit::truncate(&format!("    by {by}"), width),

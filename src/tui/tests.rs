@@ -58,13 +58,17 @@ fn plan() -> Plan {
         goal: goal.into(),
         files: vec!["todo.py".into()],
         done_when: "tests pass".into(),
+        changes_tests: false,
     };
     Plan {
         summary: "Add a --done flag".into(),
         steps: vec![
             step(1, "Parse --done in main()"),
             step(2, "Mark the item done in the store"),
-            step(3, "Test it"),
+            Step {
+                changes_tests: true,
+                ..step(3, "Test it")
+            },
         ],
     }
 }

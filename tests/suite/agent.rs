@@ -2325,3 +2325,88 @@ async fn a_reply_that_pastes_the_test_into_the_code_is_refused() {
         FIXED_CALC
     );
 }
+
+#[tokio::test]
+async fn whether_a_step_may_change_tests_is_the_plan_s_decision_not_the_task_s_words() {
+    // The task's words ask for a test change, but the plan's step leaves tests alone: the edit to the test is
+    // refused with the reason, and the model fixes the code instead.
+    let (_dir, ws) = fixture();
+    let weakened = TEST_CALC.replace("calc.add(2, 3), 5", "calc.add(2, 3), -1");
+    let server = MockServer::start();
+    server.push([
+        tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+        tool(
+            "write_file",
+            json!({"path": "test_calc.py", "content": weakened}),
+        ),
+        tool(
+            "edit",
+            json!({"path": "calc.py", "search": "return a - b", "replace": "return a + b"}),
+        ),
+        tool("step_done", json!({"summary": "add() adds"})),
+    ]);
+    let (outcome, events) = run(
+        config(
+            "t1",
+            "Change the test or the code, whichever, so the tests pass",
+            agent(),
+        ),
+        &ws,
+        router(("openai", &server), ("openai", &server)),
+        |_| None,
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done, "{:?}", kinds(&events));
+    assert_eq!(
+        std::fs::read_to_string(ws.root().join("test_calc.py")).unwrap(),
+        TEST_CALC
+    );
+    let refused = events
+        .iter()
+        .find_map(|e| match &e.msg {
+            EventMsg::EditRejected { path, reason, .. } if path == "test_calc.py" => {
+                Some(reason.clone())
+            }
+            _ => None,
+        })
+        .expect("the test edit is refused");
+    assert!(refused.contains("changes_tests is false"), "{refused}");
+    // The model was told why, in its tool result.
+    let told = server.requests()[2].json().to_string();
+    assert!(told.contains("leaves existing tests as they are"), "{told}");
+
+    // A plan whose step changes tests lets the same edit through, whatever the task says.
+    let (_dir, ws) = fixture();
+    let mut open = plan(&[("Update the add test", &["test_calc.py"])]);
+    open["steps"][0]["changes_tests"] = json!(true);
+    let renamed = TEST_CALC.replace("def test_add", "def test_addition");
+    let server = MockServer::start();
+    server.push([
+        tool("submit_plan", open),
+        tool(
+            "write_file",
+            json!({"path": "test_calc.py", "content": renamed}),
+        ),
+        tool("step_done", json!({"summary": "renamed"})),
+    ]);
+    let mut cfg = config("t2", "Tidy up", agent());
+    cfg.agent.verify = "none".into();
+    let (outcome, events) = run(
+        cfg,
+        &ws,
+        router(("openai", &server), ("openai", &server)),
+        |_| None,
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done, "{:?}", kinds(&events));
+    assert_eq!(
+        std::fs::read_to_string(ws.root().join("test_calc.py")).unwrap(),
+        renamed
+    );
+    assert!(plans(&events)[0].steps[0].changes_tests);
+    assert!(
+        plans(&events)[0]
+            .to_markdown()
+            .contains("may change existing tests")
+    );
+}

@@ -33,6 +33,19 @@ impl Session {
             self.cfg.agent.approval == ApprovalPolicy::PerHunk && old.is_some() && hunks.len() > 1;
         let guarded = self.ws.needs_approval(&path);
         let decision = match self.cfg.agent.approval {
+            // Whether tests may change is the plan's decision, not the model's nor its reviewer's mood.
+            _ if old.is_some() && !self.tests_open && self.is_test_file(&path) => self
+                .decided_by_policy(
+                    edit,
+                    ApprovalDecision::Reject {
+                        reason: Some(format!(
+                            "{path} is a test, and this step of the plan leaves existing tests as they are \
+                             (changes_tests is false): change the code so the test passes; a new test file may \
+                             be written"
+                        )),
+                    },
+                    "plan: tests are left as they are",
+                ),
             ApprovalPolicy::Auto if guarded.is_some() => self.decided_by_policy(
                 edit,
                 ApprovalDecision::Reject {
@@ -139,6 +152,24 @@ impl Session {
             false,
             format!("the edit of {path} was not applied: {reason}"),
         )
+    }
+
+    /// Whether `path` is a test: by the usual naming conventions, or a file the check command runs.
+    pub(crate) fn is_test_file(&self, path: &str) -> bool {
+        if super::whole::is_test_path(path) {
+            return true;
+        }
+        let Some(check) = crate::agent::check::choose(
+            self.ws.root(),
+            &self.cfg.agent.verify,
+            &self.cfg.task,
+            self.cfg.instructions.as_deref(),
+        ) else {
+            return false;
+        };
+        crate::agent::check::files_run(&check.command)
+            .iter()
+            .any(|f| f == path.trim_start_matches("./"))
     }
 
     fn decided_by_policy(

@@ -106,6 +106,8 @@ pub struct Session {
     pub(crate) pending_saved: Vec<(Option<i64>, f64)>,
     /// Edits applied so far (a step that applies none changed nothing).
     pub(crate) edits_applied: u64,
+    /// Whether the step running now may change existing tests (its plan says so).
+    pub(crate) tests_open: bool,
     /// A step hit an error no retry can mend (a refused API key): the session ends as failed.
     pub(crate) stopped: bool,
     pub(crate) plan: Option<Plan>,
@@ -166,6 +168,7 @@ impl Session {
             stopped: false,
             pending_saved: Vec::new(),
             edits_applied: 0,
+            tests_open: false,
             plan: resume.plan,
             round: resume.round,
             steps: resume.steps,

@@ -12,8 +12,7 @@ pub const OVERVIEW_BUDGET: usize = 12_000;
 
 /// The plan's shape in words, for the message that asks for it as JSON (an example would be copied by small
 /// models).
-const PLAN_SHAPE: &str =
-    "a one-line `summary` and `steps`, each with `id`, `goal`, `files` and `done_when`";
+const PLAN_SHAPE: &str = "a one-line `summary` and `steps`, each with `id`, `goal`, `files`, `done_when` and `changes_tests`";
 
 /// What a planner told to stop looking does next.
 const PLAN_NOW: &str = "Call submit_plan now with the plan, naming the files each step changes.";
@@ -259,6 +258,9 @@ impl Session {
             goal: self.cfg.task.trim().to_string(),
             files,
             done_when: "The task is done and the project's check passes.".into(),
+            // No model decided that tests may change, so they may not (new test files may still be written);
+            // a step refused for it is re-planned by the model, which decides.
+            changes_tests: false,
         };
         // Only a step the whole-file request will take (local executor, within agent.whole_file_chars and one
         // reply): otherwise the planner's choice of files is worth its call.

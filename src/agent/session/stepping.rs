@@ -35,6 +35,7 @@ impl Session {
     pub(crate) async fn execute_step(&mut self, step: &Step) -> Result<(), Option<String>> {
         let attempts = self.cfg.agent.max_step_attempts;
         let mut last_failure: Option<String> = None;
+        self.tests_open = step.changes_tests;
         let escalate = self.router.can_escalate();
         for attempt in 1..=attempts + u32::from(escalate) {
             let escalated = attempt > attempts;

@@ -112,10 +112,10 @@ impl Session {
             .collect()
     }
 
-    /// Whether a whole-file reply may write `path`: tests are shown but may be written only when the task asks
-    /// for test changes (a small model told to make a check pass would otherwise often change the test).
+    /// Whether a whole-file reply may write `path`: tests are shown, and written only in a step whose plan
+    /// says it changes tests.
     fn may_write(&self, path: &str) -> bool {
-        !is_test_path(path) || asks_for_tests(&self.cfg.task)
+        self.tests_open || !self.is_test_file(path)
     }
 
     /// Text files a failing check's `report` names that `shown` does not hold, through the read path policy,
@@ -958,20 +958,6 @@ fn text_chars(files: &[(String, Option<String>)]) -> usize {
         .sum()
 }
 
-/// Whether a task asks for tests to be written or changed ("add a test", "update the tests"), not only for
-/// them to pass.
-fn asks_for_tests(task: &str) -> bool {
-    static ASKS: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
-    ASKS.get_or_init(|| {
-        regex::Regex::new(
-            r"(?i)\b(add|write|update|change|edit|extend|create|rename|adjust|cover)\b[\w\s,'`-]{0,40}\btests?\b",
-        )
-        .ok()
-    })
-    .as_ref()
-    .is_some_and(|re| re.is_match(task))
-}
-
 /// Most paths taken from one text by [`mentioned_paths`].
 const MENTIONED_MAX: usize = 8;
 
@@ -1177,26 +1163,6 @@ mod tests {
             "attest.py",
         ] {
             assert!(!is_test_path(p), "{p}");
-        }
-    }
-
-    #[test]
-    fn only_a_task_that_asks_for_test_changes_opens_the_tests() {
-        for t in [
-            "Add a test for peek()",
-            "Write tests for the parser",
-            "Update the tests to the new name",
-            "Rename `a` to `b` in the code and the tests",
-        ] {
-            assert!(asks_for_tests(t), "{t}");
-        }
-        for t in [
-            "Make the failing test pass",
-            "Implement f so the tests pass",
-            "The tests in test_convert.py fail. Find the bug in convert.py and fix it so they pass.",
-            "Add a `--upper` flag to cli.js so `node test.js` passes",
-        ] {
-            assert!(!asks_for_tests(t), "{t}");
         }
     }
 
