@@ -2410,3 +2410,58 @@ async fn whether_a_step_may_change_tests_is_the_plan_s_decision_not_the_task_s_w
             .contains("may change existing tests")
     );
 }
+
+#[tokio::test]
+async fn a_whole_file_reply_cut_off_by_its_token_budget_writes_nothing() {
+    // Two files; the reply finishes calc.py, then its token budget runs out inside util.py.
+    let util = "def double(x):\n    return x * 2\n";
+    let mut cut: Vec<String> = format!(
+        "calc.py\n```python\n{FIXED_CALC}```\nutil.py\n```python\ndef double(x):\n    return"
+    )
+    .split_inclusive(' ')
+    .map(sse::openai::text)
+    .collect();
+    cut.push(sse::openai::finish("length"));
+    cut.push(sse::openai::usage(10, 0, 512));
+    cut.push(sse::openai::done());
+    let (outcome, events, requests) = scripted_local_with(
+        config("w-cut", "Fix add()", agent()),
+        vec![
+            tool(
+                "submit_plan",
+                plan(&[("Make add() add", &["calc.py", "util.py"])]),
+            ),
+            Reply::Sse(cut),
+            tool(
+                "edit",
+                json!({"path": "calc.py", "search": "return a - b", "replace": "return a + b"}),
+            ),
+            tool("step_done", json!({"summary": "add() adds"})),
+        ],
+        &[("util.py", util.to_string())],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done, "{:?}", kinds(&events));
+    // Nothing of the cut-off reply was proposed: the one edit is the tool loop's, which took the step over.
+    let proposed: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.msg {
+            EventMsg::EditProposed { edit } => Some(edit.path.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(proposed, ["calc.py"]);
+    assert!(
+        !offered(&requests[2].json()).is_empty(),
+        "the tools took over"
+    );
+    let EventMsg::ToolCall { tool, .. } = &events
+        .iter()
+        .find(|e| matches!(e.msg, EventMsg::ToolCall { step: Some(_), .. }))
+        .unwrap()
+        .msg
+    else {
+        unreachable!()
+    };
+    assert_eq!(tool, "edit");
+}

@@ -523,8 +523,17 @@ impl Session {
                     }
                 };
                 let failing = self.checked.as_ref().is_some_and(|(_, f)| f.is_some());
+                // A reply cut off by its token budget writes nothing, not even the files it finished.
+                let main_ended = response.finish != Some(crate::model::FinishReason::Length);
+                if !main_ended {
+                    tracing::info!(
+                        step = step.id,
+                        round,
+                        "a whole-file reply was cut off by its token budget; nothing of it is written"
+                    );
+                }
                 let mut order = candidates(
-                    &response.text,
+                    (&response.text, main_ended),
                     &response.alternatives,
                     &paths,
                     &before,
@@ -797,13 +806,14 @@ fn is_exception_line(line: &str) -> bool {
         && (rest.starts_with(':') || rest.starts_with('['))
 }
 
-/// The whole-file replies to try, in order, each with its files: the main reply, then those sampled beside it
-/// that change a file (relative to `before`) in a way no earlier one does. Replies that name no file are left
-/// out. When the check is known to fail (`failing`), a reply that leaves every file as it is goes only where no
+/// The whole-file replies to try, in order, each with its files: the main reply (with whether it ended, rather
+/// than being cut off by its token budget), then those sampled beside it that change a file (relative to
+/// `before`) in a way no earlier one does. Replies that name no file, and replies cut off before their end (an
+/// alternative is complete when its last line closes a block), are left out: none of their files is written. When the check is known to fail (`failing`), a reply that leaves every file as it is goes only where no
 /// reply changes one, and then alone; otherwise the main reply stays first whatever it does (its "nothing to
 /// change" is an answer).
 fn candidates(
-    main: &str,
+    (main, main_ended): (&str, bool),
     alternatives: &[String],
     paths: &[String],
     before: &[(String, Option<String>)],
@@ -815,6 +825,14 @@ fn candidates(
         .chain(alternatives.iter().map(String::as_str))
         .enumerate()
     {
+        let ended = if i == 0 {
+            main_ended
+        } else {
+            whole::closed(text)
+        };
+        if !ended {
+            continue;
+        }
         let mut files = whole::parse(text, paths);
         for file in &mut files {
             file.scope = scope;
@@ -1091,7 +1109,7 @@ mod tests {
         ];
         assert_eq!(
             texts(candidates(
-                &copy,
+                (&copy, true),
                 &alts,
                 &paths,
                 &before,
@@ -1104,7 +1122,7 @@ mod tests {
         // that also copies adds nothing.
         assert_eq!(
             texts(candidates(
-                &copy,
+                (&copy, true),
                 &[copy.clone(), two.clone()],
                 &paths,
                 &before,
@@ -1116,7 +1134,7 @@ mod tests {
         // Only copies under a failing check: the main one alone (the repeat rule takes it from there).
         assert_eq!(
             texts(candidates(
-                &copy,
+                (&copy, true),
                 std::slice::from_ref(&copy),
                 &paths,
                 &before,
@@ -1128,7 +1146,7 @@ mod tests {
         // A main reply that names no file gives way to one that does.
         assert_eq!(
             texts(candidates(
-                "prose",
+                ("prose", true),
                 std::slice::from_ref(&three),
                 &paths,
                 &before,
@@ -1137,7 +1155,31 @@ mod tests {
             )),
             vec![three]
         );
-        assert!(candidates("prose", &[], &paths, &before, true, whole::Scope::File).is_empty());
+        assert!(
+            candidates(
+                ("prose", true),
+                &[],
+                &paths,
+                &before,
+                true,
+                whole::Scope::File
+            )
+            .is_empty()
+        );
+        // Replies cut off before their end write nothing: a main reply stopped by its token budget, and an
+        // alternative whose last block is not closed, even where a file before the cut is whole.
+        let cut = format!("{two}b.py\n```\nunfinished =");
+        assert_eq!(
+            texts(candidates(
+                (&cut, false),
+                &[cut.clone(), three.clone()],
+                &["a.py".to_string(), "b.py".to_string()],
+                &before,
+                true,
+                whole::Scope::File
+            )),
+            vec![three]
+        );
     }
 
     #[test]
