@@ -1153,7 +1153,7 @@ mod tests {
                 true,
                 whole::Scope::File
             )),
-            vec![three]
+            vec![three.clone()]
         );
         assert!(
             candidates(
