@@ -94,11 +94,23 @@ pub fn engine_worker(
                     filter: filter.as_ptr().cast_mut(),
                 };
                 libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-                libc::prctl(
-                    libc::PR_SET_SECCOMP,
-                    libc::SECCOMP_MODE_FILTER,
+                // SPEC_ALLOW: a filter that only refuses AMX state is no reason for the kernel to force
+                // speculative-store-bypass mitigation on the process, which it does for seccomp on kernels
+                // booted with spec_store_bypass_disable=seccomp (the default before Linux 5.16) and which
+                // slows llama.cpp's kernels. Kernels older than 4.17 lack the flag: then the plain call.
+                let flagged = libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
                     &program as *const libc::sock_fprog,
                 );
+                if flagged != 0 {
+                    libc::prctl(
+                        libc::PR_SET_SECCOMP,
+                        libc::SECCOMP_MODE_FILTER,
+                        &program as *const libc::sock_fprog,
+                    );
+                }
             }
             Ok(())
         });

@@ -100,7 +100,29 @@ pub fn serve_stdio() -> ExitCode {
                 }
                 let (out, cancels) = (out.clone(), cancels.clone());
                 std::thread::spawn(move || {
-                    while let Some(event) = rx.blocking_recv() {
+                    // Text that arrived together (a draft's tokens, taken in one batch) goes as one message:
+                    // on a machine whose cores all run llama.cpp's threads, each message is a wake-up here and
+                    // two in the session, taken from the computation.
+                    let mut held: Option<GenEvent> = None;
+                    loop {
+                        let Some(first) = held.take().or_else(|| rx.blocking_recv()) else {
+                            break;
+                        };
+                        let event = match first {
+                            GenEvent::Text(mut text) => {
+                                while let Ok(next) = rx.try_recv() {
+                                    match next {
+                                        GenEvent::Text(more) => text.push_str(&more),
+                                        other => {
+                                            held = Some(other);
+                                            break;
+                                        }
+                                    }
+                                }
+                                GenEvent::Text(text)
+                            }
+                            other => other,
+                        };
                         let last = !matches!(event, GenEvent::Text(_));
                         write(&out, &FromWorker::event(id, event));
                         if last {
