@@ -385,18 +385,35 @@ fn env_keys() {
 }
 
 #[test]
-fn the_readme_config_reference_is_the_defaults() {
+fn the_readme_s_example_loads_as_a_user_file() {
     let readme = include_str!("../../README.md");
     let start = readme
+        .find("```toml\n[planner]")
+        .expect("the README has a config example")
+        + "```toml\n".len();
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    let f = Fixture::new();
+    f.user(block);
+    let c = f
+        .load(&[], vec![])
+        .unwrap_or_else(|e| panic!("the README's example does not load: {e}"));
+    assert_eq!(c.values.planner.provider, "anthropic");
+    assert_eq!(c.values.budget.daily_usd, 5.0);
+}
+
+#[test]
+fn the_config_reference_is_the_defaults() {
+    let readme = include_str!("../../docs/CONFIG.md");
+    let start = readme
         .find("```toml\n[local]")
-        .expect("the README has the config reference")
+        .expect("docs/CONFIG.md has the config reference")
         + "```toml\n".len();
     let block = &readme[start..start + readme[start..].find("```").unwrap()];
     let f = Fixture::new();
     f.project(block);
     let c = f
         .load(&[], vec![])
-        .unwrap_or_else(|e| panic!("the README's config does not load: {e}"));
+        .unwrap_or_else(|e| panic!("docs/CONFIG.md's config does not load: {e}"));
     assert_eq!(c.values, ConfigFile::default());
 }
 

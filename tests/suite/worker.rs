@@ -239,6 +239,16 @@ fn the_worker_never_takes_the_amx_path_and_says_what_it_computes_with() {
     let compute = &engine.info().compute;
     assert!(!compute.contains("AMX in use"), "{compute}");
     assert!(compute.contains("AMX"), "says where AMX stands: {compute}");
+    // The default x86-64 build (no target-cpu) is the x86-64-v3 baseline whatever CPU builds or runs it: the
+    // kernels an AVX2-only host can run, and no AMX or AVX-512 code that only some hosts have.
+    if cfg!(all(target_arch = "x86_64", not(target_feature = "avx512f"))) {
+        assert!(
+            compute.contains("AVX2") && compute.contains("FMA"),
+            "{compute}"
+        );
+        assert!(!compute.contains("AVX512"), "{compute}");
+        assert!(compute.ends_with("no AMX path compiled in"), "{compute}");
+    }
 }
 
 /// The descendants of `pid` (from /proc), deepest last.

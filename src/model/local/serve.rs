@@ -104,10 +104,7 @@ pub fn serve_stdio() -> ExitCode {
                     // on a machine whose cores all run llama.cpp's threads, each message is a wake-up here and
                     // two in the session, taken from the computation.
                     let mut held: Option<GenEvent> = None;
-                    loop {
-                        let Some(first) = held.take().or_else(|| rx.blocking_recv()) else {
-                            break;
-                        };
+                    while let Some(first) = held.take().or_else(|| rx.blocking_recv()) {
                         let event = match first {
                             GenEvent::Text(mut text) => {
                                 while let Ok(next) = rx.try_recv() {
