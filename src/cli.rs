@@ -24,9 +24,20 @@ pub mod exit {
     pub const INTERRUPTED: u8 = 130;
 }
 
+/// What `tandem --version` says: the version, the commit, the enabled features and what llama.cpp is built for.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit:    ",
+    env!("TANDEM_BUILD_COMMIT_ID"),
+    "\nfeatures:  ",
+    env!("TANDEM_BUILD_FEATURES"),
+    "\nllama.cpp: ",
+    env!("TANDEM_BUILD_CPU"),
+);
+
 /// tandem: plans with a frontier cloud model, executes on a local llama.cpp model.
 #[derive(Debug, Parser)]
-#[command(name = "tandem", version, about, long_about = None)]
+#[command(name = "tandem", version, long_version = LONG_VERSION, about, long_about = None)]
 pub struct Cli {
     /// Options every command takes.
     #[command(flatten)]

@@ -62,6 +62,7 @@ pub struct Launcher {
     local: Arc<LocalProvider>,
     ledger: Option<Arc<Ledger>>,
     mcp: Arc<tokio::sync::OnceCell<Arc<McpHub>>>,
+    headless: bool,
 }
 
 impl Launcher {
@@ -69,6 +70,7 @@ impl Launcher {
     pub fn new(mut config: Config, mode: Mode, offline: bool) -> anyhow::Result<Launcher> {
         let ws = Workspace::new(&config.workspace)
             .with_context(|| format!("workspace {}", config.workspace.display()))?;
+        let headless = matches!(mode, Mode::Headless { .. });
         apply_mode(&mut config, mode);
         let engine = EngineConfig::from_config(&config)?;
         let sampling = SamplingParams::from(&config.values.local.sampling);
@@ -81,6 +83,7 @@ impl Launcher {
             local,
             ledger,
             mcp: Arc::default(),
+            headless,
         })
     }
 
@@ -150,6 +153,7 @@ impl Launcher {
             resume: spec.resume,
             initial_plan: spec.initial_plan,
             transcript: true,
+            headless: self.headless,
         }
     }
 

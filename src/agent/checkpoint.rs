@@ -221,7 +221,9 @@ impl Checkpoints {
             let shown = Path::new(&f.path);
             match blob {
                 Some(bytes) => {
-                    ws.write(&f.path, &bytes, f.mode.map(|m| m & 0o7777))
+                    // Permission bits only: a recorded set-user-ID, set-group-ID or sticky bit (a planted
+                    // checkpoint) is never restored.
+                    ws.write(&f.path, &bytes, f.mode.map(|m| m & 0o777))
                         .map_err(|e| err(shown, e))?;
                 }
                 None => ws.remove(&f.path).map_err(|e| err(shown, e))?,
@@ -291,6 +293,31 @@ mod tests {
         );
         assert!(!ws.root().join("new/b.txt").exists());
         assert_eq!(cps.undo(&ws).unwrap(), UndoOutcome::default());
+    }
+
+    #[test]
+    fn undo_never_restores_a_setuid_or_setgid_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("ws")).unwrap();
+        let ws = Workspace::new(&dir.path().join("ws")).unwrap();
+        let tool = ws.root().join("tool");
+        std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+        // As a planted file (or a checkpoint recorded from one) would have it; a process without privileges may
+        // set the bits on its own file.
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o6755)).unwrap();
+        let cps = Checkpoints::new(dir.path().join("cps"));
+        cps.apply(
+            &ws,
+            &[("tool".into(), b"#!/bin/sh\necho changed\n".to_vec())],
+        )
+        .unwrap();
+        // New content in it is not setuid either.
+        let mode =
+            |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&tool), 0o755);
+        cps.undo(&ws).unwrap();
+        assert_eq!(std::fs::read(&tool).unwrap(), b"#!/bin/sh\n");
+        assert_eq!(mode(&tool), 0o755);
     }
 
     #[test]

@@ -90,7 +90,9 @@ impl Snapshot {
                     let _ = std::fs::create_dir_all(parent);
                 }
                 let _ = super::write_atomic(path, bytes);
-                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode));
+                // Permission bits only: tandem never sets a set-user-ID or set-group-ID bit.
+                let _ =
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode & 0o777));
             }
             restored.push(
                 path.strip_prefix(root)

@@ -291,7 +291,8 @@ impl Workspace {
     }
 
     /// Writes `bytes` to `raw` atomically (a temporary file in the same directory, then a rename), creating
-    /// missing directories. An existing file keeps its mode unless `mode` is given. Returns the canonical path.
+    /// missing directories. An existing file keeps its permission bits unless `mode` is given (never a
+    /// set-user-ID or set-group-ID bit). Returns the canonical path.
     pub fn write(&self, raw: &str, bytes: &[u8], mode: Option<u32>) -> Result<PathBuf, PathError> {
         let real = self.resolve_write(raw)?;
         let (parent, name) = self.split(&real, raw)?;
@@ -315,8 +316,10 @@ impl Workspace {
         )
         .map_err(|e| self.io_error(raw, e.into()))?;
         let result = (|| -> std::io::Result<()> {
+            // Permission bits only: whatever a caller or the file had, tandem never writes a set-user-ID,
+            // set-group-ID or sticky bit.
             if let Some(m) = mode.or(existing) {
-                rustix::fs::fchmod(&fd, Mode::from_raw_mode(m))?;
+                rustix::fs::fchmod(&fd, Mode::from_raw_mode(m & 0o777))?;
             }
             let mut file = std::fs::File::from(fd);
             file.write_all(bytes)?;

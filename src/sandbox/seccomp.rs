@@ -15,6 +15,8 @@ const BPF_JEQ_K: u16 = 0x05 | 0x10;
 /// BPF_JMP | BPF_JGE | BPF_K.
 #[cfg(target_arch = "x86_64")]
 const BPF_JGE_K: u16 = 0x05 | 0x30;
+/// BPF_JMP | BPF_JSET | BPF_K: taken when `A & k` is not zero.
+const BPF_JSET_K: u16 = 0x05 | 0x40;
 const BPF_RET_K: u16 = 0x06;
 const RET_ALLOW: u32 = 0x7fff_0000;
 const RET_ERRNO: u32 = 0x0005_0000;
@@ -24,6 +26,11 @@ const NR: u32 = 0;
 const ARCH: u32 = 4;
 const ARG0_LOW: u32 = 16;
 const ARG1_LOW: u32 = 24;
+const ARG2_LOW: u32 = 32;
+const ARG3_LOW: u32 = 40;
+
+/// The set-user-ID and set-group-ID mode bits.
+const PRIVILEGE_BITS: u32 = 0o6000;
 
 #[cfg(target_arch = "x86_64")]
 const AUDIT_ARCH: Option<u32> = Some(0xC000_003E);
@@ -92,6 +99,21 @@ pub fn filter(network: bool) -> Vec<libc::sock_filter> {
         f.push(jump(BPF_JEQ_K, nr as u32, 0, 1));
         f.push(stmt(BPF_RET_K, eperm));
     }
+    // No privilege bits cross the boundary: a mode with set-user-ID or set-group-ID is refused wherever a
+    // system call sets one (chmod and its kin, and the mode of a file created by open or mknod), so a command
+    // cannot leave a setuid file in the workspace for someone to run outside the sandbox. openat2 carries its
+    // mode in a structure the filter cannot read: it is refused with ENOSYS, and callers fall back to openat.
+    for (nr, arg) in mode_setting_calls() {
+        f.extend([
+            jump(BPF_JEQ_K, nr as u32, 0, 4),
+            stmt(BPF_LD_W_ABS, arg),
+            jump(BPF_JSET_K, PRIVILEGE_BITS, 0, 1),
+            stmt(BPF_RET_K, eperm),
+            stmt(BPF_RET_K, RET_ALLOW),
+        ]);
+    }
+    f.push(jump(BPF_JEQ_K, libc::SYS_openat2 as u32, 0, 1));
+    f.push(stmt(BPF_RET_K, RET_ERRNO | libc::ENOSYS as u32));
     if !network {
         for nr in [
             libc::SYS_socket,
@@ -107,6 +129,26 @@ pub fn filter(network: bool) -> Vec<libc::sock_filter> {
     }
     f.push(stmt(BPF_RET_K, RET_ALLOW));
     f
+}
+
+/// The system calls that set a file's mode, each with the offset of its mode argument.
+fn mode_setting_calls() -> Vec<(libc::c_long, u32)> {
+    let mut calls = vec![
+        (libc::SYS_fchmod, ARG1_LOW),
+        (libc::SYS_fchmodat, ARG2_LOW),
+        // fchmodat2 (Linux 6.6): the same number on every architecture.
+        (452, ARG2_LOW),
+        (libc::SYS_openat, ARG3_LOW),
+        (libc::SYS_mknodat, ARG2_LOW),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    calls.extend([
+        (libc::SYS_chmod, ARG1_LOW),
+        (libc::SYS_open, ARG2_LOW),
+        (libc::SYS_creat, ARG1_LOW),
+        (libc::SYS_mknod, ARG1_LOW),
+    ]);
+    calls
 }
 
 /// `arch_prctl(ARCH_REQ_XCOMP_PERM, …)`: how a process asks the kernel for AMX tile state.
@@ -202,11 +244,17 @@ mod tests {
 
     /// Runs the filter on one system call, as the kernel's BPF interpreter would.
     fn eval(f: &[libc::sock_filter], nr: u32, args: [u32; 2]) -> u32 {
+        eval4(f, nr, [args[0], args[1], 0, 0])
+    }
+
+    fn eval4(f: &[libc::sock_filter], nr: u32, args: [u32; 4]) -> u32 {
         let data = |off: u32| match off {
             NR => nr,
             ARCH => AUDIT_ARCH.unwrap_or(0),
             ARG0_LOW => args[0],
             ARG1_LOW => args[1],
+            ARG2_LOW => args[2],
+            ARG3_LOW => args[3],
             _ => 0,
         };
         let (mut pc, mut acc) = (0usize, 0u32);
@@ -216,15 +264,49 @@ mod tests {
                 BPF_LD_W_ABS => acc = data(ins.k),
                 BPF_RET_K => return ins.k,
                 code => {
-                    let taken = if code == BPF_JEQ_K {
-                        acc == ins.k
-                    } else {
-                        acc >= ins.k
+                    let taken = match code {
+                        BPF_JEQ_K => acc == ins.k,
+                        BPF_JSET_K => acc & ins.k != 0,
+                        _ => acc >= ins.k,
                     };
                     pc += usize::from(if taken { ins.jt } else { ins.jf });
                 }
             }
             pc += 1;
+        }
+    }
+
+    #[test]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    fn no_call_may_set_a_setuid_or_setgid_mode() {
+        let eperm = RET_ERRNO | libc::EPERM as u32;
+        let f = filter(true);
+        let sys = |n: libc::c_long| n as u32;
+        let at = libc::AT_FDCWD as u32;
+        let creat = libc::O_CREAT as u32 | libc::O_WRONLY as u32;
+        for (nr, args, expected) in [
+            (libc::SYS_fchmod, [3, 0o4755, 0, 0], eperm),
+            (libc::SYS_fchmod, [3, 0o755, 0, 0], RET_ALLOW),
+            (libc::SYS_fchmodat, [at, 0, 0o2755, 0], eperm),
+            (libc::SYS_fchmodat, [at, 0, 0o1777, 0], RET_ALLOW),
+            (452, [at, 0, 0o6755, 0], eperm),
+            (libc::SYS_openat, [at, 0, creat, 0o4755], eperm),
+            (libc::SYS_openat, [at, 0, creat, 0o644], RET_ALLOW),
+            (libc::SYS_mknodat, [at, 0, libc::S_IFREG | 0o4755, 0], eperm),
+            (libc::SYS_read, [0, 0o4755, 0o4755, 0o4755], RET_ALLOW),
+        ] {
+            assert_eq!(eval4(&f, sys(nr), args), expected, "{nr} {args:?}");
+        }
+        assert_eq!(
+            eval4(&f, sys(libc::SYS_openat2), [at, 0, 0, 0]),
+            RET_ERRNO | libc::ENOSYS as u32
+        );
+        #[cfg(target_arch = "x86_64")]
+        {
+            assert_eq!(eval4(&f, sys(libc::SYS_chmod), [0, 0o4755, 0, 0]), eperm);
+            assert_eq!(eval4(&f, sys(libc::SYS_chmod), [0, 0o755, 0, 0]), RET_ALLOW);
+            assert_eq!(eval4(&f, sys(libc::SYS_creat), [0, 0o6711, 0, 0]), eperm);
+            assert_eq!(eval4(&f, sys(libc::SYS_open), [0, creat, 0o4755, 0]), eperm);
         }
     }
 

@@ -56,7 +56,12 @@ pub struct Ledger {
     conn: Mutex<Connection>,
 }
 
-const SCHEMA: &str = "
+/// The ledger's schema as migrations: the one at index `i` brings a ledger from `PRAGMA user_version` `i` to
+/// `i + 1`. A migration that has shipped is never edited; a change to the schema is a new one at the end.
+/// The first is written so that it also adopts the ledgers written before the ledger had a version.
+const MIGRATIONS: &[&str] = &[SCHEMA_1];
+
+const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS requests (
     id INTEGER PRIMARY KEY,
     ts_ms INTEGER NOT NULL,
@@ -100,7 +105,8 @@ impl Ledger {
             .map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
+        let mut conn = conn;
+        migrate(&mut conn).map_err(err)?;
         Ok(Ledger {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
@@ -231,9 +237,67 @@ pub fn start_of_day_ms(now_ms: i64) -> i64 {
     now_ms - now_ms.rem_euclid(86_400_000)
 }
 
+/// Brings the ledger to the newest schema, in one transaction (several tandem processes may open it at once);
+/// a ledger written by a newer tandem is refused, not changed.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(rusqlite::Error::ToSqlConversionFailure(
+            format!(
+                "written by a newer tandem (schema version {version}; this one knows up to {known}); \
+                 upgrade tandem, or point TANDEM_DATA_DIR elsewhere"
+            )
+            .into(),
+        ));
+    }
+    for migration in MIGRATIONS
+        .iter()
+        .skip(usize::try_from(version).unwrap_or(0))
+    {
+        tx.execute_batch(migration)?;
+    }
+    tx.pragma_update(None, "user_version", known)?;
+    tx.commit()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ledger_written_before_it_had_a_version_is_adopted_and_a_newer_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Ledger::default_path(dir.path());
+        {
+            // What tandem wrote before this version: the schema, no user_version.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA_1).unwrap();
+            conn.execute(
+                "INSERT INTO requests (ts_ms, session, role, provider, model, local, input_tokens,
+                 cached_input_tokens, cache_write_tokens, output_tokens, usd, saved_usd, latency_ms, reason)
+                 VALUES (1, 'old', 'planner', 'openai', 'gpt-5.1', 0, 10, 0, 0, 5, 0.5, NULL, 100, 'configured')",
+                [],
+            )
+            .unwrap();
+        }
+        let l = Ledger::open(&path).unwrap();
+        assert_eq!(l.spent_since(0, Some("old")).unwrap(), 0.5);
+        l.record(&row("new", 2, Some(0.25))).unwrap();
+        drop(l);
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = Ledger::open(&path).err().unwrap().to_string();
+        assert!(err.contains("newer tandem") && err.contains("99"), "{err}");
+        assert!(err.contains("spend.sqlite3"), "{err}");
+    }
 
     fn row(session: &str, ts_ms: i64, usd: Option<f64>) -> SpendRow {
         SpendRow {

@@ -111,6 +111,8 @@ pub fn grep(ws: &Workspace, pattern: &str, path: Option<&str>) -> Result<String,
         .hidden(false)
         .require_git(false)
         .filter_entry(|e| e.file_name() != ".git" && e.file_name() != ".tandem")
+        // In path order: the same question gets the same answer, so a repeated prompt stays a KV-cache prefix.
+        .sort_by_file_path(|a, b| a.cmp(b))
         .build();
     'files: for entry in walker.flatten() {
         if !entry.file_type().is_some_and(|t| t.is_file()) {

@@ -93,6 +93,41 @@ fn read_list_grep_outline() {
 }
 
 #[test]
+fn grep_answers_in_path_order_every_time() {
+    let (d, w) = ws();
+    for path in [
+        "zeta.txt",
+        "alpha.txt",
+        "mid/beta.txt",
+        "mid/aardvark.txt",
+        "b.txt",
+    ] {
+        let p = d.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "needle\n").unwrap();
+    }
+    let Action::Output(text) = run(
+        &w,
+        ToolSet::Executor,
+        "grep",
+        serde_json::json!({"pattern": "needle"}),
+    ) else {
+        panic!()
+    };
+    let paths: Vec<&str> = text.lines().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(
+        paths,
+        [
+            "alpha.txt",
+            "b.txt",
+            "mid/aardvark.txt",
+            "mid/beta.txt",
+            "zeta.txt"
+        ]
+    );
+}
+
+#[test]
 fn edits_and_new_files_become_proposals() {
     let (_d, w) = ws();
     let out = run(

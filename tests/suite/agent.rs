@@ -89,6 +89,7 @@ fn config(id: &str, task: &str, agent: AgentConfig) -> SessionConfig {
         resume: None,
         initial_plan: None,
         transcript: true,
+        headless: false,
     }
 }
 

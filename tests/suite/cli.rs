@@ -617,6 +617,35 @@ fn completions_and_man_page_print_without_a_workspace() {
 }
 
 #[test]
+fn version_says_the_commit_the_features_and_what_llama_cpp_is_built_for() {
+    let s = Sandbox::new();
+    let out = s.run(&["--version"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.starts_with(&format!("tandem {}", env!("CARGO_PKG_VERSION"))),
+        "{said}"
+    );
+    let commit = said
+        .lines()
+        .find_map(|l| l.strip_prefix("commit:"))
+        .unwrap_or_else(|| panic!("{said}"))
+        .trim();
+    // Built from this checkout: the commit is a hexadecimal id (or says why there is none).
+    assert!(
+        commit.chars().all(|c| c.is_ascii_hexdigit()) || commit.starts_with("unknown"),
+        "{said}"
+    );
+    assert!(said.contains("\nfeatures:  "), "{said}");
+    if cfg!(all(target_arch = "x86_64", not(target_feature = "avx512f"))) {
+        assert!(said.contains("llama.cpp: x86-64-v3"), "{said}");
+    }
+    // -V stays the one line.
+    let short = text(&s.run(&["-V"]).stdout);
+    assert_eq!(short.lines().count(), 1, "{short}");
+}
+
+#[test]
 fn doctor_checks_every_link_and_replica_and_says_a_served_model_mismatch() {
     use super::mock::{MockServer, Reply};
     let listing = |ids: &'static [&'static str]| {

@@ -117,6 +117,8 @@ enum By {
     LandlockUnlessRoot,
     Network,
     Processes,
+    /// The command filter (seccomp), loaded wherever the sandbox confines commands.
+    Seccomp,
 }
 
 struct Outcome {
@@ -364,6 +366,27 @@ async fn shell_attempts(f: &Fixture) -> Vec<Outcome> {
             format!("created: {}", o.output),
         ),
     });
+    // A setuid copy of a program, left in the workspace for someone to run outside the sandbox.
+    let o = f
+        .shell(
+            "cp /bin/sh suid-true && chmod 4755 suid-true; chmod g+s suid-true; ls -l suid-true",
+            t,
+        )
+        .await;
+    let suid = f.ws.root().join("suid-true");
+    let mode = std::fs::metadata(&suid).map_or(0, |m| {
+        use std::os::unix::fs::PermissionsExt;
+        m.permissions().mode()
+    });
+    out.push(Outcome {
+        name: "shell: chmod 4755 / g+s on a copy of a program",
+        by: By::Seccomp,
+        result: expect(
+            suid.exists() && mode & 0o6000 == 0,
+            o.output.clone(),
+            format!("mode {mode:o}: {}", o.output),
+        ),
+    });
     let o = f.shell("cat ~/.ssh/id_rsa", t).await;
     out.push(Outcome {
         name: "shell: cat ~/.ssh/id_rsa",
@@ -511,6 +534,7 @@ async fn every_escape_attempt_is_refused_and_the_layer_that_refused_it_is_report
         }
         By::Network => !e.network.is_empty(),
         By::Processes => !e.processes.is_empty(),
+        By::Seccomp => e.network.contains("seccomp"),
     };
     let layer = |by: By| match by {
         By::Tandem => "tandem".to_string(),
@@ -522,6 +546,7 @@ async fn every_escape_attempt_is_refused_and_the_layer_that_refused_it_is_report
         }
         By::Network => e.network.clone(),
         By::Processes => e.processes.clone(),
+        By::Seccomp => "seccomp".to_string(),
     };
     println!("sandbox here: {}", e.describe());
     let mut failures = Vec::new();

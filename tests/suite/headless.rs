@@ -333,3 +333,74 @@ fn a_loop_whose_last_iteration_failed_does_not_exit_0() {
     assert!(stderr.contains("iteration 1/1: Failed"), "{stderr}");
     assert_eq!(out.status.code(), Some(1), "{stderr}");
 }
+
+#[test]
+fn a_headless_run_never_waits_for_an_approval_nobody_can_give() {
+    // A deny rule and a command line whose program the shell makes up at run time: the policy cannot check the
+    // rule, so it would ask. Headless, that is a refusal with its reason at once, not a wait.
+    let b = Sandbox::new();
+    std::fs::create_dir_all(b.root.join("config")).unwrap();
+    std::fs::write(
+        b.root.join("config/config.toml"),
+        "[sandbox]\ndeny = [\"touch *\"]\n",
+    )
+    .unwrap();
+    std::fs::write(b.ws().join("notes.md"), "# Notes\n").unwrap();
+    let server = MockServer::start();
+    let plan = serde_json::json!({"summary": "s", "steps": [
+        {"id": 1, "goal": "Make a file", "files": ["x"], "done_when": "x exists", "changes_tests": false}
+    ]});
+    server.push([
+        tool("submit_plan", plan),
+        tool("run", serde_json::json!({"command": "t=touch; $t x"})),
+        tool(
+            "step_failed",
+            serde_json::json!({"reason": "could not run it"}),
+        ),
+    ]);
+    server.respond_with(|_, _| {
+        Reply::Sse(sse::openai::tool_reply(
+            "call_f",
+            "step_failed",
+            serde_json::json!({"reason": "still cannot"}),
+        ))
+    });
+    let started = std::time::Instant::now();
+    let out = b
+        .tandem(&["exec", "--json", "Make a file named x"])
+        .env("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.url))
+        .env("TANDEM_EXECUTOR", "openai")
+        .env("TANDEM_AGENT__VERIFY", "none")
+        .env("TANDEM_AGENT__MAX_ROUNDS", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "it waited: {stdout}"
+    );
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        !events.iter().any(|e| e["type"] == "approval_requested"),
+        "{stdout}"
+    );
+    let decided = events
+        .iter()
+        .find(|e| e["type"] == "approval_decided")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(decided["by"], "headless: nobody to ask", "{decided}");
+    let result = events
+        .iter()
+        .find(|e| e["type"] == "tool_result" && e["tool"] == "run")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let output = result["output"].as_str().unwrap_or_default();
+    assert!(
+        output.contains("was not run") && output.contains("nobody can give one in a headless run"),
+        "{output}"
+    );
+    assert!(!b.ws().join("x").exists());
+}

@@ -53,6 +53,7 @@ fn session_config(task: &str, plan_only: bool) -> SessionConfig {
         resume: None,
         initial_plan: None,
         transcript: false,
+        headless: false,
     }
 }
 

@@ -121,6 +121,7 @@ async fn offline_session(model: std::path::PathBuf, plan_only: bool) -> (Outcome
         resume: None,
         initial_plan: None,
         transcript: true,
+        headless: false,
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let (session, _handle) = Session::new(cfg, ws.clone(), router, Some(tx)).unwrap();

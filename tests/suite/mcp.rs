@@ -400,6 +400,7 @@ fn session_config(commands: CommandPolicy) -> SessionConfig {
         resume: None,
         initial_plan: None,
         transcript: false,
+        headless: false,
     }
 }
 

@@ -189,6 +189,25 @@ impl Session {
     /// Asks the front end and waits for its answer; undo and interrupt are handled while waiting.
     pub(crate) async fn ask(&mut self, kind: ApprovalKind) -> ApprovalDecision {
         let request = self.fresh_id();
+        if self.cfg.headless {
+            // Nobody is there to answer: waiting would stall the run (and any cloned repository's deny rule could
+            // make a command ask), so the question is a refusal, at once, with its reason.
+            let what = match &kind {
+                ApprovalKind::Edit { path, .. } => {
+                    format!("the edit of {path} needs a person's approval")
+                }
+                ApprovalKind::Command { reason, .. } => {
+                    format!("it needs a person's approval ({reason})")
+                }
+            };
+            return self.decided_by_policy(
+                request,
+                ApprovalDecision::Reject {
+                    reason: Some(format!("{what}, and nobody can give one in a headless run")),
+                },
+                "headless: nobody to ask",
+            );
+        }
         self.emit(EventMsg::ApprovalRequested { request, kind });
         loop {
             let op = self.ops.recv().await;
@@ -230,25 +249,23 @@ impl Session {
             verdict: decision.verdict,
             reason: decision.reason.clone(),
         });
-        let allowed = match decision.verdict {
-            Verdict::Run => true,
-            Verdict::Refuse => false,
+        let refused = match decision.verdict {
+            Verdict::Run => None,
+            Verdict::Refuse => Some(decision.reason),
             Verdict::Ask => {
                 let kind = ApprovalKind::Command {
                     command: command.clone(),
                     reason: decision.reason.clone(),
                 };
-                matches!(
-                    self.ask(kind).await,
-                    ApprovalDecision::Accept | ApprovalDecision::AcceptHunks { .. }
-                )
+                match self.ask(kind).await {
+                    ApprovalDecision::Accept | ApprovalDecision::AcceptHunks { .. } => None,
+                    ApprovalDecision::Reject { reason } => {
+                        Some(reason.unwrap_or_else(|| "the person refused it".into()))
+                    }
+                }
             }
         };
-        if !allowed {
-            let why = match decision.verdict {
-                Verdict::Refuse => decision.reason,
-                _ => "the person refused it".into(),
-            };
+        if let Some(why) = refused {
             return (false, format!("`{command}` was not run: {why}"));
         }
         let timeout = Duration::from_secs(self.cfg.agent.command_timeout_secs);

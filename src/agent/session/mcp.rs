@@ -98,23 +98,23 @@ impl Session {
             verdict: decision.verdict,
             reason: decision.reason.clone(),
         });
-        let allowed = match decision.verdict {
-            Verdict::Run => true,
-            Verdict::Refuse => false,
-            Verdict::Ask => matches!(
-                self.ask(ApprovalKind::Command {
+        let refused = match decision.verdict {
+            Verdict::Run => None,
+            Verdict::Refuse => Some(decision.reason),
+            Verdict::Ask => match self
+                .ask(ApprovalKind::Command {
                     command: label,
                     reason: decision.reason.clone(),
                 })
-                .await,
-                ApprovalDecision::Accept | ApprovalDecision::AcceptHunks { .. }
-            ),
+                .await
+            {
+                ApprovalDecision::Accept | ApprovalDecision::AcceptHunks { .. } => None,
+                ApprovalDecision::Reject { reason } => {
+                    Some(reason.unwrap_or_else(|| "the person refused it".into()))
+                }
+            },
         };
-        if !allowed {
-            let why = match decision.verdict {
-                Verdict::Refuse => decision.reason,
-                _ => "the person refused it".into(),
-            };
+        if let Some(why) = refused {
             return (false, format!("`{}` was not called: {why}", call.name));
         }
         let hub = self.mcp.clone();

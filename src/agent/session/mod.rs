@@ -63,6 +63,8 @@ pub struct SessionConfig {
     pub initial_plan: Option<Plan>,
     /// Write a transcript under `.tandem/sessions/`.
     pub transcript: bool,
+    /// Nobody can answer an approval (a headless run): what would ask is refused at once, with its reason.
+    pub headless: bool,
 }
 
 /// A front end's handle on a running session.
