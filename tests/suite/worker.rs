@@ -439,30 +439,28 @@ fn the_ui_survives_its_worker_killed_mid_generation_and_the_next_turn_works() {
     assert!(!screen.contains("TANDEM-EXITED"), "{screen}");
 }
 
-/// Waits for the turn to end: the composer is idle again and the transcript's last note is the turn's outcome.
+/// Waits for the turn to end: the transcript shows the turn's outcome (Done or Failed) below its message, and the
+/// composer is idle again. (The composer alone is not enough: between two requests of a turn it may read idle.)
 fn turn_ended(name: &str) {
     use super::tui::capture;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let screen = loop {
+    loop {
         let screen = capture(name);
-        if screen.contains("Enter sends") && !screen.contains("working") {
-            break screen;
+        let lines: Vec<&str> = screen.lines().collect();
+        // The outcome of this turn: after the turn's own message (`› …`), not an earlier turn's.
+        let asked = lines.iter().rposition(|l| l.starts_with("│›"));
+        let outcome = lines
+            .iter()
+            .rposition(|l| l.starts_with("│• Done") || l.starts_with("│• Failed"));
+        if outcome > asked && screen.contains("Enter sends") && !screen.contains("working") {
+            return;
         }
         assert!(
             std::time::Instant::now() < deadline,
             "the turn did not end:\n{screen}"
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
-    };
-    let last = screen
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("│• "))
-        .unwrap_or_default();
-    assert!(
-        last.starts_with("Done") || last.starts_with("Failed"),
-        "{last}\n{screen}"
-    );
+    }
 }
 
 /// The transcript's text with the frame and the wrapping taken out, so a phrase split across lines is found.
