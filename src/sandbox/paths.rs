@@ -216,14 +216,22 @@ impl Workspace {
     }
 
     /// Why writing `raw` needs a person's approval even under an automatic policy, if it does.
+    /// An instruction file at any depth counts: a session started in that folder reads it as instructions.
     pub fn needs_approval(&self, raw: &str) -> Option<String> {
         let path = self.lexical(raw).ok()?;
         let rel = path.strip_prefix(&self.root).ok()?;
-        let name = rel.to_str()?;
+        let name = rel.file_name()?.to_str()?;
         INSTRUCTION_FILES
             .iter()
             .find(|f| name.eq_ignore_ascii_case(f))
-            .map(|f| format!("{f} holds the project's instructions to the agent"))
+            .map(|f| {
+                format!(
+                    "{} holds the project's instructions to the agent",
+                    rel.parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .map_or_else(|| f.to_string(), |p| format!("{}/{f}", p.display()))
+                )
+            })
     }
 
     /// Reads a file for a tool: it must resolve inside, be a regular file with one link, and hold at most `cap`
@@ -488,6 +496,19 @@ fn check_open(fd: &OwnedFd, raw: &str) -> Result<u64, PathError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instruction_files_need_approval_at_any_depth() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Workspace::new(dir.path()).unwrap();
+        assert!(w.needs_approval("AGENTS.md").is_some());
+        let nested = w.needs_approval("pkg/sub/agents.md").unwrap();
+        assert!(nested.starts_with("pkg/sub/AGENTS.md"), "{nested}");
+        assert!(w.needs_approval("./pkg/../CLAUDE.md").is_some());
+        assert!(w.needs_approval("pkg/.cursorrules").is_some());
+        assert_eq!(w.needs_approval("docs/AGENTS.md.bak"), None);
+        assert_eq!(w.needs_approval("src/main.rs"), None);
+    }
 
     fn ws() -> (tempfile::TempDir, Workspace) {
         let dir = tempfile::tempdir().unwrap();
