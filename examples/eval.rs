@@ -96,6 +96,10 @@ struct Args {
     /// llama-bench's decode speed (tg128, tokens/s), for the ideal-time ratio.
     #[arg(long)]
     tg_tps: Option<f64>,
+    /// Do not hand tandem the task's test as its check (`agent.verify`): it must find the check itself, from the
+    /// task's text, AGENTS.md or the project's files, as it does for a user.
+    #[arg(long)]
+    check_from_task: bool,
 }
 
 /// A task's `task.toml`.
@@ -131,6 +135,11 @@ struct TaskResult {
     timed_out: bool,
     /// The agent's exit code (`None`: killed by a signal).
     exit_code: Option<i32>,
+    /// What the agent claimed: `done` (tandem exited 0), `check failed` (5), `failed`, `killed`; `-` for aider,
+    /// whose exit status does not say.
+    claimed: String,
+    /// tandem said done (exit 0) while the task's own test fails.
+    false_success: bool,
     /// What the agent's output says it did: requests, tokens, tool calls, the session's outcome.
     #[serde(flatten)]
     counts: EventCounts,
@@ -479,8 +488,10 @@ impl Runner {
                 std::fs::create_dir_all(&p)?;
                 cmd.env(format!("TANDEM_{}_DIR", d.to_ascii_uppercase()), p);
             }
-            cmd.env("TANDEM_AGENT__VERIFY", &spec.test)
-                .current_dir(&ws)
+            if !self.args.check_from_task {
+                cmd.env("TANDEM_AGENT__VERIFY", &spec.test);
+            }
+            cmd.current_dir(&ws)
                 .arg("-C")
                 .arg(&ws)
                 .arg("--offline")
@@ -505,6 +516,17 @@ impl Runner {
             Duration::from_secs(600),
         )?;
         let passed = test_status.is_some_and(|s| s.success());
+        let exit_code = status.and_then(|s| s.code());
+        let tandem = self.args.agent == "tandem";
+        let claimed = match (tandem, status.is_none(), exit_code) {
+            (false, _, _) => "-",
+            (true, true, _) => "killed",
+            (true, false, Some(0)) => "done",
+            (true, false, Some(5)) => "check failed",
+            (true, false, _) => "failed",
+        }
+        .to_string();
+        let false_success = tandem && exit_code == Some(0) && !passed;
 
         if self.args.keep {
             let kept = tmp.keep();
@@ -517,7 +539,9 @@ impl Runner {
             passed,
             wall_secs: wall,
             timed_out: status.is_none(),
-            exit_code: status.and_then(|s| s.code()),
+            exit_code,
+            claimed,
+            false_success,
             restored,
             ideal_secs: ideal_secs(
                 counts.prompt_tokens - counts.cached_tokens.min(counts.prompt_tokens),
@@ -559,7 +583,7 @@ impl Runner {
 }
 
 /// The table's header.
-const HEADER: &str = "task                 lang        kind          pass    wall_s  calls   prompt   cached   output  tools  failed  repeat  x_ideal";
+const HEADER: &str = "task                 lang        kind          pass  claimed          wall_s  calls   prompt   cached   output  tools  failed  repeat  x_ideal";
 
 /// One table row.
 fn row(r: &TaskResult) -> String {
@@ -570,12 +594,18 @@ fn row(r: &TaskResult) -> String {
     } else {
         "fail"
     };
+    let claimed = if r.false_success {
+        format!("{} (FALSE)", r.claimed)
+    } else {
+        r.claimed.clone()
+    };
     format!(
-        "{:<20} {:<11} {:<13} {:<4} {:>9.1} {:>6} {:>8} {:>8} {:>8} {:>6} {:>7} {:>7} {:>8}",
+        "{:<20} {:<11} {:<13} {:<4}  {:<14} {:>9.1} {:>6} {:>8} {:>8} {:>8} {:>6} {:>7} {:>7} {:>8}",
         r.name,
         r.lang,
         r.kind,
         pass,
+        claimed,
         r.wall_secs,
         r.counts.model_calls,
         r.counts.prompt_tokens,
@@ -599,6 +629,8 @@ struct Totals {
     passed: usize,
     /// Tasks killed at the timeout.
     timed_out: usize,
+    /// Tasks tandem said were done (exit 0) whose own test fails.
+    false_successes: usize,
     /// Seconds of agent time.
     wall_secs: f64,
     /// Model requests.
@@ -630,6 +662,7 @@ fn totals(results: &[TaskResult]) -> Totals {
     for r in results {
         t.passed += usize::from(r.passed);
         t.timed_out += usize::from(r.timed_out);
+        t.false_successes += usize::from(r.false_success);
         t.wall_secs += r.wall_secs;
         t.model_calls += r.counts.model_calls;
         t.prompt_tokens += r.counts.prompt_tokens;
@@ -738,10 +771,11 @@ fn main() -> Result<()> {
     }
     let t = totals(&results);
     println!(
-        "total: {}/{} passed ({} timed out), {:.1} s, {} model calls, {} prompt / {} cached / {} output tokens, {} tool calls ({} failed), {} sessions repeating one call 3+ times in a row",
+        "total: {}/{} passed ({} timed out, {} false successes), {:.1} s, {} model calls, {} prompt / {} cached / {} output tokens, {} tool calls ({} failed), {} sessions repeating one call 3+ times in a row",
         t.passed,
         t.tasks,
         t.timed_out,
+        t.false_successes,
         t.wall_secs,
         t.model_calls,
         t.prompt_tokens,
@@ -866,6 +900,31 @@ not json
             "agent's"
         );
         assert!(restore_untouched(&task, &ws).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_done_whose_test_fails_is_counted_as_a_false_success() {
+        let result = |name: &str, passed: bool, claimed: &str, false_success: bool| TaskResult {
+            name: name.into(),
+            lang: "python".into(),
+            passed,
+            claimed: claimed.into(),
+            false_success,
+            ..TaskResult::default()
+        };
+        let results = [
+            result("a", true, "done", false),
+            result("b", false, "done", true),
+            result("c", false, "check failed", false),
+        ];
+        let t = totals(&results);
+        assert_eq!((t.passed, t.false_successes), (1, 1));
+        assert!(
+            row(&results[1]).contains("done (FALSE)"),
+            "{}",
+            row(&results[1])
+        );
+        assert!(row(&results[2]).contains("check failed"));
     }
 
     #[test]
