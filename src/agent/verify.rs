@@ -34,6 +34,29 @@ pub fn detect(ws: &Path) -> Option<String> {
             return Some("npm test".into());
         }
     }
+    // JavaScript tests with no npm script: the files `node --test` finds by its own default patterns (test.js,
+    // *.test.js, *-test.js, *_test.js, test-*.js, a test/ folder), which it runs each as a test.
+    let node_tests = std::fs::read_dir(ws).ok().is_some_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = ["js", "mjs", "cjs"]
+                .iter()
+                .find_map(|ext| name.strip_suffix(&format!(".{ext}")));
+            match stem {
+                Some(stem) => {
+                    stem == "test"
+                        || stem.ends_with(".test")
+                        || stem.ends_with("-test")
+                        || stem.ends_with("_test")
+                        || stem.starts_with("test-")
+                }
+                None => name == "test" && e.path().is_dir(),
+            }
+        })
+    });
+    if node_tests {
+        return Some("node --test".into());
+    }
     let python_tests = std::fs::read_dir(ws).ok().is_some_and(|entries| {
         entries.flatten().any(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -336,6 +359,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(detect(dir.path()), None);
+        // Plain node test scripts, no npm script: node's own runner finds them.
+        std::fs::write(dir.path().join("cli.js"), "").unwrap();
+        assert_eq!(detect(dir.path()), None);
+        std::fs::write(dir.path().join("test.js"), "").unwrap();
+        assert_eq!(detect(dir.path()).as_deref(), Some("node --test"));
+        std::fs::remove_file(dir.path().join("test.js")).unwrap();
+        std::fs::write(dir.path().join("wrap.test.mjs"), "").unwrap();
+        assert_eq!(detect(dir.path()).as_deref(), Some("node --test"));
         std::fs::write(
             dir.path().join("package.json"),
             r#"{"scripts":{"test":"vitest run"}}"#,
