@@ -159,17 +159,11 @@ impl Session {
         if super::whole::is_test_path(path) {
             return true;
         }
-        let Some(check) = crate::agent::check::choose(
-            self.ws.root(),
-            &self.cfg.agent.verify,
-            &self.cfg.task,
-            self.cfg.instructions.as_deref(),
-        ) else {
-            return false;
-        };
-        crate::agent::check::files_run(&check.command)
-            .iter()
-            .any(|f| f == path.trim_start_matches("./"))
+        self.check_command().is_some_and(|check| {
+            crate::agent::check::files_run(&check.command)
+                .iter()
+                .any(|f| f == path.trim_start_matches("./"))
+        })
     }
 
     fn decided_by_policy(

@@ -404,15 +404,20 @@ impl Session {
         }
     }
 
-    /// Runs the check; `None` when there is none (none configured, named or found, or a detected one that ran
-    /// no test), `Some(Err(report))` when it fails or a named one ran no test.
-    pub(crate) async fn verify(&mut self) -> Option<Result<(), String>> {
-        let Some(check) = crate::agent::check::choose(
+    /// The session's check: the config's, the task's, the instructions', else one detected from the files.
+    pub(crate) fn check_command(&self) -> Option<crate::agent::check::CheckCommand> {
+        crate::agent::check::choose(
             self.ws.root(),
             &self.cfg.agent.verify,
             &self.cfg.task,
             self.cfg.instructions.as_deref(),
-        ) else {
+        )
+    }
+
+    /// Runs the check; `None` when there is none (none configured, named or found, or a detected one that ran
+    /// no test), `Some(Err(report))` when it fails or a named one ran no test.
+    pub(crate) async fn verify(&mut self) -> Option<Result<(), String>> {
+        let Some(check) = self.check_command() else {
             self.verified = Some(if matches!(self.cfg.agent.verify.trim(), "none" | "off") {
                 "no check (agent.verify = \"none\")".to_string()
             } else {
