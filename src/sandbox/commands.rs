@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::lexer::{basename, split};
-use super::unwrap::{Location, analyse};
+use super::unwrap::{Analysis, Location, analyse};
 use crate::protocol::CommandVerdict;
 
 /// How commands are approved.
@@ -52,7 +52,7 @@ impl Rule {
     pub fn parse(text: &str) -> Result<Rule, String> {
         let parsed = split(text);
         match parsed.commands.as_slice() {
-            [one] if !one.is_empty() && !parsed.complex => {
+            [one] if !one.is_empty() && !parsed.complex && parsed.unreadable.is_none() => {
                 let mut words = one.clone();
                 // `/usr/bin/curl` in a rule means the program `curl`, as in a command.
                 words[0] = basename(&words[0]).to_string();
@@ -141,7 +141,11 @@ pub fn decide(policy: CommandPolicy, rules: &CommandRules, command: &str) -> Dec
             );
         }
     }
-    if let Some(why) = &analysis.opaque {
+    let unknowable = analysis
+        .opaque
+        .clone()
+        .or_else(|| named_in_arguments(rules, &analysis));
+    if let Some(why) = &unknowable {
         // Deny rules cannot be checked against a program the shell has yet to make up.
         let what = format!("{why}, so tandem cannot tell what it runs");
         return match policy {
@@ -199,6 +203,34 @@ pub fn decide(policy: CommandPolicy, rules: &CommandRules, command: &str) -> Dec
         ),
         _ => decision(CommandVerdict::Ask, what.to_string()),
     }
+}
+
+/// A deny rule's program named among the arguments of a program that is not known to leave its arguments
+/// alone (`flock f touch x`, `script -qc 'touch x'`, `busybox touch x`): such a program may run it, and no
+/// list of wrappers is ever complete, so the rule could apply.
+fn named_in_arguments(rules: &CommandRules, analysis: &Analysis) -> Option<String> {
+    let denied: Vec<&str> = rules.deny.iter().map(|r| r.words[0].as_str()).collect();
+    for chain in &analysis.chains {
+        let Some(last) = chain.forms.last() else {
+            continue;
+        };
+        if super::readonly::is_safe(&last.words) {
+            continue;
+        }
+        let tokens = last.words[1..].iter().flat_map(|w| {
+            w.split(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '+')))
+                .filter(|t| !t.is_empty())
+        });
+        for token in tokens {
+            if let Some(program) = denied.iter().find(|p| glob(p, token)) {
+                return Some(format!(
+                    "`{}` is given `{token}` among its arguments and may run it (a deny rule names `{program}`)",
+                    last.words[0]
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// `*` matches any run of characters.
@@ -260,7 +292,6 @@ mod tests {
             "cat $(which ls)",
             "echo `id`",
             "cat <<EOF\nx\nEOF",
-            "echo 'unterminated",
             "LD_PRELOAD=x.so ls",
             "ls &> log",
             "(cd .. && ls)",
@@ -403,6 +434,117 @@ mod tests {
         // Without deny rules, auto runs everything (in the sandbox).
         assert_eq!(
             verdict(CommandPolicy::Auto, &CommandRules::default(), "$t x"),
+            CommandVerdict::Run
+        );
+    }
+
+    #[test]
+    fn a_deny_rule_holds_against_the_shells_grammar_interpreters_and_unknown_wrappers() {
+        let r = rules(&[], &["touch *"]);
+        let refused = [
+            "if true; then touch x; fi",
+            "! touch x",
+            "for f in a; do touch x; done",
+            "while false; do :; done; touch x",
+            "case a in a) touch x;; esac",
+            "f() { touch x; }; f",
+            "(touch x)",
+            "{ touch x; }",
+            "tou\\ch x",
+            "\"tou\"ch x",
+            "coproc touch x",
+            "env - touch x",
+            "env - - touch x",
+            "flock /tmp/l touch x",
+            "taskset -c 0 touch x",
+            "setarch x86_64 touch x",
+            "busybox touch x",
+            "trap 'touch x' EXIT",
+            "diff <(touch x) y",
+        ];
+        for cmd in refused {
+            let d = decide(CommandPolicy::Auto, &r, cmd);
+            assert_eq!(d.verdict, CommandVerdict::Refuse, "{cmd}: {d:?}");
+            assert!(d.reason.contains("touch *"), "{cmd}: {d:?}");
+        }
+        let asked = [
+            ("echo touch x | sh", "from a file or from its input"),
+            ("sh <<< 'touch x'", "from a file or from its input"),
+            ("bash <<EOF\ntouch x\nEOF", "from a file or from its input"),
+            ("bash ./make.sh", "from a file or from its input"),
+            (
+                "alias t=touch; t x",
+                "changes what a later command name runs",
+            ),
+            (
+                "hash -p /usr/bin/touch ls; ls",
+                "changes what a later command name runs",
+            ),
+            (
+                "python3 -c 'import os; os.system(\"to\"+\"uch x\")'",
+                "code given in its arguments",
+            ),
+            ("echo 'import os' | python3", "code from its input"),
+            (
+                "perl -e 'system q(tou).q(ch)'",
+                "code given in its arguments",
+            ),
+            (
+                "node -e 'require(`child_process`)'",
+                "code given in its arguments",
+            ),
+            ("ruby -e 'x'", "code given in its arguments"),
+            ("awk 'BEGIN{system(\"x\")}'", "awk program"),
+            ("sed -n '1e date' f", "pattern space"),
+            ("sed 's/.*/date/e' f", "pattern space"),
+            (
+                "git -c alias.x='!touch y' x",
+                "configuration from its arguments",
+            ),
+            ("git st", "may be an alias"),
+            ("script -qc 'touch x' /dev/null", "runs the command"),
+            ("watch touch x", "runs a command line"),
+            ("strace -f touch x", "may run it"),
+            ("mytool --exec touch", "may run it"),
+            ("cp /usr/bin/touch t", "may run it"),
+            ("tou[c]h x", "cannot parse"),
+            ("echo 'unterminated", "cannot parse"),
+        ];
+        for (cmd, why) in asked {
+            let d = decide(CommandPolicy::Auto, &r, cmd);
+            assert_eq!(d.verdict, CommandVerdict::Ask, "{cmd}: {d:?}");
+            assert!(d.reason.contains(why), "{cmd}: {d:?}");
+            assert!(
+                d.reason.contains("cannot tell what it runs"),
+                "{cmd}: {d:?}"
+            );
+            assert_eq!(
+                verdict(CommandPolicy::Never, &r, cmd),
+                CommandVerdict::Refuse,
+                "{cmd}"
+            );
+        }
+        // What only reads is not slowed by the rule, nor is anything without rules.
+        for cmd in [
+            "grep -rn touch src",
+            "git status",
+            "cargo test",
+            "sed -n 1,5p f",
+            "python3 test_x.py",
+            "git log --oneline",
+        ] {
+            assert_eq!(
+                verdict(CommandPolicy::Auto, &r, cmd),
+                CommandVerdict::Run,
+                "{cmd}"
+            );
+        }
+        assert_eq!(
+            verdict(
+                CommandPolicy::Auto,
+                &CommandRules::default(),
+                "echo touch x | sh"
+            ),
             CommandVerdict::Run
         );
     }

@@ -5,7 +5,7 @@
 //! A command word that cannot be known without running the shell (a variable, a glob, a substitution,
 //! `eval`, `source`) makes the whole line opaque.
 
-use super::lexer::{basename, is_assignment, split, substitutions};
+use super::lexer::{basename, is_assignment, split};
 
 /// Where a program word points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,12 +87,11 @@ impl Analysis {
         }
         let parsed = split(command);
         self.complex |= parsed.complex;
+        if let Some(why) = parsed.unreadable {
+            self.opaque = Some(why);
+        }
         for words in parsed.commands {
             self.add_words(words, false, depth);
-        }
-        for body in substitutions(command) {
-            self.complex = true;
-            self.add_line(&body, depth + 1);
         }
     }
 
@@ -144,11 +143,32 @@ impl Analysis {
                     self.opaque = Some(format!("`{name}` runs a file's commands in the shell"));
                     break;
                 }
-                s if SHELLS.contains(&s) => {
-                    if let Some(body) = shell_body(args) {
-                        self.complex = true;
+                "trap" => {
+                    // `trap 'CMD' SIGNAL` runs CMD later, in this shell.
+                    self.complex = true;
+                    if let Some(body) = args.iter().find(|a| !a.starts_with('-')) {
                         self.add_line(body, depth + 1);
                     }
+                    break;
+                }
+                "alias" | "hash" | "enable" if !args.is_empty() => {
+                    self.opaque = Some(format!("`{name}` changes what a later command name runs"));
+                    break;
+                }
+                s if SHELLS.contains(&s) => {
+                    self.complex = true;
+                    match shell_body(args) {
+                        Some(body) => self.add_line(body, depth + 1),
+                        None => {
+                            self.opaque = Some(format!(
+                                "`{name}` runs commands from a file or from its input"
+                            ))
+                        }
+                    }
+                    break;
+                }
+                _ if let Some(why) = inline_code(&name, args) => {
+                    self.opaque = Some(why);
                     break;
                 }
                 "find" => {
@@ -206,6 +226,168 @@ fn literal(word: &str) -> bool {
                 '$' | '`' | '*' | '?' | '[' | ']' | '{' | '}' | '~' | '(' | ')'
             )
         })
+}
+
+const GIT_COMMANDS: &[&str] = &[
+    "add",
+    "am",
+    "annotate",
+    "apply",
+    "archive",
+    "bisect",
+    "blame",
+    "branch",
+    "bundle",
+    "cat-file",
+    "check-ignore",
+    "checkout",
+    "cherry",
+    "cherry-pick",
+    "clean",
+    "clone",
+    "commit",
+    "config",
+    "count-objects",
+    "describe",
+    "diff",
+    "diff-files",
+    "diff-index",
+    "diff-tree",
+    "fetch",
+    "for-each-ref",
+    "format-patch",
+    "fsck",
+    "gc",
+    "grep",
+    "help",
+    "init",
+    "log",
+    "ls-files",
+    "ls-remote",
+    "ls-tree",
+    "merge",
+    "merge-base",
+    "mv",
+    "name-rev",
+    "notes",
+    "pull",
+    "push",
+    "range-diff",
+    "rebase",
+    "reflog",
+    "remote",
+    "reset",
+    "restore",
+    "rev-list",
+    "rev-parse",
+    "revert",
+    "rm",
+    "shortlog",
+    "show",
+    "show-ref",
+    "sparse-checkout",
+    "stash",
+    "status",
+    "submodule",
+    "switch",
+    "symbolic-ref",
+    "tag",
+    "update-index",
+    "version",
+    "whatchanged",
+    "worktree",
+];
+
+/// Why a program runs code given in its own arguments or on its input, if it does: such code can run any
+/// program, so no rule about programs can be checked against it.
+fn inline_code(name: &str, args: &[String]) -> Option<String> {
+    let has = |opts: &[&str]| {
+        args.iter().take_while(|a| *a != "--").any(|a| {
+            opts.iter()
+                .any(|o| a == o || (o.len() == 2 && a.starts_with(o) && !a.starts_with("--")))
+        })
+    };
+    let from_input = args.iter().all(|a| a.starts_with('-')) || args.iter().any(|a| a == "-");
+    let runs = |what: &str| Some(format!("`{name}` runs {what}"));
+    let stem = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    match stem {
+        "python" | "pypy" => {
+            if has(&["-c"]) {
+                runs("code given in its arguments")
+            } else if from_input && !has(&["-m", "-V", "--version", "-h", "--help"]) {
+                runs("code from its input")
+            } else {
+                None
+            }
+        }
+        "perl" | "ruby" | "node" | "nodejs" | "lua" | "luajit" | "Rscript" | "php" | "bun"
+        | "deno" | "tclsh" | "wish" | "julia" | "osascript" => {
+            if has(&["-e", "-E", "-p", "-r", "--eval", "--print", "-x"])
+                || args.first().is_some_and(|a| a == "eval" || a == "-")
+            {
+                runs("code given in its arguments")
+            } else if from_input && !has(&["-v", "--version", "-h", "--help", "-c", "--check"]) {
+                runs("code from its input")
+            } else {
+                None
+            }
+        }
+        "awk" | "gawk" | "mawk" | "nawk" => runs("an awk program, which can start other programs"),
+        "sed" | "gsed" => {
+            let mut scripts: Vec<&String> = args
+                .windows(2)
+                .filter(|w| w[0] == "-e" || w[0] == "--expression")
+                .map(|w| &w[1])
+                .collect();
+            if scripts.is_empty() {
+                scripts.extend(args.iter().find(|a| !a.starts_with('-')));
+            }
+            (has(&["-f", "--file"]) || scripts.iter().any(|s| sed_executes(s)))
+                .then(|| format!("`{name}` may run its pattern space as a command (`e`)"))
+        }
+        "git" => {
+            if args
+                .iter()
+                .any(|a| a == "-c" || a.starts_with("--config-env") || a.starts_with("-c"))
+            {
+                return runs(
+                    "with configuration from its arguments, which can name programs to start",
+                );
+            }
+            let sub = args.iter().find(|a| !a.starts_with('-'))?;
+            (!GIT_COMMANDS.contains(&sub.as_str()))
+                .then(|| format!("`git {sub}` may be an alias that runs a shell command"))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a sed script uses GNU sed's `e` command or the `e` flag of `s`, which run text as a command.
+fn sed_executes(script: &str) -> bool {
+    script.split([';', '\n', '{', '}']).any(|command| {
+        // Skip the address: line numbers, `$`, ranges, steps, negation and `/regex/`.
+        let mut rest = command.trim_start();
+        loop {
+            let trimmed = rest.trim_start_matches(|c: char| {
+                c.is_ascii_digit() || matches!(c, '$' | ',' | '~' | '!' | '+' | ' ')
+            });
+            if let Some(after) = trimmed.strip_prefix('/') {
+                rest = after.split_once('/').map_or("", |(_, r)| r);
+            } else {
+                rest = trimmed;
+                break;
+            }
+        }
+        match rest.chars().next() {
+            Some('e') => true,
+            Some('s') => rest[1..]
+                .chars()
+                .next()
+                .and_then(|delim| rest[1..].rsplit(delim).next())
+                .is_some_and(|flags| flags.contains('e')),
+            _ => false,
+        }
+    })
 }
 
 /// The script of `bash -c SCRIPT` (the option may be in a cluster: `-ec`, `-lc`).
@@ -269,7 +451,10 @@ fn wrapper(name: &str, args: &[String]) -> Wrap {
             {
                 return Wrap::Opaque("`env -S` splits a string into a command");
             }
-            let mut n = options(args, &["-u", "--unset", "-C", "--chdir"], 0);
+            // `env -` is `env -i`.
+            let lone_dash = args.iter().take_while(|a| *a == "-").count();
+            let mut n =
+                lone_dash + options(&args[lone_dash..], &["-u", "--unset", "-C", "--chdir"], 0);
             let assignments = args[n.min(args.len())..]
                 .iter()
                 .take_while(|a| is_assignment(a))
@@ -293,7 +478,45 @@ fn wrapper(name: &str, args: &[String]) -> Wrap {
             }
         }
         "exec" => skip(options(args, &["-a"], 0), true),
-        "nohup" | "setsid" => skip(options(args, &[], 0), true),
+        "nohup" | "setsid" | "coproc" => skip(options(args, &[], 0), true),
+        "flock" => skip(
+            options(args, &["-w", "--timeout", "-E", "--conflict-exit-code"], 1),
+            true,
+        ),
+        "taskset" => skip(options(args, &[], 1), true),
+        "chrt" => skip(options(args, &[], 1), true),
+        "setarch" => skip(options(args, &[], 1), true),
+        "numactl" => skip(
+            options(
+                args,
+                &[
+                    "-N",
+                    "-m",
+                    "-C",
+                    "-i",
+                    "-p",
+                    "--cpunodebind",
+                    "--membind",
+                    "--physcpubind",
+                ],
+                0,
+            ),
+            true,
+        ),
+        "prlimit" => skip(options(args, &["-p", "--pid"], 0), true),
+        "busybox" | "toybox" => skip(0, true),
+        "unshare" | "nsenter" | "chroot" | "runuser" | "fakeroot" => skip(
+            options(
+                args,
+                &["-u", "--user", "-g", "--group", "-t", "--target"],
+                usize::from(name == "chroot"),
+            ),
+            false,
+        ),
+        "script" => Wrap::Opaque("`script` runs the command given in its arguments"),
+        "watch" | "parallel" | "ssh" | "su" => {
+            Wrap::Opaque("it runs a command line from its arguments")
+        }
         "time" => {
             let writes = args.iter().take_while(|a| a.starts_with('-')).any(|a| {
                 a.starts_with("-o") || a.starts_with("--output") || a == "-a" || a == "--append"

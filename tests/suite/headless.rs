@@ -404,3 +404,86 @@ fn a_headless_run_never_waits_for_an_approval_nobody_can_give() {
     );
     assert!(!b.ws().join("x").exists());
 }
+
+#[test]
+fn a_hostile_model_cannot_get_round_a_deny_rule_through_the_shells_grammar() {
+    // Each line runs `touch` by a route a word-matching policy misses: reserved words, a pipe into a shell, a
+    // here-string, an unknown wrapper, an interpreter given code. Each is refused, with its reason, at once.
+    let b = Sandbox::new();
+    std::fs::create_dir_all(b.root.join("config")).unwrap();
+    std::fs::write(
+        b.root.join("config/config.toml"),
+        "[sandbox]\ndeny = [\"touch *\"]\n",
+    )
+    .unwrap();
+    std::fs::write(b.ws().join("notes.md"), "# Notes\n").unwrap();
+    let attempts = [
+        ("if true; then touch a; fi", "denied by rule `touch *`"),
+        ("! touch b", "denied by rule `touch *`"),
+        ("flock /tmp/l touch c", "denied by rule `touch *`"),
+        (
+            "echo 'touch d' | sh",
+            "runs commands from a file or from its input",
+        ),
+        (
+            "bash <<< 'touch e'",
+            "runs commands from a file or from its input",
+        ),
+        ("taskset -c 0 touch f", "denied by rule `touch *`"),
+        (
+            "python3 -c 'import os; os.system(\"tou\" + \"ch g\")'",
+            "runs code given in its arguments",
+        ),
+        ("strace -f -o /dev/null touch h", "may run it"),
+    ];
+    let server = MockServer::start();
+    let plan = serde_json::json!({"summary": "s", "steps": [
+        {"id": 1, "goal": "Make files", "files": ["a"], "done_when": "they exist", "changes_tests": false}
+    ]});
+    let mut replies = vec![tool("submit_plan", plan)];
+    for (cmd, _) in attempts {
+        replies.push(tool("run", serde_json::json!({ "command": cmd })));
+    }
+    replies.push(tool(
+        "step_failed",
+        serde_json::json!({"reason": "could not run them"}),
+    ));
+    server.push(replies);
+    server.respond_with(|_, _| {
+        Reply::Sse(sse::openai::tool_reply(
+            "call_f",
+            "step_failed",
+            serde_json::json!({"reason": "still cannot"}),
+        ))
+    });
+    let out = b
+        .tandem(&["exec", "--json", "--approve", "auto", "Make files"])
+        .env("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.url))
+        .env("TANDEM_EXECUTOR", "openai")
+        .env("TANDEM_AGENT__VERIFY", "none")
+        .env("TANDEM_AGENT__MAX_ROUNDS", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let results: Vec<String> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["type"] == "tool_result" && e["tool"] == "run")
+        .map(|e| e["output"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(results.len(), attempts.len(), "{stdout}");
+    for ((cmd, why), output) in attempts.iter().zip(&results) {
+        assert!(output.contains("was not run"), "{cmd}: {output}");
+        assert!(output.contains(why), "{cmd}: {output}");
+        if !why.starts_with("denied") {
+            assert!(
+                output.contains("nobody can give one in a headless run"),
+                "{cmd}: {output}"
+            );
+        }
+    }
+    for name in ["a", "b", "c", "d", "e", "f", "g", "h"] {
+        assert!(!b.ws().join(name).exists(), "{name} was made");
+    }
+}
