@@ -1,5 +1,8 @@
 //! Build information for `tandem --version`: the commit, the enabled features and what llama.cpp is compiled for.
 
+// Cargo reads a build script's stdout.
+#![allow(clippy::disallowed_macros)]
+
 use std::process::Command;
 
 fn main() {

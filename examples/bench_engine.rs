@@ -7,6 +7,9 @@
 //! (build the tandem binary first: the engine runs in its worker process unless `--in-process`).
 //! Results and the machine they came from are recorded in docs/BENCHMARKS.md.
 
+// Developer tools print their own reports; the user-facing printing path is src/text.rs.
+#![allow(clippy::disallowed_macros)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

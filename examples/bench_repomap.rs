@@ -9,6 +9,9 @@
 //! Each phase is best run in its own process so its peak memory is its own; without `--phase` all run in
 //! order in this one. Results are recorded in docs/BENCHMARKS.md.
 
+// Developer tools print their own reports; the user-facing printing path is src/text.rs.
+#![allow(clippy::disallowed_macros)]
+
 use std::path::PathBuf;
 use std::time::Instant;
 

@@ -5,6 +5,9 @@
 //! Run: `cargo build --release && cargo run --release --example bench_tui -- [--bin target/release/tandem]
 //! [--runs 5] [--idle-secs 10]`. Needs tmux. Results are recorded in docs/BENCHMARKS.md.
 
+// Developer tools print their own reports; the user-facing printing path is src/text.rs.
+#![allow(clippy::disallowed_macros)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -83,9 +83,9 @@ pub async fn run(
         writeln!(out, "  {pair:<width$} {source}")?;
     }
     // Values come from config files, including a repository's: printed through the terminal filter.
-    print!("{}", crate::text::terminal_safe(&out));
+    crate::out!("{}", crate::text::terminal_safe(&out));
 
-    println!("\nChecks");
+    crate::outln!("\nChecks");
     let mut checks = vec![
         check_model(config, args.no_load).await,
         check_sandbox(config),
@@ -121,7 +121,7 @@ pub async fn run(
     }
     let name_width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for c in &checks {
-        println!(
+        crate::outln!(
             "  {} {:<name_width$}  {}",
             c.status.mark(),
             c.name,

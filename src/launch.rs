@@ -15,6 +15,7 @@ use crate::model::local_provider::LocalProvider;
 use crate::prompts::{self, PromptName};
 use crate::protocol::{Event, Plan};
 use crate::router::Router;
+use crate::router::sensitive::{Scanner, ScannerConfig};
 use crate::sandbox::Workspace;
 use crate::spend::Ledger;
 
@@ -139,6 +140,18 @@ impl Launcher {
     /// The session settings for `spec` under the effective config.
     pub fn session_config(&self, spec: SessionSpec) -> SessionConfig {
         let c = &self.config;
+        // The config's globs were checked when it loaded; should one still fail, the defaults apply.
+        let sensitive_paths = Scanner::new(&ScannerConfig {
+            detect_pii: false,
+            patterns: Vec::new(),
+            paths: c.values.privacy.paths.clone(),
+        })
+        .or_else(|_| Scanner::new(&ScannerConfig::default()));
+        let sensitive = |p: &str| {
+            sensitive_paths
+                .as_ref()
+                .map_or(true, |s| s.is_sensitive_path(p))
+        };
         SessionConfig {
             id: spec.id,
             task: spec.task,
@@ -149,7 +162,9 @@ impl Launcher {
             executor_prompt: prompts::load(PromptName::Executor, &c.dirs.config),
             writer_prompt: prompts::load(PromptName::Writer, &c.dirs.config),
             definitions_prompt: prompts::load(PromptName::Definitions, &c.dirs.config),
-            instructions: crate::agent::instructions::load(self.ws.root(), &c.dirs.config),
+            instructions: crate::agent::instructions::load(self.ws.root(), &c.dirs.config, &|p| {
+                sensitive(p)
+            }),
             resume: spec.resume,
             initial_plan: spec.initial_plan,
             transcript: true,
@@ -183,7 +198,7 @@ fn apply_mode(config: &mut Config, mode: Mode) {
         config.values.agent.approval,
         ApprovalPolicy::PerFile | ApprovalPolicy::PerHunk
     ) {
-        eprintln!(
+        crate::errln!(
             "tandem: headless run: edits follow --approve {} (agent.approval = per-file/per-hunk needs the UI)",
             if never { "never" } else { "auto" }
         );
@@ -210,7 +225,7 @@ pub fn open_ledger(config: &Config) -> Option<Arc<Ledger>> {
     match Ledger::open(&Ledger::default_path(&config.dirs.data)) {
         Ok(l) => Some(Arc::new(l)),
         Err(e) => {
-            eprintln!("tandem: warning: spend will not be recorded: {e}");
+            crate::errln!("tandem: warning: spend will not be recorded: {e}");
             None
         }
     }

@@ -24,14 +24,14 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("tandem: cannot start the async runtime: {e}");
+            tandem::errln!("tandem: cannot start the async runtime: {e}");
             return ExitCode::from(exit::FAILED);
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("tandem: {}", tandem::text::terminal_safe(&format!("{e:#}")));
+            tandem::errln!("tandem: {}", tandem::text::terminal_safe(&format!("{e:#}")));
             ExitCode::from(exit::FAILED)
         }
     }
@@ -44,7 +44,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     let _log = match tandem::logging::init(&log_dir) {
         Ok(guard) => Some(guard),
         Err(e) => {
-            eprintln!("tandem: warning: no log file ({}: {e})", log_dir.display());
+            tandem::errln!("tandem: warning: no log file ({}: {e})", log_dir.display());
             None
         }
     };
@@ -64,14 +64,14 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             match std::fs::canonicalize(dir) {
                 Ok(dir) if dir.is_dir() => dir,
                 Ok(_) => {
-                    eprintln!(
+                    tandem::errln!(
                         "tandem: workspace {}: not a directory",
                         tandem::text::terminal_safe(&dir.display().to_string())
                     );
                     return Ok(exit::USAGE);
                 }
                 Err(e) => {
-                    eprintln!(
+                    tandem::errln!(
                         "tandem: workspace {}: {e}",
                         tandem::text::terminal_safe(&dir.display().to_string())
                     );
@@ -90,7 +90,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     let mut config = match load() {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("tandem: {}", tandem::text::terminal_safe(&e.to_string()));
+            tandem::errln!("tandem: {}", tandem::text::terminal_safe(&e.to_string()));
             return Ok(exit::USAGE);
         }
     };
@@ -99,20 +99,20 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
     if cli.global.trust && !config.trust.state.is_trusted() {
         if let Err(e) = tandem::trust_cmd::grant(&config) {
-            eprintln!("tandem: {}", tandem::text::terminal_safe(&e.to_string()));
+            tandem::errln!("tandem: {}", tandem::text::terminal_safe(&e.to_string()));
             return Ok(exit::USAGE);
         }
         config = match load() {
             Ok(config) => config,
             Err(e) => {
-                eprintln!("tandem: {}", tandem::text::terminal_safe(&e.to_string()));
+                tandem::errln!("tandem: {}", tandem::text::terminal_safe(&e.to_string()));
                 return Ok(exit::USAGE);
             }
         };
     }
     if !matches!(cli.command, None | Some(Command::Doctor(_))) {
         for line in config.trust.notices() {
-            eprintln!("tandem: {}", tandem::text::terminal_safe(&line));
+            tandem::errln!("tandem: {}", tandem::text::terminal_safe(&line));
         }
     }
     tracing::info!(version = env!("CARGO_PKG_VERSION"), workspace = %config.workspace.display(), "start");
@@ -133,14 +133,15 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 args.budget,
                 &|_| true,
             );
-            print!("{}", tandem::text::terminal_safe(&text));
+            tandem::out!("{}", tandem::text::terminal_safe(&text));
             if s.rendered_from_cache {
-                eprintln!(
+                tandem::errln!(
                     "tandem map: {} files, nothing changed since this map was rendered: walk {} ms, the rest from the cache",
-                    s.files, s.walk_ms
+                    s.files,
+                    s.walk_ms
                 );
             } else {
-                eprintln!(
+                tandem::errln!(
                     "tandem map: {} files, {} parsed, {} from the cache; walk {} ms, cache {} ms, parse {} ms, store {} ms, rank and render {} ms",
                     s.files,
                     s.parsed,
@@ -158,9 +159,9 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Spend(args)) => {
             let report = tandem::spend::report::run(&config.dirs.data, args.json)?;
             if args.json {
-                print!("{}", tandem::text::json_terminal_safe(&report));
+                tandem::out!("{}", tandem::text::json_terminal_safe(&report));
             } else {
-                print!("{}", tandem::text::terminal_safe(&report));
+                tandem::out!("{}", tandem::text::terminal_safe(&report));
             }
             Ok(exit::OK)
         }

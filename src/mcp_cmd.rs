@@ -21,9 +21,9 @@ async fn list(config: &Config, as_json: bool) -> anyhow::Result<u8> {
     let hub = mcp_hub(config).await;
     if hub.is_empty() {
         if as_json {
-            println!("[]");
+            crate::outln!("[]");
         } else {
-            println!(
+            crate::outln!(
                 "no MCP servers configured (add [mcp.servers.NAME] to {})",
                 config.dirs.user_config_file().display()
             );
@@ -34,13 +34,13 @@ async fn list(config: &Config, as_json: bool) -> anyhow::Result<u8> {
     if as_json {
         let doc: Vec<serde_json::Value> = reports.iter().map(report_json).collect();
         let text = serde_json::to_string_pretty(&doc)?;
-        println!("{}", crate::text::json_terminal_safe(&text));
+        crate::outln!("{}", crate::text::json_terminal_safe(&text));
     } else {
         for r in &reports {
-            print!("{}", terminal_safe(&report_text(r)));
+            crate::out!("{}", terminal_safe(&report_text(r)));
         }
         for line in hub.notices() {
-            eprintln!("tandem: {}", terminal_safe(&line));
+            crate::errln!("tandem: {}", terminal_safe(&line));
         }
     }
     let failed = reports
@@ -116,7 +116,7 @@ fn report_json(r: &ServerReport) -> serde_json::Value {
 
 async fn trust(config: &Config, name: &str, revoke: bool) -> anyhow::Result<u8> {
     if !config.values.mcp.servers.contains_key(name) {
-        eprintln!(
+        crate::errln!(
             "tandem: no MCP server `{}` is configured (see `tandem mcp list`)",
             terminal_safe(name)
         );
@@ -124,7 +124,7 @@ async fn trust(config: &Config, name: &str, revoke: bool) -> anyhow::Result<u8> 
     }
     if revoke {
         let was = crate::mcp::pins::revoke(&config.dirs, name)?;
-        println!(
+        crate::outln!(
             "tandem: {}",
             if was {
                 format!(
@@ -140,15 +140,15 @@ async fn trust(config: &Config, name: &str, revoke: bool) -> anyhow::Result<u8> 
     match hub.pin(name) {
         Ok(n) => {
             if let Some(r) = hub.reports().into_iter().find(|r| r.name == name) {
-                print!("{}", terminal_safe(&report_text(&r)));
+                crate::out!("{}", terminal_safe(&report_text(&r)));
             }
-            println!(
+            crate::outln!(
                 "tandem: approved the {n} tool(s) of `{name}` as listed above; a change to the list asks again"
             );
             Ok(exit::OK)
         }
         Err(e) => {
-            eprintln!("tandem: `{name}`: {}", terminal_safe(&e.to_string()));
+            crate::errln!("tandem: `{name}`: {}", terminal_safe(&e.to_string()));
             Ok(exit::FAILED)
         }
     }

@@ -51,6 +51,94 @@ pub fn json_terminal_safe(json: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Text cleared for a terminal: only [`Shown::new`] makes one, and it passes everything through
+/// [`terminal_safe`]. The printing functions below take nothing else, and `clippy.toml` forbids `println!`
+/// and its kin everywhere but here, so a new call site cannot print raw text by mistake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown(String);
+
+impl Shown {
+    /// `text`, whatever its source, made safe to print.
+    pub fn new(text: &str) -> Shown {
+        Shown(terminal_safe(text).into_owned())
+    }
+
+    /// A serialised JSON document made safe to print and still the same document ([`json_terminal_safe`]).
+    pub fn json(json: &str) -> Shown {
+        Shown(json_terminal_safe(json).into_owned())
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a [`Shown`] text goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output: results.
+    Out,
+    /// Standard error: progress, warnings, errors.
+    Err,
+}
+
+/// Writes `text` to `stream`; a closed pipe (`tandem … | head`) is not an error worth a panic.
+pub fn emit(stream: Stream, text: &Shown) {
+    use std::io::Write;
+    let _ = match stream {
+        Stream::Out => std::io::stdout().lock().write_all(text.as_str().as_bytes()),
+        Stream::Err => std::io::stderr().lock().write_all(text.as_str().as_bytes()),
+    };
+}
+
+/// The progress line on standard error, redrawn in place (`None` clears it). The only place tandem writes a
+/// control sequence of its own outside the UI.
+pub fn progress(line: Option<&str>) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(b"\r\x1b[2K");
+    if let Some(line) = line {
+        let _ = err.write_all(Shown::new(line).as_str().as_bytes());
+    }
+    let _ = err.flush();
+}
+
+/// `print!`, through [`Shown`]: control characters in any argument are shown as escapes.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::text::emit($crate::text::Stream::Out, &$crate::text::Shown::new(&::std::format!($($arg)*)))
+    };
+}
+
+/// `println!`, through [`Shown`].
+#[macro_export]
+macro_rules! outln {
+    () => { $crate::out!("\n") };
+    ($($arg:tt)*) => { $crate::out!("{}\n", ::std::format_args!($($arg)*)) };
+}
+
+/// `eprintln!`, through [`Shown`].
+#[macro_export]
+macro_rules! errln {
+    () => {
+        $crate::text::emit($crate::text::Stream::Err, &$crate::text::Shown::new("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::text::emit(
+            $crate::text::Stream::Err,
+            &$crate::text::Shown::new(&::std::format!("{}\n", ::std::format_args!($($arg)*))),
+        )
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +171,18 @@ mod tests {
         assert_eq!(terminal_safe("x\x08\x7f"), "x\\x08\\x7f");
         assert_eq!(terminal_safe("\u{9b}31m"), "\\x9b31m");
         assert_eq!(terminal_safe("a\u{202e}b"), "a\\u{202e}b");
+    }
+
+    #[test]
+    fn only_the_sanitiser_makes_printable_text() {
+        let hostile = "session-\x1b]0;pwned\x07\u{202e}id";
+        let shown = Shown::new(hostile);
+        assert!(!shown.as_str().chars().any(is_unsafe), "{shown}");
+        assert!(shown.as_str().contains("\\x1b]0;pwned\\x07"), "{shown}");
+        let json = Shown::json("{\"a\":\"\u{9b}\"}");
+        assert_eq!(json.as_str(), "{\"a\":\"\\u009b\"}");
+        // What the macros print is what `Shown` makes of the formatted text.
+        let made = format!("{}", Shown::new(&format!("id {hostile}\n")));
+        assert!(!made.chars().any(is_unsafe), "{made}");
     }
 }

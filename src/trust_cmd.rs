@@ -17,30 +17,30 @@ pub fn run(config: &Config, args: &TrustArgs) -> anyhow::Result<u8> {
     let ws = config.workspace.display();
     if args.revoke {
         if trust::revoke(&config.dirs, &config.workspace)? {
-            println!(
+            crate::outln!(
                 "tandem: {ws} is no longer trusted; its project config may only narrow settings"
             );
         } else {
-            println!("tandem: {ws} was not trusted");
+            crate::outln!("tandem: {ws} was not trusted");
         }
         return Ok(exit::OK);
     }
     if let Err(e) = grant(config) {
-        eprintln!("tandem: {}", crate::text::terminal_safe(&e.to_string()));
+        crate::errln!("tandem: {}", crate::text::terminal_safe(&e.to_string()));
         return Ok(exit::USAGE);
     }
     match config.trust.state {
-        TrustState::NoProjectFile => println!(
+        TrustState::NoProjectFile => crate::outln!(
             "tandem: trusted {ws} (it has no .tandem/config.toml; one added later is not trusted until you run this again)"
         ),
         _ => {
-            println!(
+            crate::outln!(
                 "tandem: trusted {} (sha256 {}); a change to it revokes the trust",
                 config.trust.file.display(),
                 config.trust.hash
             );
             for i in &config.trust.ignored {
-                println!(
+                crate::outln!(
                     "  now honoured: {}:{} `{}`",
                     config.trust.file.display(),
                     i.line,

@@ -13,7 +13,7 @@ const TOTAL: usize = 16_000;
 
 /// The instructions for a session in `root`, with `user_dir` (tandem's config dir) holding the user's own
 /// AGENTS.md; `None` when there are none. Each part is headed by where it came from.
-pub fn load(root: &Path, user_dir: &Path) -> Option<String> {
+pub fn load(root: &Path, user_dir: &Path, sensitive: &dyn Fn(&str) -> bool) -> Option<String> {
     let mut parts: Vec<(String, String)> = Vec::new();
     if let Some(text) = read_plain(&user_dir.join("AGENTS.md")) {
         parts.push(("your AGENTS.md".into(), text));
@@ -27,7 +27,7 @@ pub fn load(root: &Path, user_dir: &Path) -> Option<String> {
             parts.push((format!("{}/{name}", dir.display()), text));
         }
     }
-    if let Some((name, text)) = in_workspace(root) {
+    if let Some((name, text)) = in_workspace(root, sensitive) {
         parts.push((name, text));
     }
     if parts.is_empty() {
@@ -68,11 +68,19 @@ fn ancestors_to_repo_root(root: &Path) -> Vec<PathBuf> {
 }
 
 /// The workspace's own instruction file, read through the path policy: a link may lead to another
-/// instruction or Markdown file in the workspace (CLAUDE.md -> AGENTS.md), never to `.env` or outside.
-fn in_workspace(root: &Path) -> Option<(String, String)> {
+/// instruction or Markdown file in the workspace (CLAUDE.md -> AGENTS.md), never to `.env`, a sensitive path
+/// (`secrets/notes.md`) or outside.
+fn in_workspace(root: &Path, sensitive: &dyn Fn(&str) -> bool) -> Option<(String, String)> {
     let ws = Workspace::new(root).ok()?;
     INSTRUCTION_FILES.iter().find_map(|name| {
         let bytes = match ws.read(name, 1 << 20) {
+            Ok((real, _)) if sensitive(&ws.relative(&real)) => {
+                tracing::warn!(
+                    "{name} leads to {}, a sensitive path; not read as instructions",
+                    ws.relative(&real)
+                );
+                return None;
+            }
             Ok((real, bytes)) if instruction_like(&ws.relative(&real)) => bytes,
             Ok((real, _)) => {
                 tracing::warn!(
@@ -139,7 +147,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(ws.join("AGENTS.md"), "This crate has no I/O.").unwrap();
-        let text = load(&ws, &user).unwrap();
+        let text = load(&ws, &user, &|_| false).unwrap();
         let user_at = text.find("Prefer tabs.").unwrap();
         let root_at = text.find("Run make test.").unwrap();
         let ws_at = text.find("This crate has no I/O.").unwrap();
@@ -155,10 +163,30 @@ mod tests {
         std::fs::create_dir_all(&ws).unwrap();
         std::fs::write(dir.path().join("a").join("AGENTS.md"), "not mine").unwrap();
         std::fs::write(ws.join("CLAUDE.md"), "mine").unwrap();
-        let text = load(&ws, &dir.path().join("none")).unwrap();
+        let text = load(&ws, &dir.path().join("none"), &|_| false).unwrap();
         assert!(
             text.contains("mine") && !text.contains("not mine"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn an_instruction_file_that_leads_to_a_sensitive_path_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        std::fs::create_dir_all(ws.join("secrets")).unwrap();
+        std::fs::write(ws.join("secrets/notes.md"), "prod db password: hunter2").unwrap();
+        std::os::unix::fs::symlink("secrets/notes.md", ws.join("AGENTS.md")).unwrap();
+        let sensitive = |p: &str| p.starts_with("secrets/");
+        assert_eq!(load(ws, &ws.join("none"), &sensitive), None);
+        // The same link to an ordinary document is read.
+        std::fs::write(ws.join("docs.md"), "Use tabs.").unwrap();
+        std::fs::remove_file(ws.join("AGENTS.md")).unwrap();
+        std::os::unix::fs::symlink("docs.md", ws.join("AGENTS.md")).unwrap();
+        assert!(
+            load(ws, &ws.join("none"), &sensitive)
+                .unwrap()
+                .contains("Use tabs.")
         );
     }
 }

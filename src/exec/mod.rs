@@ -100,7 +100,7 @@ pub async fn run(config: Config, global: &GlobalArgs, args: &ExecArgs) -> anyhow
                 renderer.tick();
                 if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                     renderer.clear_spinner();
-                    eprintln!("tandem: terminated; the session did not stop in time");
+                    crate::errln!("tandem: terminated; the session did not stop in time");
                     return Ok(exit::INTERRUPTED);
                 }
             }
@@ -121,10 +121,10 @@ pub async fn run(config: Config, global: &GlobalArgs, args: &ExecArgs) -> anyhow
                 interrupts += 1;
                 renderer.clear_spinner();
                 if interrupts > 1 {
-                    eprintln!("\ntandem: interrupted twice; stopping now (edits are written whole or not at all)");
+                    crate::errln!("\ntandem: interrupted twice; stopping now (edits are written whole or not at all)");
                     return Ok(exit::INTERRUPTED);
                 }
-                eprintln!("\ntandem: interrupting (the model request stops now; an edit in progress is finished or rolled back; Ctrl-C again to stop at once)");
+                crate::errln!("\ntandem: interrupting (the model request stops now; an edit in progress is finished or rolled back; Ctrl-C again to stop at once)");
                 handle.send(Op::Interrupt);
             }
         }
@@ -145,30 +145,30 @@ pub async fn run(config: Config, global: &GlobalArgs, args: &ExecArgs) -> anyhow
                 plan,
             };
             let doc = serde_json::to_string_pretty(&doc)?;
-            println!("{}", crate::text::json_terminal_safe(&doc));
+            crate::outln!("{}", crate::text::json_terminal_safe(&doc));
         } else {
-            println!("{}", crate::text::terminal_safe(&plan.to_markdown()));
+            crate::outln!("{}", crate::text::terminal_safe(&plan.to_markdown()));
             if let Some(d) = &planner {
-                println!("_Planned by {}/{} ({})._", d.provider, d.model, d.reason);
+                crate::outln!("_Planned by {}/{} ({})._", d.provider, d.model, d.reason);
             }
         }
-        eprintln!("tandem: plan saved to {}", saved.display());
+        crate::errln!("tandem: plan saved to {}", saved.display());
     } else if !args.json {
-        print!("{}", renderer.summary());
+        crate::out!("{}", renderer.summary());
     }
     let location = config.model_location();
     if renderer.no_local_model()
         && let Some(known) = location.known()
         && !location.path().exists()
     {
-        eprintln!(
+        crate::errln!(
             "tandem: the model {} is not at {}: run {}, or pass --model PATH",
             known.name,
             location.path().display(),
             known.fetch
         );
     }
-    eprintln!(
+    crate::errln!(
         "tandem: session {session_id} (continue it with `tandem exec --resume {session_id} \"<follow-up>\"`, or `tandem --resume {session_id}` in the UI)"
     );
     Ok(exit_code(outcome, renderer.no_local_model()))
@@ -219,7 +219,7 @@ pub fn undo(config: &Config, args: &UndoArgs) -> anyhow::Result<u8> {
         crate::agent::checkpoint::Checkpoints::new(transcript::checkpoints_dir(ws.root(), &id));
     let outcome = checkpoints.undo(&ws)?;
     for note in &outcome.skipped {
-        eprintln!("tandem: {note}");
+        crate::errln!("tandem: {note}");
     }
     match outcome.undone {
         Some((checkpoint, files)) => {
@@ -232,14 +232,14 @@ pub fn undo(config: &Config, args: &UndoArgs) -> anyhow::Result<u8> {
                 checkpoint,
                 files: files.clone(),
             });
-            println!(
+            crate::outln!(
                 "undid checkpoint {checkpoint} of session {id}: {}",
                 crate::text::terminal_safe(&files.join(", "))
             );
             Ok(exit::OK)
         }
         None => {
-            eprintln!("tandem: session {id} has nothing left to undo");
+            crate::errln!("tandem: session {id} has nothing left to undo");
             Ok(exit::FAILED)
         }
     }
@@ -338,7 +338,7 @@ pub async fn sandbox(config: &Config, args: &crate::cli::SandboxArgs) -> anyhow:
         crate::agent::session::sandbox_settings(sb),
     )?;
     let enforcement = sandbox.enforcement();
-    eprintln!(
+    crate::errln!(
         "policy:  {:?} ({}) under commands = {}",
         decision.verdict,
         decision.reason,
@@ -346,21 +346,21 @@ pub async fn sandbox(config: &Config, args: &crate::cli::SandboxArgs) -> anyhow:
             .as_str()
             .unwrap_or("?")
     );
-    eprintln!("sandbox: {}", enforcement.describe());
+    crate::errln!("sandbox: {}", enforcement.describe());
     for line in sandbox.describe_view() {
-        eprintln!("  {line}");
+        crate::errln!("  {line}");
     }
     for w in &enforcement.warnings {
-        eprintln!("warning: {w}");
+        crate::errln!("warning: {w}");
     }
     let out = sandbox
         .run(&args.command, std::time::Duration::from_secs(args.timeout))
         .await?;
-    print!("{}", crate::text::terminal_safe(&out.output));
+    crate::out!("{}", crate::text::terminal_safe(&out.output));
     if !out.output.ends_with('\n') && !out.output.is_empty() {
-        println!();
+        crate::outln!();
     }
-    eprintln!("{}", out.status_line());
+    crate::errln!("{}", out.status_line());
     Ok(match out.exit_code {
         Some(0) => exit::OK,
         _ => exit::FAILED,

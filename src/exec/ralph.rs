@@ -100,14 +100,14 @@ pub async fn run(config: Config, global: &GlobalArgs, args: &LoopArgs) -> anyhow
         if let Some(planner) = &iteration.planner {
             let route = format!("{}/{}", planner.provider, planner.model);
             if last_route.as_ref().is_some_and(|r| r != &route) {
-                eprintln!(
+                crate::errln!(
                     "tandem loop: the planner is now {route}: {}",
                     planner.reason
                 );
             }
             last_route = Some(route);
         }
-        eprintln!(
+        crate::errln!(
             "{}",
             crate::text::terminal_safe(&iteration_line(n, args.max_iterations, &iteration))
         );
@@ -138,7 +138,7 @@ pub async fn run(config: Config, global: &GlobalArgs, args: &LoopArgs) -> anyhow
             tokio::time::sleep(std::time::Duration::from_secs(args.pause)).await;
         }
     }
-    eprintln!(
+    crate::errln!(
         "tandem loop: {done} iteration(s), stopped: {}; {tokens} tokens, spent ${usd:.4}, saved ${saved:.4}; progress in {}",
         match stop {
             StopReason::MaxIterations => format!("--max-iterations {}", args.max_iterations),
@@ -219,7 +219,7 @@ async fn run_iteration(
             }
             _ = sigint.recv(), if !interrupted => {
                 interrupted = true;
-                eprintln!("\ntandem loop: interrupting; the current edit is finished or rolled back, then the loop stops");
+                crate::errln!("\ntandem loop: interrupting; the current edit is finished or rolled back, then the loop stops");
                 handle.send(Op::Interrupt);
             }
         }
@@ -305,11 +305,11 @@ fn commit(root: &Path, n: u32, it: &Iteration) {
     let mut paths = vec!["add", "--"];
     paths.extend(it.summary.changed_files.iter().map(String::as_str));
     match git(&paths).and_then(|_| git(&["commit", "-q", "-m", &message])) {
-        Ok(out) if out.status.success() => eprintln!("tandem loop: committed iteration {n}"),
-        Ok(out) => eprintln!(
+        Ok(out) if out.status.success() => crate::errln!("tandem loop: committed iteration {n}"),
+        Ok(out) => crate::errln!(
             "tandem loop: git commit failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ),
-        Err(e) => eprintln!("tandem loop: git commit failed: {e}"),
+        Err(e) => crate::errln!("tandem loop: git commit failed: {e}"),
     }
 }

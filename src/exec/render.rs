@@ -84,7 +84,7 @@ impl Renderer {
             // One line, never wider than the terminal (a wrapped line would not be cleared).
             let width = crossterm::terminal::size().map_or(80, |(w, _)| usize::from(w));
             let line: String = line.chars().take(width.saturating_sub(1)).collect();
-            eprint!("\r\x1b[2K{}", crate::text::terminal_safe(&line));
+            crate::text::progress(Some(&line));
             self.frame += 1;
             self.spinner_shown = true;
         }
@@ -93,7 +93,7 @@ impl Renderer {
     /// Removes the progress line, if one is shown.
     pub fn clear_spinner(&mut self) {
         if self.spinner_shown {
-            eprint!("\r\x1b[2K");
+            crate::text::progress(None);
             self.spinner_shown = false;
         }
     }
@@ -116,7 +116,7 @@ impl Renderer {
         if self.json
             && let Ok(line) = serde_json::to_string(event)
         {
-            println!("{}", crate::text::json_terminal_safe(&line));
+            crate::outln!("{}", crate::text::json_terminal_safe(&line));
         }
         let line = match &event.msg {
             EventMsg::Route { decision } => {
@@ -276,7 +276,7 @@ impl Renderer {
             && (!self.quiet || important)
         {
             self.clear_spinner();
-            eprintln!("tandem: {}", crate::text::terminal_safe(&line));
+            crate::errln!("tandem: {}", crate::text::terminal_safe(&line));
         }
     }
 

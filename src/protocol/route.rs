@@ -37,6 +37,8 @@ pub enum Kind {
     UserPattern,
     /// A file matching a sensitive path glob.
     SensitivePath,
+    /// A value seen in a sensitive file or a provider key variable, in any form a request carries it.
+    KnownSecret,
 }
 
 impl Kind {

@@ -168,6 +168,9 @@ pub enum RouterError {
     },
 }
 
+/// The tools whose arguments get redacted values back: they write workspace files and reach no network.
+const RESTORED_INTO: &[&str] = &["edit", "write_file"];
+
 /// The router.
 pub struct Router {
     config: RouterConfig,
@@ -317,6 +320,7 @@ impl Router {
                 .run_local(role, request, RouteReason::Offline, on)
                 .await;
         }
+        self.scanner.refresh();
         let found = self.scanner.scan_request(request);
         // Why the request is not (yet) on a preferred link: the reason the next link or the local model runs.
         let mut why: Option<RouteReason> = None;
@@ -460,8 +464,12 @@ impl Router {
                     self.breaker(label, Breaker::success);
                     if let Some(r) = restore {
                         response.text = r.restore(&response.text);
+                        // Real values go back only into edits of workspace files: a command or an MCP call
+                        // could carry them off the machine.
                         for call in &mut response.tool_calls {
-                            call.arguments = r.restore(&call.arguments);
+                            if RESTORED_INTO.contains(&call.name.as_str()) {
+                                call.arguments = r.restore(&call.arguments);
+                            }
                         }
                     }
                     return Ok(self.finish(decision, response, started, on));

@@ -76,6 +76,8 @@ impl Default for ScannerConfig {
 pub struct Scanner {
     rules: Vec<Rule>,
     paths: GlobSet,
+    /// Values seen in sensitive files and key variables this session.
+    seen: std::sync::Mutex<seen::Seen>,
 }
 
 /// A pattern or glob from config that does not compile.
@@ -261,11 +263,48 @@ impl Scanner {
             pattern: config.paths.join(", "),
             message: e.to_string(),
         })?;
-        Ok(Scanner { rules, paths })
+        Ok(Scanner {
+            rules,
+            paths,
+            seen: std::sync::Mutex::default(),
+        })
     }
 
-    /// The sensitive spans of `text`, in order, without overlaps.
+    /// The sensitive spans of `text`, in order, without overlaps. Text that holds JSON string escapes (a
+    /// serialised tool result, a transcript line) is also read with them decoded, so a detector anchored to
+    /// lines sees the lines that `\n` joined.
     pub fn scan(&self, text: &str) -> Vec<Finding> {
+        let mut found = self.scan_rules(text);
+        if let Some((view, at)) = json_view(text) {
+            for f in self.scan_rules(&view) {
+                let start = at.get(f.range.start).copied().unwrap_or(text.len());
+                let end = at.get(f.range.end).copied().unwrap_or(text.len());
+                found.push(Finding {
+                    kind: f.kind,
+                    range: start..end.max(start),
+                });
+            }
+        }
+        for range in self.seen().find(text) {
+            found.push(Finding {
+                kind: Kind::KnownSecret,
+                range,
+            });
+        }
+        found.sort_by_key(|f| (f.range.start, std::cmp::Reverse(f.range.end)));
+        let mut out: Vec<Finding> = Vec::new();
+        for f in found {
+            if out
+                .last()
+                .is_none_or(|last| f.range.start >= last.range.end)
+            {
+                out.push(f);
+            }
+        }
+        out
+    }
+
+    fn scan_rules(&self, text: &str) -> Vec<Finding> {
         let mut found = Vec::new();
         for rule in &self.rules {
             for caps in rule.regex.captures_iter(text) {
@@ -280,17 +319,43 @@ impl Scanner {
                 }
             }
         }
-        found.sort_by_key(|f| (f.range.start, std::cmp::Reverse(f.range.end)));
-        let mut out: Vec<Finding> = Vec::new();
-        for f in found {
-            if out
-                .last()
-                .is_none_or(|last| f.range.start >= last.range.end)
-            {
-                out.push(f);
+        found
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, seen::Seen> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Remembers a secret value for the session: any text holding it, in any form, is sensitive from now on.
+    pub fn remember(&self, value: &str) {
+        self.seen().remember(value);
+    }
+
+    /// Remembers the values of these environment variables (tandem's own provider keys).
+    pub fn remember_env(&self, names: impl IntoIterator<Item = impl AsRef<str>>) {
+        for name in names {
+            if let Ok(value) = std::env::var(name.as_ref()) {
+                self.remember(&value);
             }
         }
-        out
+    }
+
+    /// Follows the sensitive files under `root`: their secret values are remembered (see [`Self::refresh`]).
+    pub fn watch(&self, root: &std::path::Path) {
+        self.seen().watch(root);
+    }
+
+    /// Reads the watched root's new and changed sensitive files (at most every few seconds).
+    pub fn refresh(&self) {
+        let mut seen = self.seen();
+        seen.refresh(&|p| self.is_sensitive_path(p));
+    }
+
+    /// How many secret values the session has remembered.
+    pub fn remembered(&self) -> usize {
+        self.seen().len()
     }
 
     /// Whether a workspace path is marked sensitive.
@@ -397,6 +462,48 @@ impl Redactor {
     }
 }
 
+/// `text` with its JSON string escapes decoded, and for each byte of that view (and one past its end) the
+/// offset in `text` it came from; `None` when `text` holds no escape that changes lines or quotes.
+fn json_view(text: &str) -> Option<(String, Vec<usize>)> {
+    if !["\\n", "\\\"", "\\r", "\\t", "\\\\"]
+        .iter()
+        .any(|e| text.contains(e))
+    {
+        return None;
+    }
+    let mut view = String::with_capacity(text.len());
+    let mut at = Vec::with_capacity(text.len() + 1);
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let decoded = if c == '\\' {
+            match chars.peek().map(|(_, n)| *n) {
+                Some('n') => Some('\n'),
+                Some('r') => Some('\r'),
+                Some('t') => Some('\t'),
+                Some('"') => Some('"'),
+                Some('\\') => Some('\\'),
+                Some('/') => Some('/'),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let out = match decoded {
+            Some(d) => {
+                chars.next();
+                d
+            }
+            None => c,
+        };
+        for _ in 0..out.len_utf8() {
+            at.push(i);
+        }
+        view.push(out);
+    }
+    at.push(text.len());
+    Some((view, at))
+}
+
 /// Shannon entropy in bits per character.
 pub fn entropy(s: &str) -> f64 {
     let mut counts: HashMap<char, usize> = HashMap::new();
@@ -419,8 +526,13 @@ pub fn entropy(s: &str) -> f64 {
 
 /// A value that is a real secret rather than a placeholder or a reference to one.
 fn looks_secret(v: &str) -> bool {
+    !placeholder(v) && entropy(v) >= 3.0
+}
+
+/// A template slot or an example (`${KEY}`, `<token>`, `your-key-here`, `changeme`), not a value.
+fn placeholder(v: &str) -> bool {
     let lower = v.to_ascii_lowercase();
-    let placeholder = v.starts_with("${")
+    v.starts_with("${")
         || v.starts_with('<')
         || v.starts_with('{')
         || v.starts_with('%')
@@ -440,8 +552,7 @@ fn looks_secret(v: &str) -> bool {
             "secret",
         ]
         .iter()
-        .any(|p| lower.contains(p));
-    !placeholder && entropy(v) >= 3.0
+        .any(|p| lower.contains(p))
 }
 
 fn personal_email(v: &str) -> bool {
@@ -534,6 +645,7 @@ fn us_ssn(v: &str) -> bool {
         && serial != &"0000"
 }
 
+mod seen;
 mod shapes;
 #[cfg(test)]
 mod tests;

@@ -165,6 +165,9 @@ impl Router {
             patterns: v.privacy.patterns.clone(),
             paths: v.privacy.paths.clone(),
         })?;
+        // Secrets are followed by their bytes: the workspace's sensitive files and the provider keys.
+        scanner.watch(&config.workspace);
+        scanner.remember_env(v.providers.values().map(|p| p.api_key_env.as_str()));
         let cloud = if offline {
             Vec::new()
         } else {

@@ -250,7 +250,7 @@ mod tests {
         let root = dir.path();
         let init = git(root).args(["init", "-q"]).status();
         if !init.is_ok_and(|s| s.success()) {
-            eprintln!("skipped: git is not installed");
+            crate::errln!("skipped: git is not installed");
             return;
         }
         let marker = root.join("ran");

@@ -92,7 +92,9 @@ struct Runtime {
 /// SIGTERM).
 pub async fn run(config: Config, global: &GlobalArgs, start: UiStart) -> anyhow::Result<u8> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        eprintln!("tandem: not a terminal; run `tandem exec \"<task>\"` for a headless session");
+        crate::errln!(
+            "tandem: not a terminal; run `tandem exec \"<task>\"` for a headless session"
+        );
         return Ok(exit::USAGE);
     }
     let theme_name = global

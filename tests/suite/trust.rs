@@ -272,6 +272,37 @@ fn control_sequences_in_a_plan_summary_are_not_printed_raw() {
     }
 }
 
+#[test]
+fn a_session_file_named_by_the_repository_is_not_printed_raw() {
+    // The session id tandem prints comes from a file name a repository can plant.
+    let s = Sandbox::new();
+    let sessions = s.ws().join(".tandem/sessions");
+    std::fs::create_dir_all(&sessions).unwrap();
+    std::fs::write(
+        sessions.join("x\u{1b}]0;owned\u{7}\u{9b}2J\u{202e}.jsonl"),
+        "{\"seq\":0}\n",
+    )
+    .unwrap();
+    for args in [
+        &["undo"][..],
+        &["exec", "--continue", "--offline", "go on"][..],
+    ] {
+        let out = s
+            .tandem(args)
+            .env("TANDEM_MODEL", "/nonexistent.gguf")
+            .output()
+            .unwrap();
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            all.contains("]0;owned"),
+            "{args:?}: the name is shown: {all}"
+        );
+        for c in ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}'] {
+            assert!(!all.contains(c), "{args:?}: {c:?} printed raw: {all:?}");
+        }
+    }
+}
+
 /// Runs a session whose executor (the mock) edits notes.md once; returns the checkpoints folder.
 fn session_with_a_checkpoint(s: &Sandbox, server: &MockServer) -> std::path::PathBuf {
     std::fs::write(s.ws().join("notes.md"), "# Notes\n").unwrap();
@@ -404,6 +435,64 @@ fn grep_output_from_a_sensitive_file_stays_local() {
     dotenv_alias(&s.ws());
     let (server, out) = planner_reads(&s, tool("grep", serde_json::json!({"pattern": "greeting"})));
     assert_stayed_local(&server, &out, "dotenv-value-5b1e", true);
+}
+
+/// A cloud executor that runs `command` on its first turn; the request after it carries the output and must
+/// not go out (with no local model here, it fails instead).
+fn executor_runs(s: &Sandbox, command: &str) -> (MockServer, std::process::Output) {
+    let server = MockServer::start();
+    user_config(s, &server, true);
+    server.push([
+        plan("then run"),
+        tool("run", serde_json::json!({ "command": command })),
+        tool("step_done", serde_json::json!({"summary": "done"})),
+    ]);
+    let out = s
+        .tandem(&["exec", "--approve", "auto", "Add a line to notes.md"])
+        .env("OPENAI_API_KEY", USER_KEY)
+        .output()
+        .unwrap();
+    (server, out)
+}
+
+fn assert_output_stayed_local(server: &MockServer, out: &std::process::Output) {
+    let sent = server.requests().len();
+    assert_eq!(
+        sent,
+        2,
+        "the plan and the command went out, the output did not: {sent} requests ({})",
+        text(&out.stderr)
+    );
+    let last = &server.requests()[1].body;
+    assert!(
+        last.contains("\"run\""),
+        "the second request was the executor's: {last}"
+    );
+}
+
+#[test]
+fn a_secret_printed_by_a_command_stays_local_whatever_the_command() {
+    // The value is followed by its bytes: `cat`, `base64`, a program that prints it JSON-escaped and a pipeline
+    // are four routes, and no rule about which tool read which path sees any of them.
+    for (i, command) in [
+        "cat .env",
+        "base64 -w0 .env",
+        "python3 -c 'import json; print(json.dumps({\"old\": open(\".env\").read()}))'",
+        "sed -n 1p .env | tr a-z A-Z | tr A-Z a-z",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let s = Sandbox::new();
+        std::fs::write(s.ws().join("notes.md"), "# Notes\n").unwrap();
+        std::fs::write(s.ws().join(".env"), "DB_PASSWORD=q\"x-7Zk9Lm2P\\w\n").unwrap();
+        let (server, out) = executor_runs(&s, command);
+        assert_output_stayed_local(&server, &out);
+        assert!(
+            !bodies(&server).contains("7Zk9Lm2P"),
+            "{i} {command}: the value left the machine"
+        );
+    }
 }
 
 #[test]

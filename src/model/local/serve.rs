@@ -19,7 +19,7 @@ pub fn serve_stdio() -> ExitCode {
     // SAFETY: plain descriptor calls: the protocol gets its own copy of fd 1, then fd 1 points at fd 2.
     let proto = unsafe { libc::dup(libc::STDOUT_FILENO) };
     if proto < 0 || unsafe { libc::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO) } < 0 {
-        eprintln!("tandem engine worker: cannot set up its output");
+        crate::errln!("tandem engine worker: cannot set up its output");
         return ExitCode::from(1);
     }
     // SAFETY: `proto` is a fresh descriptor from dup(2), owned by this File from here on.
@@ -45,7 +45,7 @@ pub fn serve_stdio() -> ExitCode {
     {
         Some(Ok(Ok(ToWorker::Load(config)))) => *config,
         _ => {
-            eprintln!("tandem engine worker: the first message must be Load");
+            crate::errln!("tandem engine worker: the first message must be Load");
             return ExitCode::from(2);
         }
     };
