@@ -114,6 +114,13 @@ pub fn filter(network: bool) -> Vec<libc::sock_filter> {
     }
     f.push(jump(BPF_JEQ_K, libc::SYS_openat2 as u32, 0, 1));
     f.push(stmt(BPF_RET_K, RET_ERRNO | libc::ENOSYS as u32));
+    // File capabilities are an extended attribute (`security.capability`), and the filter cannot read an
+    // attribute's name: setting any extended attribute says "not supported", as on a file system without
+    // them, which `cp -a`, `tar` and `rsync -X` pass over quietly.
+    for nr in xattr_setting_calls() {
+        f.push(jump(BPF_JEQ_K, nr as u32, 0, 1));
+        f.push(stmt(BPF_RET_K, RET_ERRNO | libc::EOPNOTSUPP as u32));
+    }
     if !network {
         for nr in [
             libc::SYS_socket,
@@ -129,6 +136,17 @@ pub fn filter(network: bool) -> Vec<libc::sock_filter> {
     }
     f.push(stmt(BPF_RET_K, RET_ALLOW));
     f
+}
+
+/// The system calls that set an extended attribute.
+fn xattr_setting_calls() -> Vec<libc::c_long> {
+    vec![
+        libc::SYS_setxattr,
+        libc::SYS_lsetxattr,
+        libc::SYS_fsetxattr,
+        // setxattrat (Linux 6.13): the same number on every architecture.
+        463,
+    ]
 }
 
 /// The system calls that set a file's mode, each with the offset of its mode argument.
@@ -308,6 +326,17 @@ mod tests {
             assert_eq!(eval4(&f, sys(libc::SYS_creat), [0, 0o6711, 0, 0]), eperm);
             assert_eq!(eval4(&f, sys(libc::SYS_open), [0, creat, 0o4755, 0]), eperm);
         }
+        // File capabilities: no extended attribute may be set.
+        let unsupported = RET_ERRNO | libc::EOPNOTSUPP as u32;
+        for nr in [
+            libc::SYS_setxattr,
+            libc::SYS_lsetxattr,
+            libc::SYS_fsetxattr,
+            463,
+        ] {
+            assert_eq!(eval4(&f, sys(nr), [0, 0, 0, 0]), unsupported, "{nr}");
+        }
+        assert_eq!(eval4(&f, sys(libc::SYS_getxattr), [0, 0, 0, 0]), RET_ALLOW);
     }
 
     #[test]

@@ -387,6 +387,24 @@ async fn shell_attempts(f: &Fixture) -> Vec<Outcome> {
             format!("mode {mode:o}: {}", o.output),
         ),
     });
+    // A file capability (CAP_SETUID, effective) on a copy of a program: the same privilege by another bit.
+    let o = f
+        .shell(
+            "cp /bin/sh caps-sh && /usr/bin/python3 -c 'import os, struct; os.setxattr(\"caps-sh\", \"security.capability\", struct.pack(\"<IIIII\", 0x02000001, 1 << 7, 0, 0, 0))'",
+            t,
+        )
+        .await;
+    let capped = f.ws.root().join("caps-sh");
+    let cap = xattr(&capped, "security.capability");
+    out.push(Outcome {
+        name: "shell: setxattr security.capability on a copy of a program",
+        by: By::Seccomp,
+        result: expect(
+            capped.exists() && cap.is_none(),
+            o.output.clone(),
+            format!("capability {cap:?}: {}", o.output),
+        ),
+    });
     let o = f.shell("cat ~/.ssh/id_rsa", t).await;
     out.push(Outcome {
         name: "shell: cat ~/.ssh/id_rsa",
@@ -641,4 +659,19 @@ async fn builds_and_tests_work_inside_the_sandbox() {
             || out.restored.contains(&".git".to_string()),
         "{out:?}"
     );
+}
+
+/// The value of an extended attribute of `path` (not following a link), or `None` when it has none.
+fn xattr(path: &std::path::Path, name: &str) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let n = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0u8; 256];
+    // SAFETY: both strings are NUL-terminated and the buffer's length is passed with it.
+    let len =
+        unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    (len >= 0).then(|| {
+        buf.truncate(len as usize);
+        buf
+    })
 }
