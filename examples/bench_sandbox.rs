@@ -1,9 +1,11 @@
 //! Benchmark of starting a command: the median wall time of `true` run by the shell runner with the sandbox
 //! off, and in the sandbox this machine gives (bubblewrap namespaces, or the Landlock fallback), next to a
 //! bare `sh -c true` spawn. Each run includes everything tandem does per command (preparing the view, the
-//! cgroups, the seccomp pipe, waiting, cleaning up).
+//! cgroups, the seccomp pipe, waiting, the guard's look before and after), and the guard alone (recording the
+//! guarded paths and instruction files, then comparing them), in an empty folder or in `--workspace`.
 //!
-//! Run: `cargo run --release --example bench_sandbox -- [--runs 50]`. Results are in docs/BENCHMARKS.md.
+//! Run: `cargo run --release --example bench_sandbox -- [--runs 50] [--workspace DIR]`. Results are in
+//! docs/BENCHMARKS.md.
 
 // Developer tools print their own reports; the user-facing printing path is src/text.rs.
 #![allow(clippy::disallowed_macros)]
@@ -18,6 +20,9 @@ struct Args {
     /// Runs per case (the first is a warm-up and not counted).
     #[arg(long, default_value_t = 50)]
     runs: usize,
+    /// Run the commands in this folder (default: a new empty one).
+    #[arg(long)]
+    workspace: Option<std::path::PathBuf>,
 }
 
 fn summary(name: &str, mut times: Vec<Duration>) {
@@ -39,13 +44,16 @@ fn summary(name: &str, mut times: Vec<Duration>) {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runs = args.runs.max(2);
-    let dir = tempfile::tempdir()?;
+    let empty = tempfile::tempdir()?;
+    let dir_path = args.workspace.clone().unwrap_or_else(|| empty.path().to_path_buf());
+    let dir = &dir_path;
+    println!("workspace: {}", dir.display());
     let mut bare = Vec::new();
     for i in 0..runs {
         let t = Instant::now();
         let ok = std::process::Command::new("/bin/sh")
             .args(["-c", "true"])
-            .current_dir(dir.path())
+            .current_dir(dir)
             .status()?
             .success();
         anyhow::ensure!(ok, "sh -c true failed");
@@ -59,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
         ("runner, sandbox on", SandboxMode::Auto),
     ] {
         let sandbox = Sandbox::new(
-            dir.path(),
+            dir,
             SandboxSettings {
                 mode,
                 max_processes: 1024,
@@ -82,5 +90,16 @@ async fn main() -> anyhow::Result<()> {
         }
         summary(name, times);
     }
+    let sandbox = Sandbox::new(dir, SandboxSettings::default())?;
+    let mut times = Vec::new();
+    for i in 0..runs {
+        let t = Instant::now();
+        let restored = sandbox.snapshot().restore();
+        anyhow::ensure!(restored.is_empty(), "the guard put back {restored:?}");
+        if i > 0 {
+            times.push(t.elapsed());
+        }
+    }
+    summary("guard alone (before + after)", times);
     Ok(())
 }

@@ -62,7 +62,7 @@ fn narrowing(key: &str) -> Option<Narrowing> {
         "budget.session_usd" | "budget.daily_usd" => LowerCap,
         "sandbox.mode" => Stricter(&["off", "auto", "required"]),
         "sandbox.network" => Only(false),
-        "sandbox.deny" | "sandbox.scrub_env" => Append,
+        "sandbox.deny" | "sandbox.scrub_env" | "sandbox.protect" => Append,
         "sandbox.allow" | "sandbox.writable" | "sandbox.readable" | "sandbox.pass_env" => Subset,
         "sandbox.max_processes" => LowerCap,
         "planner.provider" | "executor.provider" => OneOf(&["local"]),

@@ -101,6 +101,8 @@ pub struct SandboxConfig {
     /// More environment variables commands get (names, or prefixes ending in `*`); all others but a fixed
     /// list (PATH, HOME, locale, terminal, toolchain variables) are removed.
     pub pass_env: Vec<String>,
+    /// More workspace-relative paths commands, the verify command and MCP servers may read but not change.
+    pub protect: Vec<String>,
 }
 
 impl Default for SandboxConfig {
@@ -117,6 +119,7 @@ impl Default for SandboxConfig {
             max_file_size_mb: 4096,
             scrub_env: Vec::new(),
             pass_env: Vec::new(),
+            protect: Vec::new(),
         }
     }
 }

@@ -286,6 +286,15 @@ pub fn view(spec: &Spec) -> Vec<Mount> {
     }
     v.push(Mount::Writable(spec.workspace.clone()));
     v.extend(guarded(&spec.workspace).into_iter().map(Mount::ReadOnly));
+    for rel in &spec.protect {
+        // Only what resolves inside the workspace: a protected link to elsewhere is already read-only there.
+        if let Ok(real) = std::fs::canonicalize(spec.workspace.join(rel))
+            && real.starts_with(&spec.workspace)
+            && !v.contains(&Mount::ReadOnly(real.clone()))
+        {
+            v.push(Mount::ReadOnly(real));
+        }
+    }
     v
 }
 
@@ -395,6 +404,7 @@ mod tests {
             writable: vec![],
             home: Some(home.clone()),
             home_readable: vec![".cargo".into(), ".ssh-not-listed".into()],
+            protect: vec![],
             network: false,
             limits: Default::default(),
         };

@@ -26,6 +26,8 @@ pub struct Spec {
     pub home: Option<PathBuf>,
     /// Paths under the home directory that stay readable (toolchains, caches).
     pub home_readable: Vec<PathBuf>,
+    /// More workspace-relative paths bound read-only (`sandbox.protect`).
+    pub protect: Vec<PathBuf>,
     /// Whether the network is allowed.
     pub network: bool,
     /// Processes, memory and file size.
@@ -500,6 +502,7 @@ mod tests {
             writable: vec![],
             home: Some(home.clone()),
             home_readable: vec![".cargo".into()],
+            protect: vec![],
             network: false,
             limits: Limits::default(),
         };

@@ -22,4 +22,4 @@ mod unwrap;
 pub use atomic::write_atomic;
 pub use commands::{CommandPolicy, CommandRules, Decision};
 pub use paths::{PathError, Workspace};
-pub use shell::{Sandbox, SandboxMode, SandboxSettings};
+pub use shell::{Sandbox, SandboxMode, SandboxSettings, put_back_note};

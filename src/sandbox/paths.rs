@@ -220,18 +220,13 @@ impl Workspace {
     pub fn needs_approval(&self, raw: &str) -> Option<String> {
         let path = self.lexical(raw).ok()?;
         let rel = path.strip_prefix(&self.root).ok()?;
-        let name = rel.file_name()?.to_str()?;
-        INSTRUCTION_FILES
-            .iter()
-            .find(|f| name.eq_ignore_ascii_case(f))
-            .map(|f| {
-                format!(
-                    "{} holds the project's instructions to the agent",
-                    rel.parent()
-                        .filter(|p| !p.as_os_str().is_empty())
-                        .map_or_else(|| f.to_string(), |p| format!("{}/{f}", p.display()))
-                )
-            })
+        let name = rel.file_name()?;
+        super::guard::is_instruction_file(name).then(|| {
+            format!(
+                "{} holds the project's instructions to an agent",
+                rel.display()
+            )
+        })
     }
 
     /// Reads a file for a tool: it must resolve inside, be a regular file with one link, and hold at most `cap`
@@ -503,7 +498,8 @@ mod tests {
         let w = Workspace::new(dir.path()).unwrap();
         assert!(w.needs_approval("AGENTS.md").is_some());
         let nested = w.needs_approval("pkg/sub/agents.md").unwrap();
-        assert!(nested.starts_with("pkg/sub/AGENTS.md"), "{nested}");
+        assert!(nested.starts_with("pkg/sub/agents.md"), "{nested}");
+        assert!(w.needs_approval("GEMINI.md").is_some());
         assert!(w.needs_approval("./pkg/../CLAUDE.md").is_some());
         assert!(w.needs_approval("pkg/.cursorrules").is_some());
         assert_eq!(w.needs_approval("docs/AGENTS.md.bak"), None);

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
 use super::confine::{self, Enforcement, Prepared, Spec};
+use super::guard::{Guard, Snapshot};
 use super::limits::Limits;
 
 /// How strictly commands are confined.
@@ -52,6 +53,8 @@ pub struct SandboxSettings {
     pub pass_env: Vec<String>,
     /// The environment commands start from (default: this process's).
     pub env: Option<Vec<(OsString, OsString)>>,
+    /// More workspace-relative paths commands may read but not change (`sandbox.protect`).
+    pub protect: Vec<PathBuf>,
 }
 
 /// The command sandbox of one session: its settings and a private temp directory.
@@ -62,6 +65,7 @@ pub struct Sandbox {
     scrub: Vec<String>,
     pass_env: Vec<String>,
     env: Vec<(OsString, OsString)>,
+    guard: Guard,
     _tmp: tempfile::TempDir,
 }
 
@@ -98,6 +102,7 @@ impl Sandbox {
                 writable: settings.writable,
                 home,
                 home_readable,
+                protect: settings.protect.clone(),
                 network: settings.network,
                 limits: Limits {
                     max_processes: settings.max_processes,
@@ -108,6 +113,7 @@ impl Sandbox {
             scrub: settings.scrub,
             pass_env: settings.pass_env,
             env,
+            guard: Guard::new(&settings.protect),
             _tmp: tmp,
         })
     }
@@ -242,13 +248,9 @@ impl Sandbox {
             timeout,
             ..ShellLimits::default()
         };
-        // The namespace view keeps guarded paths read-only; only what did not exist yet needs a look after.
-        let missing: Vec<&str> = super::bwrap::GUARDED
-            .iter()
-            .filter(|rel| std::fs::symlink_metadata(self.spec.workspace.join(rel)).is_err())
-            .copied()
-            .collect();
-        let snapshot = (!namespaced).then(|| super::guard::Snapshot::take(&self.spec.workspace));
+        // The namespace view binds the guarded paths read-only; the guard also sees what a view cannot hold
+        // (a guarded link replaced, a guarded path created, an instruction file in any folder).
+        let snapshot = self.snapshot();
         let result = spawn_and_wait(
             &self.spec.workspace,
             command,
@@ -262,43 +264,29 @@ impl Sandbox {
             let _ = tokio::task::spawn_blocking(move || p.cleanup()).await;
         }
         let mut out = result?;
-        let mut restored = match snapshot {
-            Some(s) => s.restore(&self.spec.workspace),
-            None => Vec::new(),
-        };
-        if namespaced {
-            restored.extend(remove_created(&self.spec.workspace, &missing));
-        }
-        if !restored.is_empty() {
-            out.restored = restored.clone();
-            out.output.push_str(&format!(
-                "\n[tandem put back {}: commands may not change git metadata, instruction files or tandem's files]",
-                restored.join(", ")
-            ));
+        let restored = snapshot.restore();
+        if let Some(note) = put_back_note(&restored) {
+            out.restored = restored;
+            out.output.push_str(&note);
         }
         Ok(out)
     }
+
+    /// The guarded paths as they are now; [`Snapshot::restore`] puts them back after anything that ran in the
+    /// workspace (a command, the verify command, an MCP server's call).
+    pub fn snapshot(&self) -> Snapshot {
+        self.guard.take(&self.spec.workspace)
+    }
 }
 
-/// Removes guarded paths that did not exist before the command and do now (a planted `.git` or AGENTS.md);
-/// returns their names.
-fn remove_created(ws: &Path, missing: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
-    for rel in missing {
-        let p = ws.join(rel);
-        let Ok(meta) = std::fs::symlink_metadata(&p) else {
-            continue;
-        };
-        let gone = if meta.is_dir() {
-            std::fs::remove_dir_all(&p)
-        } else {
-            std::fs::remove_file(&p)
-        };
-        if gone.is_ok() {
-            out.push((*rel).to_string());
-        }
-    }
-    out
+/// The line that tells the model what was put back, if anything was.
+pub fn put_back_note(restored: &[String]) -> Option<String> {
+    (!restored.is_empty()).then(|| {
+        format!(
+            "\n[tandem put back {}: commands and tools may not change git metadata, instruction files, tandem's files or protected paths]",
+            restored.join(", ")
+        )
+    })
 }
 
 /// Limits for one command.

@@ -118,13 +118,20 @@ impl Session {
             return (false, format!("`{}` was not called: {why}", call.name));
         }
         let hub = self.mcp.clone();
+        // A stdio server runs in the workspace like a command: what it may not change is put back after.
+        let guard = self.shell.snapshot();
         let outcome = tokio::select! {
             out = hub.call(&call.name, &call.arguments) => out,
             _ = self.interrupt.wait_for(|v| *v) => {
                 self.interrupted = true;
-                return (false, format!("`{}` was interrupted", call.name));
+                let note = crate::sandbox::put_back_note(&guard.restore()).unwrap_or_default();
+                return (false, format!("`{}` was interrupted{note}", call.name));
             }
         };
+        let mut outcome = outcome;
+        if let Some(note) = crate::sandbox::put_back_note(&guard.restore()) {
+            outcome.text.push_str(&note);
+        }
         if self.router.holds_sensitive(&outcome.text) {
             let source = format!("{FLAGGED_SOURCE}mcp:{}/{}", tool.server, tool.tool);
             if !sources.contains(&source) {

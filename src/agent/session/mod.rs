@@ -681,5 +681,6 @@ pub fn sandbox_settings(cfg: &SandboxConfig) -> SandboxSettings {
         scrub: cfg.scrub_env.clone(),
         pass_env: cfg.pass_env.clone(),
         env: None,
+        protect: cfg.protect.iter().map(std::path::PathBuf::from).collect(),
     }
 }
