@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
@@ -41,7 +42,7 @@ const SKIPPED_DIRS: &[&str] = &[
 ];
 /// Largest file whose bytes are kept; a larger one is compared by size, inode and time.
 const MAX_KEPT: u64 = 1 << 20;
-/// Entries a walk for instruction files looks at, at most.
+/// Folder entries the index reads, at most: folders past it are not looked into for instruction files.
 const MAX_WALK: usize = 100_000;
 
 /// What a path is, read without following any link on the way.
@@ -63,10 +64,11 @@ enum State {
     Other(u32),
 }
 
-/// The guard's settings: the paths it protects besides the built-in ones.
+/// The guard: the paths it protects besides the built-in ones, and its index of the workspace's folders.
 #[derive(Debug, Clone, Default)]
 pub struct Guard {
     protect: Vec<PathBuf>,
+    index: Arc<Mutex<Index>>,
 }
 
 /// The guarded paths as they were before a command.
@@ -74,6 +76,129 @@ pub struct Guard {
 pub struct Snapshot {
     root: PathBuf,
     entries: BTreeMap<PathBuf, State>,
+    index: Arc<Mutex<Index>>,
+}
+
+/// The workspace's folders and the instruction files in each, kept between looks: a look re-reads only the
+/// folders whose identity or modification time changed (adding, removing or renaming an entry changes its
+/// folder's), so finding instruction files at any depth costs a `stat` per folder, not a read of each.
+#[derive(Debug, Default)]
+struct Index {
+    dirs: BTreeMap<PathBuf, Folder>,
+    /// Entries read in all; past [`MAX_WALK`] deeper folders are not indexed.
+    entries: usize,
+}
+
+#[derive(Debug)]
+struct Folder {
+    stamp: (u64, i64, i64),
+    subdirs: Vec<OsString>,
+    instructions: Vec<OsString>,
+}
+
+fn stamp(meta: &std::fs::Metadata) -> (u64, i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.ino(), meta.mtime(), meta.mtime_nsec())
+}
+
+impl Index {
+    /// Brings the index up to date with the folders under `root`.
+    fn refresh(&mut self, root: &Path) {
+        if self.dirs.is_empty() {
+            self.entries = 0;
+            self.read(root, PathBuf::new());
+            return;
+        }
+        // Parents sort before their children, so a folder that went takes its subtree with it first.
+        let known: Vec<PathBuf> = self.dirs.keys().cloned().collect();
+        for rel in known {
+            let Some(before) = self.dirs.get(&rel).map(|f| f.stamp) else {
+                continue;
+            };
+            match std::fs::symlink_metadata(root.join(&rel)) {
+                Ok(meta) if meta.is_dir() && stamp(&meta) == before => {}
+                Ok(meta) if meta.is_dir() => self.read(root, rel),
+                _ => self.forget(&rel),
+            }
+        }
+    }
+
+    /// Reads the folder `rel` and any folder below it that the index does not hold.
+    fn read(&mut self, root: &Path, rel: PathBuf) {
+        let path = root.join(&rel);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            self.forget(&rel);
+            return;
+        };
+        let Ok(entries) = std::fs::read_dir(&path) else {
+            self.forget(&rel);
+            return;
+        };
+        let mut subdirs = Vec::new();
+        let mut instructions = Vec::new();
+        for entry in entries.flatten() {
+            self.entries += 1;
+            let name = entry.file_name();
+            // The entry's own type: a link to a folder is not walked into.
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                if !SKIPPED_DIRS.iter().any(|d| name == *d) {
+                    subdirs.push(name);
+                }
+            } else if is_instruction_file(&name) {
+                instructions.push(name);
+            }
+        }
+        let old: Vec<OsString> = self
+            .dirs
+            .get(&rel)
+            .map(|f| f.subdirs.clone())
+            .unwrap_or_default();
+        for gone in old.iter().filter(|d| !subdirs.contains(d)) {
+            self.forget(&rel.join(gone));
+        }
+        let new: Vec<OsString> = subdirs
+            .iter()
+            .filter(|d| !self.dirs.contains_key(&rel.join(d)))
+            .cloned()
+            .collect();
+        self.dirs.insert(
+            rel.clone(),
+            Folder {
+                stamp: stamp(&meta),
+                subdirs,
+                instructions,
+            },
+        );
+        for d in new {
+            if self.entries < MAX_WALK {
+                self.read(root, rel.join(d));
+            }
+        }
+    }
+
+    /// Drops `rel` and everything below it.
+    fn forget(&mut self, rel: &Path) {
+        let below: Vec<PathBuf> = self
+            .dirs
+            .range(rel.to_path_buf()..)
+            .take_while(|(k, _)| k.starts_with(rel))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in below {
+            self.dirs.remove(&k);
+        }
+    }
+
+    /// Every instruction file indexed, workspace-relative.
+    fn instruction_files(&self) -> Vec<PathBuf> {
+        self.dirs
+            .iter()
+            .flat_map(|(rel, f)| f.instructions.iter().map(move |n| rel.join(n)))
+            .collect()
+    }
 }
 
 impl Guard {
@@ -88,7 +213,14 @@ impl Guard {
                 })
                 .cloned()
                 .collect(),
+            index: Arc::default(),
         }
+    }
+
+    fn instruction_files(index: &Mutex<Index>, root: &Path) -> Vec<PathBuf> {
+        let mut index = index.lock().unwrap_or_else(PoisonError::into_inner);
+        index.refresh(root);
+        index.instruction_files()
     }
 
     /// Records the guarded paths under `root`.
@@ -99,7 +231,7 @@ impl Guard {
         for dir in DIRS {
             paths.extend(children(root, Path::new(dir)));
         }
-        paths.extend(instruction_files(root));
+        paths.extend(Guard::instruction_files(&self.index, root));
         let mut entries = BTreeMap::new();
         for path in paths {
             for ancestor in ancestors(&path) {
@@ -111,6 +243,7 @@ impl Guard {
         Snapshot {
             root: root.to_path_buf(),
             entries,
+            index: self.index.clone(),
         }
     }
 }
@@ -122,7 +255,7 @@ impl Snapshot {
         let root = &self.root;
         let mut entries = self.entries.clone();
         // Guarded files that appeared: an instruction file in any folder, a new hook.
-        let mut appeared: Vec<PathBuf> = instruction_files(root);
+        let mut appeared: Vec<PathBuf> = Guard::instruction_files(&self.index, root);
         for dir in DIRS {
             appeared.extend(children(root, Path::new(dir)));
         }
@@ -307,25 +440,6 @@ pub fn is_instruction_file(name: &OsStr) -> bool {
         .any(|f| name.eq_ignore_ascii_case(f))
 }
 
-/// Every instruction file in the workspace, at any depth (workspace-relative), links included.
-fn instruction_files(root: &Path) -> Vec<PathBuf> {
-    let walk = ignore::WalkBuilder::new(root)
-        .standard_filters(false)
-        .hidden(false)
-        .follow_links(false)
-        .filter_entry(|e| {
-            !(e.depth() > 0
-                && e.file_type().is_some_and(|t| t.is_dir())
-                && SKIPPED_DIRS.iter().any(|d| e.file_name() == *d))
-        })
-        .build();
-    walk.flatten()
-        .take(MAX_WALK)
-        .filter(|e| e.depth() > 0 && is_instruction_file(e.file_name()))
-        .filter_map(|e| e.path().strip_prefix(root).ok().map(Path::to_path_buf))
-        .collect()
-}
-
 /// Removes `name` in `dir` whatever it is, a folder with everything in it included, never following a link.
 fn remove_tree(dir: &OwnedFd, name: &OsStr) -> std::io::Result<()> {
     let st = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
@@ -482,6 +596,33 @@ mod tests {
             "Be brief."
         );
         assert!(!root.join("pkg/deep/AGENTS.md").exists());
+    }
+
+    #[test]
+    fn the_folder_index_sees_what_changed_between_looks_and_only_that() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("pkg/deep")).unwrap();
+        let guard = guard();
+        assert!(guard.take(root).restore().is_empty());
+        // Written between commands (an approved edit): part of the next snapshot, so kept.
+        std::fs::write(root.join("pkg/GEMINI.md"), "Approved.").unwrap();
+        let snap = guard.take(root);
+        std::fs::write(root.join("pkg/deep/AGENTS.md"), "Planted.").unwrap();
+        std::fs::create_dir_all(root.join("new/x")).unwrap();
+        std::fs::write(root.join("new/x/CLAUDE.md"), "Planted.").unwrap();
+        let mut restored = snap.restore();
+        restored.sort();
+        assert_eq!(restored, ["new/x/CLAUDE.md", "pkg/deep/AGENTS.md"]);
+        assert!(root.join("pkg/GEMINI.md").exists());
+        // A folder removed and made again under the same name is read again.
+        let snap = guard.take(root);
+        std::fs::remove_dir_all(root.join("pkg")).unwrap();
+        std::fs::create_dir_all(root.join("pkg")).unwrap();
+        std::fs::write(root.join("pkg/AGENTS.md"), "Planted.").unwrap();
+        let restored = snap.restore();
+        assert!(restored.contains(&"pkg/AGENTS.md".to_string()), "{restored:?}");
+        assert!(!root.join("pkg/AGENTS.md").exists());
     }
 
     #[test]
