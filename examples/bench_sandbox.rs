@@ -45,7 +45,10 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runs = args.runs.max(2);
     let empty = tempfile::tempdir()?;
-    let dir_path = args.workspace.clone().unwrap_or_else(|| empty.path().to_path_buf());
+    let dir_path = args
+        .workspace
+        .clone()
+        .unwrap_or_else(|| empty.path().to_path_buf());
     let dir = &dir_path;
     println!("workspace: {}", dir.display());
     let mut bare = Vec::new();

@@ -621,7 +621,10 @@ mod tests {
         std::fs::create_dir_all(root.join("pkg")).unwrap();
         std::fs::write(root.join("pkg/AGENTS.md"), "Planted.").unwrap();
         let restored = snap.restore();
-        assert!(restored.contains(&"pkg/AGENTS.md".to_string()), "{restored:?}");
+        assert!(
+            restored.contains(&"pkg/AGENTS.md".to_string()),
+            "{restored:?}"
+        );
         assert!(!root.join("pkg/AGENTS.md").exists());
     }
 

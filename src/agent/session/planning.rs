@@ -81,6 +81,12 @@ impl Session {
             )));
         }
         let mut sources = overview.inlined;
+        // Files an `@path` mention attached to the task travel in every request.
+        for path in super::sources::sources_in_task(&self.ws, &self.cfg.task) {
+            if !sources.contains(&path) {
+                sources.push(path);
+            }
+        }
         // With every file already in the overview, reading tools only cost turns: the planner plans at once.
         let everything_shown = overview.complete;
         // Reading is the planner's work, so only a repeated look (or the last turn) makes it submit.

@@ -21,6 +21,21 @@ pub(crate) fn sources_of(ws: &Workspace, call: &ToolCall, output: &str) -> Vec<S
     out
 }
 
+/// The files a task carries attached (`<file path="…">` blocks, as an `@path` mention attaches them), by
+/// the name given and by where they really are.
+pub(crate) fn sources_in_task(ws: &Workspace, task: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in task.lines() {
+        if let Some(path) = line
+            .strip_prefix("<file path=\"")
+            .and_then(|rest| rest.strip_suffix("\">"))
+        {
+            add(ws, path, &mut out);
+        }
+    }
+    out
+}
+
 /// The raw path and, when it resolves inside the workspace, the real one.
 fn add(ws: &Workspace, raw: &str, out: &mut Vec<String>) {
     let mut push = |p: String| {
@@ -76,5 +91,16 @@ mod tests {
             ),
             vec![".env", "src/a:b.rs"]
         );
+    }
+
+    #[test]
+    fn files_a_mention_attached_to_the_task_are_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".env"), "MODE=x").unwrap();
+        std::os::unix::fs::symlink(".env", dir.path().join("settings")).unwrap();
+        let ws = Workspace::new(dir.path()).unwrap();
+        let task = "Explain\n\n<file path=\"settings\">\nMODE=x\n</file>";
+        assert_eq!(sources_in_task(&ws, task), ["settings", ".env"]);
+        assert!(sources_in_task(&ws, "no files").is_empty());
     }
 }

@@ -152,7 +152,8 @@ impl Session {
         let mut brief = self.step_heading(step, Some(&files));
         let mut progress = Progress::new(progress::IDLE_TURNS_BEFORE_FORCING);
         // The files whose content is in `messages`: the router keeps the request local when one is sensitive.
-        let mut sources: Vec<String> = Vec::new();
+        // The brief opens with the task, and with it any file an `@path` mention attached.
+        let mut sources: Vec<String> = super::sources::sources_in_task(&self.ws, &self.cfg.task);
         brief.push_str(&self.named_files(step, &mut progress, &mut sources));
         brief.push_str(&self.step_notes(previous_failure));
         let mut messages = vec![
