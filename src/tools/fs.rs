@@ -1,6 +1,6 @@
 //! The read-only tools: read_file, list_dir, grep, outline.
 
-use regex::Regex;
+use std::path::Path;
 
 use crate::repomap::tags::Lang;
 use crate::sandbox::Workspace;
@@ -100,38 +100,61 @@ pub fn list_dir(ws: &Workspace, path: &str) -> Result<String, String> {
     Ok(out)
 }
 
-/// `grep`: a regex over the non-ignored text files under `path`.
+/// `grep`: a regex over the non-ignored text files under `path`, with ripgrep's searcher: files in path order,
+/// searched a batch at a time on every core, binary files (a NUL byte) and files that are not UTF-8 skipped,
+/// output capped at [`MAX_MATCHES`] lines. The same question always gets the same answer, so a repeated prompt
+/// stays a KV-cache prefix.
 pub fn grep(ws: &Workspace, pattern: &str, path: Option<&str>) -> Result<String, String> {
-    let re = Regex::new(pattern).map_err(|e| format!("bad regular expression: {e}"))?;
+    let matcher = grep_regex::RegexMatcherBuilder::new()
+        .line_terminator(Some(b'\n'))
+        .build(pattern)
+        .map_err(|e| format!("bad regular expression: {e}"))?;
     let base = ws
         .resolve_read(path.unwrap_or("."))
         .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    let walker = ignore::WalkBuilder::new(&base)
+    let mut files = ignore::WalkBuilder::new(&base)
         .hidden(false)
         .require_git(false)
         .filter_entry(|e| e.file_name() != ".git" && e.file_name() != ".tandem")
-        // In path order: the same question gets the same answer, so a repeated prompt stays a KV-cache prefix.
         .sort_by_file_path(|a, b| a.cmp(b))
-        .build();
-    'files: for entry in walker.flatten() {
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
+        .build()
+        .flatten()
+        .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
+        .map(ignore::DirEntry::into_path);
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut out: Vec<String> = Vec::new();
+    // Batches in path order, walked as they are searched: the cap is reached at the same place however the
+    // threads interleave, and a pattern that fills it early does not wait for the whole tree to be walked.
+    'batches: loop {
+        let batch: Vec<std::path::PathBuf> = files.by_ref().take(16 * threads).collect();
+        if batch.is_empty() {
+            break;
         }
-        let shown = ws.relative(entry.path());
-        let Ok((_, text)) = read_text(ws, &shown) else {
-            continue;
-        };
-        for (i, line) in text.lines().enumerate() {
-            if re.is_match(line) {
-                let line: String = line.trim_end().chars().take(200).collect();
-                out.push(format!("{shown}:{}: {line}", i + 1));
-                if out.len() >= MAX_MATCHES {
-                    out.push(format!(
-                        "… stopped at {MAX_MATCHES} matches; narrow the pattern or the path"
-                    ));
-                    break 'files;
-                }
+        let per_file: Vec<Vec<String>> = std::thread::scope(|scope| {
+            let parts: Vec<_> = batch
+                .chunks(batch.len().div_ceil(threads).max(1))
+                .map(|part| {
+                    let matcher = &matcher;
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|file| search_file(ws, matcher, file))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            parts
+                .into_iter()
+                // A search thread that panicked loses only its files' matches.
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for line in per_file.into_iter().flatten() {
+            out.push(line);
+            if out.len() >= MAX_MATCHES {
+                out.push(format!(
+                    "… stopped at {MAX_MATCHES} matches; narrow the pattern or the path"
+                ));
+                break 'batches;
             }
         }
     }
@@ -139,6 +162,67 @@ pub fn grep(ws: &Workspace, pattern: &str, path: Option<&str>) -> Result<String,
         return Ok(format!("no matches for /{pattern}/"));
     }
     Ok(out.join("\n"))
+}
+
+/// The matching lines of one file as `path:line: text`, at most [`MAX_MATCHES`]; none for a file the path
+/// policy refuses, a binary file, a file over the size cap or one that is not UTF-8.
+fn search_file(ws: &Workspace, matcher: &grep_regex::RegexMatcher, file: &Path) -> Vec<String> {
+    use grep_searcher::{BinaryDetection, SearcherBuilder, Sink, SinkMatch};
+    struct Lines {
+        shown: String,
+        out: Vec<String>,
+        skip: bool,
+    }
+    impl Sink for Lines {
+        type Error = std::io::Error;
+        fn matched(
+            &mut self,
+            _: &grep_searcher::Searcher,
+            m: &SinkMatch<'_>,
+        ) -> Result<bool, Self::Error> {
+            let Ok(text) = std::str::from_utf8(m.bytes()) else {
+                self.skip = true;
+                return Ok(false);
+            };
+            let line: String = text.trim_end().chars().take(200).collect();
+            self.out.push(format!(
+                "{}:{}: {line}",
+                self.shown,
+                m.line_number().unwrap_or(0)
+            ));
+            Ok(self.out.len() < MAX_MATCHES)
+        }
+        fn binary_data(
+            &mut self,
+            _: &grep_searcher::Searcher,
+            _: u64,
+        ) -> Result<bool, Self::Error> {
+            self.skip = true;
+            Ok(false)
+        }
+    }
+    let shown = ws.relative(file);
+    // The tools' path policy, as for read_file: links out, special files and files over the cap are refused.
+    let Ok(abs) = ws.resolve_read(&shown) else {
+        return Vec::new();
+    };
+    if std::fs::metadata(&abs).map_or(true, |m| m.len() > MAX_FILE_BYTES) {
+        return Vec::new();
+    }
+    let mut sink = Lines {
+        shown,
+        out: Vec::new(),
+        skip: false,
+    };
+    let searched = SearcherBuilder::new()
+        .binary_detection(BinaryDetection::quit(0))
+        .line_number(true)
+        .build()
+        .search_path(matcher, &abs, &mut sink);
+    if searched.is_err() || sink.skip {
+        return Vec::new();
+    }
+    sink.out
 }
 
 /// `outline`: a file's definitions with their first lines (through the repo map's tag cache).

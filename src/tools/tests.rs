@@ -93,6 +93,42 @@ fn read_list_grep_outline() {
 }
 
 #[test]
+fn grep_skips_binary_and_non_utf8_files_honours_gitignore_and_stops_at_the_cap() {
+    let (d, w) = ws();
+    let root = d.path();
+    std::fs::write(root.join("bin.dat"), b"needle\0\x01\x02").unwrap();
+    std::fs::write(root.join("latin1.txt"), b"needle caf\xe9\n").unwrap();
+    std::fs::write(root.join(".gitignore"), "ignored/\n").unwrap();
+    std::fs::create_dir_all(root.join("ignored")).unwrap();
+    std::fs::write(root.join("ignored/x.txt"), "needle\n").unwrap();
+    std::fs::write(root.join("a.txt"), "x\nneedle one\n^needle anchored\n").unwrap();
+    let grep = |pattern: &str| match run(
+        &w,
+        ToolSet::Executor,
+        "grep",
+        serde_json::json!({ "pattern": pattern }),
+    ) {
+        Action::Output(text) => text,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        grep("needle"),
+        "a.txt:2: needle one\na.txt:3: ^needle anchored"
+    );
+    assert_eq!(grep("^needle"), "a.txt:2: needle one");
+    // Many files, many matches: the first MAX_MATCHES in path order, then a note.
+    for i in 0..150 {
+        std::fs::write(root.join(format!("m{i:03}.txt")), "hit\n").unwrap();
+    }
+    let text = grep("hit");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), crate::tools::fs::MAX_MATCHES + 1);
+    assert_eq!(lines[0], "m000.txt:1: hit");
+    assert!(lines.last().unwrap().starts_with("… stopped at"), "{text}");
+    assert_eq!(grep("hit"), text, "the same answer every time");
+}
+
+#[test]
 fn grep_answers_in_path_order_every_time() {
     let (d, w) = ws();
     for path in [
