@@ -115,6 +115,23 @@ pub async fn run(
             detail: links,
         });
     }
+    let prices = crate::spend::prices::source();
+    let overrides = config.values.prices.len();
+    checks.push(Check {
+        name: "prices".into(),
+        status: Status::Info,
+        detail: format!(
+            "{} models from {}, snapshot of {}{}",
+            prices.models,
+            prices.source,
+            prices.date,
+            if overrides > 0 {
+                format!("; {overrides} set in config")
+            } else {
+                String::new()
+            }
+        ),
+    });
     for (name, provider) in &config.values.providers {
         let used = in_chain.contains(name);
         checks.extend(check_provider(config, name, provider, global.offline, used).await);

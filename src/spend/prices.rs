@@ -1,16 +1,36 @@
-//! Model prices in USD per million tokens: a built-in table for current OpenAI, Anthropic and Google models,
-//! overridden and extended by `[prices."<model>"]` in config.
+//! Model prices in USD per million tokens: a vendored snapshot of LiteLLM's maintained table
+//! (`data/prices.json`, refreshed by `scripts/refresh-prices.py`; cached-input, cache-write and long-context
+//! prices included), overridden and extended by `[prices."<model>"]` in config.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::PriceConfig;
 use crate::model::Usage;
 
-/// USD per million tokens, by kind of token.
+/// USD per million tokens, by kind of token, with the prices above a long-context threshold where a model has
+/// them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Price {
+    /// Uncached input.
+    pub input: f64,
+    /// Input read from the prompt cache.
+    pub cached_input: f64,
+    /// Input written to the prompt cache.
+    pub cache_write: f64,
+    /// Output.
+    pub output: f64,
+    /// The prices of a request whose prompt is longer than a threshold (Gemini's 200k tier, GPT's 272k).
+    pub tier: Option<Tier>,
+}
+
+/// A long-context tier: the prices of a request whose prompt holds more than `above` tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Tier {
+    /// Prompt tokens (uncached, cached and cache-write together) past which these prices apply.
+    pub above: u64,
     /// Uncached input.
     pub input: f64,
     /// Input read from the prompt cache.
@@ -22,47 +42,103 @@ pub struct Price {
 }
 
 impl Price {
-    /// What `usage` costs at this price, in USD.
+    /// What `usage` (one request) costs at this price, in USD.
     pub fn cost(&self, usage: &Usage) -> f64 {
-        (usage.input_tokens as f64 * self.input
-            + usage.cached_input_tokens as f64 * self.cached_input
-            + usage.cache_write_tokens as f64 * self.cache_write
-            + usage.output_tokens as f64 * self.output)
+        let prompt = usage.input_tokens + usage.cached_input_tokens + usage.cache_write_tokens;
+        let (input, cached, write, output) = match self.tier {
+            Some(t) if prompt > t.above => (t.input, t.cached_input, t.cache_write, t.output),
+            _ => (self.input, self.cached_input, self.cache_write, self.output),
+        };
+        (usage.input_tokens as f64 * input
+            + usage.cached_input_tokens as f64 * cached
+            + usage.cache_write_tokens as f64 * write
+            + usage.output_tokens as f64 * output)
             / 1_000_000.0
     }
 }
 
-/// The date the built-in prices were checked against the vendors' price pages.
-pub const BUILTIN_AS_OF: &str = "2025-11";
+/// The vendored snapshot, as `scripts/refresh-prices.py` writes it.
+const SNAPSHOT: &str = include_str!("../../data/prices.json");
 
-/// (model, input, cached input, cache write, output), USD per million tokens.
-const BUILTIN: &[(&str, f64, f64, f64, f64)] = &[
-    ("gpt-5.1", 1.25, 0.125, 1.25, 10.0),
-    ("gpt-5", 1.25, 0.125, 1.25, 10.0),
-    ("gpt-5-mini", 0.25, 0.025, 0.25, 2.0),
-    ("gpt-5-nano", 0.05, 0.005, 0.05, 0.40),
-    ("gpt-5-pro", 15.0, 15.0, 15.0, 120.0),
-    ("gpt-4.1", 2.0, 0.50, 2.0, 8.0),
-    ("gpt-4.1-mini", 0.40, 0.10, 0.40, 1.60),
-    ("gpt-4.1-nano", 0.10, 0.025, 0.10, 0.40),
-    ("gpt-4o", 2.50, 1.25, 2.50, 10.0),
-    ("gpt-4o-mini", 0.15, 0.075, 0.15, 0.60),
-    ("o3", 2.0, 0.50, 2.0, 8.0),
-    ("o3-mini", 1.10, 0.55, 1.10, 4.40),
-    ("o4-mini", 1.10, 0.275, 1.10, 4.40),
-    ("claude-opus-4-5", 5.0, 0.50, 6.25, 25.0),
-    ("claude-opus-4-1", 15.0, 1.50, 18.75, 75.0),
-    ("claude-opus-4", 15.0, 1.50, 18.75, 75.0),
-    ("claude-sonnet-4-5", 3.0, 0.30, 3.75, 15.0),
-    ("claude-sonnet-4", 3.0, 0.30, 3.75, 15.0),
-    ("claude-3-7-sonnet", 3.0, 0.30, 3.75, 15.0),
-    ("claude-haiku-4-5", 1.0, 0.10, 1.25, 5.0),
-    ("claude-3-5-haiku", 0.80, 0.08, 1.0, 4.0),
-    ("gemini-3-pro-preview", 2.0, 0.20, 2.0, 12.0),
-    ("gemini-2.5-pro", 1.25, 0.125, 1.25, 10.0),
-    ("gemini-2.5-flash", 0.30, 0.03, 0.30, 2.50),
-    ("gemini-2.5-flash-lite", 0.10, 0.01, 0.10, 0.40),
-];
+#[derive(Deserialize)]
+struct Snapshot {
+    source: String,
+    date: String,
+    models: BTreeMap<String, Entry>,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    input: f64,
+    output: f64,
+    cached_input: Option<f64>,
+    cache_write: Option<f64>,
+    tier: Option<TierEntry>,
+}
+
+#[derive(Deserialize)]
+struct TierEntry {
+    above: u64,
+    input: f64,
+    output: f64,
+    cached_input: Option<f64>,
+    cache_write: Option<f64>,
+}
+
+/// Where the built-in prices come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PriceSource {
+    /// The table and its version.
+    pub source: String,
+    /// The day the snapshot was taken.
+    pub date: String,
+    /// How many models it prices.
+    pub models: usize,
+}
+
+fn snapshot() -> &'static (PriceSource, BTreeMap<String, Price>) {
+    static PARSED: OnceLock<(PriceSource, BTreeMap<String, Price>)> = OnceLock::new();
+    PARSED.get_or_init(|| {
+        // The snapshot is part of the source tree; a unit test parses it, so this fails only on a bad edit.
+        let snap: Snapshot = serde_json::from_str(SNAPSHOT).unwrap_or_else(|_| Snapshot {
+            source: "none (data/prices.json did not parse)".into(),
+            date: String::new(),
+            models: BTreeMap::new(),
+        });
+        let prices = snap
+            .models
+            .into_iter()
+            .map(|(name, e)| {
+                let tier = e.tier.map(|t| Tier {
+                    above: t.above,
+                    input: t.input,
+                    output: t.output,
+                    cached_input: t.cached_input.or(e.cached_input).unwrap_or(t.input),
+                    cache_write: t.cache_write.or(e.cache_write).unwrap_or(t.input),
+                });
+                let price = Price {
+                    input: e.input,
+                    cached_input: e.cached_input.unwrap_or(e.input),
+                    cache_write: e.cache_write.unwrap_or(e.input),
+                    output: e.output,
+                    tier,
+                };
+                (name, price)
+            })
+            .collect::<BTreeMap<_, _>>();
+        let source = PriceSource {
+            source: snap.source,
+            date: snap.date,
+            models: prices.len(),
+        };
+        (source, prices)
+    })
+}
+
+/// Where the built-in prices come from and how current they are.
+pub fn source() -> PriceSource {
+    snapshot().0.clone()
+}
 
 /// Prices by model name.
 #[derive(Debug, Clone)]
@@ -71,22 +147,9 @@ pub struct PriceTable {
 }
 
 impl PriceTable {
-    /// The built-in table with `overrides` from config applied.
+    /// The snapshot with `overrides` from config applied (an override has no long-context tier).
     pub fn new(overrides: &BTreeMap<String, PriceConfig>) -> Self {
-        let mut prices: BTreeMap<String, Price> = BUILTIN
-            .iter()
-            .map(|&(m, input, cached_input, cache_write, output)| {
-                (
-                    m.to_string(),
-                    Price {
-                        input,
-                        cached_input,
-                        cache_write,
-                        output,
-                    },
-                )
-            })
-            .collect();
+        let mut prices = snapshot().1.clone();
         for (model, p) in overrides {
             prices.insert(
                 model.clone(),
@@ -95,6 +158,7 @@ impl PriceTable {
                     cached_input: p.cached_input.unwrap_or(p.input),
                     cache_write: p.cache_write.unwrap_or(p.input),
                     output: p.output,
+                    tier: None,
                 },
             );
         }
@@ -160,6 +224,35 @@ mod tests {
         assert_eq!(t.lookup("openai/gpt-5.1").unwrap().output, 10.0);
         assert_eq!(t.lookup("qwen2.5-coder-32b"), None);
         assert_eq!(t.lookup("gpt-4o2"), None, "a prefix must end at a dash");
+    }
+
+    #[test]
+    fn the_snapshot_parses_and_says_where_it_comes_from() {
+        let src = source();
+        assert!(src.source.contains("LiteLLM"), "{src:?}");
+        assert!(src.models > 100, "{src:?}");
+        assert_eq!(src.date.len(), 10, "{src:?}");
+    }
+
+    #[test]
+    fn a_long_prompt_is_billed_at_the_long_context_tier() {
+        let t = PriceTable::new(&BTreeMap::new());
+        let p = t.lookup("gemini-2.5-pro").unwrap();
+        let tier = p.tier.expect("gemini-2.5-pro has a 200k tier");
+        assert_eq!(tier.above, 200_000);
+        let short = Usage {
+            input_tokens: 100_000,
+            output_tokens: 1_000,
+            ..Usage::default()
+        };
+        let long = Usage {
+            input_tokens: 250_000,
+            output_tokens: 1_000,
+            ..Usage::default()
+        };
+        assert!((p.cost(&short) - (0.1 * p.input + 0.001 * p.output)).abs() < 1e-9);
+        assert!((p.cost(&long) - (0.25 * tier.input + 0.001 * tier.output)).abs() < 1e-9);
+        assert!(tier.input > p.input);
     }
 
     #[test]

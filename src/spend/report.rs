@@ -226,6 +226,12 @@ pub fn render(report: &SpendReport, max_sessions: usize) -> String {
             report.unpriced_models.join(", ")
         );
     }
+    let prices = super::prices::source();
+    let _ = writeln!(
+        out,
+        "\nPrices: {} models from {}, snapshot of {} (scripts/refresh-prices.py refreshes it; [prices] in config overrides it).",
+        prices.models, prices.source, prices.date
+    );
     out
 }
 
