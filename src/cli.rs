@@ -207,6 +207,31 @@ pub enum Command {
     Man,
     /// MCP servers: list them with their tools, approve a server's tool list.
     Mcp(McpArgs),
+    /// The config file: `tandem config schema` prints its JSON Schema for editors.
+    Config(ConfigArgs),
+}
+
+/// `tandem config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+/// `tandem config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the JSON Schema of config.toml, derived from the types tandem reads it into (for taplo / Even
+    /// Better TOML: `#:schema ./tandem.schema.json` at the top of the file, or the editor's schema setting).
+    Schema,
+}
+
+/// The JSON Schema of the config file, pretty-printed.
+pub fn config_schema() -> String {
+    let schema = schemars::schema_for!(crate::config::ConfigFile);
+    // A derived schema is plain JSON values: serialising it cannot fail.
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
 }
 
 /// `tandem mcp`.

@@ -53,6 +53,10 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             tandem::cli::completions(args.shell, &mut std::io::stdout());
             return Ok(exit::OK);
         }
+        Some(Command::Config(_)) => {
+            tandem::outln!("{}", tandem::cli::config_schema());
+            return Ok(exit::OK);
+        }
         Some(Command::Man) => match tandem::cli::man_page(&mut std::io::stdout()) {
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
             _ => return Ok(exit::OK),
@@ -165,7 +169,9 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(exit::OK)
         }
-        Some(Command::Trust(_) | Command::Completions(_) | Command::Man) => Ok(exit::OK),
+        Some(Command::Trust(_) | Command::Completions(_) | Command::Man | Command::Config(_)) => {
+            Ok(exit::OK)
+        }
         Some(Command::Mcp(args)) => tandem::mcp_cmd::run(&config, args).await,
         None => {
             let start = tandem::tui::UiStart {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// MCP servers, by name (the name is part of every tool's name: `mcp__NAME__tool`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct McpConfig {
     /// The servers.
@@ -13,7 +13,7 @@ pub struct McpConfig {
 }
 
 /// One MCP server: a program spoken to over stdio (started in the command sandbox), or a streamable HTTP URL.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct McpServerConfig {
     /// The program of a stdio server (looked up on `PATH`); set this or `url`.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration, as one file or the merge of all layers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConfigFile {
     /// The local llama.cpp engine.
@@ -35,7 +35,7 @@ pub struct ConfigFile {
 }
 
 /// The interactive UI's settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct UiConfig {
     /// Theme: `dark`, `light`, `high-contrast`, or a file in the config dir's `themes/`.
@@ -57,7 +57,7 @@ impl Default for UiConfig {
 }
 
 /// How edits are approved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ApprovalPolicy {
     /// Apply every edit.
@@ -74,7 +74,7 @@ pub enum ApprovalPolicy {
 pub use crate::sandbox::CommandPolicy;
 
 /// The command sandbox.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SandboxConfig {
     /// `auto` (confine as far as the kernel allows, warn otherwise), `required` (refuse commands that cannot
@@ -125,7 +125,7 @@ impl Default for SandboxConfig {
 }
 
 /// Session behaviour.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AgentConfig {
     /// Edit approvals: `auto`, `per-file`, `per-hunk` or `never`.
@@ -180,7 +180,7 @@ impl Default for AgentConfig {
 }
 
 /// What to do with a request that holds sensitive data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SensitivePolicy {
     /// Run it on the local model.
@@ -190,7 +190,7 @@ pub enum SensitivePolicy {
 }
 
 /// Sensitive-data detection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PrivacyConfig {
     /// `local` or `redact`.
@@ -216,7 +216,7 @@ impl Default for PrivacyConfig {
 }
 
 /// Caps on cloud spending; past a cap, cloud requests run locally.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BudgetConfig {
     /// USD per session; 0 means no cap.
@@ -226,7 +226,7 @@ pub struct BudgetConfig {
 }
 
 /// Spend reporting.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SpendConfig {
     /// The cloud model local tokens are priced at to report savings; empty means the planner's cloud model.
@@ -234,7 +234,7 @@ pub struct SpendConfig {
 }
 
 /// A model's price in USD per million tokens.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PriceConfig {
     /// Uncached input.
@@ -248,7 +248,7 @@ pub struct PriceConfig {
 }
 
 /// The local engine: model file, context, threads, GPU offload, sampling.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct LocalConfig {
     /// Path to a GGUF file; empty means the demo model (SmolLM2-135M-Instruct) in the cache dir.
@@ -288,7 +288,7 @@ impl Default for LocalConfig {
 }
 
 /// Sampler settings; temperature 0 means greedy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SamplingConfig {
     /// Softmax temperature; 0 picks the most likely token.
@@ -322,7 +322,7 @@ impl Default for SamplingConfig {
 }
 
 /// A role's binding to a provider.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RoleConfig {
     /// `auto` (planner: a cloud provider with a key, else local), `local`, or a name from `[providers]`.
@@ -347,7 +347,9 @@ impl Default for RoleConfig {
 }
 
 /// Whether a provider's servers are inside the trust boundary.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Boundary {
     /// A third party's cloud: sensitive requests never go there; its tokens are spend.
@@ -359,7 +361,7 @@ pub enum Boundary {
 }
 
 /// The wire protocol a provider speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     /// OpenAI chat completions (OpenAI, OpenRouter, vLLM, llama-server, Ollama, LM Studio).
@@ -369,7 +371,7 @@ pub enum ProviderKind {
 }
 
 /// One cloud (or remote) model endpoint.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProviderConfig {
     /// The wire protocol; inferred from the name for `openai` and `anthropic`.

@@ -14,7 +14,9 @@ use super::unwrap::{Analysis, Location, analyse};
 use crate::protocol::CommandVerdict;
 
 /// How commands are approved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum CommandPolicy {
     /// Every command runs (in the sandbox) unless a deny rule matches.

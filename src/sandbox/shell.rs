@@ -18,7 +18,9 @@ use super::guard::{Guard, Snapshot};
 use super::limits::Limits;
 
 /// How strictly commands are confined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SandboxMode {
     /// Confine as far as the kernel allows; warn about what is missing.

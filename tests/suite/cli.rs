@@ -697,3 +697,40 @@ fn doctor_checks_every_link_and_replica_and_says_a_served_model_mismatch() {
     assert_eq!(out.status.code(), Some(1), "a refused replica fails doctor");
     assert!(!stdout.contains("sk-test-0123456789abcdef"));
 }
+
+#[test]
+fn config_schema_is_derived_from_the_types_and_checks_a_config_as_tandem_reads_it() {
+    let s = Sandbox::new();
+    let out = s.tandem(&["config", "schema"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let as_json = |toml_text: &str| -> serde_json::Value {
+        serde_json::to_value(toml::from_str::<toml::Value>(toml_text).unwrap()).unwrap()
+    };
+    // The documented reference config (every key at its default) is valid.
+    let doc = include_str!("../../docs/CONFIG.md");
+    let start = doc.find("```toml\n[local]").unwrap() + "```toml\n".len();
+    let reference = &doc[start..start + doc[start..].find("```").unwrap()];
+    let errors: Vec<String> = validator
+        .iter_errors(&as_json(reference))
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    // What tandem refuses to load, the schema refuses too: an unknown key, a wrong type, an unknown policy.
+    for bad in [
+        "[sandbox]\nnetwrok = true\n",
+        "[local]\nthreads = \"two\"\n",
+        "[agent]\ncommands = \"sometimes\"\n",
+        "[providers.x]\nkind = \"openai\"\nbase_ur = \"http://h\"\n",
+    ] {
+        assert!(!validator.is_valid(&as_json(bad)), "{bad}");
+    }
+    assert!(validator.is_valid(&as_json(
+        "[sandbox]\nprotect = [\"deploy/prod.yaml\"]\n[prices.\"my-model\"]\ninput = 1.0\noutput = 2.0\n"
+    )));
+}
