@@ -138,7 +138,7 @@ struct TaskResult {
     timed_out: bool,
     /// The agent's exit code (`None`: killed by a signal).
     exit_code: Option<i32>,
-    /// What the agent claimed: `done` (tandem exited 0), `check failed` (5), `failed`, `killed`; `-` for aider,
+    /// What the agent claimed: `done` (tandem exited 0), `check failed` (5), `unverified` (6), `failed`, `killed`; `-` for aider,
     /// whose exit status does not say.
     claimed: String,
     /// tandem said done (exit 0) while the task's own test fails.
@@ -526,6 +526,7 @@ impl Runner {
             (true, true, _) => "killed",
             (true, false, Some(0)) => "done",
             (true, false, Some(5)) => "check failed",
+            (true, false, Some(6)) => "unverified",
             (true, false, _) => "failed",
         }
         .to_string();

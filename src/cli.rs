@@ -20,6 +20,8 @@ pub mod exit {
     pub const NOT_BUILT: u8 = 4;
     /// The work ran but the verify command still fails.
     pub const VERIFY_FAILED: u8 = 5;
+    /// The steps ran, but nothing changed and no check shows the task was already done.
+    pub const UNVERIFIED: u8 = 6;
     /// Interrupted (Ctrl-C).
     pub const INTERRUPTED: u8 = 130;
 }

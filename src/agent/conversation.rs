@@ -198,6 +198,7 @@ fn outcome_word(outcome: Option<Outcome>) -> &'static str {
         Some(Outcome::Failed) => "failed",
         Some(Outcome::Interrupted) => "interrupted",
         Some(Outcome::Planned) => "planned only",
+        Some(Outcome::Unverified) => "unverified (nothing changed, no check)",
         None => "cut off",
     }
 }

@@ -179,6 +179,7 @@ pub fn exit_code(outcome: Outcome, no_local_model: bool) -> u8 {
     match outcome {
         Outcome::Done | Outcome::Planned => exit::OK,
         Outcome::VerifyFailed => exit::VERIFY_FAILED,
+        Outcome::Unverified => exit::UNVERIFIED,
         Outcome::Interrupted => exit::INTERRUPTED,
         Outcome::Failed if no_local_model => exit::MODEL,
         Outcome::Failed => exit::FAILED,

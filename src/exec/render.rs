@@ -292,6 +292,9 @@ impl Renderer {
             Outcome::Failed => "Failed.",
             Outcome::Interrupted => "Interrupted; every edit was written whole or not at all.",
             Outcome::Planned => "Planned.",
+            Outcome::Unverified => {
+                "Unverified: nothing was changed and no check shows the task was already done."
+            }
         };
         let _ = writeln!(out, "{headline}");
         if s.changed_files.is_empty() {

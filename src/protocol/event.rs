@@ -69,6 +69,8 @@ pub enum Outcome {
     Interrupted,
     /// Only a plan was made (`--plan-only`).
     Planned,
+    /// The steps ran, but nothing changed and no check was found to show the task was already done.
+    Unverified,
 }
 
 /// One hunk of a proposed edit.

@@ -112,6 +112,32 @@ fn a_detected_check_that_finds_no_test_verifies_nothing_and_says_so() {
 }
 
 #[test]
+fn no_change_and_no_check_is_unverified_not_done() {
+    // The model says the step is done without touching anything, and nothing checks it: exit 6, not 0.
+    let server = MockServer::start();
+    server.push([
+        tool(
+            "submit_plan",
+            serde_json::json!({"summary": "Fix add", "steps": [{"id": 1, "goal": "Make add() add", "files": ["calc.py"], "done_when": "add works"}]}),
+        ),
+        tool("step_done", serde_json::json!({"summary": "it already works"})),
+    ]);
+    let s = Sandbox::new();
+    std::fs::write(s.ws().join("calc.py"), "def add(a, b):\n    return a - b\n").unwrap();
+    let mut cmd = s.tandem(&["exec", "--json", "Fix add() in calc.py"]);
+    cloud(&mut cmd, &server);
+    let out = cmd.output().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(6), "{stdout}\n{stderr}");
+    let last = events(&stdout).pop().unwrap();
+    assert_eq!(last["outcome"], "unverified", "{last}");
+    assert!(
+        stdout.contains("nothing was changed and there is no check"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn a_named_check_that_runs_no_test_fails() {
     let server = MockServer::start();
     wrong_fix(&server);

@@ -382,6 +382,16 @@ impl Session {
             }
             // Run again only if something changed since the last step's own check.
             match self.check().await {
+                // No check found and no change: nothing shows the task is done, so it is not reported as done
+                // (a person who set `agent.verify = "none"` chose to go without a check).
+                None if self.changed.is_empty()
+                    && !matches!(self.cfg.agent.verify.trim(), "none" | "off") =>
+                {
+                    self.emit(EventMsg::Warning {
+                        message: "nothing was changed and there is no check to show the task was already done: reported as unverified, not done".into(),
+                    });
+                    return self.finish(Outcome::Unverified);
+                }
                 None => return self.finish(Outcome::Done),
                 Some(Ok(())) => return self.finish(Outcome::Done),
                 Some(Err(output)) => revision = Some(output),
