@@ -472,11 +472,13 @@ fn assert_output_stayed_local(server: &MockServer, out: &std::process::Output) {
 
 #[test]
 fn a_secret_printed_by_a_command_stays_local_whatever_the_command() {
-    // The value is followed by its bytes: `cat`, `base64`, a program that prints it JSON-escaped and a pipeline
-    // are four routes, and no rule about which tool read which path sees any of them.
+    // The value is followed by its bytes: `cat`, `base64` (wrapped or not), `xxd`, a program that prints it
+    // JSON-escaped and a pipeline that changes its case are routes no rule about which tool read which path sees.
     for (i, command) in [
         "cat .env",
         "base64 -w0 .env",
+        "base64 .env",
+        "od -An -tx1 .env | tr -d ' '",
         "python3 -c 'import json; print(json.dumps({\"old\": open(\".env\").read()}))'",
         "sed -n 1p .env | tr a-z A-Z | tr A-Z a-z",
     ]

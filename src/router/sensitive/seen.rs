@@ -134,10 +134,22 @@ impl Seen {
                 .or_else(|_| builder().build(&self.values))
                 .ok();
         }
-        match &self.matcher {
-            Some(m) => m.find_iter(text).map(|m| m.range()).collect(),
-            None => Vec::new(),
+        let Some(m) = &self.matcher else {
+            return Vec::new();
+        };
+        let mut found: Vec<std::ops::Range<usize>> = m.find_iter(text).map(|m| m.range()).collect();
+        // Encoders wrap their output (`base64` at 76 columns, `xxd -p` at 60): the text is also read with its
+        // line breaks (and JSON's `\n` escapes) taken out, each match mapped back to the bytes it spans.
+        if let Some((joined, at)) = without_line_breaks(text) {
+            for hit in m.find_iter(&joined) {
+                let start = at[hit.start()];
+                let end = at[hit.end() - 1] + 1;
+                if !found.iter().any(|r| r.start <= start && end <= r.end) {
+                    found.push(start..end);
+                }
+            }
         }
+        found
     }
 
     /// How many values are remembered.
@@ -146,8 +158,33 @@ impl Seen {
     }
 }
 
+/// `text` without its line breaks (`\n`, `\r`, and the two-character escapes `\\n`, `\\r`), and for each
+/// byte left the offset it came from; `None` when there are none.
+fn without_line_breaks(text: &str) -> Option<(String, Vec<usize>)> {
+    if !text.contains(['\n', '\r']) && !text.contains("\\n") && !text.contains("\\r") {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let mut joined = Vec::with_capacity(bytes.len());
+    let mut at = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' | b'\r' => i += 1,
+            b'\\' if matches!(bytes.get(i + 1), Some(b'n' | b'r')) => i += 2,
+            b => {
+                joined.push(b);
+                at.push(i);
+                i += 1;
+            }
+        }
+    }
+    // Only ASCII line breaks were taken out, so what is left is still UTF-8.
+    String::from_utf8(joined).ok().map(|j| (j, at))
+}
+
 /// The forms a value takes in a request: as it is, JSON-escaped (a transcript, a serialised tool result),
-/// and base64 (standard and URL-safe) at each of the three alignments it can start at.
+/// base64 (standard and URL-safe) at each of the three alignments it can start at, and hex.
 fn forms(value: &str) -> Vec<String> {
     let mut out = vec![value.to_string()];
     if let Ok(json) = serde_json::to_string(value) {
@@ -175,6 +212,8 @@ fn forms(value: &str) -> Vec<String> {
             }
         }
     }
+    // Hex (`xxd -p`, `od`-style dumps without spaces): one form, as letters match in either case.
+    out.push(bytes.iter().map(|b| format!("{b:02x}")).collect());
     out.retain(|f| f.len() >= MIN_FORM);
     out
 }
@@ -306,6 +345,24 @@ mod tests {
             assert!(!seen.find(&b64).is_empty(), "{prefix}: {b64}");
         }
         assert!(seen.find("nothing to see here").is_empty());
+        // Wrapped as `base64` and `xxd -p` wrap their output, raw or inside a JSON string.
+        let file = format!("DB_PASSWORD={secret}\nOTHER=1\n");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&file);
+        let wrapped: String = b64
+            .as_bytes()
+            .chunks(10)
+            .map(|c| format!("{}\n", String::from_utf8_lossy(c)))
+            .collect();
+        assert!(!seen.find(&wrapped).is_empty(), "{wrapped}");
+        let escaped = serde_json::to_string(&wrapped).unwrap();
+        assert!(!seen.find(&escaped).is_empty(), "{escaped}");
+        let hex: String = file.bytes().map(|b| format!("{b:02x}")).collect();
+        let hex_wrapped: String = hex
+            .as_bytes()
+            .chunks(60)
+            .map(|c| format!("{}\n", String::from_utf8_lossy(c)))
+            .collect();
+        assert!(!seen.find(&hex_wrapped).is_empty(), "{hex_wrapped}");
     }
 
     #[test]
