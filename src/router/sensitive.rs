@@ -78,7 +78,20 @@ pub struct Scanner {
     paths: GlobSet,
     /// Values seen in sensitive files and key variables this session.
     seen: std::sync::Mutex<seen::Seen>,
+    /// What each text already scanned held, so a conversation's messages are scanned once, not per request.
+    cache: std::sync::Mutex<ScanCache>,
 }
+
+/// Kinds found per text (by a keyed hash of it), valid while the set of remembered values is the same.
+#[derive(Default)]
+struct ScanCache {
+    hasher: std::collections::hash_map::RandomState,
+    remembered: usize,
+    kinds: HashMap<u64, Vec<Kind>>,
+}
+
+/// Texts whose findings are kept, at most; past it the cache starts over.
+const MAX_CACHED: usize = 20_000;
 
 /// A pattern or glob from config that does not compile.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -267,6 +280,7 @@ impl Scanner {
             rules,
             paths,
             seen: std::sync::Mutex::default(),
+            cache: std::sync::Mutex::default(),
         })
     }
 
@@ -328,6 +342,40 @@ impl Scanner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The kinds of sensitive data in `text`; a text scanned before (with the same remembered values) is not
+    /// scanned again.
+    pub fn kinds_in(&self, text: &str) -> Vec<Kind> {
+        use std::hash::BuildHasher;
+        let remembered = self.remembered();
+        let key = {
+            let mut cache = self
+                .cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cache.remembered != remembered || cache.kinds.len() >= MAX_CACHED {
+                cache.kinds.clear();
+                cache.remembered = remembered;
+            }
+            let key = cache.hasher.hash_one(text);
+            if let Some(kinds) = cache.kinds.get(&key) {
+                return kinds.clone();
+            }
+            key
+        };
+        let mut kinds: Vec<Kind> = Vec::new();
+        for f in self.scan(text) {
+            if !kinds.contains(&f.kind) {
+                kinds.push(f.kind);
+            }
+        }
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .kinds
+            .insert(key, kinds.clone());
+        kinds
+    }
+
     /// Remembers a secret value for the session: any text holding it, in any form, is sensitive from now on.
     pub fn remember(&self, value: &str) {
         self.seen().remember(value);
@@ -373,11 +421,11 @@ impl Scanner {
             }
         };
         for m in &request.messages {
-            self.scan(&m.content).into_iter().for_each(|f| add(f.kind));
+            self.kinds_in(&m.content).into_iter().for_each(&mut add);
             for call in &m.tool_calls {
-                self.scan(&call.arguments)
+                self.kinds_in(&call.arguments)
                     .into_iter()
-                    .for_each(|f| add(f.kind));
+                    .for_each(&mut add);
             }
         }
         if request

@@ -285,3 +285,16 @@ const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
         "hex digests are not keys"
     );
 }
+
+#[test]
+fn a_text_is_scanned_once_and_again_when_new_secrets_are_remembered() {
+    let s = Scanner::new(&ScannerConfig::default()).unwrap();
+    let text = "deploy with tok_Zq9xLm2P7w and ghp_R8mK2vQ9xL4tN7pW1sZ6yB3cF5hJ0aD8eG2k";
+    assert_eq!(s.kinds_in(text), vec![Kind::ServiceToken]);
+    assert_eq!(s.kinds_in(text), vec![Kind::ServiceToken], "from the cache");
+    // A value remembered later (a .env read after the text was first scanned) is found in the same text.
+    s.remember("tok_Zq9xLm2P7w");
+    let kinds = s.kinds_in(text);
+    assert!(kinds.contains(&Kind::KnownSecret), "{kinds:?}");
+    assert!(s.kinds_in("nothing here").is_empty());
+}
