@@ -92,29 +92,29 @@ pub fn list_files(ws: &Workspace) -> Vec<String> {
     out
 }
 
-/// The best candidates for `prefix`: paths that start with it first, then those whose file name does, then
-/// those that contain it; at most `n`.
-pub fn complete(files: &[String], prefix: &str, n: usize) -> Vec<String> {
-    let p = prefix.to_lowercase();
-    let rank = |f: &String| {
-        let l = f.to_lowercase();
-        let name = l.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-        if l.starts_with(&p) {
-            Some(0)
-        } else if name.starts_with(&p) {
-            Some(1)
-        } else if l.contains(&p) {
-            Some(2)
-        } else {
-            None
-        }
-    };
-    let mut hits: Vec<(u8, &String)> = files
-        .iter()
-        .filter_map(|f| rank(f).map(|r| (r, f)))
-        .collect();
-    hits.sort_by_key(|(r, f)| (*r, f.matches('/').count(), f.len()));
-    hits.into_iter().take(n).map(|(_, f)| f.clone()).collect()
+/// The best candidates for what was typed after `@`, at most `n`: fuzzy-matched as helix and codex match
+/// paths (nucleo: the characters in order, with bonuses for matches at the start of the path, of a file name
+/// and after separators), best score first; ties go to the shallower, then the shorter, then the first path.
+pub fn complete(files: &[String], typed: &str, n: usize) -> Vec<String> {
+    use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
+    use nucleo_matcher::{Config, Matcher};
+    if typed.is_empty() {
+        let mut all: Vec<&String> = files.iter().collect();
+        all.sort_by_key(|f| (f.matches('/').count(), f.len(), f.as_str()));
+        return all.into_iter().take(n).cloned().collect();
+    }
+    let mut matcher = Matcher::new(Config::DEFAULT.match_paths());
+    let pattern = Pattern::parse(typed, CaseMatching::Ignore, Normalization::Smart);
+    let mut hits = pattern.match_list(files.iter(), &mut matcher);
+    hits.sort_by_key(|(f, score)| {
+        (
+            std::cmp::Reverse(*score),
+            f.matches('/').count(),
+            f.len(),
+            f.as_str(),
+        )
+    });
+    hits.into_iter().take(n).map(|(f, _)| f.clone()).collect()
 }
 
 #[cfg(test)]
@@ -170,5 +170,26 @@ mod tests {
         assert_eq!(complete(&files, "src", 5), ["src/", "src/main.rs"]);
         assert_eq!(complete(&files, "ma", 5), ["src/main.rs"]);
         assert_eq!(complete(&files, "read", 5), ["README.md"]);
+    }
+
+    #[test]
+    fn completion_is_fuzzy_and_ranks_file_names_and_starts_first() {
+        let files: Vec<String> = [
+            "src/agent/session/mod.rs",
+            "src/sandbox/shell.rs",
+            "src/tui/mention.rs",
+            "docs/SANDBOX.md",
+            "tests/suite/escape.rs",
+        ]
+        .map(String::from)
+        .to_vec();
+        // Characters in order, not a substring: `mntn` finds mention.rs, `sbsh` the sandbox's shell.
+        assert_eq!(complete(&files, "mntn", 3)[0], "src/tui/mention.rs");
+        assert_eq!(complete(&files, "sbsh", 3)[0], "src/sandbox/shell.rs");
+        // Case is ignored; a match at a file name's start beats one inside a word.
+        assert_eq!(complete(&files, "sandbox", 2)[0], "docs/SANDBOX.md");
+        assert!(complete(&files, "zzz", 3).is_empty());
+        // The same query, the same order, every time.
+        assert_eq!(complete(&files, "s", 5), complete(&files, "s", 5));
     }
 }
