@@ -202,13 +202,11 @@ fn search_file(ws: &Workspace, matcher: &grep_regex::RegexMatcher, file: &Path) 
         }
     }
     let shown = ws.relative(file);
-    // The tools' path policy, as for read_file: links out, special files and files over the cap are refused.
-    let Ok(abs) = ws.resolve_read(&shown) else {
+    // Read through the tools' path policy, as read_file reads: links out, hard links to files elsewhere,
+    // special files and files over the cap are refused, and the bytes searched are the bytes it checked.
+    let Ok((_, bytes)) = ws.read(&shown, MAX_FILE_BYTES) else {
         return Vec::new();
     };
-    if std::fs::metadata(&abs).map_or(true, |m| m.len() > MAX_FILE_BYTES) {
-        return Vec::new();
-    }
     let mut sink = Lines {
         shown,
         out: Vec::new(),
@@ -218,7 +216,7 @@ fn search_file(ws: &Workspace, matcher: &grep_regex::RegexMatcher, file: &Path) 
         .binary_detection(BinaryDetection::quit(0))
         .line_number(true)
         .build()
-        .search_path(matcher, &abs, &mut sink);
+        .search_slice(matcher, &bytes, &mut sink);
     if searched.is_err() || sink.skip {
         return Vec::new();
     }
