@@ -577,15 +577,27 @@ fn looks_secret(v: &str) -> bool {
     !placeholder(v) && entropy(v) >= 3.0
 }
 
-/// A template slot or an example (`${KEY}`, `<token>`, `your-key-here`, `changeme`), not a value.
+/// A template slot or an example (`${KEY}`, `<token>`, `your-key-here`, `changeme`), not a value; also a
+/// value that names what it stands for (`password`, `secret`), which an assignment's value often is.
 fn placeholder(v: &str) -> bool {
     let lower = v.to_ascii_lowercase();
-    v.starts_with("${")
-        || v.starts_with('<')
-        || v.starts_with('{')
-        || v.starts_with('%')
+    template(v)
         || v.starts_with("process.env")
         || v.starts_with("os.environ")
+        || ["password", "secret"].iter().any(|p| lower.contains(p))
+}
+
+/// A template slot or an example value: `$KEY`, `${KEY}`, `$(cmd)`, `<token>`, `{{ key }}`, `%KEY%`,
+/// `your-key-here`, `changeme`, `xxxx`.
+fn template(v: &str) -> bool {
+    let lower = v.to_ascii_lowercase();
+    let variable = v.strip_prefix('$').is_some_and(|name| {
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    });
+    variable
+        || v.starts_with("${")
+        || v.starts_with("$(")
+        || v.starts_with(['<', '{', '%'])
         || [
             "changeme",
             "example",
@@ -596,8 +608,6 @@ fn placeholder(v: &str) -> bool {
             "placeholder",
             "dummy",
             "redacted",
-            "password",
-            "secret",
         ]
         .iter()
         .any(|p| lower.contains(p))

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use super::paths::INSTRUCTION_FILES;
+use super::state::remove_tree;
 
 /// Paths guarded as what they are (a directory, a link, a file), not for their content.
 const IDENTITY: &[&str] = &[".git", ".tandem"];
@@ -438,35 +439,6 @@ pub fn is_instruction_file(name: &OsStr) -> bool {
         .iter()
         .chain(MORE_INSTRUCTIONS)
         .any(|f| name.eq_ignore_ascii_case(f))
-}
-
-/// Removes `name` in `dir` whatever it is, a folder with everything in it included, never following a link.
-fn remove_tree(dir: &OwnedFd, name: &OsStr) -> std::io::Result<()> {
-    let st = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Err(rustix::io::Errno::NOENT) => return Ok(()),
-        other => other?,
-    };
-    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
-        return Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?);
-    }
-    let sub = rustix::fs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let mut names: Vec<OsString> = Vec::new();
-    for entry in rustix::fs::Dir::read_from(&sub)? {
-        let entry = entry?;
-        let n = entry.file_name().to_bytes();
-        if n != b"." && n != b".." {
-            names.push(OsStr::from_bytes(n).to_os_string());
-        }
-    }
-    for n in names {
-        remove_tree(&sub, &n)?;
-    }
-    Ok(rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?)
 }
 
 #[cfg(test)]

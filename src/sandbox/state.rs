@@ -260,7 +260,8 @@ pub fn remove_dir_all(path: &Path) -> Result<(), PathError> {
     remove_tree(&dir, name).map_err(|e| io(path, e))
 }
 
-fn remove_tree(dir: &OwnedFd, name: &OsStr) -> std::io::Result<()> {
+/// Removes `name` in `dir` whatever it is, a folder with everything in it included, never following a link.
+pub(super) fn remove_tree(dir: &OwnedFd, name: &OsStr) -> std::io::Result<()> {
     let st = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Err(rustix::io::Errno::NOENT) => return Ok(()),
         other => other?,

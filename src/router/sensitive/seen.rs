@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine;
 
-use super::entropy;
+use super::{entropy, template as placeholder};
 
 /// The shortest form worth looking for: shorter strings occur by chance.
 const MIN_FORM: usize = 8;
@@ -254,25 +254,6 @@ pub(super) fn values_in(text: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// A template slot or an example value (`${KEY}`, `<token>`, `your-key-here`, `changeme`).
-fn placeholder(v: &str) -> bool {
-    let lower = v.to_ascii_lowercase();
-    v.starts_with(['$', '<', '{', '%'])
-        || [
-            "changeme",
-            "example",
-            "xxxx",
-            "****",
-            "your_",
-            "your-",
-            "placeholder",
-            "dummy",
-            "redacted",
-        ]
-        .iter()
-        .any(|p| lower.contains(p))
 }
 
 /// `NAME=value`, `export NAME=value`, `name: value`, `"name": "value"`.
