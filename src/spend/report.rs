@@ -79,6 +79,8 @@ pub struct SpendReport {
     pub by_model: Vec<ModelTotals>,
     /// Cloud models with no price this month: add `[prices."<model>"]` to config.
     pub unpriced_models: Vec<String>,
+    /// Where the built-in prices come from and how current they are.
+    pub prices: super::prices::PriceSource,
 }
 
 /// Midnight UTC on the first of this month, in Unix ms.
@@ -140,6 +142,7 @@ pub fn build(rows: &[SpendRow], now_ms: i64) -> SpendReport {
             })
             .collect(),
         unpriced_models: unpriced,
+        prices: super::prices::source(),
     }
 }
 
@@ -226,7 +229,7 @@ pub fn render(report: &SpendReport, max_sessions: usize) -> String {
             report.unpriced_models.join(", ")
         );
     }
-    let prices = super::prices::source();
+    let prices = &report.prices;
     let _ = writeln!(
         out,
         "\nPrices: {} models from {}, snapshot of {} (scripts/refresh-prices.py refreshes it; [prices] in config overrides it).",
