@@ -132,6 +132,12 @@ pub async fn run(
             }
         ),
     });
+    let (rules, count) = crate::router::sensitive::Scanner::rule_source();
+    checks.push(Check {
+        name: "secret rules".into(),
+        status: Status::Info,
+        detail: format!("{count} maintained rules: {rules}; plus tandem's own detectors"),
+    });
     for (name, provider) in &config.values.providers {
         let used = in_chain.contains(name);
         checks.extend(check_provider(config, name, provider, global.offline, used).await);

@@ -13,7 +13,7 @@ pub enum Kind {
     PrivateKey,
     /// A cloud provider key (AWS, Google Cloud, Azure).
     CloudKey,
-    /// A GitHub, GitLab or Slack token.
+    /// A service's key or token: GitHub, GitLab, Slack, and the providers gitleaks' rules know.
     ServiceToken,
     /// An OpenAI or Anthropic API key.
     ModelApiKey,

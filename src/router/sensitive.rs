@@ -333,6 +333,12 @@ impl Scanner {
                 }
             }
         }
+        // Gitleaks' maintained rules after tandem's own, whose kinds are more specific: where both find the
+        // same span, the first finding is kept.
+        found.extend(rules::rules().find(text).into_iter().map(|range| Finding {
+            kind: Kind::ServiceToken,
+            range,
+        }));
         found
     }
 
@@ -374,6 +380,12 @@ impl Scanner {
             .kinds
             .insert(key, kinds.clone());
         kinds
+    }
+
+    /// Where the maintained rule set comes from, and how many of its rules are in force.
+    pub fn rule_source() -> (String, usize) {
+        let set = rules::rules();
+        (set.source.clone(), set.len())
     }
 
     /// Remembers a secret value for the session: any text holding it, in any form, is sensitive from now on.
@@ -703,6 +715,7 @@ fn us_ssn(v: &str) -> bool {
         && serial != &"0000"
 }
 
+mod rules;
 mod seen;
 mod shapes;
 #[cfg(test)]
