@@ -334,10 +334,8 @@ fn a_loop_whose_last_iteration_failed_does_not_exit_0() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
 }
 
-#[test]
-fn a_headless_run_never_waits_for_an_approval_nobody_can_give() {
-    // A deny rule and a command line whose program the shell makes up at run time: the policy cannot check the
-    // rule, so it would ask. Headless, that is a refusal with its reason at once, not a wait.
+/// A workspace with a notes file, whose user config denies `touch`.
+fn denying_touch() -> Sandbox {
     let b = Sandbox::new();
     std::fs::create_dir_all(b.root.join("config")).unwrap();
     std::fs::write(
@@ -346,6 +344,14 @@ fn a_headless_run_never_waits_for_an_approval_nobody_can_give() {
     )
     .unwrap();
     std::fs::write(b.ws().join("notes.md"), "# Notes\n").unwrap();
+    b
+}
+
+#[test]
+fn a_headless_run_never_waits_for_an_approval_nobody_can_give() {
+    // A deny rule and a command line whose program the shell makes up at run time: the policy cannot check the
+    // rule, so it would ask. Headless, that is a refusal with its reason at once, not a wait.
+    let b = denying_touch();
     let server = MockServer::start();
     let plan = serde_json::json!({"summary": "s", "steps": [
         {"id": 1, "goal": "Make a file", "files": ["x"], "done_when": "x exists", "changes_tests": false}
@@ -409,14 +415,7 @@ fn a_headless_run_never_waits_for_an_approval_nobody_can_give() {
 fn a_hostile_model_cannot_get_round_a_deny_rule_through_the_shells_grammar() {
     // Each line runs `touch` by a route a word-matching policy misses: reserved words, a pipe into a shell, a
     // here-string, an unknown wrapper, an interpreter given code. Each is refused, with its reason, at once.
-    let b = Sandbox::new();
-    std::fs::create_dir_all(b.root.join("config")).unwrap();
-    std::fs::write(
-        b.root.join("config/config.toml"),
-        "[sandbox]\ndeny = [\"touch *\"]\n",
-    )
-    .unwrap();
-    std::fs::write(b.ws().join("notes.md"), "# Notes\n").unwrap();
+    let b = denying_touch();
     let attempts = [
         ("if true; then touch a; fi", "denied by rule `touch *`"),
         ("! touch b", "denied by rule `touch *`"),
