@@ -15,7 +15,6 @@ use crate::model::local_provider::LocalProvider;
 use crate::prompts::{self, PromptName};
 use crate::protocol::{Event, Plan};
 use crate::router::Router;
-use crate::router::sensitive::{Scanner, ScannerConfig};
 use crate::sandbox::Workspace;
 use crate::spend::Ledger;
 
@@ -137,21 +136,14 @@ impl Launcher {
         )?))
     }
 
-    /// The session settings for `spec` under the effective config.
-    pub fn session_config(&self, spec: SessionSpec) -> SessionConfig {
+    /// The session settings for `spec` under the effective config; `sensitive` says which workspace paths
+    /// are sensitive (an instruction file leading to one is not read).
+    pub fn session_config(
+        &self,
+        spec: SessionSpec,
+        sensitive: &dyn Fn(&str) -> bool,
+    ) -> SessionConfig {
         let c = &self.config;
-        // The config's globs were checked when it loaded; should one still fail, the defaults apply.
-        let sensitive_paths = Scanner::new(&ScannerConfig {
-            detect_pii: false,
-            patterns: Vec::new(),
-            paths: c.values.privacy.paths.clone(),
-        })
-        .or_else(|_| Scanner::new(&ScannerConfig::default()));
-        let sensitive = |p: &str| {
-            sensitive_paths
-                .as_ref()
-                .map_or(true, |s| s.is_sensitive_path(p))
-        };
         SessionConfig {
             id: spec.id,
             task: spec.task,
@@ -162,9 +154,11 @@ impl Launcher {
             executor_prompt: prompts::load(PromptName::Executor, &c.dirs.config),
             writer_prompt: prompts::load(PromptName::Writer, &c.dirs.config),
             definitions_prompt: prompts::load(PromptName::Definitions, &c.dirs.config),
-            instructions: crate::agent::instructions::load(self.ws.root(), &c.dirs.config, &|p| {
-                sensitive(p)
-            }),
+            instructions: crate::agent::instructions::load(
+                self.ws.root(),
+                &c.dirs.config,
+                sensitive,
+            ),
             resume: spec.resume,
             initial_plan: spec.initial_plan,
             transcript: true,
@@ -179,7 +173,7 @@ impl Launcher {
         router: Arc<Router>,
         events: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
     ) -> anyhow::Result<(Session, SessionHandle)> {
-        let cfg = self.session_config(spec);
+        let cfg = self.session_config(spec, &|p| router.is_sensitive_path(p));
         Ok(Session::new(cfg, self.ws.clone(), router, events)?)
     }
 }

@@ -80,6 +80,11 @@ pub fn files_run(command: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether `agent.verify` turns the check off (`none` or `off`).
+pub fn disabled(configured: &str) -> bool {
+    matches!(configured.trim(), "none" | "off")
+}
+
 /// The check for a session: `configured` (`agent.verify`: empty = find one, `none`/`off` = no check), else a
 /// test command the task names, else one the instructions name, else one detected from the files.
 pub fn choose(
@@ -89,8 +94,10 @@ pub fn choose(
     instructions: Option<&str>,
 ) -> Option<CheckCommand> {
     let named = |command: String, source| Some(CheckCommand { command, source });
+    if disabled(configured) {
+        return None;
+    }
     match configured.trim() {
-        "none" | "off" => return None,
         "" => {}
         cmd => return named(cmd.to_string(), CheckSource::Config),
     }

@@ -115,6 +115,19 @@ async fn hub(root: &Path, ws: &Path, s: McpSettings) -> McpHub {
     McpHub::connect(s, command_sandbox(ws, &root.join("home"))).await
 }
 
+/// The test server over stdio as server `t`, its tool list pinned, `auto` auto-approved; and its call log.
+async fn pinned_stdio_hub(py: &str, root: &Path, ws: &Path, auto: &[&str]) -> (McpHub, PathBuf) {
+    let log = ws.join("calls.log");
+    let h = hub(
+        root,
+        ws,
+        settings(root, "t", stdio_server(py, &log, &[]), auto),
+    )
+    .await;
+    h.pin("t").unwrap();
+    (h, log)
+}
+
 fn calls(log: &Path) -> Vec<Value> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
@@ -456,14 +469,7 @@ async fn every_call_is_approved_and_a_refused_one_never_reaches_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let (root, ws) = (dir.path(), dir.path().join("ws"));
     std::fs::create_dir_all(&ws).unwrap();
-    let log = ws.join("calls.log");
-    let h = hub(
-        root,
-        &ws,
-        settings(root, "t", stdio_server(&py, &log, &[]), &[]),
-    )
-    .await;
-    h.pin("t").unwrap();
+    let (h, log) = pinned_stdio_hub(&py, root, &ws, &[]).await;
     let cloud = MockServer::start();
     let local = MockServer::start();
     cloud.push([
@@ -551,14 +557,7 @@ async fn what_a_pinned_tool_plants_in_the_workspace_is_put_back() {
     let (root, ws) = (dir.path(), dir.path().join("ws"));
     std::fs::create_dir_all(ws.join("pkg")).unwrap();
     std::fs::write(ws.join("AGENTS.md"), "Be careful.\n").unwrap();
-    let log = ws.join("calls.log");
-    let h = hub(
-        root,
-        &ws,
-        settings(root, "t", stdio_server(&py, &log, &[]), &["write_file"]),
-    )
-    .await;
-    h.pin("t").unwrap();
+    let (h, _log) = pinned_stdio_hub(&py, root, &ws, &["write_file"]).await;
     let cloud = MockServer::start();
     let local = MockServer::start();
     cloud.push([
@@ -613,15 +612,8 @@ async fn a_secret_in_a_result_keeps_the_next_request_local() {
     let dir = tempfile::tempdir().unwrap();
     let (root, ws) = (dir.path(), dir.path().join("ws"));
     std::fs::create_dir_all(&ws).unwrap();
-    let log = ws.join("calls.log");
     // Auto-approved (as from the user's own file), and `never` refuses everything else.
-    let h = hub(
-        root,
-        &ws,
-        settings(root, "t", stdio_server(&py, &log, &[]), &["leak"]),
-    )
-    .await;
-    h.pin("t").unwrap();
+    let (h, log) = pinned_stdio_hub(&py, root, &ws, &["leak"]).await;
     let cloud = MockServer::start();
     let local = MockServer::start();
     cloud.push([
@@ -867,14 +859,7 @@ async fn the_local_model_calls_mcp_tools_under_its_grammar() {
     let dir = tempfile::tempdir().unwrap();
     let (root, ws) = (dir.path(), dir.path().join("ws"));
     std::fs::create_dir_all(&ws).unwrap();
-    let log = ws.join("calls.log");
-    let h = hub(
-        root,
-        &ws,
-        settings(root, "t", stdio_server(&py, &log, &[]), &[]),
-    )
-    .await;
-    h.pin("t").unwrap();
+    let (h, log) = pinned_stdio_hub(&py, root, &ws, &[]).await;
     let tools = h.specs();
     let engine = Arc::new(super::support::engine_with(model, 4096));
     let provider = tandem::model::local_provider::LocalProvider::new(

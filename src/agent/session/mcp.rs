@@ -120,7 +120,7 @@ impl Session {
         let hub = self.mcp.clone();
         // A stdio server runs in the workspace like a command: what it may not change is put back after.
         let guard = self.shell.snapshot();
-        let outcome = tokio::select! {
+        let mut outcome = tokio::select! {
             out = hub.call(&call.name, &call.arguments) => out,
             _ = self.interrupt.wait_for(|v| *v) => {
                 self.interrupted = true;
@@ -128,7 +128,6 @@ impl Session {
                 return (false, format!("`{}` was interrupted{note}", call.name));
             }
         };
-        let mut outcome = outcome;
         if let Some(note) = crate::sandbox::put_back_note(&guard.restore()) {
             outcome.text.push_str(&note);
         }

@@ -385,7 +385,7 @@ impl Session {
                 // No check found and no change: nothing shows the task is done, so it is not reported as done
                 // (a person who set `agent.verify = "none"` chose to go without a check).
                 None if self.changed.is_empty()
-                    && !matches!(self.cfg.agent.verify.trim(), "none" | "off") =>
+                    && !crate::agent::check::disabled(&self.cfg.agent.verify) =>
                 {
                     self.emit(EventMsg::Warning {
                         message: "nothing was changed and there is no check to show the task was already done: reported as unverified, not done".into(),
@@ -428,7 +428,7 @@ impl Session {
     /// no test), `Some(Err(report))` when it fails or a named one ran no test.
     pub(crate) async fn verify(&mut self) -> Option<Result<(), String>> {
         let Some(check) = self.check_command() else {
-            self.verified = Some(if matches!(self.cfg.agent.verify.trim(), "none" | "off") {
+            self.verified = Some(if crate::agent::check::disabled(&self.cfg.agent.verify) {
                 "no check (agent.verify = \"none\")".to_string()
             } else {
                 "no check: none was named (config, task, AGENTS.md) and none was found in the project's files"

@@ -5,6 +5,7 @@
 //! command's output, a mention, a transcript or an MCP result brought them there.
 
 use std::collections::{BTreeSet, HashMap};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -99,9 +100,18 @@ impl Seen {
                 continue;
             }
             self.files.insert(entry.path().to_path_buf(), stamp);
-            let Ok(file) = std::fs::File::open(entry.path()) else {
+            // Non-blocking, and checked again once open: a FIFO swapped in after the look above cannot hang
+            // the request.
+            let Ok(file) = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(entry.path())
+            else {
                 continue;
             };
+            if !file.metadata().is_ok_and(|m| m.is_file()) {
+                continue;
+            }
             let mut bytes = Vec::new();
             if std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_FILE), &mut bytes)
                 .is_err()
