@@ -170,18 +170,7 @@ impl ChatModel for AnthropicProvider {
             if let Some(key) = &self.endpoint.key {
                 builder = builder.header("x-api-key", key.expose());
             }
-            let response = builder
-                .send()
-                .await
-                .map_err(|e| http::transport_error(&e))?;
-            let status = response.status().as_u16();
-            if !(200..300).contains(&status) {
-                let headers = response.headers().clone();
-                let body = response.text().await.unwrap_or_default();
-                return Err(self
-                    .endpoint
-                    .scrub(http::status_error(status, &headers, &body)));
-            }
+            let response = self.endpoint.open(builder).await?;
             let (tx, rx) = tokio::sync::mpsc::channel(64);
             let json_reply = request.json_schema.is_some();
             tokio::spawn(pump(response, tx, json_reply));
@@ -290,11 +279,7 @@ async fn pump(
         let sse = match item {
             Ok(sse) => sse,
             Err(e) => {
-                let _ = tx
-                    .send(Err(ProviderError::BadResponse(format!(
-                        "the stream broke: {e}"
-                    ))))
-                    .await;
+                let _ = tx.send(Err(http::stream_error(e))).await;
                 return;
             }
         };

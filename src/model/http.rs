@@ -71,6 +71,39 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// Sends `request` and returns the response if its status is a success, else the typed error (key scrubbed).
+    pub async fn open(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.scrub(transport_error(&e)))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(response);
+        }
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap_or_default();
+        Err(self.scrub(status_error(status, &headers, &body)))
+    }
+}
+
+/// The error for a server-sent-event stream that broke after it opened.
+pub fn stream_error(e: eventsource_stream::EventStreamError<reqwest::Error>) -> ProviderError {
+    match e {
+        eventsource_stream::EventStreamError::Transport(e) if e.is_timeout() => {
+            ProviderError::Timeout
+        }
+        eventsource_stream::EventStreamError::Transport(e) => {
+            ProviderError::BadResponse(format!("the stream broke: {}", without_url(&e)))
+        }
+        other => ProviderError::BadResponse(format!("the stream broke: {other}")),
+    }
+}
+
 /// Maps a transport error.
 pub fn transport_error(e: &reqwest::Error) -> ProviderError {
     if e.is_timeout() {

@@ -1,20 +1,15 @@
-//! The `openai` provider: OpenAI chat completions with SSE, through async-openai, for OpenAI and every server
-//! that speaks the same protocol (OpenRouter, vLLM, llama-server, Ollama's /v1, LM Studio).
+//! The `openai` provider: OpenAI chat completions with SSE, for OpenAI and every server that speaks the same
+//! protocol (OpenRouter, vLLM, llama-server, Ollama's /v1, LM Studio, LiteLLM).
 //!
-//! async-openai carries the request; a tower layer of our own records each response's status and headers,
-//! because its typed calls hide the rate-limit headers (retry-after, x-ratelimit-*) the router needs. The stream's
-//! chunks are read with lenient types of our own (async-openai's `byot`), since compatible servers differ in the
-//! fields they send.
+//! The same reqwest and SSE path as the `anthropic` provider: a non-success status is typed from its headers
+//! (retry-after, x-ratelimit-*) and body by `http::status_error`. Chunks are read with lenient types, since
+//! compatible servers differ in the fields they send.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_openai::config::OpenAIConfig;
-use async_openai::error::OpenAIError;
-use async_openai::middleware::HttpRequestFactory;
+use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -105,44 +100,6 @@ fn message_json(m: &ChatMessage) -> Value {
     }
 }
 
-/// What the last response's status line and headers said.
-type Seen = Arc<Mutex<Option<(u16, HeaderMap)>>>;
-
-/// A tower service that sends with reqwest and records the response's status and headers.
-#[derive(Clone)]
-struct RecordHeaders {
-    client: reqwest::Client,
-    seen: Seen,
-}
-
-impl tower::Service<HttpRequestFactory> for RecordHeaders {
-    type Response = reqwest::Response;
-    type Error = OpenAIError;
-    type Future = BoxFuture<'static, Result<reqwest::Response, OpenAIError>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), OpenAIError>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, factory: HttpRequestFactory) -> Self::Future {
-        let (client, seen) = (self.client.clone(), self.seen.clone());
-        Box::pin(async move {
-            let request = factory.build().await?;
-            let response = client
-                .execute(request)
-                .await
-                .map_err(OpenAIError::Reqwest)?;
-            if let Ok(mut slot) = seen.lock() {
-                *slot = Some((response.status().as_u16(), response.headers().clone()));
-            }
-            Ok(response)
-        })
-    }
-}
-
 impl ChatModel for OpenAiProvider {
     fn provider(&self) -> &str {
         &self.endpoint.name
@@ -161,21 +118,17 @@ impl ChatModel for OpenAiProvider {
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChatStream, ProviderError>> {
         Box::pin(async move {
-            let seen: Seen = Arc::default();
-            let mut config = OpenAIConfig::new().with_api_base(&self.endpoint.base_url);
-            config = config.with_api_key(self.endpoint.key.as_ref().map_or("", Secret::expose));
-            let client =
-                async_openai::Client::with_config(config).with_http_service(RecordHeaders {
-                    client: self.endpoint.client.clone(),
-                    seen: seen.clone(),
-                });
-            let opened = client
-                .chat()
-                .create_stream_byot::<Value, Chunk>(self.body(request))
-                .await;
-            let chunks = opened.map_err(|e| self.endpoint.scrub(map_error(e, &seen)))?;
+            let mut builder = self
+                .endpoint
+                .client
+                .post(format!("{}/chat/completions", self.endpoint.base_url))
+                .json(&self.body(request));
+            if let Some(key) = &self.endpoint.key {
+                builder = builder.bearer_auth(key.expose());
+            }
+            let response = self.endpoint.open(builder).await?;
             let (tx, rx) = tokio::sync::mpsc::channel(64);
-            tokio::spawn(pump(chunks, tx, seen));
+            tokio::spawn(pump(response, tx));
             Ok(super::chat::receiver_stream(rx))
         })
     }
@@ -183,21 +136,36 @@ impl ChatModel for OpenAiProvider {
 
 /// Translates chunks into events until the stream ends; a stream without a finish reason is an error.
 async fn pump(
-    mut chunks: async_openai::types::stream::StreamResponse<Chunk>,
+    response: reqwest::Response,
     tx: tokio::sync::mpsc::Sender<Result<ChatEvent, ProviderError>>,
-    seen: Seen,
 ) {
+    let mut events = response.bytes_stream().eventsource();
     let mut started: Vec<bool> = Vec::new();
     // The texts of choices after the first (a request with `n`), by index - 1.
     let mut others: Vec<String> = Vec::new();
     let mut served = false;
     let mut finish: Option<FinishReason> = None;
     let mut usage: Option<Usage> = None;
-    while let Some(item) = chunks.next().await {
-        let chunk = match item {
+    while let Some(item) = events.next().await {
+        let sse = match item {
+            Ok(sse) => sse,
+            Err(e) => {
+                let _ = tx.send(Err(http::stream_error(e))).await;
+                return;
+            }
+        };
+        let data = sse.data.trim();
+        if data == "[DONE]" {
+            break;
+        }
+        if data.is_empty() {
+            continue;
+        }
+        let chunk: Chunk = match serde_json::from_str(data) {
             Ok(chunk) => chunk,
             Err(e) => {
-                let _ = tx.send(Err(map_error(e, &seen))).await;
+                let message = format!("unreadable chunk: {e}");
+                let _ = tx.send(Err(ProviderError::BadResponse(message))).await;
                 return;
             }
         };
@@ -293,32 +261,6 @@ async fn pump(
         )),
     };
     let _ = tx.send(end).await;
-}
-
-fn map_error(e: OpenAIError, seen: &Seen) -> ProviderError {
-    let recorded = seen.lock().ok().and_then(|s| s.clone());
-    match e {
-        OpenAIError::ApiError(api) => {
-            let status = api.status_code.as_u16();
-            let headers = recorded.map(|(_, h)| h).unwrap_or_default();
-            let body = json!({"error": {"message": api.api_error.message}}).to_string();
-            http::status_error(status, &headers, &body)
-        }
-        OpenAIError::Reqwest(e) => http::transport_error(&e),
-        OpenAIError::StreamError(e) => ProviderError::BadResponse(format!("the stream broke: {e}")),
-        // An error body async-openai cannot read (llama-server's `"code": 400` is a number where it wants a
-        // string): typed from the response's status and the body's message, like any other error response.
-        OpenAIError::JSONDeserialize(_, body)
-            if recorded.as_ref().is_some_and(|(status, _)| *status >= 400) =>
-        {
-            let (status, headers) = recorded.unwrap_or_default();
-            http::status_error(status, &headers, &body)
-        }
-        OpenAIError::JSONDeserialize(e, _) => {
-            ProviderError::BadResponse(format!("unreadable chunk: {e}"))
-        }
-        other => ProviderError::BadResponse(other.to_string()),
-    }
 }
 
 #[derive(Debug, Deserialize)]

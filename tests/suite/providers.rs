@@ -352,7 +352,7 @@ async fn server_errors_overload_and_a_wrong_key_are_typed() {
 #[tokio::test]
 async fn error_bodies_with_numeric_codes_are_typed_as_llama_server_and_litellm_send_them() {
     // Seen against llama-server: a prompt over a slot's context comes back as 400 with `"code": 400` (a number,
-    // where async-openai reads a string) and its own wording; it must not read as a broken stream.
+    // where OpenAI sends a string) and its own wording; it must not read as a broken stream.
     let server = MockServer::start();
     let body = |code: u16, message: &str, kind: &str| Reply::Status {
         status: code,
@@ -418,6 +418,49 @@ async fn streams_cut_mid_way_are_bad_responses() {
         let err = run(&anthropic(&server), &request()).await.unwrap_err();
         assert!(matches!(err, ProviderError::BadResponse(_)), "{err:?}");
     }
+}
+
+#[tokio::test]
+async fn a_stream_that_stalls_mid_way_times_out() {
+    let server = MockServer::start();
+    let pause = Duration::from_secs(5);
+    server.push([Reply::SseStall(vec![sse::openai::text("Half a ")], pause)]);
+    assert_eq!(
+        run(&openai(&server), &request()).await.unwrap_err(),
+        ProviderError::Timeout
+    );
+    let mut frames = vec![sse::anthropic::message_start(5, 0, 0)];
+    frames.extend(sse::anthropic::text_block(0, &["stalls here"]));
+    server.push([Reply::SseStall(frames, pause)]);
+    assert_eq!(
+        run(&anthropic(&server), &request()).await.unwrap_err(),
+        ProviderError::Timeout
+    );
+}
+
+#[tokio::test]
+async fn an_error_in_the_stream_or_an_unreadable_chunk_is_a_bad_response() {
+    let server = MockServer::start();
+    server.push([
+        Reply::Sse(vec![
+            sse::openai::text("Half a "),
+            "data: {\"error\": {\"message\": \"upstream overloaded\", \"code\": 502}}\n\n".into(),
+        ]),
+        Reply::Sse(vec![
+            sse::openai::text("Half a "),
+            "data: {not json\n\n".into(),
+        ]),
+    ]);
+    let err = run(&openai(&server), &request()).await.unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::BadResponse(m) if m == "upstream overloaded"),
+        "{err:?}"
+    );
+    let err = run(&openai(&server), &request()).await.unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::BadResponse(m) if m.starts_with("unreadable chunk")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

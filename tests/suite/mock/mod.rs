@@ -26,6 +26,8 @@ pub enum Reply {
     },
     /// No answer for this long (the client should time out first).
     Stall(Duration),
+    /// 200 with these SSE frames, then silence for this long before the body ends.
+    SseStall(Vec<String>, Duration),
     /// This reply, after a pause.
     Delayed(Duration, Box<Reply>),
 }
@@ -193,8 +195,11 @@ async fn handle(
             .status(500)
             .body(Body::from("nested delay"))
             .unwrap(),
-        Reply::Sse(frames) => sse_response(served(frames, &recorded), false),
-        Reply::SseCut(frames) => sse_response(served(frames, &recorded), true),
+        Reply::Sse(frames) => sse_response(served(frames, &recorded), End::Close),
+        Reply::SseCut(frames) => sse_response(served(frames, &recorded), End::Cut),
+        Reply::SseStall(frames, pause) => {
+            sse_response(served(frames, &recorded), End::Stall(pause))
+        }
         Reply::Status {
             status,
             headers,
@@ -230,18 +235,32 @@ fn served(frames: Vec<String>, request: &Recorded) -> Vec<String> {
         .collect()
 }
 
-fn sse_response(frames: Vec<String>, cut: bool) -> Response {
-    let mut items: Vec<Result<Bytes, std::io::Error>> =
-        frames.into_iter().map(|f| Ok(Bytes::from(f))).collect();
-    if cut {
-        items.push(Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "cut by the mock server",
-        )));
+/// How an SSE body ends after its frames.
+enum End {
+    Close,
+    Cut,
+    Stall(Duration),
+}
+
+fn sse_response(frames: Vec<String>, end: End) -> Response {
+    let mut items: Vec<(Duration, Result<Bytes, std::io::Error>)> = frames
+        .into_iter()
+        .map(|f| (Duration::from_millis(2), Ok(Bytes::from(f))))
+        .collect();
+    match end {
+        End::Close => {}
+        End::Cut => items.push((
+            Duration::from_millis(2),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "cut by the mock server",
+            )),
+        )),
+        End::Stall(pause) => items.push((pause, Ok(Bytes::new()))),
     }
     // Frames go out one by one, a little apart, as a real server streams them.
-    let stream = futures::stream::iter(items).then(|item| async move {
-        tokio::time::sleep(Duration::from_millis(2)).await;
+    let stream = futures::stream::iter(items).then(|(pause, item)| async move {
+        tokio::time::sleep(pause).await;
         item
     });
     Response::builder()
