@@ -96,25 +96,21 @@ pub fn list_files(ws: &Workspace) -> Vec<String> {
 /// paths (nucleo: the characters in order, with bonuses for matches at the start of the path, of a file name
 /// and after separators), best score first; ties go to the shallower, then the shorter, then the first path.
 pub fn complete(files: &[String], typed: &str, n: usize) -> Vec<String> {
-    use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
-    use nucleo_matcher::{Config, Matcher};
+    let depth = |i: usize| {
+        let f = &files[i];
+        (f.matches('/').count(), f.len(), f.as_str())
+    };
     if typed.is_empty() {
-        let mut all: Vec<&String> = files.iter().collect();
-        all.sort_by_key(|f| (f.matches('/').count(), f.len(), f.as_str()));
-        return all.into_iter().take(n).cloned().collect();
+        let mut all: Vec<usize> = (0..files.len()).collect();
+        all.sort_by_key(|&i| depth(i));
+        return all.into_iter().take(n).map(|i| files[i].clone()).collect();
     }
-    let mut matcher = Matcher::new(Config::DEFAULT.match_paths());
-    let pattern = Pattern::parse(typed, CaseMatching::Ignore, Normalization::Smart);
-    let mut hits = pattern.match_list(files.iter(), &mut matcher);
-    hits.sort_by_key(|(f, score)| {
-        (
-            std::cmp::Reverse(*score),
-            f.matches('/').count(),
-            f.len(),
-            f.as_str(),
-        )
-    });
-    hits.into_iter().take(n).map(|(f, _)| f.clone()).collect()
+    let mut hits = super::fuzzy::scores(files, typed, true);
+    hits.sort_by_key(|&(i, score)| (std::cmp::Reverse(score), depth(i)));
+    hits.into_iter()
+        .take(n)
+        .map(|(i, _)| files[i].clone())
+        .collect()
 }
 
 #[cfg(test)]

@@ -53,13 +53,20 @@ pub enum Reply {
     Resume(String),
 }
 
+/// The text lines of a list's rows.
+fn lines_of(rows: &[(String, String)]) -> Vec<&str> {
+    rows.iter().map(|(_, line)| line.as_str()).collect()
+}
+
 /// A shown popup and its scroll position.
 #[derive(Debug, Clone)]
 pub struct Popup {
     overlay: Overlay,
     scroll: usize,
-    /// The picked row of a list (sessions).
+    /// The picked row of a list (sessions), among the rows the filter keeps.
     selected: usize,
+    /// What was typed to filter a list (sessions).
+    query: String,
     /// The text rows and the visible rows at the last draw, so keys scroll by what was seen.
     view: Cell<(usize, usize)>,
 }
@@ -71,6 +78,7 @@ impl Popup {
             overlay,
             scroll: 0,
             selected: 0,
+            query: String::new(),
             view: Cell::new((0, 0)),
         }
     }
@@ -83,27 +91,54 @@ impl Popup {
     /// Handles a key.
     pub fn key(&mut self, key: KeyEvent) -> Reply {
         if let Overlay::Sessions(rows) = &self.overlay {
-            let last = rows.len().saturating_sub(1);
+            let shown = super::fuzzy::rank(&lines_of(rows), &self.query, false);
+            let last = shown.len().saturating_sub(1);
+            let (_, h) = self.view.get();
+            let page = h.saturating_sub(1).max(1);
             match key.code {
-                KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
-                KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(last),
-                KeyCode::Home | KeyCode::Char('g') => self.selected = 0,
-                KeyCode::End | KeyCode::Char('G') => self.selected = last,
+                KeyCode::Up => self.selected = self.selected.saturating_sub(1),
+                KeyCode::Down => self.selected = (self.selected + 1).min(last),
+                KeyCode::PageUp => self.selected = self.selected.saturating_sub(page),
+                KeyCode::PageDown => self.selected = (self.selected + page).min(last),
+                KeyCode::Home => self.selected = 0,
+                KeyCode::End => self.selected = last,
                 KeyCode::Enter => {
-                    return rows
+                    return shown
                         .get(self.selected)
-                        .map_or(Reply::Close, |(id, _)| Reply::Resume(id.clone()));
+                        .and_then(|&i| rows.get(i))
+                        .map_or(Reply::Keep, |(id, _)| Reply::Resume(id.clone()));
                 }
-                KeyCode::Esc | KeyCode::Char('q') => return Reply::Close,
+                KeyCode::Esc if !self.query.is_empty() => {
+                    self.query.clear();
+                    self.selected = 0;
+                }
+                KeyCode::Esc => return Reply::Close,
+                KeyCode::Backspace => {
+                    self.query.pop();
+                    self.selected = 0;
+                }
+                KeyCode::Char(c)
+                    if !key.modifiers.intersects(
+                        crossterm::event::KeyModifiers::CONTROL
+                            | crossterm::event::KeyModifiers::ALT,
+                    ) =>
+                {
+                    self.query.push(c);
+                    self.selected = 0;
+                }
                 _ => {}
             }
-            // The picked row stays in view.
-            let (_, h) = self.view.get();
+            // The picked row stays in view; the text's first line is the filter's.
+            let line = if self.selected == 0 {
+                0
+            } else {
+                self.selected + 1
+            };
             let h = h.max(1);
-            if self.selected < self.scroll {
-                self.scroll = self.selected;
-            } else if self.selected >= self.scroll + h {
-                self.scroll = self.selected + 1 - h;
+            if line < self.scroll {
+                self.scroll = line;
+            } else if self.selected + 1 >= self.scroll + h {
+                self.scroll = self.selected + 2 - h;
             }
             return Reply::Keep;
         }
@@ -145,16 +180,31 @@ impl Popup {
                 "Trust this workspace's config? y trusts · n keeps it narrowed".into(),
                 t.clone(),
             ),
-            Overlay::Sessions(rows) => (
-                "Continue a session: ↑/↓ pick · Enter continues · Esc closes".into(),
-                rows.iter()
-                    .enumerate()
-                    .map(|(i, (_, line))| {
-                        format!("{} {line}", if i == self.selected { "›" } else { " " })
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            ),
+            Overlay::Sessions(rows) => {
+                let shown = super::fuzzy::rank(&lines_of(rows), &self.query, false);
+                let mut text = if self.query.is_empty() {
+                    "Type to filter.".to_string()
+                } else {
+                    format!(
+                        "Filter: {}  ({} of {}; Esc clears)",
+                        self.query,
+                        shown.len(),
+                        rows.len()
+                    )
+                };
+                if shown.is_empty() {
+                    text.push_str("\nNo session matches.");
+                }
+                for (n, &i) in shown.iter().enumerate() {
+                    let mark = if n == self.selected { "›" } else { " " };
+                    text.push_str(&format!("\n{mark} {}", rows[i].1));
+                }
+                (
+                    "Continue a session: type to filter · ↑/↓ pick · Enter continues · Esc closes"
+                        .into(),
+                    text,
+                )
+            }
             Overlay::Command {
                 command, reason, ..
             } => (

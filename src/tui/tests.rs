@@ -428,12 +428,36 @@ fn sessions_picker() {
             (id, line)
         })
         .collect();
-    a.show(Overlay::Sessions(rows));
+    a.show(Overlay::Sessions(rows.clone()));
     a.key(key(KeyCode::Down));
     insta::assert_snapshot!(draw_at(&a, 100, 20));
     assert_eq!(
         a.key(key(KeyCode::Enter)),
         vec![Action::Resume(Some("20261201-102500-0a12".into()))]
     );
+    assert!(a.overlay().is_none());
+
+    // Typing filters (fuzzy, as @-mentions complete); Esc first clears the filter, then closes.
+    a.show(Overlay::Sessions(rows));
+    for c in "nmbr3".chars() {
+        a.key(key(KeyCode::Char(c)));
+    }
+    insta::assert_snapshot!("sessions_picker_filtered", draw_at(&a, 100, 20));
+    assert_eq!(
+        a.key(key(KeyCode::Enter)),
+        vec![Action::Resume(Some("20261201-103500-0a13".into()))]
+    );
+    a.show(Overlay::Sessions(vec![("a".into(), "1. a  fix it".into())]));
+    for c in "zz".chars() {
+        a.key(key(KeyCode::Char(c)));
+    }
+    assert!(
+        a.key(key(KeyCode::Enter)).is_empty(),
+        "nothing matches, nothing resumes"
+    );
+    a.key(key(KeyCode::Backspace));
+    a.key(key(KeyCode::Esc));
+    assert!(a.overlay().is_some(), "the first Esc clears the filter");
+    a.key(key(KeyCode::Esc));
     assert!(a.overlay().is_none());
 }

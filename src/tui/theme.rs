@@ -8,7 +8,7 @@ use ratatui::style::Color;
 use serde::Deserialize;
 
 /// The colours the UI uses.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Hash)]
 pub struct Theme {
     /// Its name.
     pub name: String,

@@ -1,4 +1,4 @@
-//! The transcript: what the person sent, the models' streamed text (markdown-ish), tool calls and notices,
+//! The transcript: what the person sent, the models' streamed text (markdown), tool calls and notices,
 //! wrapped to the pane by display width and scrolled from the bottom (PgUp/PgDn).
 
 use ratatui::Frame;
@@ -42,38 +42,10 @@ pub struct Transcript {
     scroll: usize,
     /// How far it could scroll at the last draw (lines above the view), so PgUp stops at the top.
     max_scroll: std::cell::Cell<usize>,
+    /// Model replies as rendered at the last draw, by a hash of their text and the theme: only the reply that is
+    /// streaming is rendered again on each frame.
+    rendered: std::cell::RefCell<std::collections::HashMap<u64, Vec<Line<'static>>>>,
 }
-
-const KEYWORDS: &[&str] = &[
-    "fn",
-    "let",
-    "mut",
-    "pub",
-    "struct",
-    "enum",
-    "impl",
-    "use",
-    "mod",
-    "def",
-    "class",
-    "return",
-    "if",
-    "else",
-    "for",
-    "while",
-    "import",
-    "from",
-    "const",
-    "function",
-    "async",
-    "await",
-    "match",
-    "func",
-    "package",
-    "type",
-    "interface",
-    "export",
-];
 
 impl Transcript {
     /// Adds an entry and scrolls to the bottom.
@@ -155,6 +127,9 @@ impl Transcript {
     /// The lines to show, each with the indent its wrapped continuation gets (under the text, past the mark).
     fn lines(&self, theme: &Theme) -> Vec<(Line<'static>, usize)> {
         let mut lines = Vec::new();
+        let mut before = self.rendered.take();
+        let mut kept: std::collections::HashMap<u64, Vec<Line<'static>>> =
+            std::collections::HashMap::new();
         for e in &self.entries {
             match e {
                 Entry::User(text) => {
@@ -182,11 +157,22 @@ impl Transcript {
                         )),
                         0,
                     ));
-                    lines.extend(
-                        markdown(text, Style::default().fg(theme.fg), theme)
-                            .into_iter()
-                            .map(|l| (l, 0)),
-                    );
+                    let key = {
+                        use std::hash::{Hash, Hasher};
+                        let mut h = std::collections::hash_map::DefaultHasher::new();
+                        (text, theme).hash(&mut h);
+                        h.finish()
+                    };
+                    let shown = match kept.get(&key) {
+                        Some(shown) => shown,
+                        None => {
+                            let shown = before.remove(&key).unwrap_or_else(|| {
+                                super::markdown::render(text, Style::default().fg(theme.fg), theme)
+                            });
+                            kept.entry(key).or_insert(shown)
+                        }
+                    };
+                    lines.extend(shown.iter().cloned().map(|l| (l, 0)));
                 }
                 Entry::Tool { tool, args, result } => {
                     let (mark, color, tail) = match result {
@@ -233,6 +219,7 @@ impl Transcript {
                 )),
             }
         }
+        self.rendered.replace(kept);
         lines
     }
 
@@ -274,56 +261,4 @@ impl Transcript {
         f.render_widget(b, area);
         f.render_widget(Paragraph::new(lines[start..end].to_vec()), inner);
     }
-}
-
-/// Markdown-ish: headings bold, fenced code coloured with keywords bold, inline `code` coloured.
-fn markdown(text: &str, base: Style, theme: &Theme) -> Vec<Line<'static>> {
-    let mut out = Vec::new();
-    let mut in_code = false;
-    for raw in text.lines() {
-        if raw.trim_start().starts_with("```") {
-            in_code = !in_code;
-            out.push(Line::from(Span::styled(
-                raw.to_string(),
-                Style::default().fg(theme.dim),
-            )));
-            continue;
-        }
-        if in_code {
-            let mut spans = Vec::new();
-            for (i, word) in raw.split(' ').enumerate() {
-                if i > 0 {
-                    spans.push(Span::styled(" ", Style::default().fg(theme.code)));
-                }
-                let style = if KEYWORDS.contains(&word) {
-                    Style::default().fg(theme.code).add_modifier(Modifier::BOLD)
-                } else {
-                    Style::default().fg(theme.code)
-                };
-                spans.push(Span::styled(word.to_string(), style));
-            }
-            out.push(Line::from(spans));
-            continue;
-        }
-        if raw.starts_with('#') {
-            out.push(Line::from(Span::styled(
-                raw.to_string(),
-                base.add_modifier(Modifier::BOLD),
-            )));
-            continue;
-        }
-        let mut spans = Vec::new();
-        for (i, part) in raw.split('`').enumerate() {
-            let style = if i % 2 == 1 {
-                Style::default().fg(theme.code)
-            } else {
-                base
-            };
-            if !part.is_empty() {
-                spans.push(Span::styled(part.to_string(), style));
-            }
-        }
-        out.push(Line::from(spans));
-    }
-    out
 }

@@ -53,6 +53,22 @@ pub(super) fn wait_for(name: &str, needle: &str, secs: u64) -> String {
     }
 }
 
+/// Waits until the pane no longer shows `needle`; returns the screen.
+fn wait_gone(name: &str, needle: &str, secs: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let screen = capture(name);
+        if !screen.contains(needle) {
+            return screen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{needle}` still on screen after {secs} s:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn tool(name: &str, args: serde_json::Value) -> Reply {
     Reply::Sse(sse::openai::tool_reply(&format!("call_{name}"), name, args))
 }
@@ -336,4 +352,23 @@ fn a_conversation_in_the_real_ui_queues_a_follow_up_and_resumes_after_a_restart(
         .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
         .collect();
     assert_eq!(sessions.len(), 1, "one conversation, one session");
+
+    // The /resume picker filters as it is typed into; Esc clears the filter, then closes.
+    send_keys(&name, &["-l", "/resume"]);
+    send_keys(&name, &["Enter"]);
+    wait_for(&name, "Type to filter", 10);
+    send_keys(&name, &["-l", "zq"]);
+    wait_for(&name, "No session matches", 10);
+    send_keys(&name, &["BSpace", "BSpace"]);
+    send_keys(&name, &["-l", "chkbo"]);
+    let screen = wait_for(&name, "(1 of 1; Esc clears)", 10);
+    assert!(
+        screen.contains("check both"),
+        "the latest turn's task: {screen}"
+    );
+    send_keys(&name, &["Escape"]);
+    wait_for(&name, "Type to filter", 10);
+    send_keys(&name, &["Escape"]);
+    let screen = wait_gone(&name, "Type to filter", 10);
+    assert!(!screen.contains("Continue a session"), "{screen}");
 }
