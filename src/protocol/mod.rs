@@ -3,6 +3,7 @@
 mod event;
 mod plan;
 mod route;
+pub mod schema;
 
 pub use event::*;
 pub use plan::{Plan, PlanError, Step};

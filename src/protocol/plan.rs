@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     /// One line: what the plan achieves.
+    #[schemars(length(min = 1, max = 300), extend("x-non-blank" = true))]
     pub summary: String,
     /// The steps, in order.
+    #[schemars(length(min = 1, max = 10))]
     pub steps: Vec<Step>,
 }
 
@@ -17,12 +19,16 @@ pub struct Plan {
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// 1-based position.
+    #[schemars(range(min = 1, max = 99))]
     pub id: u32,
     /// What the step does.
+    #[schemars(length(min = 1, max = 300), extend("x-non-blank" = true))]
     pub goal: String,
     /// Files the step reads or changes, relative to the workspace.
+    #[schemars(length(max = 8), inner(length(min = 1, max = 200)))]
     pub files: Vec<String>,
     /// How to tell the step is done.
+    #[schemars(length(min = 1, max = 300), extend("x-non-blank" = true))]
     pub done_when: String,
     /// Whether the step may change existing tests (the planner decides; a person may change it in the plan).
     #[serde(default)]
@@ -41,37 +47,12 @@ pub enum PlanError {
 }
 
 impl Plan {
-    /// The JSON schema a plan reply must match (also the grammar local models plan under).
+    /// The JSON schema a plan reply must match (also the grammar local models plan under), derived from the
+    /// types: each field's doc comment is its description, its limits are the `schemars` attributes above.
     pub fn json_schema() -> serde_json::Value {
-        serde_json::json!({
-            "type": "object",
-            "properties": {
-                "summary": { "type": "string", "minLength": 1, "maxLength": 300, "x-non-blank": true },
-                "steps": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": 10,
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "id": { "type": "integer", "minimum": 1, "maximum": 99 },
-                            "goal": { "type": "string", "minLength": 1, "maxLength": 300, "x-non-blank": true },
-                            "files": {
-                                "type": "array",
-                                "maxItems": 8,
-                                "items": { "type": "string", "minLength": 1, "maxLength": 200 }
-                            },
-                            "done_when": { "type": "string", "minLength": 1, "maxLength": 300, "x-non-blank": true },
-                            "changes_tests": { "type": "boolean" }
-                        },
-                        "required": ["id", "goal", "files", "done_when", "changes_tests"],
-                        "additionalProperties": false
-                    }
-                }
-            },
-            "required": ["summary", "steps"],
-            "additionalProperties": false
-        })
+        static SCHEMA: std::sync::LazyLock<serde_json::Value> =
+            std::sync::LazyLock::new(super::schema::for_model::<Plan>);
+        SCHEMA.clone()
     }
 
     /// Parses a model's reply leniently: the plan may be fenced or wrapped in prose, and what is missing but

@@ -42,30 +42,48 @@ pub enum Action {
     SubmitPlan(Plan),
 }
 
+// The arguments of each tool, as read from a model's call. The schemas models see are derived from these
+// (`protocol::schema::for_model`): a field's doc comment is its description there, and an optional field is
+// marked `skip_serializing_if` so that it is not required.
+
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ReadArgs {
+pub(crate) struct ReadArgs {
     path: String,
+    #[schemars(range(min = 1))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     start_line: Option<usize>,
+    #[schemars(range(min = 1))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     end_line: Option<usize>,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PathArgs {
+pub(crate) struct DirArgs {
+    /// directory; "." is the root
     path: String,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct GrepArgs {
+pub(crate) struct OutlineArgs {
+    /// source file
+    path: String,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GrepArgs {
     pattern: String,
+    /// file or directory to search; default the root
+    #[serde(skip_serializing_if = "Option::is_none")]
     path: Option<String>,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct EditArgs {
+pub(crate) struct EditArgs {
     path: String,
     search: String,
     replace: String,
@@ -73,26 +91,26 @@ struct EditArgs {
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct WriteArgs {
+pub(crate) struct WriteArgs {
     path: String,
     content: String,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RunArgs {
+pub(crate) struct RunArgs {
     command: String,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct DoneArgs {
+pub(crate) struct DoneArgs {
     summary: String,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct FailedArgs {
+pub(crate) struct FailedArgs {
     reason: String,
 }
 
@@ -230,12 +248,15 @@ pub fn dispatch(ws: &Workspace, set: ToolSet, name: &str, arguments: &str) -> Ac
                 let a: ReadArgs = parse(name, arguments)?;
                 answer(fs::read_file(ws, &a.path, a.start_line, a.end_line))
             }
-            "list_dir" => answer(fs::list_dir(ws, &parse::<PathArgs>(name, arguments)?.path)),
+            "list_dir" => answer(fs::list_dir(ws, &parse::<DirArgs>(name, arguments)?.path)),
             "grep" => {
                 let a: GrepArgs = parse(name, arguments)?;
                 answer(fs::grep(ws, &a.pattern, a.path.as_deref()))
             }
-            "outline" => answer(fs::outline(ws, &parse::<PathArgs>(name, arguments)?.path)),
+            "outline" => answer(fs::outline(
+                ws,
+                &parse::<OutlineArgs>(name, arguments)?.path,
+            )),
             "edit" => {
                 let a: EditArgs = parse(name, arguments)?;
                 if a.search == a.replace {

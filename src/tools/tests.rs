@@ -1,6 +1,5 @@
 use super::*;
 use pretty_assertions::assert_eq;
-use std::collections::{BTreeMap, BTreeSet};
 
 fn ws() -> (tempfile::TempDir, Workspace) {
     let dir = tempfile::tempdir().unwrap();
@@ -356,106 +355,48 @@ fn a_looking_tool_run_as_a_command_is_answered_as_the_tool() {
     }
 }
 
-/// A schema's properties and their JSON types (`null` of an optional one left out), and its required list.
-fn shape(schema: &serde_json::Value) -> (BTreeMap<String, String>, BTreeSet<String>) {
-    let kind = |p: &serde_json::Value| -> String {
-        match &p["type"] {
-            serde_json::Value::String(t) => t.clone(),
-            serde_json::Value::Array(ts) => ts
-                .iter()
-                .filter_map(|t| t.as_str())
-                .find(|t| *t != "null")
-                .unwrap_or("null")
-                .to_string(),
-            _ if p.get("$ref").is_some() => "object".into(),
-            _ => "?".into(),
-        }
-    };
-    let props = schema["properties"]
-        .as_object()
-        .map(|o| o.iter().map(|(k, v)| (k.clone(), kind(v))).collect())
-        .unwrap_or_default();
-    let required = schema["required"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| r.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    (props, required)
-}
-
-/// The schemas the models see are written out by hand (with the limits and wording the models were tuned on);
-/// they are checked here against the schemas derived from the types the arguments are read into, so a field
-/// added to, renamed in or removed from a type cannot leave the models a schema that no longer matches.
+/// The schemas models see are derived from the types their arguments are read into. What each tool looks like
+/// to a model is kept as a snapshot (a changed field, limit or description shows in review), and every tool's
+/// schema is one a model can be held to: no unknown fields, every required field a property, every schema one
+/// llama.cpp turns into a grammar, and arguments that match it read into the type.
 #[test]
-fn every_tool_schema_matches_the_type_its_arguments_are_read_into() {
-    use schemars::schema_for;
-    let derived: BTreeMap<&str, serde_json::Value> = [
-        (
-            "read_file",
-            serde_json::to_value(schema_for!(ReadArgs)).unwrap(),
-        ),
-        (
-            "list_dir",
-            serde_json::to_value(schema_for!(PathArgs)).unwrap(),
-        ),
-        (
-            "outline",
-            serde_json::to_value(schema_for!(PathArgs)).unwrap(),
-        ),
-        ("grep", serde_json::to_value(schema_for!(GrepArgs)).unwrap()),
-        ("edit", serde_json::to_value(schema_for!(EditArgs)).unwrap()),
-        (
-            "write_file",
-            serde_json::to_value(schema_for!(WriteArgs)).unwrap(),
-        ),
-        ("run", serde_json::to_value(schema_for!(RunArgs)).unwrap()),
-        (
-            "step_done",
-            serde_json::to_value(schema_for!(DoneArgs)).unwrap(),
-        ),
-        (
-            "step_failed",
-            serde_json::to_value(schema_for!(FailedArgs)).unwrap(),
-        ),
-        (
-            "submit_plan",
-            serde_json::to_value(schema_for!(Plan)).unwrap(),
-        ),
-    ]
-    .into_iter()
-    .collect();
-    let mut seen = BTreeSet::new();
+fn every_tool_schema_is_derived_from_its_arguments_type() {
+    let mut shown = serde_json::Map::new();
     for set in [ToolSet::Planner, ToolSet::Executor] {
         for spec in crate::tools::specs(set) {
-            let Some(from_type) = derived.get(spec.name.as_str()) else {
-                panic!("no argument type is checked for the tool `{}`", spec.name);
-            };
-            seen.insert(spec.name.clone());
-            let (written, written_required) = shape(&spec.parameters);
-            let (typed, typed_required) = shape(from_type);
-            assert_eq!(written, typed, "the schema of `{}`", spec.name);
-            // A field the type defaults may still be required of the model; one it requires must be.
-            assert!(
-                typed_required.is_subset(&written_required),
-                "`{}` requires {typed_required:?}, its schema {written_required:?}",
-                spec.name
-            );
-            assert_eq!(
-                spec.parameters["additionalProperties"], false,
-                "{}",
-                spec.name
-            );
+            let p = &spec.parameters;
+            assert_eq!(p["type"], "object", "{}", spec.name);
+            assert_eq!(p["additionalProperties"], false, "{}", spec.name);
+            for required in p["required"].as_array().into_iter().flatten() {
+                let name = required.as_str().unwrap();
+                assert!(p["properties"].get(name).is_some(), "{}: {name}", spec.name);
+            }
+            let text = p.to_string();
+            for meta in ["$schema", "\"title\"", "\"format\"", "\"null\"", "$ref"] {
+                assert!(!text.contains(meta), "{}: {meta} in {text}", spec.name);
+            }
+            crate::model::local::grammar_text(&crate::model::local::Constraint::JsonSchema(
+                p.clone(),
+            ))
+            .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+            shown.insert(spec.name.clone(), p.clone());
         }
     }
-    assert_eq!(seen.len(), derived.len(), "{seen:?}");
-    // The plan's steps, one level down.
-    let steps = &Plan::json_schema()["properties"]["steps"]["items"];
-    let step = serde_json::to_value(schemars::schema_for!(crate::protocol::Step)).unwrap();
-    let (written, written_required) = shape(steps);
-    let (typed, typed_required) = shape(&step);
-    assert_eq!(written, typed, "the schema of a plan's step");
-    assert!(typed_required.is_subset(&written_required));
+    insta::assert_snapshot!(
+        "tool_schemas",
+        serde_json::to_string_pretty(&serde_json::Value::Object(shown.clone())).unwrap()
+    );
+    // The optional fields are not required, the defaulted one of a step is, and the limits are the types'.
+    let read = &shown["read_file"];
+    assert_eq!(read["required"], serde_json::json!(["path"]));
+    assert_eq!(read["properties"]["start_line"]["minimum"], 1);
+    let step = &shown["submit_plan"]["properties"]["steps"]["items"];
+    assert!(
+        step["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"changes_tests".into())
+    );
+    assert_eq!(step["properties"]["goal"]["x-non-blank"], true);
+    assert_eq!(shown["submit_plan"]["properties"]["steps"]["maxItems"], 10);
 }
