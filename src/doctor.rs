@@ -274,7 +274,7 @@ async fn load_model(config: &Config, no_load: bool) -> Check {
                 name,
                 status,
                 detail: format!(
-                    "{}\n     {}, {:.0}M params, {:.0} MB, loaded in {:.2} s (in a worker process)\n     context {} tokens (trained {}), {} threads (OpenMP wait policy: {}), {} GPU layers\n     chat template: {}\n     CPU: {}\n     llama.cpp computes with: {}\n     forward pass: {}",
+                    "{}\n     {}, {:.0}M params, {:.0} MB, loaded in {:.2} s (in a worker process)\n     context {} tokens (trained {}), {} threads (OpenMP wait policy: {}), {} GPU layers\n     chat template: {}\n     JSON schemas decoded by: {}\n     CPU: {}\n     llama.cpp computes with: {}\n     forward pass: {}",
                     i.path.display(),
                     i.description,
                     i.n_params as f64 / 1e6,
@@ -286,6 +286,7 @@ async fn load_model(config: &Config, no_load: bool) -> Check {
                     crate::model::local::openmp::describe(),
                     i.gpu_layers,
                     i.template,
+                    crate::model::local::GrammarEngine::from_env().as_str(),
                     crate::model::local::host_cpu(),
                     i.compute,
                     forward,

@@ -83,12 +83,38 @@ fn item_schema() -> serde_json::Value {
     })
 }
 
+/// What decodes JSON schemas in this build: llama.cpp's grammar sampler, and llguidance where it is built in.
+fn grammar_engines() -> Vec<tandem::model::local::GrammarEngine> {
+    use tandem::model::local::GrammarEngine;
+    if cfg!(feature = "llguidance") {
+        vec![GrammarEngine::LlamaCpp, GrammarEngine::Llguidance]
+    } else {
+        vec![GrammarEngine::LlamaCpp]
+    }
+}
+
 #[test]
 fn constrained_output_parses_and_matches_its_schema_on_twenty_seeds() {
     let (model, _model_lock) = require_model!();
-    let engine = engine(model);
-    let schema = item_schema();
+    let mut schema = item_schema();
+    schema["properties"]["name"]["x-non-blank"] = true.into();
     let validator = jsonschema::validator_for(&schema).unwrap();
+    for grammar_engine in grammar_engines() {
+        let mut config = super::support::engine_config(model.clone());
+        config.context_size = 2048;
+        config.threads = 2;
+        config.grammar_engine = grammar_engine;
+        let engine = LocalEngine::load(config).unwrap();
+        twenty_seeds(&engine, &schema, &validator, grammar_engine);
+    }
+}
+
+fn twenty_seeds(
+    engine: &LocalEngine,
+    schema: &serde_json::Value,
+    validator: &jsonschema::Validator,
+    grammar_engine: tandem::model::local::GrammarEngine,
+) {
     for seed in 0..20u32 {
         let request = GenRequest {
             prompt: Prompt::Chat(ask("Describe one item on a shopping list as JSON.")),
@@ -106,20 +132,31 @@ fn constrained_output_parses_and_matches_its_schema_on_twenty_seeds() {
         assert_eq!(
             done.finish,
             FinishReason::Eos,
-            "seed {seed}: grammar completes: {}",
+            "{grammar_engine:?}, seed {seed}: grammar completes: {}",
             done.text
         );
         // The grammar is parsed once; every later seed samples under a fresh copy of it.
         assert_eq!(done.stats.grammar_reused, seed > 0, "seed {seed}");
-        let value: serde_json::Value = serde_json::from_str(&done.text)
-            .unwrap_or_else(|e| panic!("seed {seed}: not JSON ({e}): {}", done.text));
+        let value: serde_json::Value = serde_json::from_str(&done.text).unwrap_or_else(|e| {
+            panic!(
+                "{grammar_engine:?}, seed {seed}: not JSON ({e}): {}",
+                done.text
+            )
+        });
         let errors: Vec<String> = validator
             .iter_errors(&value)
             .map(|e| e.to_string())
             .collect();
         assert!(
             errors.is_empty(),
-            "seed {seed}: {value} breaks the schema: {errors:?}"
+            "{grammar_engine:?}, seed {seed}: {value} breaks the schema: {errors:?}"
+        );
+        let name = value["name"].as_str().unwrap_or_default();
+        assert!(
+            name.chars()
+                .next()
+                .is_some_and(|c| !c.is_whitespace() && !c.is_control()),
+            "{grammar_engine:?}, seed {seed}: a non-blank string starts blank: {name:?}"
         );
     }
 }

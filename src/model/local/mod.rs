@@ -60,6 +60,49 @@ pub struct EngineConfig {
     pub draft_tokens: u32,
     /// Where llama.cpp runs.
     pub host: EngineHost,
+    /// What decodes JSON-schema constraints.
+    #[serde(default)]
+    pub grammar_engine: GrammarEngine,
+}
+
+/// What decodes JSON-schema constraints (GBNF grammars always go to llama.cpp's grammar sampler).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GrammarEngine {
+    /// llama.cpp's grammar sampler, on the GBNF that llama.cpp's converter makes of the schema.
+    LlamaCpp,
+    /// llguidance (only in a build with the `llguidance` feature, the default; otherwise llama.cpp's).
+    Llguidance,
+}
+
+impl Default for GrammarEngine {
+    fn default() -> Self {
+        if cfg!(feature = "llguidance") {
+            GrammarEngine::Llguidance
+        } else {
+            GrammarEngine::LlamaCpp
+        }
+    }
+}
+
+impl GrammarEngine {
+    /// The engine named by `TANDEM_GRAMMAR_ENGINE` (`llguidance` or `llama.cpp`), else the build's default;
+    /// read by the parent, since a worker process is not given that variable.
+    pub fn from_env() -> Self {
+        match std::env::var("TANDEM_GRAMMAR_ENGINE").as_deref() {
+            Ok("llguidance") => GrammarEngine::Llguidance,
+            Ok("llama.cpp" | "llamacpp" | "gbnf") => GrammarEngine::LlamaCpp,
+            _ => GrammarEngine::default(),
+        }
+    }
+
+    /// Its name, as `TANDEM_GRAMMAR_ENGINE` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrammarEngine::LlamaCpp => "llama.cpp",
+            GrammarEngine::Llguidance if cfg!(feature = "llguidance") => "llguidance",
+            GrammarEngine::Llguidance => "llama.cpp (llguidance is not built in)",
+        }
+    }
 }
 
 /// Where llama.cpp runs.
@@ -122,6 +165,7 @@ impl EngineConfig {
             chat_template,
             draft_tokens: local.draft_tokens,
             host: EngineHost::default(),
+            grammar_engine: GrammarEngine::from_env(),
         })
     }
 
@@ -137,6 +181,7 @@ impl EngineConfig {
             chat_template: TemplateChoice::Auto,
             draft_tokens: d.draft_tokens,
             host: EngineHost::default(),
+            grammar_engine: GrammarEngine::from_env(),
         }
     }
 }

@@ -250,6 +250,12 @@ pub struct GrammarCache {
     pub hits: u64,
     /// Grammars built.
     pub builds: u64,
+    /// What decodes JSON schemas.
+    #[cfg_attr(not(feature = "llguidance"), allow(dead_code))]
+    engine: super::GrammarEngine,
+    /// llguidance's parser factory for this model's vocabulary, made the first time it is used.
+    #[cfg(feature = "llguidance")]
+    llg: Option<llg::Llg>,
 }
 
 /// Grammars kept (a session uses a handful: the planner's tools, the executor's, withheld sets, a plan schema).
@@ -273,7 +279,7 @@ impl GrammarCache {
             self.hits += 1;
             return Ok(fresh);
         }
-        let built = build_grammar(model, constraint)?;
+        let built = self.build(model, constraint)?;
         self.builds += 1;
         if self.entries.len() >= GRAMMARS_KEPT {
             self.entries.remove(0);
@@ -282,6 +288,94 @@ impl GrammarCache {
         let fresh = built.clone();
         self.entries.push((key, built));
         Ok(fresh)
+    }
+}
+
+impl GrammarCache {
+    /// An empty cache whose JSON schemas are decoded by `engine`.
+    pub fn new(engine: super::GrammarEngine) -> Self {
+        GrammarCache {
+            engine,
+            ..GrammarCache::default()
+        }
+    }
+
+    /// A new grammar sampler: llguidance for a JSON schema where it is built in and chosen, llama.cpp's
+    /// grammar sampler otherwise.
+    fn build(
+        &mut self,
+        model: &LlamaModel,
+        constraint: &Constraint,
+    ) -> Result<LlamaSampler, EngineError> {
+        #[cfg(feature = "llguidance")]
+        if let Constraint::JsonSchema(schema) = constraint
+            && self.engine == super::GrammarEngine::Llguidance
+        {
+            if self.llg.is_none() {
+                self.llg = Some(llg::Llg::new(model)?);
+            }
+            if let Some(llg) = &self.llg {
+                return llg.sampler(schema);
+            }
+        }
+        build_grammar(model, constraint)
+    }
+}
+
+/// JSON-schema constraints on llguidance (the `llguidance` feature).
+#[cfg(feature = "llguidance")]
+mod llg {
+    use llama_cpp_2::model::LlamaModel;
+    use llama_cpp_2::sampling::LlamaSampler;
+
+    use super::EngineError;
+
+    /// A parser factory over one model's vocabulary (building it walks the whole vocabulary once).
+    pub struct Llg {
+        factory: llguidance::ParserFactory,
+    }
+
+    impl Llg {
+        pub fn new(model: &LlamaModel) -> Result<Self, EngineError> {
+            let started = std::time::Instant::now();
+            let env = LlamaSampler::llguidance_tok_env(model);
+            let factory = llguidance::ParserFactory::new_simple(&env)
+                .map_err(|e| EngineError::Grammar(format!("llguidance: {e}")))?;
+            tracing::info!(
+                ms = started.elapsed().as_millis() as u64,
+                "llguidance's token table built"
+            );
+            Ok(Llg { factory })
+        }
+
+        /// A fresh sampler for `schema`; `x-non-blank` strings must start with a visible character, as
+        /// under the GBNF path.
+        pub fn sampler(&self, schema: &serde_json::Value) -> Result<LlamaSampler, EngineError> {
+            let mut schema = schema.clone();
+            non_blank(&mut schema);
+            let grammar = llguidance::api::TopLevelGrammar::from_json_schema(schema);
+            let parser = self.factory.create_parser(grammar).map_err(|e| {
+                EngineError::Grammar(format!("llguidance rejected the schema: {e}"))
+            })?;
+            Ok(LlamaSampler::from(llguidance::Matcher::new(Ok(parser))))
+        }
+    }
+
+    /// Turns each `"x-non-blank": true` into a pattern that the first character is not blank.
+    fn non_blank(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if map.remove("x-non-blank") == Some(serde_json::Value::Bool(true)) {
+                    map.insert(
+                        "pattern".into(),
+                        serde_json::Value::String(r"^[^\s\x00-\x1f\x7f]".into()),
+                    );
+                }
+                map.values_mut().for_each(non_blank);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(non_blank),
+            _ => {}
+        }
     }
 }
 

@@ -133,7 +133,7 @@ pub(super) fn run(
         batch: LlamaBatch::new(batch_size, 1),
         batch_size,
         prefill_rate: None,
-        grammars: Default::default(),
+        grammars: super::sampler::GrammarCache::new(config.grammar_engine),
         closers,
         // A draft is checked by cutting the refused part off the cache, which recurrent state cannot do.
         draft_max: if model.is_recurrent() || model.is_hybrid() {
