@@ -138,6 +138,7 @@ pub async fn run(
         status: Status::Info,
         detail: format!("{count} maintained rules: {rules}; plus tandem's own detectors"),
     });
+    checks.push(check_hooks(config));
     for (name, provider) in &config.values.providers {
         let used = in_chain.contains(name);
         checks.extend(check_provider(config, name, provider, global.offline, used).await);
@@ -153,6 +154,47 @@ pub async fn run(
     }
     let failed = checks.iter().any(|c| c.status == Status::Fail);
     Ok(if failed { exit::FAILED } else { exit::OK })
+}
+
+/// The hooks in force, each with its event, matcher, command and where it was configured.
+fn check_hooks(config: &Config) -> Check {
+    let name = "hooks".to_string();
+    match crate::hooks::Hooks::from_config(config) {
+        Ok(hooks) if hooks.all().is_empty() => Check {
+            name,
+            status: Status::Info,
+            detail: "none".into(),
+        },
+        Ok(hooks) => Check {
+            name,
+            status: Status::Info,
+            detail: hooks
+                .all()
+                .iter()
+                .map(|h| {
+                    let matcher = if h.matcher_text.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", h.matcher_text)
+                    };
+                    format!(
+                        "{} on {}{matcher}: {} (timeout {} s; {})",
+                        h.name,
+                        h.event.as_str(),
+                        h.command,
+                        h.timeout.as_secs(),
+                        h.origin
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n     "),
+        },
+        Err(e) => Check {
+            name,
+            status: Status::Fail,
+            detail: e,
+        },
+    }
 }
 
 fn check_sandbox(config: &Config) -> Check {

@@ -173,8 +173,10 @@ impl Launcher {
         router: Arc<Router>,
         events: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
     ) -> anyhow::Result<(Session, SessionHandle)> {
+        let hooks = crate::hooks::Hooks::from_config(&self.config).map_err(anyhow::Error::msg)?;
         let cfg = self.session_config(spec, &|p| router.is_sensitive_path(p));
-        Ok(Session::new(cfg, self.ws.clone(), router, events)?)
+        let (session, handle) = Session::new(cfg, self.ws.clone(), router, events)?;
+        Ok((session.with_hooks(Arc::new(hooks)), handle))
     }
 }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod doctor;
 pub mod edit;
 pub mod exec;
+pub mod hooks;
 pub mod launch;
 pub mod logging;
 pub mod mcp;

@@ -1,6 +1,7 @@
 //! Configuration: TOML layers with provenance, resolved into one typed `Config`.
 
 mod error;
+mod hooks;
 mod load;
 mod mcp;
 mod narrow;
@@ -13,6 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use error::ConfigError;
+pub use hooks::{HookConfig, HookEvent, HooksConfig};
 pub use load::{ConfigFileStatus, ENV_ALIASES, FlagOverride, env_key};
 pub use mcp::{McpConfig, McpServerConfig};
 pub use narrow::IgnoredKey;

@@ -87,6 +87,7 @@ fn never_why(key: &str) -> &'static str {
         "sandbox" => "it widens the command sandbox",
         "agent" => "it changes what runs automatically",
         "mcp" => "it starts MCP servers or approves their tools",
+        "hooks" => "it runs commands of its own (hooks)",
         _ => "it is not a setting an untrusted workspace may change",
     }
 }

@@ -32,6 +32,8 @@ pub struct ConfigFile {
     pub ui: UiConfig,
     /// MCP servers whose tools the models may call.
     pub mcp: super::mcp::McpConfig,
+    /// The person's own commands run at fixed points of a session (`[hooks.NAME]`).
+    pub hooks: super::hooks::HooksConfig,
 }
 
 /// The interactive UI's settings.
@@ -441,6 +443,7 @@ impl Default for ConfigFile {
             sandbox: SandboxConfig::default(),
             ui: UiConfig::default(),
             mcp: super::mcp::McpConfig::default(),
+            hooks: BTreeMap::new(),
         }
     }
 }

@@ -377,6 +377,23 @@ pub enum EventMsg {
         /// Why (the rule, the policy, or what made it need approval).
         reason: String,
     },
+    /// One of the person's hooks ran.
+    HookRan {
+        /// Its name (`[hooks.NAME]`).
+        hook: String,
+        /// The event it ran on (`PreToolUse`, `PostToolUse`, `UserPromptSubmit`, `SessionStart`, `Stop`).
+        event: String,
+        /// The tool, for a tool event.
+        tool: Option<String>,
+        /// Its exit code (`None`: it was killed).
+        exit_code: Option<i32>,
+        /// Whether it ran past its timeout.
+        timed_out: bool,
+        /// Why it blocked what it ran before, if it did.
+        blocked: Option<String>,
+        /// Its stdout, then its stderr (shortened).
+        output: String,
+    },
     /// Something the user should know; the work goes on.
     Warning {
         /// The message.

@@ -197,6 +197,24 @@ pub fn restart_self(name: &str, value: &str) -> std::io::Error {
         .exec()
 }
 
+/// A hook: the person's own command, `sh -c COMMAND` in `dir`, run as the person (outside the sandbox, as
+/// Claude Code and Codex run theirs) with `env` only (the caller leaves out provider keys), stdin, stdout and
+/// stderr piped, in its own process group so that a timeout ends everything it started.
+pub fn hook(command: &str, dir: &Path, env: Vec<(OsString, OsString)>) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(command)
+        .current_dir(dir)
+        .env_clear()
+        .envs(env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    cmd
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,3 +297,4 @@ mod tests {
         assert!(!marker.exists(), "a hook or the fsmonitor ran");
     }
 }
+

@@ -88,6 +88,36 @@ impl Transcript {
                     self.entries.pop();
                 }
             }
+            EventMsg::HookRan {
+                hook,
+                event,
+                tool,
+                exit_code,
+                timed_out,
+                blocked,
+                output,
+            } => {
+                let on = match tool {
+                    Some(t) => format!("{event} {t}"),
+                    None => event.clone(),
+                };
+                let first = fit::truncate(output.lines().next().unwrap_or(""), 200);
+                let text = match (blocked, timed_out, exit_code) {
+                    (Some(reason), _, _) => format!("hook {hook} ({on}) blocked it: {reason}"),
+                    (None, true, _) => format!("hook {hook} ({on}) ran past its timeout"),
+                    (None, false, Some(0)) if first.is_empty() => format!("hook {hook} ({on}) ran"),
+                    (None, false, Some(0)) => format!("hook {hook} ({on}): {first}"),
+                    (None, false, code) => format!(
+                        "hook {hook} ({on}) exited {}: {first}",
+                        code.map_or("by a signal".into(), |c| c.to_string())
+                    ),
+                };
+                if blocked.is_some() || *timed_out {
+                    self.push(Entry::Warning(text));
+                } else {
+                    self.push(Entry::Info(text));
+                }
+            }
             EventMsg::ToolCall {
                 tool, arguments, ..
             } => {

@@ -7,6 +7,7 @@ mod escape;
 mod escape_ns;
 mod escape_ns_attempts;
 mod headless;
+mod hooks;
 mod interop;
 mod local_agent;
 mod mcp;

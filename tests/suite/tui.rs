@@ -372,3 +372,52 @@ fn a_conversation_in_the_real_ui_queues_a_follow_up_and_resumes_after_a_restart(
     let screen = wait_gone(&name, "Type to filter", 10);
     assert!(!screen.contains("Continue a session"), "{screen}");
 }
+
+#[test]
+fn hooks_in_the_real_ui_block_a_command_and_report_a_formatter_and_the_stop() {
+    if !tmux_available() {
+        return;
+    }
+    let (model, _model_lock) = crate::require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(ws.join(".tandem")).unwrap();
+    let stopped = dir.path().join("stopped.json");
+    let server = MockServer::start();
+    std::fs::write(
+        ws.join(".tandem/config.toml"),
+        format!(
+            "[planner]\nprovider = \"openai\"\n\n[executor]\nprovider = \"openai\"\n\n[providers.openai]\nkind = \"openai\"\nbase_url = \"{}/v1\"\nmodel = \"gpt-5.1\"\napi_key_env = \"MOCK_CLOUD_KEY\"\n\n[agent]\nverify = \"none\"\n\n[ui]\napproval = \"auto\"\n\n[hooks.no_curl]\nevent = \"PreToolUse\"\nmatcher = \"Bash\"\ncommand = \"if grep -q curl; then echo 'no network from here' >&2; exit 2; fi\"\n\n[hooks.fmt]\nevent = \"PostToolUse\"\nmatcher = \"Write\"\ncommand = \"echo formatted\"\n\n[hooks.done]\nevent = \"Stop\"\ncommand = \"cat > {}\"\n",
+            server.url,
+            stopped.display()
+        ),
+    )
+    .unwrap();
+    server.push([
+        tool(
+            "submit_plan",
+            json!({"summary": "Notes", "steps": [{"id": 1, "goal": "Write notes", "files": ["notes.md"], "done_when": "written"}]}),
+        ),
+        tool("run", json!({"command": "curl https://example.com"})),
+        tool("write_file", json!({"path": "notes.md", "content": "# Notes\n"})),
+        tool("step_done", json!({"summary": "notes written"})),
+    ]);
+    let name = format!("tandem-hooks-{}", std::process::id());
+    let _ui = start_ui(&name, dir.path(), &ws, &model, "");
+    wait_for(&name, "Enter", 20);
+    send_keys(&name, &["-l", "write the notes"]);
+    send_keys(&name, &["Enter"]);
+    let screen = wait_for(&name, "notes written", 30);
+    assert!(
+        screen.contains("hook no_curl (PreToolUse run) blocked it: no network from here"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("hook fmt (PostToolUse write_file): formatted"),
+        "{screen}"
+    );
+    wait_for(&name, "hook done (Stop)", 10);
+    let stop: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stopped).unwrap()).unwrap();
+    assert_eq!(stop["outcome"], "done");
+}

@@ -18,6 +18,23 @@ impl Session {
         old: Option<String>,
         new: String,
     ) -> (bool, String) {
+        // Hooks see every edit, whichever way the model wrote it: a new file as `write_file`, a change as `edit`.
+        let tool = if old.is_none() { "write_file" } else { "edit" };
+        let input = self.edit_input(&path);
+        if let Some(reason) = self.before_tool(tool, input.clone()).await {
+            return (false, reason);
+        }
+        let (ok, text) = self.propose_unhooked(path, old, new).await;
+        let text = self.after_tool(tool, input, ok, text).await;
+        (ok, text)
+    }
+
+    async fn propose_unhooked(
+        &mut self,
+        path: String,
+        old: Option<String>,
+        new: String,
+    ) -> (bool, String) {
         let before = old.as_deref().unwrap_or("");
         let hunks = diff::hunks(before, &new);
         let edit = self.fresh_id();
@@ -237,6 +254,16 @@ impl Session {
     /// Runs a model-requested command: the approval policy and rules decide (an event says what and why),
     /// then it runs in the sandbox. Returns (ok, text for the model).
     pub(crate) async fn run_command(&mut self, command: String) -> (bool, String) {
+        let input = serde_json::json!({"command": command});
+        if let Some(reason) = self.before_tool("run", input.clone()).await {
+            return (false, reason);
+        }
+        let (ok, text) = self.run_command_unhooked(command).await;
+        let text = self.after_tool("run", input, ok, text).await;
+        (ok, text)
+    }
+
+    async fn run_command_unhooked(&mut self, command: String) -> (bool, String) {
         let decision = commands::decide(self.cfg.agent.commands, &self.rules, &command);
         self.emit(EventMsg::CommandDecided {
             command: command.clone(),

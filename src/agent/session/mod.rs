@@ -5,6 +5,7 @@
 //! applies (or not), each applied batch a checkpoint.
 
 mod actions;
+mod hooks;
 mod mcp;
 mod planning;
 mod pointers;
@@ -132,6 +133,8 @@ pub struct Session {
     pub(crate) shell: Sandbox,
     pub(crate) rules: CommandRules,
     pub(crate) mcp: Arc<crate::mcp::McpHub>,
+    /// The person's hooks in force.
+    pub(crate) hooks: Arc<crate::hooks::Hooks>,
 }
 
 /// Characters of a failing verify command's output that the models are shown.
@@ -157,6 +160,7 @@ impl Session {
         let shell = Sandbox::new(ws.root(), sandbox_settings(&cfg.sandbox))?;
         let session = Session {
             mcp: Arc::new(crate::mcp::McpHub::empty()),
+            hooks: Arc::new(crate::hooks::Hooks::default()),
             shell,
             rules,
             checkpoints,
@@ -263,6 +267,23 @@ impl Session {
 
     /// Runs to the end: done, verify failed, failed, interrupted, or (plan-only) planned.
     pub async fn run(mut self) -> Outcome {
+        let outcome = self.run_to_end().await;
+        let fields = serde_json::json!({"outcome": outcome, "task": self.cfg.task});
+        self.hooks(crate::config::HookEvent::Stop, None, fields)
+            .await;
+        let summary = Summary {
+            changed_files: self.changed.iter().cloned().collect(),
+            verify_passed: self.verify_passed,
+            verified: self.verified.clone().unwrap_or_default(),
+            usd: self.usd,
+            saved_usd: self.saved,
+            usage: self.usage,
+        };
+        self.emit(EventMsg::SessionFinished { outcome, summary });
+        outcome
+    }
+
+    async fn run_to_end(&mut self) -> Outcome {
         let resumed = self.cfg.resume.is_some();
         self.emit(EventMsg::SessionStarted {
             session: self.cfg.id.clone(),
@@ -283,6 +304,23 @@ impl Session {
             self.emit(EventMsg::Warning { message });
         }
         self.approve_mcp_servers().await;
+        let source = if resumed { "resume" } else { "startup" };
+        self.hooks(
+            crate::config::HookEvent::SessionStart,
+            None,
+            serde_json::json!({"source": source}),
+        )
+        .await;
+        let prompt = serde_json::json!({"prompt": self.cfg.task});
+        if let (Some(reason), _) = self
+            .hooks(crate::config::HookEvent::UserPromptSubmit, None, prompt)
+            .await
+        {
+            self.emit(EventMsg::Error {
+                message: format!("the task was not run: {reason}"),
+            });
+            return self.finish(Outcome::Failed);
+        }
         let root = self.ws.root().to_path_buf();
         let swept =
             tokio::task::spawn_blocking(move || crate::sandbox::state::sweep_temp_files(&root))
@@ -513,16 +551,6 @@ impl Session {
                 self.undo();
             }
         }
-        let verify_passed = self.verify_passed;
-        let summary = Summary {
-            changed_files: self.changed.iter().cloned().collect(),
-            verify_passed,
-            verified: self.verified.clone().unwrap_or_default(),
-            usd: self.usd,
-            saved_usd: self.saved,
-            usage: self.usage,
-        };
-        self.emit(EventMsg::SessionFinished { outcome, summary });
         outcome
     }
 

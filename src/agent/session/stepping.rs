@@ -230,8 +230,23 @@ impl Session {
                     }
                     continue;
                 }
+                // Edits and commands run their hooks where they are applied (every path comes there);
+                // reads and MCP calls run theirs here.
+                let looks = crate::mcp::names::is_mcp(&call.name)
+                    || matches!(
+                        call.name.as_str(),
+                        "read_file" | "list_dir" | "grep" | "outline"
+                    );
+                let input = serde_json::from_str::<serde_json::Value>(&call.arguments)
+                    .unwrap_or_else(|_| serde_json::Value::String(call.arguments.clone()));
+                if looks && let Some(reason) = self.before_tool(&call.name, input.clone()).await {
+                    progress.record(&call.name, &call.arguments, false, &reason);
+                    self.tool_call_finished(Some(step.id), call, false, &reason, &mut messages);
+                    continue;
+                }
                 if crate::mcp::names::is_mcp(&call.name) {
                     let (ok, text) = self.call_mcp(&call, &mut sources).await;
+                    let text = self.after_tool(&call.name, input, ok, text).await;
                     // Like a command, a call counts as acting: its result is new information.
                     acted = true;
                     progress.record(&call.name, &call.arguments, ok, &text);
@@ -304,6 +319,11 @@ impl Session {
                     Action::SubmitPlan(_) => {
                         (false, "submit_plan is the planner's tool".to_string())
                     }
+                };
+                let text = if looks {
+                    self.after_tool(&call.name, input, ok, text).await
+                } else {
+                    text
                 };
                 // A command that may change something counts as acting even when it fails (its output is new
                 // information); one that only looks (grep, cat, the tests) is looking, like read_file.

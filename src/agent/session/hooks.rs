@@ -1,0 +1,110 @@
+//! Where a session runs the person's hooks ([`crate::hooks`]): around every tool (edits and commands on every
+//! path, reads and MCP calls in the tool loop), when the task is submitted, at the start and at the end.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::Session;
+use crate::config::HookEvent;
+use crate::hooks::{Hooks, payload, transcript_path};
+use crate::protocol::EventMsg;
+
+impl Session {
+    /// The session with these hooks in force.
+    pub fn with_hooks(mut self, hooks: Arc<Hooks>) -> Session {
+        self.hooks = hooks;
+        self
+    }
+
+    /// Runs the hooks for `event`, reporting each run as an event; returns why one blocks, and the feedback
+    /// for the model of those that gave some.
+    pub(crate) async fn hooks(
+        &mut self,
+        event: HookEvent,
+        tool: Option<&str>,
+        fields: Value,
+    ) -> (Option<String>, Vec<String>) {
+        if !self.hooks.any(event, tool) {
+            return (None, Vec::new());
+        }
+        let root = self.ws.root().to_path_buf();
+        let input = payload(
+            &self.cfg.id,
+            &transcript_path(&root, &self.cfg.id),
+            &root,
+            event,
+            fields,
+        );
+        let hooks = self.hooks.clone();
+        let runs = hooks.run(event, tool, &input, &root).await;
+        let mut blocked = None;
+        let mut feedback = Vec::new();
+        for ran in runs {
+            let mut output = ran.stdout.trim_end().to_string();
+            if !ran.stderr.trim().is_empty() {
+                if !output.is_empty() {
+                    output.push('\n');
+                }
+                output.push_str(ran.stderr.trim_end());
+            }
+            self.emit(EventMsg::HookRan {
+                hook: ran.name.clone(),
+                event: event.as_str().to_string(),
+                tool: tool.map(str::to_string),
+                exit_code: ran.exit,
+                timed_out: ran.timed_out,
+                blocked: ran.blocked.clone(),
+                output: crate::agent::session::head(&output, 2_000),
+            });
+            if ran.timed_out {
+                self.emit(EventMsg::Warning {
+                    message: format!(
+                        "the hook `{}` ran past its timeout and was stopped",
+                        ran.name
+                    ),
+                });
+            }
+            if let Some(text) = ran.feedback {
+                feedback.push(format!("The hook `{}` says: {text}", ran.name));
+            }
+            if let Some(reason) = ran.blocked {
+                blocked = Some(format!("Blocked by the hook `{}`: {reason}", ran.name));
+            }
+        }
+        (blocked, feedback)
+    }
+
+    /// `PreToolUse` for `tool` with `input`: why a hook blocks it, if one does.
+    pub(crate) async fn before_tool(&mut self, tool: &str, input: Value) -> Option<String> {
+        let fields = json!({"tool_name": tool, "tool_input": input});
+        self.hooks(HookEvent::PreToolUse, Some(tool), fields)
+            .await
+            .0
+    }
+
+    /// `PostToolUse` for `tool`: `text` (the result the model gets) with any hook's feedback after it.
+    pub(crate) async fn after_tool(
+        &mut self,
+        tool: &str,
+        input: Value,
+        ok: bool,
+        text: String,
+    ) -> String {
+        let fields = json!({
+            "tool_name": tool,
+            "tool_input": input,
+            "tool_response": {"ok": ok, "output": crate::agent::session::head(&text, 8_000)},
+        });
+        let (_, feedback) = self.hooks(HookEvent::PostToolUse, Some(tool), fields).await;
+        if feedback.is_empty() {
+            return text;
+        }
+        format!("{text}\n{}", feedback.join("\n"))
+    }
+
+    /// The tool input hooks see for an edit of `path` (Claude Code's scripts read `file_path`).
+    pub(crate) fn edit_input(&self, path: &str) -> Value {
+        json!({"path": path, "file_path": self.ws.root().join(path)})
+    }
+}
