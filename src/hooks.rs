@@ -378,7 +378,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let payload = json!({"tool_name": "run"});
         let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-        let blocks = hook(HookEvent::PreToolUse, "", "cat >/dev/null; echo nope >&2; exit 2", DEFAULT_TIMEOUT);
+        let blocks = hook(
+            HookEvent::PreToolUse,
+            "",
+            "cat >/dev/null; echo nope >&2; exit 2",
+            DEFAULT_TIMEOUT,
+        );
         let ran = blocks.run(&payload, dir.path(), env.clone()).await;
         assert_eq!((ran.exit, ran.blocked.as_deref()), (Some(2), Some("nope")));
         let fails = hook(HookEvent::PreToolUse, "", "exit 1", DEFAULT_TIMEOUT);

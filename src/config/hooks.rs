@@ -23,16 +23,25 @@ pub enum HookEvent {
     SessionStart,
     /// When a session's turn ends, with its outcome.
     Stop,
+    /// When tandem needs the person: an approval is waiting.
+    Notification,
+    /// When a role's requests move between the cloud and the local model (a fallback, or the return), with why.
+    RouteChanged,
+    /// When a spending cap is reached (once per session): cloud requests go to the local model from then on.
+    BudgetReached,
 }
 
 impl HookEvent {
     /// Every event.
-    pub const ALL: [HookEvent; 5] = [
+    pub const ALL: [HookEvent; 8] = [
         HookEvent::PreToolUse,
         HookEvent::PostToolUse,
         HookEvent::UserPromptSubmit,
         HookEvent::SessionStart,
         HookEvent::Stop,
+        HookEvent::Notification,
+        HookEvent::RouteChanged,
+        HookEvent::BudgetReached,
     ];
 
     /// Its name, as written in config and in the event JSON.
@@ -43,6 +52,9 @@ impl HookEvent {
             HookEvent::UserPromptSubmit => "UserPromptSubmit",
             HookEvent::SessionStart => "SessionStart",
             HookEvent::Stop => "Stop",
+            HookEvent::Notification => "Notification",
+            HookEvent::RouteChanged => "RouteChanged",
+            HookEvent::BudgetReached => "BudgetReached",
         }
     }
 }

@@ -381,7 +381,8 @@ pub enum EventMsg {
     HookRan {
         /// Its name (`[hooks.NAME]`).
         hook: String,
-        /// The event it ran on (`PreToolUse`, `PostToolUse`, `UserPromptSubmit`, `SessionStart`, `Stop`).
+        /// The event it ran on (`PreToolUse`, `PostToolUse`, `UserPromptSubmit`, `SessionStart`, `Stop`,
+        /// `Notification`, `RouteChanged`, `BudgetReached`).
         event: String,
         /// The tool, for a tool event.
         tool: Option<String>,

@@ -297,4 +297,3 @@ mod tests {
         assert!(!marker.exists(), "a hook or the fsmonitor ran");
     }
 }
-

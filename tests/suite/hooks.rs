@@ -248,3 +248,87 @@ fn a_projects_hooks_run_only_in_a_trusted_workspace_and_doctor_says_where_each_c
         "{text}"
     );
 }
+
+#[test]
+fn a_spent_budget_runs_budget_reached_and_the_move_to_local_runs_route_changed() {
+    let (model, _model_lock) = crate::require_model!();
+    let b = Sandbox::new();
+    let out = b.root.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let o = out.display();
+    user_config(
+        &b,
+        &format!(
+            "[budget]\nsession_usd = 0.0001\n\n[hooks.budget]\nevent = \"BudgetReached\"\ncommand = \"cat > {o}/budget.json\"\n\n[hooks.route]\nevent = \"RouteChanged\"\ncommand = \"cat >> {o}/route.jsonl; echo >> {o}/route.jsonl\"\n"
+        ),
+    );
+    std::fs::write(b.ws().join("notes.md"), "# Notes\n").unwrap();
+    let server = MockServer::start();
+    // The first planner turn looks around and costs more than the cap; the next one goes local.
+    server.push([tool("list_dir", serde_json::json!({"path": "."}))]);
+    let output = b
+        .tandem(&[
+            "exec",
+            "--json",
+            "--plan-only",
+            "--model",
+            model.to_str().unwrap(),
+            "Write the notes",
+        ])
+        .env("OPENAI_API_KEY", KEY)
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.url))
+        .env("TANDEM_PLANNER__MAX_TOKENS", "96")
+        .env("TANDEM_AGENT__MAX_PLANNER_TURNS", "2")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(server.requests().len(), 1, "{stdout}");
+    let budget: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("budget.json"))
+            .unwrap_or_else(|e| panic!("no BudgetReached ({e}): {stdout}")),
+    )
+    .unwrap();
+    assert_eq!(budget["hook_event_name"], "BudgetReached");
+    assert_eq!(budget["scope"], "session");
+    assert_eq!(budget["role"], "planner");
+    let route = std::fs::read_to_string(out.join("route.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(route.lines().next().unwrap()).unwrap();
+    assert_eq!(first["from"], "openai", "{route}");
+    assert_eq!(first["to"], "local");
+    assert_eq!(first["to_local"], true);
+    assert_eq!(first["reason"]["kind"], "budget_spent");
+}
+
+#[test]
+fn a_stop_hook_runs_after_every_iteration_of_a_loop() {
+    let b = Sandbox::new();
+    let log = b.root.join("stops.jsonl");
+    user_config(
+        &b,
+        &format!(
+            "[hooks.each_stop]\nevent = \"Stop\"\ncommand = \"cat >> {0}; echo >> {0}\"\n",
+            log.display()
+        ),
+    );
+    std::fs::write(b.ws().join("PROMPT.md"), "Do the thing.").unwrap();
+    let server = MockServer::start();
+    // Every reply is prose, never a plan: each iteration fails, and each one's end runs the hook.
+    server.respond_with(|_, _| Reply::Sse(sse::openai::reply("I would rather chat.", 10, 0, 5)));
+    let out = b
+        .tandem(&["loop", "--max-iterations", "2", "--max-idle", "0"])
+        .env("OPENAI_API_KEY", KEY)
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.url))
+        .env("TANDEM_EXECUTOR", "openai")
+        .env("TANDEM_AGENT__VERIFY", "none")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stops: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap_or_else(|e| panic!("no Stop hook ran ({e}): {stderr}"))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(stops.len(), 2, "{stderr}");
+    assert!(stops.iter().all(|s| s["outcome"] == "failed"), "{stops:?}");
+    assert_ne!(stops[0]["session_id"], stops[1]["session_id"]);
+}

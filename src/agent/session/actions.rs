@@ -219,7 +219,16 @@ impl Session {
                 "headless: nobody to ask",
             );
         }
+        let waiting = match &kind {
+            ApprovalKind::Edit { path, .. } => {
+                format!("tandem needs your approval for an edit of {path}")
+            }
+            ApprovalKind::Command { command, .. } => {
+                format!("tandem needs your approval to run: {command}")
+            }
+        };
         self.emit(EventMsg::ApprovalRequested { request, kind });
+        self.notify(waiting).await;
         loop {
             let op = self.ops.recv().await;
             match op {

@@ -9,8 +9,62 @@ use super::Session;
 use crate::config::HookEvent;
 use crate::hooks::{Hooks, payload, transcript_path};
 use crate::protocol::EventMsg;
+use crate::protocol::{RouteDecision, RouteReason};
+
+/// Where each role's requests went last, to see them move between the cloud and the local model.
+#[derive(Debug, Default)]
+pub(crate) struct RouteWatch {
+    last: std::collections::BTreeMap<String, (String, bool)>,
+    budget_reported: bool,
+}
 
 impl Session {
+    /// `RouteChanged` for each decision that moved a role between the cloud and the local model, and
+    /// `BudgetReached` the first time a cap sent a request local.
+    pub(crate) async fn route_hooks(&mut self, decisions: Vec<RouteDecision>) {
+        for d in decisions {
+            let role = d.role.as_str().to_string();
+            let now = (d.provider.clone(), d.is_local());
+            let before = self.routes.last.insert(role.clone(), now.clone());
+            let reason = serde_json::to_value(&d.reason).unwrap_or(Value::Null);
+            if let Some((from, was_local)) = before
+                && was_local != now.1
+            {
+                let fields = json!({
+                    "role": role,
+                    "from": from,
+                    "to": d.provider,
+                    "to_local": now.1,
+                    "model": d.model,
+                    "reason": reason,
+                });
+                self.hooks(HookEvent::RouteChanged, None, fields).await;
+            }
+            if let RouteReason::BudgetSpent {
+                scope,
+                spent_usd,
+                cap_usd,
+            } = &d.reason
+                && !self.routes.budget_reported
+            {
+                self.routes.budget_reported = true;
+                let fields = json!({
+                    "role": role,
+                    "scope": scope,
+                    "spent_usd": spent_usd,
+                    "cap_usd": cap_usd,
+                });
+                self.hooks(HookEvent::BudgetReached, None, fields).await;
+            }
+        }
+    }
+
+    /// `Notification`: tandem waits for the person.
+    pub(crate) async fn notify(&mut self, message: String) {
+        let fields = json!({"message": message});
+        self.hooks(HookEvent::Notification, None, fields).await;
+    }
+
     /// The session with these hooks in force.
     pub fn with_hooks(mut self, hooks: Arc<Hooks>) -> Session {
         self.hooks = hooks;

@@ -135,6 +135,8 @@ pub struct Session {
     pub(crate) mcp: Arc<crate::mcp::McpHub>,
     /// The person's hooks in force.
     pub(crate) hooks: Arc<crate::hooks::Hooks>,
+    /// Where each role's requests went last (for the route hooks).
+    pub(crate) routes: hooks::RouteWatch,
 }
 
 /// Characters of a failing verify command's output that the models are shown.
@@ -161,6 +163,7 @@ impl Session {
         let session = Session {
             mcp: Arc::new(crate::mcp::McpHub::empty()),
             hooks: Arc::new(crate::hooks::Hooks::default()),
+            routes: hooks::RouteWatch::default(),
             shell,
             rules,
             checkpoints,
@@ -567,9 +570,13 @@ impl Session {
         }
         let router = self.router.clone();
         let sink = &mut self.sink;
+        let mut decisions = Vec::new();
         let mut relay = |e: RouterEvent| {
             let msg = match e {
-                RouterEvent::Decision(decision) => EventMsg::Route { decision },
+                RouterEvent::Decision(decision) => {
+                    decisions.push(decision.clone());
+                    EventMsg::Route { decision }
+                }
                 RouterEvent::Delta(crate::model::ChatEvent::Text { text }) => {
                     EventMsg::Text { role, text }
                 }
@@ -594,9 +601,17 @@ impl Session {
             }
         };
         let routed = tokio::select! {
-            r = call => r.map_err(CallError::Router)?,
-            _ = interrupt.wait_for(|v| *v) => return Err(CallError::Interrupted),
+            r = call => r.map_err(CallError::Router),
+            _ = interrupt.wait_for(|v| *v) => Err(CallError::Interrupted),
         };
+        if self.hooks.any(crate::config::HookEvent::RouteChanged, None)
+            || self
+                .hooks
+                .any(crate::config::HookEvent::BudgetReached, None)
+        {
+            self.route_hooks(decisions).await;
+        }
+        let routed = routed?;
         self.usage.add(&routed.response.usage);
         self.usd += routed.usd.unwrap_or(0.0);
         // Savings count once the work lands (see `settle_saved`).
