@@ -112,13 +112,7 @@ impl Hooks {
                 origin: config.origin(&format!("hooks.{name}.command")),
             });
         }
-        let mut withheld: Vec<String> = config
-            .values
-            .providers
-            .values()
-            .map(|p| p.api_key_env.clone())
-            .filter(|v| !v.is_empty())
-            .collect();
+        let mut withheld = config.provider_key_vars();
         withheld.extend(["OPENAI_API_KEY".into(), "ANTHROPIC_API_KEY".into()]);
         let key_values = config
             .values

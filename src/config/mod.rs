@@ -207,6 +207,16 @@ impl Config {
         self.origins.get(key).cloned().unwrap_or(Source::Default)
     }
 
+    /// The environment variables that hold the configured providers' API keys (never passed to a child process).
+    pub fn provider_key_vars(&self) -> Vec<String> {
+        self.values
+            .providers
+            .values()
+            .map(|p| p.api_key_env.clone())
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+
     /// The API key for a provider, if one is configured.
     pub fn api_key(&self, provider: &str) -> Option<&ApiKey> {
         self.api_keys.get(provider)

@@ -60,13 +60,7 @@ impl McpSettings {
                 }
             })
             .collect();
-        let scrub = cfg
-            .values
-            .providers
-            .values()
-            .map(|p| p.api_key_env.clone())
-            .filter(|v| !v.is_empty())
-            .collect();
+        let scrub = cfg.provider_key_vars();
         McpSettings {
             servers,
             dirs: cfg.dirs.clone(),

@@ -230,6 +230,15 @@ fn start_ui(name: &str, dir: &Path, ws: &Path, model: &Path, extra: &str) -> Ses
     session
 }
 
+/// A project config that sends both roles to the mock cloud `server` (no check, edits applied without asking),
+/// then `extra`.
+fn cloud_config(server: &MockServer, extra: &str) -> String {
+    format!(
+        "[planner]\nprovider = \"openai\"\n\n[executor]\nprovider = \"openai\"\n\n[providers.openai]\nkind = \"openai\"\nbase_url = \"{}/v1\"\nmodel = \"gpt-5.1\"\napi_key_env = \"MOCK_CLOUD_KEY\"\n\n[agent]\nverify = \"none\"\n\n[ui]\napproval = \"auto\"\n{extra}",
+        server.url
+    )
+}
+
 /// The planner requests the mock received, as JSON text (those offering `submit_plan`).
 fn planner_requests(server: &MockServer) -> Vec<String> {
     server
@@ -252,14 +261,7 @@ fn a_conversation_in_the_real_ui_queues_a_follow_up_and_resumes_after_a_restart(
     let before = "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a + b\n";
     std::fs::write(ws.join("calc.py"), before).unwrap();
     let server = MockServer::start();
-    std::fs::write(
-        ws.join(".tandem/config.toml"),
-        format!(
-            "[planner]\nprovider = \"openai\"\n\n[executor]\nprovider = \"openai\"\n\n[providers.openai]\nkind = \"openai\"\nbase_url = \"{}/v1\"\nmodel = \"gpt-5.1\"\napi_key_env = \"MOCK_CLOUD_KEY\"\n\n[agent]\nverify = \"none\"\n\n[ui]\napproval = \"auto\"\n",
-            server.url
-        ),
-    )
-    .unwrap();
+    std::fs::write(ws.join(".tandem/config.toml"), cloud_config(&server, "")).unwrap();
     let plan = |summary: &str, goal: &str| {
         tool(
             "submit_plan",
@@ -384,13 +386,13 @@ fn hooks_in_the_real_ui_block_a_command_and_report_a_formatter_and_the_stop() {
     std::fs::create_dir_all(ws.join(".tandem")).unwrap();
     let stopped = dir.path().join("stopped.json");
     let server = MockServer::start();
+    let hooks = format!(
+        "\n[hooks.no_curl]\nevent = \"PreToolUse\"\nmatcher = \"Bash\"\ncommand = \"if grep -q curl; then echo 'no network from here' >&2; exit 2; fi\"\n\n[hooks.fmt]\nevent = \"PostToolUse\"\nmatcher = \"Write\"\ncommand = \"echo formatted\"\n\n[hooks.done]\nevent = \"Stop\"\ncommand = \"cat > {}\"\n",
+        stopped.display()
+    );
     std::fs::write(
         ws.join(".tandem/config.toml"),
-        format!(
-            "[planner]\nprovider = \"openai\"\n\n[executor]\nprovider = \"openai\"\n\n[providers.openai]\nkind = \"openai\"\nbase_url = \"{}/v1\"\nmodel = \"gpt-5.1\"\napi_key_env = \"MOCK_CLOUD_KEY\"\n\n[agent]\nverify = \"none\"\n\n[ui]\napproval = \"auto\"\n\n[hooks.no_curl]\nevent = \"PreToolUse\"\nmatcher = \"Bash\"\ncommand = \"if grep -q curl; then echo 'no network from here' >&2; exit 2; fi\"\n\n[hooks.fmt]\nevent = \"PostToolUse\"\nmatcher = \"Write\"\ncommand = \"echo formatted\"\n\n[hooks.done]\nevent = \"Stop\"\ncommand = \"cat > {}\"\n",
-            server.url,
-            stopped.display()
-        ),
+        cloud_config(&server, &hooks),
     )
     .unwrap();
     server.push([
