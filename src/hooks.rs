@@ -54,6 +54,9 @@ pub struct Ran {
     pub blocked: Option<String>,
     /// Feedback for the model from a `PostToolUse` hook that exited 2 (its stderr).
     pub feedback: Option<String>,
+    /// Context for the planner from a `SessionStart` or `UserPromptSubmit` hook that exited 0: its
+    /// `hookSpecificOutput.additionalContext`, or its stdout when that is not JSON.
+    pub context: Option<String>,
 }
 
 /// The hooks in force for a session, and what they need to run.
@@ -196,6 +199,7 @@ impl Hook {
             stderr: String::new(),
             blocked: None,
             feedback: None,
+            context: None,
         };
         let mut child = match crate::sandbox::spawn::hook(&self.command, dir, env).spawn() {
             Ok(c) => c,
@@ -244,6 +248,14 @@ impl Hook {
             }
             _ => {}
         }
+        if matches!(
+            self.event,
+            HookEvent::SessionStart | HookEvent::UserPromptSubmit
+        ) && ran.exit == Some(0)
+            && ran.blocked.is_none()
+        {
+            ran.context = context(&ran.stdout);
+        }
         ran
     }
 }
@@ -265,6 +277,23 @@ fn decision(stdout: &str) -> Option<String> {
         );
     }
     None
+}
+
+/// The context a hook's stdout adds: Claude Code's `hookSpecificOutput.additionalContext` in JSON, or the text
+/// itself when it is not JSON; nothing when it is empty.
+fn context(stdout: &str) -> Option<String> {
+    let text = stdout.trim();
+    if text.is_empty() {
+        return None;
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(value) => value["hookSpecificOutput"]["additionalContext"]
+            .as_str()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string),
+        Err(_) => Some(text.to_string()),
+    }
 }
 
 fn reason_or(reason: &str, name: &str) -> String {
@@ -365,6 +394,14 @@ mod tests {
         );
         assert_eq!(decision(r#"{"decision": "approve"}"#), None);
         assert_eq!(decision("plain words"), None);
+        // Context: Claude Code's field in JSON, else the text itself.
+        assert_eq!(context("  branch: main\n"), Some("branch: main".into()));
+        assert_eq!(
+            context(r#"{"hookSpecificOutput": {"additionalContext": "ticket 7"}}"#),
+            Some("ticket 7".into())
+        );
+        assert_eq!(context(r#"{"decision": "approve"}"#), None);
+        assert_eq!(context(""), None);
     }
 
     #[tokio::test]

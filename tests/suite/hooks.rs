@@ -1,7 +1,7 @@
 //! Hooks end to end through the real binary, as a person moving from Claude Code writes them: a `PreToolUse`
 //! hook that blocks a command with a reason the model sees, `PostToolUse` hooks that log edits and give the model
-//! feedback, `SessionStart` and `Stop` hooks, a `UserPromptSubmit` hook that refuses a task, and a project's
-//! hooks that run only once the workspace is trusted.
+//! feedback, `SessionStart` and `Stop` hooks, `UserPromptSubmit` hooks that add context or refuse a task, and a
+//! project's hooks that run only once the workspace is trusted.
 
 use super::mock::{MockServer, Reply, sse};
 use super::support::Sandbox;
@@ -79,6 +79,10 @@ command = "cat > {o}/start.json; env > {o}/env.txt"
 [hooks.stop]
 event = "Stop"
 command = "cat > {o}/stop.json"
+
+[hooks.ticket]
+event = "UserPromptSubmit"
+command = "cat > /dev/null; echo 'Ticket ABC-123: keep the notes short'"
 "#
         ),
     );
@@ -114,6 +118,15 @@ command = "cat > {o}/stop.json"
         "a blocked command is not even judged by the policy: {stdout}"
     );
     let requests = server.requests();
+    assert!(
+        requests[0]
+            .body
+            .contains("Context from the person's hooks:")
+            && requests[0]
+                .body
+                .contains("Ticket ABC-123: keep the notes short"),
+        "a prompt hook's stdout is context for the planner"
+    );
     assert!(
         requests
             .iter()

@@ -59,6 +59,19 @@ impl Session {
         }
     }
 
+    /// Adds what `SessionStart` and `UserPromptSubmit` hooks said to the context the planner reads (beside the
+    /// project's instructions).
+    pub(crate) fn add_hook_context(&mut self, context: Vec<String>) {
+        if context.is_empty() {
+            return;
+        }
+        let added = format!("Context from the person's hooks:\n{}", context.join("\n"));
+        self.cfg.instructions = Some(match self.cfg.instructions.take() {
+            Some(instructions) => format!("{instructions}\n\n{added}"),
+            None => added,
+        });
+    }
+
     /// `Notification`: tandem waits for the person.
     pub(crate) async fn notify(&mut self, message: String) {
         let fields = json!({"message": message});
@@ -71,8 +84,9 @@ impl Session {
         self
     }
 
-    /// Runs the hooks for `event`, reporting each run as an event; returns why one blocks, and the feedback
-    /// for the model of those that gave some.
+    /// Runs the hooks for `event`, reporting each run as an event; returns why one blocks, and what those that
+    /// gave some said for the model (a `PostToolUse` hook's feedback, a `SessionStart` or `UserPromptSubmit`
+    /// hook's context).
     pub(crate) async fn hooks(
         &mut self,
         event: HookEvent,
@@ -121,6 +135,9 @@ impl Session {
             }
             if let Some(text) = ran.feedback {
                 feedback.push(format!("The hook `{}` says: {text}", ran.name));
+            }
+            if let Some(text) = ran.context {
+                feedback.push(text);
             }
             if let Some(reason) = ran.blocked {
                 blocked = Some(format!("Blocked by the hook `{}`: {reason}", ran.name));

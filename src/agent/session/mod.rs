@@ -308,22 +308,24 @@ impl Session {
         }
         self.approve_mcp_servers().await;
         let source = if resumed { "resume" } else { "startup" };
-        self.hooks(
-            crate::config::HookEvent::SessionStart,
-            None,
-            serde_json::json!({"source": source}),
-        )
-        .await;
+        let (_, started) = self
+            .hooks(
+                crate::config::HookEvent::SessionStart,
+                None,
+                serde_json::json!({"source": source}),
+            )
+            .await;
         let prompt = serde_json::json!({"prompt": self.cfg.task});
-        if let (Some(reason), _) = self
+        let (blocked, submitted) = self
             .hooks(crate::config::HookEvent::UserPromptSubmit, None, prompt)
-            .await
-        {
+            .await;
+        if let Some(reason) = blocked {
             self.emit(EventMsg::Error {
                 message: format!("the task was not run: {reason}"),
             });
             return self.finish(Outcome::Failed);
         }
+        self.add_hook_context(started.into_iter().chain(submitted).collect());
         let root = self.ws.root().to_path_buf();
         let swept =
             tokio::task::spawn_blocking(move || crate::sandbox::state::sweep_temp_files(&root))
