@@ -209,6 +209,9 @@ pub enum Command {
     Man,
     /// MCP servers: list them with their tools, approve a server's tool list.
     Mcp(McpArgs),
+    /// Serve the Agent Client Protocol on stdin/stdout, for an editor's agent panel (Zed, JetBrains, Neovim,
+    /// Emacs): each prompt is a turn of a tandem session in this workspace.
+    Acp,
     /// The config file: `tandem config schema` prints its JSON Schema for editors.
     Config(ConfigArgs),
 }

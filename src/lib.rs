@@ -1,6 +1,7 @@
 //! tandem: a terminal coding agent that plans with a frontier cloud model and executes on a local
 //! llama.cpp model.
 
+pub mod acp;
 pub mod agent;
 pub mod cli;
 pub mod config;

@@ -122,6 +122,15 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     tracing::info!(version = env!("CARGO_PKG_VERSION"), workspace = %config.workspace.display(), "start");
     match &cli.command {
         Some(Command::Exec(args)) => tandem::exec::run(config, &cli.global, args).await,
+        Some(Command::Acp) => {
+            let launcher = tandem::launch::Launcher::new(
+                config,
+                tandem::launch::Mode::Ui,
+                cli.global.offline,
+            )?;
+            tandem::acp::serve(launcher).await?;
+            Ok(exit::OK)
+        }
         Some(Command::Doctor(args)) => {
             tandem::doctor::run(&config, &cli.global, args, &log_dir).await
         }
