@@ -23,6 +23,9 @@ use crate::protocol::{
     ApprovalDecision, ApprovalKind, Event, EventMsg, Op, Outcome, Plan, RouteRole, StepStatus,
 };
 
+/// Most hunks offered one by one in a permission request (an edit with more is allowed or rejected whole).
+const MAX_HUNK_OPTIONS: usize = 8;
+
 /// The largest file a prompt's resource link attaches.
 const MAX_ATTACH: u64 = 256 * 1024;
 
@@ -190,10 +193,24 @@ impl TandemAgent {
         }
         let mcp = self.launcher.mcp().await;
         let running = tokio::spawn(run.with_mcp(mcp).run());
-        let mut view = TurnView::default();
+        let mut view = TurnView {
+            root: self.launcher.workspace().root().to_path_buf(),
+            ..TurnView::default()
+        };
         while let Some(event) = events.recv().await {
+            if let EventMsg::EditProposed { edit } = &event.msg {
+                view.hunks.insert(edit.id, edit.hunks.clone());
+            }
             if let EventMsg::ApprovalRequested { request, kind } = &event.msg {
-                let decision = self.permission(session, *request, kind).await;
+                let hunks = match kind {
+                    ApprovalKind::Edit {
+                        edit,
+                        per_hunk: true,
+                        ..
+                    } => view.hunks.get(edit).cloned().unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                let decision = self.permission(session, *request, kind, &hunks).await;
                 handle.send(Op::Approve {
                     request: *request,
                     decision,
@@ -215,12 +232,14 @@ impl TandemAgent {
         })
     }
 
-    /// Asks the client about an edit or a command; a client that cannot answer refuses.
+    /// Asks the client about an edit or a command; a client that cannot answer refuses. An edit asked about per
+    /// hunk (`ui.approval = "per-hunk"`, more than one hunk) offers each hunk alone as well.
     async fn permission(
         &self,
         session: &acp::SessionId,
         request: u64,
         kind: &ApprovalKind,
+        hunks: &[crate::protocol::HunkSummary],
     ) -> ApprovalDecision {
         let (id, title, tool_kind) = match kind {
             ApprovalKind::Edit { edit, path, .. } => (
@@ -241,10 +260,35 @@ impl TandemAgent {
                 .kind(tool_kind)
                 .status(acp::ToolCallStatus::Pending),
         );
-        let options = vec![
-            acp::PermissionOption::new("allow", "Allow", acp::PermissionOptionKind::AllowOnce),
-            acp::PermissionOption::new("reject", "Reject", acp::PermissionOptionKind::RejectOnce),
-        ];
+        let mut options = vec![acp::PermissionOption::new(
+            "allow",
+            if hunks.len() > 1 {
+                "Allow every change"
+            } else {
+                "Allow"
+            },
+            acp::PermissionOptionKind::AllowOnce,
+        )];
+        if hunks.len() > 1 {
+            for h in hunks.iter().take(MAX_HUNK_OPTIONS) {
+                options.push(acp::PermissionOption::new(
+                    format!("hunk-{}", h.index),
+                    format!(
+                        "Only change {} ({} +{} -{})",
+                        h.index + 1,
+                        h.header,
+                        h.added,
+                        h.removed
+                    ),
+                    acp::PermissionOptionKind::AllowOnce,
+                ));
+            }
+        }
+        options.push(acp::PermissionOption::new(
+            "reject",
+            "Reject",
+            acp::PermissionOptionKind::RejectOnce,
+        ));
         let asked = match self.conn() {
             Ok(conn) => {
                 conn.request_permission(acp::RequestPermissionRequest::new(
@@ -256,9 +300,19 @@ impl TandemAgent {
             }
             Err(e) => Err(e),
         };
+        let hunk = |id: &str| {
+            id.strip_prefix("hunk-")
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| hunks.iter().any(|h| h.index == *n))
+        };
         match asked.map(|r| r.outcome) {
             Ok(acp::RequestPermissionOutcome::Selected(s)) if &*s.option_id.0 == "allow" => {
                 ApprovalDecision::Accept
+            }
+            Ok(acp::RequestPermissionOutcome::Selected(s)) if hunk(&s.option_id.0).is_some() => {
+                ApprovalDecision::AcceptHunks {
+                    hunks: hunk(&s.option_id.0).into_iter().collect(),
+                }
             }
             Ok(_) => ApprovalDecision::Reject {
                 reason: Some("the person refused it in the editor".into()),
@@ -273,9 +327,13 @@ impl TandemAgent {
 /// What a turn has shown so far: the plan (its entries' status is resent whole, as ACP wants).
 #[derive(Default)]
 struct TurnView {
+    /// The workspace (ACP paths are absolute).
+    root: std::path::PathBuf,
     plan: Option<Plan>,
     status: HashMap<u32, acp::PlanEntryStatus>,
     planner: Option<String>,
+    /// The hunks of each proposed edit, for a per-hunk permission request.
+    hunks: HashMap<u64, Vec<crate::protocol::HunkSummary>>,
 }
 
 impl TurnView {
@@ -367,15 +425,26 @@ impl TurnView {
                         .content(vec![acp::ToolCallContent::from(output.clone())]),
                 ),
             )],
-            EventMsg::EditProposed { edit } => vec![acp::SessionUpdate::ToolCall(
-                acp::ToolCall::new(format!("edit-{}", edit.id), format!("Edit {}", edit.path))
-                    .kind(acp::ToolKind::Edit)
-                    .status(acp::ToolCallStatus::Pending)
-                    .content(vec![acp::ToolCallContent::from(format!(
+            EventMsg::EditProposed { edit } => {
+                // The client shows the diff itself from the texts; the unified diff where they are not at hand.
+                let content = match &edit.texts {
+                    Some(texts) => acp::ToolCallContent::Diff(
+                        acp::Diff::new(self.root.join(&edit.path), texts.1.clone())
+                            .old_text(texts.0.clone()),
+                    ),
+                    None => acp::ToolCallContent::from(format!(
                         "```diff\n{}\n```",
                         edit.diff.trim_end()
-                    ))]),
-            )],
+                    )),
+                };
+                vec![acp::SessionUpdate::ToolCall(
+                    acp::ToolCall::new(format!("edit-{}", edit.id), format!("Edit {}", edit.path))
+                        .kind(acp::ToolKind::Edit)
+                        .status(acp::ToolCallStatus::Pending)
+                        .locations(vec![acp::ToolCallLocation::new(self.root.join(&edit.path))])
+                        .content(vec![content]),
+                )]
+            }
             EventMsg::Route { decision } if decision.role == RouteRole::Planner => {
                 self.planner = Some(format!("{}/{}", decision.provider, decision.model));
                 Vec::new()
@@ -508,7 +577,10 @@ impl acp::Agent for Shared {
         let events = transcript::load(ws.root(), &id).map_err(|e| invalid(e.to_string()))?;
         let state = transcript::replay(&events);
         // The conversation is shown again as it went: each turn's task, then what the models said and did.
-        let mut view = TurnView::default();
+        let mut view = TurnView {
+            root: ws.root().to_path_buf(),
+            ..TurnView::default()
+        };
         for event in &events {
             let updates = match &event.msg {
                 EventMsg::SessionStarted { task, .. } => {

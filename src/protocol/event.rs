@@ -99,6 +99,10 @@ pub struct EditProposal {
     pub diff: String,
     /// Its hunks.
     pub hunks: Vec<HunkSummary>,
+    /// The file's text before and after, for front ends that show a diff themselves (ACP clients); not in the
+    /// JSON events or the transcript, which carry `diff`.
+    #[serde(skip)]
+    pub texts: Option<std::sync::Arc<(Option<String>, String)>>,
 }
 
 /// What needs the user's approval.

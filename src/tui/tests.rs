@@ -199,6 +199,7 @@ fn diff_app() -> App {
                 HunkSummary { index: 0, header: "@@ -1,3 +1,3 @@".into(), added: 1, removed: 1 },
                 HunkSummary { index: 1, header: "@@ -20,3 +20,4 @@".into(), added: 1, removed: 0 },
             ],
+            texts: None,
         },
     });
     a.event(&EventMsg::ApprovalRequested {

@@ -68,6 +68,16 @@ fn connect(
     server: &MockServer,
     editor: &Editor,
 ) -> (tokio::process::Child, acp::ClientSideConnection) {
+    connect_with(b, server, editor, "per-file")
+}
+
+/// Like [`connect`], with edits asked about by `approval` (`ui.approval`).
+fn connect_with(
+    b: &Sandbox,
+    server: &MockServer,
+    editor: &Editor,
+    approval: &str,
+) -> (tokio::process::Child, acp::ClientSideConnection) {
     let std_cmd = b.tandem(&["acp"]);
     let mut cmd = tokio::process::Command::from(std_cmd);
     cmd.env("OPENAI_API_KEY", "sk-test-acp-0123456789abcdef")
@@ -75,7 +85,7 @@ fn connect(
         .env("TANDEM_EXECUTOR", "openai")
         .env("TANDEM_AGENT__VERIFY", "none")
         .env("TANDEM_AGENT__MAX_ROUNDS", "1")
-        .env("TANDEM_UI__APPROVAL", "per-file")
+        .env("TANDEM_UI__APPROVAL", approval)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -160,12 +170,21 @@ fn an_editor_plans_edits_with_permission_both_ways_cancels_and_loads_a_session()
         let entries = plan_entries.expect("the plan as plan entries");
         assert_eq!(entries[0].content, "Add a line");
         assert_eq!(entries[0].status, acp::PlanEntryStatus::Completed);
-        assert!(
-            updates.iter().any(|u| matches!(u, acp::SessionUpdate::ToolCall(c)
-                if c.kind == acp::ToolKind::Edit
-                    && c.content.iter().any(|x| format!("{x:?}").contains("+first")))),
-            "the edit with its diff: {updates:?}"
-        );
+        let diff = updates
+            .iter()
+            .find_map(|u| match u {
+                acp::SessionUpdate::ToolCall(c) if c.kind == acp::ToolKind::Edit => {
+                    c.content.iter().find_map(|x| match x {
+                        acp::ToolCallContent::Diff(d) => Some(d.clone()),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("the edit with its diff: {updates:?}"));
+        assert_eq!(diff.path, b.ws().join("notes.md"));
+        assert_eq!(diff.old_text.as_deref(), Some("# Notes\n"));
+        assert_eq!(diff.new_text, "# Notes\n\nfirst\n");
         assert!(editor.text().contains("spent"), "{}", editor.text());
 
         // Turn 2, a follow-up: the person rejects the edit; nothing changes.
@@ -355,5 +374,53 @@ fn the_protocols_typescript_client_from_npm_plans_and_edits_through_tandem() {
     assert_eq!(
         std::fs::read_to_string(b.ws().join("notes.md")).unwrap(),
         "# Notes\n\nfrom npm\n"
+    );
+}
+
+#[test]
+fn an_edit_asked_about_per_hunk_offers_each_hunk_and_applies_only_the_one_chosen() {
+    let b = Sandbox::new();
+    let before: String = (1..=30).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(b.ws().join("notes.md"), &before).unwrap();
+    let after = before
+        .replace("line 2\n", "line two\n")
+        .replace("line 28\n", "line twenty-eight\n");
+    let server = MockServer::start();
+    server.push([
+        plan("Spell two numbers"),
+        tool(
+            "write_file",
+            serde_json::json!({"path": "notes.md", "content": after}),
+        ),
+        tool("step_done", serde_json::json!({"summary": "spelled"})),
+    ]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async {
+        let editor = Editor::default();
+        editor.answers.borrow_mut().push("hunk-1");
+        let (_child, conn) = connect_with(&b, &server, &editor, "per-hunk");
+        conn.initialize(acp::InitializeRequest::new(acp::ProtocolVersion::V1))
+            .await
+            .unwrap();
+        let session = conn
+            .new_session(acp::NewSessionRequest::new(b.ws()))
+            .await
+            .unwrap()
+            .session_id;
+        conn.prompt(acp::PromptRequest::new(
+            session,
+            vec!["Spell two numbers".into()],
+        ))
+        .await
+        .unwrap();
+    });
+    assert_eq!(
+        std::fs::read_to_string(b.ws().join("notes.md")).unwrap(),
+        before.replace("line 28\n", "line twenty-eight\n"),
+        "only the second hunk applied"
     );
 }

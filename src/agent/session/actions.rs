@@ -44,6 +44,7 @@ impl Session {
             new_file: old.is_none(),
             diff: diff::unified(&path, old.as_deref(), &new),
             hunks: diff::summaries(&hunks),
+            texts: Some(std::sync::Arc::new((old.clone(), new.clone()))),
         };
         self.emit(EventMsg::EditProposed { edit: proposal });
         let per_hunk =

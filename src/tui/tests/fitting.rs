@@ -174,6 +174,7 @@ fn a_long_diff_scrolls_by_hand_with_its_position_shown() {
                 added: 60,
                 removed: 0,
             }],
+            texts: None,
         },
     });
     a.event(&EventMsg::ApprovalRequested {
