@@ -87,7 +87,7 @@ pub struct HunkSummary {
 }
 
 /// A change to one file, shown before it is applied.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EditProposal {
     /// The edit's id in the session.
     pub id: u64,
@@ -104,6 +104,23 @@ pub struct EditProposal {
     #[serde(skip)]
     pub texts: Option<std::sync::Arc<(Option<String>, String)>>,
 }
+
+/// Two proposals are the same edit when what is recorded of them is: the texts carried beside (in-process
+/// only) are not part of the event, so an event read back from a transcript equals the one emitted.
+impl PartialEq for EditProposal {
+    fn eq(&self, other: &Self) -> bool {
+        (self.id, &self.path, self.new_file, &self.diff, &self.hunks)
+            == (
+                other.id,
+                &other.path,
+                other.new_file,
+                &other.diff,
+                &other.hunks,
+            )
+    }
+}
+
+impl Eq for EditProposal {}
 
 /// What needs the user's approval.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -100,6 +100,26 @@ fn connect_with(
     (child, conn)
 }
 
+/// Runs `test` on a current-thread runtime in a local set (the protocol crate's futures are not `Send`).
+fn on_one_thread(test: impl std::future::Future<Output = ()>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio::task::LocalSet::new().block_on(&runtime, test);
+}
+
+/// Initializes the connection and opens a session in the sandbox's workspace.
+async fn open_session(conn: &acp::ClientSideConnection, b: &Sandbox) -> acp::SessionId {
+    conn.initialize(acp::InitializeRequest::new(acp::ProtocolVersion::V1))
+        .await
+        .unwrap();
+    conn.new_session(acp::NewSessionRequest::new(b.ws()))
+        .await
+        .unwrap()
+        .session_id
+}
+
 fn plan(goal: &str) -> Reply {
     tool(
         "submit_plan",
@@ -114,12 +134,7 @@ fn an_editor_plans_edits_with_permission_both_ways_cancels_and_loads_a_session()
     let b = Sandbox::new();
     std::fs::write(b.ws().join("notes.md"), "# Notes\n").unwrap();
     let server = MockServer::start();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, async {
+    on_one_thread(async {
         let editor = Editor::default();
         let (_child, conn) = connect(&b, &server, &editor);
         let init = conn
@@ -269,22 +284,10 @@ fn a_hostile_client_cannot_attach_a_file_outside_the_workspace() {
     let b = Sandbox::new();
     std::fs::write(b.root.join("secret.txt"), "AWS_SECRET=1").unwrap();
     let server = MockServer::start();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, async {
+    on_one_thread(async {
         let editor = Editor::default();
         let (_child, conn) = connect(&b, &server, &editor);
-        conn.initialize(acp::InitializeRequest::new(acp::ProtocolVersion::V1))
-            .await
-            .unwrap();
-        let session = conn
-            .new_session(acp::NewSessionRequest::new(b.ws()))
-            .await
-            .unwrap()
-            .session_id;
+        let session = open_session(&conn, &b).await;
         for uri in [
             format!("file://{}", b.root.join("secret.txt").display()),
             "../secret.txt".to_string(),
@@ -394,23 +397,11 @@ fn an_edit_asked_about_per_hunk_offers_each_hunk_and_applies_only_the_one_chosen
         ),
         tool("step_done", serde_json::json!({"summary": "spelled"})),
     ]);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, async {
+    on_one_thread(async {
         let editor = Editor::default();
         editor.answers.borrow_mut().push("hunk-1");
         let (_child, conn) = connect_with(&b, &server, &editor, "per-hunk");
-        conn.initialize(acp::InitializeRequest::new(acp::ProtocolVersion::V1))
-            .await
-            .unwrap();
-        let session = conn
-            .new_session(acp::NewSessionRequest::new(b.ws()))
-            .await
-            .unwrap()
-            .session_id;
+        let session = open_session(&conn, &b).await;
         conn.prompt(acp::PromptRequest::new(
             session,
             vec!["Spell two numbers".into()],
