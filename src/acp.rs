@@ -22,6 +22,7 @@ use crate::launch::{Launcher, SessionSpec, continue_session};
 use crate::protocol::{
     ApprovalDecision, ApprovalKind, Event, EventMsg, Op, Outcome, Plan, RouteRole, StepStatus,
 };
+use crate::tui::mention::attachment_text;
 
 /// Most hunks offered one by one in a permission request (an edit with more is allowed or rejected whole).
 const MAX_HUNK_OPTIONS: usize = 8;
@@ -130,7 +131,7 @@ impl TandemAgent {
                         .map_err(|e| invalid(format!("{path}: {e}")))?;
                     let content = String::from_utf8(bytes)
                         .map_err(|_| invalid(format!("{path} is not text")))?;
-                    files.push_str(&attachment(&path, &content));
+                    files.push_str(&attachment_text(&path, &content));
                 }
                 acp::ContentBlock::Resource(embedded) => {
                     if let acp::EmbeddedResourceResource::TextResourceContents(r) =
@@ -140,7 +141,7 @@ impl TandemAgent {
                         let path = relative(ws, &r.uri)?;
                         ws.resolve_read(&path)
                             .map_err(|e| invalid(format!("{path}: {e}")))?;
-                        files.push_str(&attachment(&path, &r.text));
+                        files.push_str(&attachment_text(&path, &r.text));
                     }
                 }
                 _ => {}
@@ -478,14 +479,16 @@ impl TurnView {
 
 /// A `file://` URI (or a relative path) as a path relative to the workspace; anything else is refused.
 fn relative(ws: &crate::sandbox::Workspace, uri: &str) -> Result<String, acp::Error> {
-    let path = match uri.strip_prefix("file://") {
-        Some(p) => std::path::PathBuf::from(percent_decode(p)),
-        None if !uri.contains("://") => std::path::PathBuf::from(uri),
-        None => {
+    let path = match url::Url::parse(uri) {
+        Ok(u) if u.scheme() == "file" => u
+            .to_file_path()
+            .map_err(|()| invalid(format!("{uri} is not a local file")))?,
+        Ok(_) => {
             return Err(invalid(format!(
                 "{uri}: only files of the workspace can be attached"
             )));
         }
+        Err(_) => std::path::PathBuf::from(uri),
     };
     let rel = if path.is_absolute() {
         ws.relative(&path)
@@ -496,34 +499,6 @@ fn relative(ws: &crate::sandbox::Workspace, uri: &str) -> Result<String, acp::Er
         return Err(invalid(format!("{uri} is outside the workspace")));
     }
     Ok(rel)
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(b) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn attachment(path: &str, content: &str) -> String {
-    format!(
-        "\n\n<file path=\"{path}\">\n{}\n</file>",
-        content.trim_end_matches('\n')
-    )
 }
 
 #[async_trait::async_trait(?Send)]

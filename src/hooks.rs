@@ -5,7 +5,7 @@
 //! otherwise, or runs past its timeout, is reported and blocks nothing.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -335,18 +335,6 @@ pub fn payload(
         o.extend(f);
     }
     out
-}
-
-/// Where a hook's config came from, for `doctor`.
-pub fn origin_text(origin: &Source) -> String {
-    origin.to_string()
-}
-
-/// The transcript file of a session (what `transcript_path` names).
-pub fn transcript_path(workspace: &Path, session: &str) -> PathBuf {
-    workspace
-        .join(".tandem/sessions")
-        .join(format!("{session}.jsonl"))
 }
 
 #[cfg(test)]

@@ -27,14 +27,18 @@ impl Message {
     pub fn task(&self) -> String {
         let mut out = self.text.clone();
         for a in &self.attachments {
-            out.push_str(&format!(
-                "\n\n<file path=\"{}\">\n{}\n</file>",
-                a.path,
-                a.content.trim_end_matches('\n')
-            ));
+            out.push_str(&attachment_text(&a.path, &a.content));
         }
         out
     }
+}
+
+/// A file as it follows a task's text (what the router's source tracking and the models read).
+pub(crate) fn attachment_text(path: &str, content: &str) -> String {
+    format!(
+        "\n\n<file path=\"{path}\">\n{}\n</file>",
+        content.trim_end_matches('\n')
+    )
 }
 
 /// The largest file a mention attaches.

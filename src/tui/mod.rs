@@ -9,7 +9,7 @@ mod fit;
 mod fuzzy;
 mod history;
 mod markdown;
-mod mention;
+pub(crate) mod mention;
 mod notices;
 mod plan;
 pub mod popup;

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::Session;
+use crate::agent::transcript::transcript_path;
 use crate::config::HookEvent;
-use crate::hooks::{Hooks, payload, transcript_path};
+use crate::hooks::{Hooks, payload};
 use crate::protocol::EventMsg;
 use crate::protocol::{RouteDecision, RouteReason};
 
