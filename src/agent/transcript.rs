@@ -287,6 +287,15 @@ pub fn replay(events: &[Event]) -> Resumed {
 
 /// Loads a session's events.
 pub fn load(workspace: &Path, session: &str) -> Result<Vec<Event>, TranscriptError> {
+    // An id names a file in the sessions folder and nothing else: it may come from a person, or from an editor
+    // over ACP that must not reach another folder through it.
+    let plain = !session.is_empty()
+        && session
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !plain {
+        return Err(TranscriptError::NotFound(session.into()));
+    }
     let path = transcript_path(workspace, session);
     if std::fs::symlink_metadata(&path).is_err() {
         return Err(TranscriptError::NotFound(session.into()));

@@ -307,6 +307,18 @@ fn a_hostile_client_cannot_attach_a_file_outside_the_workspace() {
                 "{uri}: {err:?}"
             );
         }
+        // A session id is a file name in .tandem/sessions, never a path out of it.
+        let outside = b.root.join("planted.jsonl");
+        std::fs::write(&outside, "").unwrap();
+        let absolute = b.root.join("planted").display().to_string();
+        for id in ["../../../planted", absolute.as_str(), ""] {
+            assert!(
+                conn.load_session(acp::LoadSessionRequest::new(id.to_string(), b.ws()))
+                    .await
+                    .is_err(),
+                "{id}"
+            );
+        }
         assert!(server.requests().is_empty(), "nothing reached a model");
     });
 }
