@@ -152,7 +152,7 @@ fn main() -> anyhow::Result<()> {
     let mut lengths = (Vec::new(), Vec::new());
     // The whole-file reply grammar (a path line, then a fenced block) on a prompt asking for one file whole:
     // what a local step's first reply decodes under.
-    let whole_grammar = tandem::edit::whole::grammar(&["story.txt".to_string()]);
+    let whole_grammar = tandem::edit::format::fenced::grammar(&["story.txt".to_string()]);
     let whole_prompt = "Reply with the path story.txt on a line, then a fenced block holding a long story \
                         about a lighthouse keeper.";
     let mut whole = Vec::new();
@@ -202,8 +202,8 @@ fn main() -> anyhow::Result<()> {
     let todo = include_str!("todo-cli/todo.py");
     let copy_request = GenRequest {
         max_tokens: 700,
-        constraint: Some(Constraint::Gbnf(tandem::edit::whole::grammar(&[
-            "todo.py".to_string()
+        constraint: Some(Constraint::Gbnf(tandem::edit::format::fenced::grammar(&[
+            "todo.py".to_string(),
         ]))),
         ..GenRequest::chat(
             vec![
@@ -212,7 +212,7 @@ fn main() -> anyhow::Result<()> {
                 ),
                 ChatMessage::user(format!(
                     "Rename the function `render` to `format_items` everywhere in todo.py.\n\n{}",
-                    tandem::edit::whole::render("todo.py", "python", todo)
+                    tandem::edit::format::fenced::render("todo.py", "python", todo)
                 )),
             ],
             700,

@@ -238,6 +238,21 @@ async fn check_model(config: &Config, no_load: bool) -> Check {
         None => String::new(),
     };
     check.detail.push_str(&in_use);
+    let (profile, p) = config.profile();
+    let strategies: Vec<String> = p
+        .strategies
+        .iter()
+        .map(|s| {
+            serde_json::to_value(s)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        })
+        .collect();
+    check.detail.push_str(&format!(
+        "\n     profile: {profile} (strategies: {}; [profiles.{profile}] in config overrides it)",
+        strategies.join(", ")
+    ));
     if let Some(better) = better_model(&location) {
         check.detail.push_str(&format!("\n     {better}"));
     }

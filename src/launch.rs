@@ -148,6 +148,7 @@ impl Launcher {
             id: spec.id,
             task: spec.task,
             agent: c.values.agent.clone(),
+            profile: c.profile().1,
             sandbox: c.values.sandbox.clone(),
             plan_only: spec.plan_only,
             planner_prompt: prompts::load(PromptName::Planner, &c.dirs.config),

@@ -372,6 +372,46 @@ fn ran_no_test(output: &str) -> bool {
     !go.is_empty() && go.iter().all(|l| l.contains("[no test files]"))
 }
 
+/// The first error a check's output names, in one line of at most 160 characters: for a Python traceback, the
+/// exception that closes it (the cause, not the loader's wrapper); else the first line with an error, a panic,
+/// or a failed test.
+pub fn first_error(output: &str) -> Option<String> {
+    let lines: Vec<&str> = output.lines().map(str::trim_end).collect();
+    let first = lines
+        .iter()
+        .position(|l| {
+            l.contains("Error") || l.trim_start().starts_with("error") || l.contains("panicked")
+        })
+        .or_else(|| lines.iter().position(|l| l.starts_with("FAIL")))?;
+    // A traceback's exceptions run to the end of its block (unittest and pytest rule one off with `---` or
+    // `===`): the last is the one raised.
+    let block = lines[first..]
+        .iter()
+        .take_while(|l| !(l.starts_with("---") || l.starts_with("===") || l.starts_with("___")));
+    let line = if is_exception_line(lines[first]) {
+        block
+            .filter(|l| is_exception_line(l))
+            .last()
+            .copied()
+            .unwrap_or(lines[first])
+    } else {
+        lines[first]
+    };
+    Some(line.trim().chars().take(160).collect())
+}
+
+/// Whether `line` is an exception as a traceback prints it: `SyntaxError: …`, `pkg.CustomError: …`,
+/// `AssertionError [ERR_ASSERTION]: …`, from the first column.
+fn is_exception_line(line: &str) -> bool {
+    let name_len = line
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+        .unwrap_or(line.len());
+    let (name, rest) = line.split_at(name_len);
+    let rest = rest.trim_start();
+    (name.ends_with("Error") || name.ends_with("Exception"))
+        && (rest.starts_with(':') || rest.starts_with('['))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

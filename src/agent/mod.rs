@@ -5,6 +5,8 @@ pub mod checkpoint;
 pub mod conversation;
 pub mod events;
 pub mod instructions;
+pub(crate) mod names;
 pub mod session;
+pub(crate) mod strategy;
 pub mod transcript;
 pub mod verify;

@@ -5,6 +5,7 @@ mod hooks;
 mod load;
 mod mcp;
 mod narrow;
+pub mod profile;
 mod schema;
 mod source;
 pub mod trust;
@@ -257,6 +258,26 @@ impl Config {
             return ModelLocation::Named(known, self.dirs.models().join(known.file));
         }
         ModelLocation::Configured(self.resolve_path("local.model", raw))
+    }
+
+    /// The model profile the executor follows, with its name: `agent.profile` when set, else the one whose
+    /// `models` match the local model's file name, else `default` (validation keeps a forced name known).
+    pub fn profile(&self) -> (String, profile::Profile) {
+        let location = self.model_location();
+        let file = location
+            .path()
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        profile::choose(&self.values.profiles, &file, &self.values.agent.profile).map_or_else(
+            || {
+                (
+                    profile::DEFAULT_PROFILE.to_string(),
+                    profile::Profile::default(),
+                )
+            },
+            |(name, p)| (name.to_string(), p.clone()),
+        )
     }
 
     /// Resolves a path-valued setting: `~` is the home dir; a relative path is relative to the workspace

@@ -51,9 +51,6 @@ fn narrowing(key: &str) -> Option<Narrowing> {
         | "agent.max_step_attempts"
         | "agent.max_step_turns"
         | "agent.max_planner_turns"
-        | "agent.step_checks"
-        | "agent.whole_file_chars"
-        | "agent.whole_file_alternatives"
         | "agent.command_timeout_secs"
         | "agent.verify_timeout_secs" => Lower,
         "privacy.policy" => Stricter(&["redact", "local"]),
@@ -88,6 +85,7 @@ fn never_why(key: &str) -> &'static str {
         "agent" => "it changes what runs automatically",
         "mcp" => "it starts MCP servers or approves their tools",
         "hooks" => "it runs commands of its own (hooks)",
+        "profiles" => "it changes how the model is driven (only the user's config may)",
         _ => "it is not a setting an untrusted workspace may change",
     }
 }

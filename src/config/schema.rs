@@ -34,6 +34,8 @@ pub struct ConfigFile {
     pub mcp: super::mcp::McpConfig,
     /// The person's own commands run at fixed points of a session (`[hooks.NAME]`).
     pub hooks: super::hooks::HooksConfig,
+    /// Model families' tactics (`[profiles.NAME]`), over the built-in ones.
+    pub profiles: super::profile::ProfilesConfig,
 }
 
 /// The interactive UI's settings.
@@ -145,17 +147,9 @@ pub struct AgentConfig {
     pub max_step_turns: u32,
     /// Read-only tool turns the planner may take before it must submit its plan.
     pub max_planner_turns: u32,
-    /// Times one attempt at the plan's last open step runs the verify command (after each applied edit, and
-    /// before its `step_done` counts) and shows the executor the result (0: never; the session still verifies
-    /// at the end).
-    pub step_checks: u32,
-    /// On the local executor, a step that names existing files of at most this many characters in all is first
-    /// asked for them whole (a path, then a fenced block with the complete new content), as aider's "whole"
-    /// format does; the tool loop follows only when that did not finish the step (0: never).
-    pub whole_file_chars: u32,
-    /// Replies a retried whole-file request samples beside the first, decoded in the same batches, for the step
-    /// to try in turn against the check when the first leaves the files as they are or fails it (0 to 3).
-    pub whole_file_alternatives: u32,
+    /// The model profile (`[profiles.NAME]`) whose tactics the executor follows; empty: the one whose
+    /// `models` match the local model's file name, else `default`.
+    pub profile: String,
     /// Seconds a model-requested command may run.
     pub command_timeout_secs: u64,
     /// Seconds the verify command may run.
@@ -172,9 +166,7 @@ impl Default for AgentConfig {
             max_step_attempts: 2,
             max_step_turns: 16,
             max_planner_turns: 8,
-            step_checks: 6,
-            whole_file_chars: 6_000,
-            whole_file_alternatives: 2,
+            profile: String::new(),
             command_timeout_secs: 120,
             verify_timeout_secs: 600,
         }
@@ -444,6 +436,7 @@ impl Default for ConfigFile {
             ui: UiConfig::default(),
             mcp: super::mcp::McpConfig::default(),
             hooks: BTreeMap::new(),
+            profiles: super::profile::builtin(),
         }
     }
 }

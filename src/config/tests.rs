@@ -603,3 +603,60 @@ fn an_untrusted_project_cannot_widen_the_boundary_add_replicas_or_chains_or_rais
         );
     }
 }
+
+#[test]
+fn profiles_merge_field_by_field_are_chosen_by_the_model_and_an_untrusted_project_s_are_ignored() {
+    let f = Fixture::new();
+    f.user(
+        "[profiles.default]\nrounds = 5\n\n[profiles.tiny]\nmodels = [\"SmolLM2\"]\nalternatives = 0\nstrategies = [\"tool-loop\"]\n",
+    );
+    let c = f.load(&[], vec![]).unwrap();
+    // The demo model's file matches `tiny`; what it leaves out is the compiled-in default.
+    let (name, p) = c.profile();
+    assert_eq!(name, "tiny");
+    assert_eq!(p.alternatives, 0);
+    assert_eq!(p.strategies, vec![profile::StrategyName::ToolLoop]);
+    assert_eq!(p.step_checks, profile::Profile::default().step_checks);
+    // Another model gets `default`, with the user's field over the built-in ones.
+    let c = f
+        .load(
+            &[],
+            vec![flag(
+                "local.model",
+                "--model",
+                toml::Value::String("qwen2.5-coder-1.5b".into()),
+            )],
+        )
+        .unwrap();
+    let (name, p) = c.profile();
+    assert_eq!((name.as_str(), p.rounds), ("default", 5));
+    assert_eq!(p.alternatives, 2);
+    // A forced profile must exist; bad values name their key.
+    f.user("[agent]\nprofile = \"missing\"\n");
+    let err = f.load(&[], vec![]).unwrap_err().to_string();
+    assert!(
+        err.contains("`agent.profile`: names no profile; known: default"),
+        "{err}"
+    );
+    f.user("[profiles.default]\nalternatives = 9\n");
+    let err = f.load(&[], vec![]).unwrap_err().to_string();
+    assert!(
+        err.contains("`profiles.default.alternatives`: must be at most"),
+        "{err}"
+    );
+    f.user("[profiles.default]\nstrategies = []\n");
+    assert!(f.load(&[], vec![]).is_err());
+    // An untrusted project's profiles are not applied, and it is told why.
+    f.user("");
+    let p = f.untrusted_project("[profiles.default]\nrounds = 50\nstep_checks = 100\n");
+    let c = f.load(&[], vec![]).unwrap();
+    assert_eq!(c.profile().1, profile::Profile::default());
+    let notices = c.trust.notices().join("\n");
+    assert!(
+        notices.contains(&format!(
+            "{}:2: `profiles.default.rounds` ignored: it changes how the model is driven",
+            p.display()
+        )),
+        "{notices}"
+    );
+}

@@ -176,12 +176,45 @@ pub(super) fn check(cfg: &ConfigFile) -> Result<(), (String, String)> {
         }
     }
     let most = crate::model::local::MAX_ALTERNATIVES;
-    if a.whole_file_alternatives as usize > most {
+    for (name, p) in &cfg.profiles {
+        let key = |field: &str| format!("profiles.{name}.{field}");
+        if p.alternatives as usize > most {
+            return fail(
+                &key("alternatives"),
+                format!(
+                    "must be at most {most} (replies decoded beside the first), got {}",
+                    p.alternatives
+                ),
+            );
+        }
+        for (field, value) in [
+            ("rounds", p.rounds),
+            ("chars_per_token", p.chars_per_token),
+            ("repeats_before_stuck", p.repeats_before_stuck),
+        ] {
+            if value == 0 {
+                return fail(&key(field), "must be at least 1".into());
+            }
+        }
+        if p.strategies.is_empty() {
+            return fail(&key("strategies"), "must name at least one strategy".into());
+        }
+        for (field, t) in [
+            ("retry_temperature", p.retry_temperature),
+            ("repeat_temperature", p.repeat_temperature),
+        ] {
+            if !(0.0..=2.0).contains(&t) {
+                return fail(&key(field), format!("must be between 0 and 2, got {t}"));
+            }
+        }
+    }
+    if !a.profile.is_empty() && !cfg.profiles.contains_key(&a.profile) {
+        let known: Vec<&str> = cfg.profiles.keys().map(String::as_str).collect();
         return fail(
-            "agent.whole_file_alternatives",
+            "agent.profile",
             format!(
-                "must be at most {most} (replies decoded beside the first), got {}",
-                a.whole_file_alternatives
+                "names no profile; known: {} (add one under [profiles.NAME])",
+                known.join(", ")
             ),
         );
     }

@@ -9,7 +9,6 @@ use serde::Deserialize;
 pub use fs::{MAX_FILE_BYTES, read_text, text_of};
 pub use specs::{ToolSet, specs};
 
-use crate::edit::matching::search_replace;
 use crate::protocol::{Plan, StepStatus};
 use crate::sandbox::Workspace;
 
@@ -81,13 +80,7 @@ pub(crate) struct GrepArgs {
     path: Option<String>,
 }
 
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct EditArgs {
-    path: String,
-    search: String,
-    replace: String,
-}
+pub(crate) use crate::edit::format::search_replace::EditArgs;
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -181,15 +174,11 @@ fn tool_as_command(ws: &Workspace, set: ToolSet, command: &str) -> Option<Action
     })
 }
 
-/// The proposal a whole-file reply makes for `path` (see [`crate::edit::whole`]), through the same path policy as
+/// The proposal a whole-file reply makes for `path` (see [`crate::edit::format`]), through the same path policy as
 /// `write_file`: an existing file becomes what the reply's `content` makes of it (read as `scope` says), a missing
 /// one is created. `Output` when the reply leaves the file as it is.
-pub fn whole_file(
-    ws: &Workspace,
-    path: &str,
-    content: &str,
-    scope: crate::edit::whole::Scope,
-) -> Action {
+pub fn whole_file(ws: &Workspace, edit: &crate::edit::format::FileEdit) -> Action {
+    let (path, content) = (edit.path.as_str(), edit.content.as_str());
     let result = (|| -> Result<Action, Action> {
         let (abs, existing) = file_to_write(ws, path)?;
         let Some(old) = existing else {
@@ -199,7 +188,7 @@ pub fn whole_file(
                 new: content.to_string(),
             });
         };
-        let new = crate::edit::whole::apply(path, &old, content, scope)
+        let new = crate::edit::format::apply(&old, edit)
             .map_err(|e| Action::Failed(format!("{path} not written: {e}")))?;
         Ok(if new == old {
             Action::Output(format!("{path} is unchanged"))
@@ -279,17 +268,13 @@ pub fn dispatch(ws: &Workspace, set: ToolSet, name: &str, arguments: &str) -> Ac
                     )));
                 };
                 let old = editable_text(bytes, &a.path)?;
-                let new = match crate::edit::matching::whole_block_edit(&old, &a.search, &a.replace)
-                {
-                    Some(new) => new,
-                    None => {
-                        search_replace(&old, &a.search, &a.replace)
-                            .map_err(|e| {
-                                Action::Failed(format!("edit of {} not applied: {e}", a.path))
-                            })?
-                            .0
-                    }
+                let edit = crate::edit::format::FileEdit {
+                    path: a.path.clone(),
+                    content: a.replace,
+                    scope: crate::edit::format::Scope::Replace { search: a.search },
                 };
+                let new = crate::edit::format::apply(&old, &edit)
+                    .map_err(|e| Action::Failed(format!("edit of {} not applied: {e}", a.path)))?;
                 changed(ws, &abs, old, new, || {
                     format!(
                         "edit of {}: the replacement is the same as the text",

@@ -10,6 +10,7 @@ use serde_json::json;
 use tandem::agent::checkpoint::Checkpoints;
 use tandem::agent::session::{Session, SessionConfig};
 use tandem::agent::transcript;
+use tandem::config::profile::Profile;
 use tandem::config::{AgentConfig, ApprovalPolicy};
 use tandem::model::ChatModel;
 use tandem::model::openai::OpenAiProvider;
@@ -79,6 +80,7 @@ fn config(id: &str, task: &str, agent: AgentConfig) -> SessionConfig {
         id: id.into(),
         task: task.into(),
         agent,
+        profile: Default::default(),
         sandbox: Default::default(),
         plan_only: false,
         planner_prompt: "You plan.".into(),
@@ -90,6 +92,18 @@ fn config(id: &str, task: &str, agent: AgentConfig) -> SessionConfig {
         initial_plan: None,
         transcript: true,
         headless: false,
+    }
+}
+
+/// A session config with its profile changed.
+trait Tuned {
+    fn tuned(self, f: impl FnOnce(&mut Profile)) -> Self;
+}
+
+impl Tuned for SessionConfig {
+    fn tuned(mut self, f: impl FnOnce(&mut Profile)) -> Self {
+        f(&mut self.profile);
+        self
     }
 }
 
@@ -263,14 +277,7 @@ async fn a_failing_verify_sends_the_output_to_the_planner_for_a_revised_plan() {
         tool("step_done", json!({"summary": "add() adds"})),
     ]);
     let (outcome, events) = run(
-        config(
-            "s2",
-            "Fix add()",
-            AgentConfig {
-                step_checks: 0,
-                ..agent()
-            },
-        ),
+        config("s2", "Fix add()", agent()).tuned(|p| p.step_checks = 0),
         &ws,
         router(("openai", &server), ("openai", &server)),
         |_| None,
@@ -1152,14 +1159,7 @@ async fn the_last_steps_step_done_runs_the_check_and_a_failure_goes_back_to_the_
 
 #[tokio::test]
 async fn a_step_that_is_not_the_last_is_done_without_the_check_and_the_checks_are_bounded() {
-    let cfg = config(
-        "c2",
-        "Fix add()",
-        AgentConfig {
-            step_checks: 1,
-            ..agent()
-        },
-    );
+    let cfg = config("c2", "Fix add()", agent()).tuned(|p| p.step_checks = 1);
     let (outcome, events, _) = scripted(
         cfg,
         vec![
@@ -1449,13 +1449,9 @@ async fn whole_file_replies_write_only_the_files_the_step_names_and_only_when_th
     assert_eq!(outcome, Outcome::Done);
     assert!(tool_outputs(&events, "write_file").is_empty());
     assert_eq!(requests.len(), 4);
-    // Files larger than `agent.whole_file_chars` go straight to the tool loop.
-    let small = AgentConfig {
-        whole_file_chars: 40,
-        ..agent()
-    };
+    // Files larger than the profile's `whole_file_chars` go straight to the tool loop.
     let (outcome, _, requests) = scripted_local(
-        config("w5", "Fix add()", small),
+        config("w5", "Fix add()", agent()).tuned(|p| p.whole_file_chars = 40),
         vec![
             tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
             fix_add(),
@@ -1465,6 +1461,47 @@ async fn whole_file_replies_write_only_the_files_the_step_names_and_only_when_th
     .await;
     assert_eq!(outcome, Outcome::Done);
     assert!(offered(&requests[1].json()).contains(&"edit".to_string()));
+}
+
+#[tokio::test]
+async fn a_profile_names_the_strategies_a_step_runs_and_their_numbers() {
+    use tandem::config::profile::StrategyName;
+    // Tool loop only: the step's small files are not asked for whole; the first executor request offers tools.
+    let (outcome, events, requests) = scripted_local(
+        config("p1", "Fix add()", agent()).tuned(|p| p.strategies = vec![StrategyName::ToolLoop]),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            fix_add(),
+            tool("step_done", json!({"summary": "add() adds"})),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done, "{:?}", kinds(&events));
+    assert_eq!(requests.len(), 3);
+    assert!(offered(&requests[1].json()).contains(&"edit".to_string()));
+    // Sample-check only, and a reply not in its format: nothing takes the step, and the attempt says why.
+    let (outcome, events, _) = scripted_local(
+        config(
+            "p2",
+            "Fix add()",
+            AgentConfig {
+                max_rounds: 1,
+                max_step_attempts: 1,
+                ..agent()
+            },
+        )
+        .tuned(|p| p.strategies = vec![StrategyName::SampleCheck]),
+        vec![
+            tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
+            text("I would change add() to return a + b."),
+        ],
+    )
+    .await;
+    assert_ne!(outcome, Outcome::Done);
+    let failed = events
+        .iter()
+        .any(|e| matches!(&e.msg, EventMsg::StepFinished { summary, .. } if summary.contains("no strategy of the model's profile took the step")));
+    assert!(failed, "{:?}", kinds(&events));
 }
 
 #[tokio::test]
@@ -1776,10 +1813,7 @@ async fn a_reply_sampled_beside_one_that_copies_the_file_back_is_written_without
         requests[1].json().get("n").is_none(),
         "no alternatives beside the step's first reply"
     );
-    assert_eq!(
-        requests[3].json()["n"],
-        1 + AgentConfig::default().whole_file_alternatives
-    );
+    assert_eq!(requests[3].json()["n"], 1 + Profile::default().alternatives);
     assert!(
         kinds(&events).ends_with(&["edit", "verify-ok", "done", "finished"]),
         "{:?}",
@@ -1816,11 +1850,7 @@ async fn a_later_step_on_files_an_earlier_step_wrote_samples_beside_its_first_re
     assert_eq!(requests.len(), 3, "{:?}", kinds(&events));
     let (first, second) = (requests[1].json(), requests[2].json());
     assert!(first.get("n").is_none() && first["temperature"].is_null());
-    assert_eq!(
-        second["n"],
-        1 + AgentConfig::default().whole_file_alternatives,
-        "{second}"
-    );
+    assert_eq!(second["n"], 1 + Profile::default().alternatives, "{second}");
     assert!((second["temperature"].as_f64().unwrap() - 0.6).abs() < 1e-6);
     assert!(kinds(&events).ends_with(&["edit", "verify-ok", "done", "finished"]));
 }
@@ -2173,14 +2203,11 @@ async fn a_small_repository_planned_locally_is_one_step_over_its_code_without_a_
 #[tokio::test]
 async fn a_local_planner_is_asked_when_the_code_is_too_big_for_one_step_or_a_plan_is_what_was_asked_for()
  {
-    // The code (calc.py and its test) beyond agent.whole_file_chars: the planner plans it, here on calc.py
-    // alone, which fits.
-    let small = AgentConfig {
-        whole_file_chars: (CALC.len() + TEST_CALC.len() - 1) as u32,
-        ..agent()
-    };
+    // The code (calc.py and its test) beyond the profile's whole_file_chars: the planner plans it, here on
+    // calc.py alone, which fits.
     let (outcome, events, requests) = scripted_all_local(
-        config("d2", "Fix add()", small),
+        config("d2", "Fix add()", agent())
+            .tuned(|p| p.whole_file_chars = (CALC.len() + TEST_CALC.len() - 1) as u32),
         vec![
             tool("submit_plan", plan(&[("Make add() add", &["calc.py"])])),
             text(&format!("calc.py\n```python\n{FIXED_CALC}```\n")),

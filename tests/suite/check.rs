@@ -35,7 +35,7 @@ fn cloud(cmd: &mut Command, server: &MockServer) {
         .env("OPENAI_BASE_URL", format!("{}/v1", server.url))
         .env("TANDEM_EXECUTOR", "openai")
         .env("TANDEM_AGENT__MAX_ROUNDS", "1")
-        .env("TANDEM_AGENT__STEP_CHECKS", "0");
+        .env("TANDEM_PROFILES__DEFAULT__STEP_CHECKS", "0");
 }
 
 fn events(stdout: &str) -> Vec<serde_json::Value> {

@@ -191,7 +191,7 @@ fn gbnf_grammar_and_stop_strings() {
 /// definition, even when the file it is shown starts with a docstring and imports it would copy.
 #[test]
 fn the_definitions_grammar_starts_each_block_with_a_definition() {
-    use tandem::edit::whole;
+    use tandem::edit::format::fenced as whole;
     let (model, _model_lock) = require_model!();
     let engine = engine(model);
     let paths = vec!["calc.py".to_string()];
@@ -237,7 +237,7 @@ fn the_definitions_grammar_starts_each_block_with_a_definition() {
 /// fence is no file, so a cut-off file is never written.
 #[test]
 fn the_whole_file_grammar_holds_a_model_to_the_format() {
-    use tandem::edit::whole;
+    use tandem::edit::format::fenced as whole;
     let (model, _model_lock) = require_model!();
     let engine = engine(model);
     let paths = vec!["calc.py".to_string(), "tests/test_calc.py".to_string()];
@@ -271,7 +271,7 @@ fn the_whole_file_grammar_holds_a_model_to_the_format() {
                 .any(|p| text.starts_with(&format!("{p}\n```")) || p.starts_with(text.as_str())),
             "seed {seed}: {text:?}"
         );
-        let files = whole::parse(text, &paths);
+        let files = whole::parse(text, &paths, tandem::edit::format::Scope::File);
         // No path twice, and in the order given.
         let named: Vec<&str> = text
             .lines()
@@ -727,7 +727,7 @@ fn a_new_conversation_prefills_only_what_it_does_not_share_with_an_earlier_one()
 #[test]
 fn replies_sampled_beside_the_main_one_follow_its_grammar_and_leave_it_and_the_cache_as_they_were()
 {
-    use tandem::edit::whole;
+    use tandem::edit::format::fenced as whole;
     let (model, _model_lock) = require_model!();
     let engine = engine(model);
     let paths = vec!["calc.py".to_string()];
@@ -813,7 +813,7 @@ fn replies_sampled_beside_the_main_one_follow_its_grammar_and_leave_it_and_the_c
 
 #[test]
 fn an_alternative_with_a_prompt_of_its_own_decodes_only_its_own_part_and_answers_that_prompt() {
-    use tandem::edit::whole;
+    use tandem::edit::format::fenced as whole;
     let (model, _model_lock) = require_model!();
     let engine = engine(model);
     let paths = vec!["calc.py".to_string()];
@@ -863,7 +863,7 @@ fn an_alternative_with_a_prompt_of_its_own_decodes_only_its_own_part_and_answers
 
 #[test]
 fn a_reply_that_copies_its_prompt_is_the_same_with_drafts_and_most_of_it_comes_from_them() {
-    use tandem::edit::whole;
+    use tandem::edit::format::fenced as whole;
     let (model, _model_lock) = require_model!();
     let file = "def load(path):\n    with open(path) as f:\n        return f.read().splitlines()\n\n\ndef count(lines):\n    return len([l for l in lines if l.strip()])\n\n\ndef main(argv):\n    lines = load(argv[0])\n    print(count(lines))\n    return 0\n";
     let paths = vec!["wc.py".to_string()];

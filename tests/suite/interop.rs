@@ -43,6 +43,7 @@ fn session_config(task: &str, plan_only: bool) -> SessionConfig {
             max_rounds: 1,
             ..AgentConfig::default()
         },
+        profile: Default::default(),
         sandbox: Default::default(),
         plan_only,
         planner_prompt: "You plan.".into(),

@@ -111,6 +111,7 @@ async fn offline_session(model: std::path::PathBuf, plan_only: bool) -> (Outcome
         id: "demo".into(),
         task: "Fix add() in calc.py so the test passes".into(),
         agent,
+        profile: Default::default(),
         sandbox: Default::default(),
         plan_only,
         planner_prompt: include_str!("../../prompts/planner.md").into(),

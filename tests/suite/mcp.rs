@@ -403,6 +403,7 @@ fn session_config(commands: CommandPolicy) -> SessionConfig {
             max_step_attempts: 1,
             ..AgentConfig::default()
         },
+        profile: Default::default(),
         sandbox: Default::default(),
         plan_only: false,
         planner_prompt: "You plan.".into(),

@@ -174,7 +174,7 @@ impl Session {
 
     /// Whether `path` is a test: by the usual naming conventions, or a file the check command runs.
     pub(crate) fn is_test_file(&self, path: &str) -> bool {
-        if super::whole::is_test_path(path) {
+        if crate::agent::names::is_test_path(path) {
             return true;
         }
         self.check_command().is_some_and(|check| {

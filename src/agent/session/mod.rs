@@ -8,11 +8,11 @@ mod actions;
 mod hooks;
 mod mcp;
 mod planning;
-mod pointers;
-mod progress;
-mod sources;
+pub(crate) mod pointers;
+pub(crate) mod progress;
+pub(crate) mod sources;
+pub(crate) mod step_files;
 mod stepping;
-mod whole;
 
 pub use mcp::mcp_hub;
 
@@ -44,6 +44,8 @@ pub struct SessionConfig {
     pub task: String,
     /// Approvals, verification, limits.
     pub agent: AgentConfig,
+    /// The executor's tactics: its model family's profile.
+    pub profile: crate::config::profile::Profile,
     /// How commands are confined and which run without asking.
     pub sandbox: SandboxConfig,
     /// Stop after the plan.
@@ -66,6 +68,19 @@ pub struct SessionConfig {
     pub transcript: bool,
     /// Nobody can answer an approval (a headless run): what would ask is refused at once, with its reason.
     pub headless: bool,
+}
+
+impl SessionConfig {
+    /// The system prompt `name` as this session has it (built in, or the person's override).
+    pub fn prompt(&self, name: crate::prompts::PromptName) -> &str {
+        use crate::prompts::PromptName;
+        match name {
+            PromptName::Planner => &self.planner_prompt,
+            PromptName::Executor => &self.executor_prompt,
+            PromptName::Writer => &self.writer_prompt,
+            PromptName::Definitions => &self.definitions_prompt,
+        }
+    }
 }
 
 /// A front end's handle on a running session.

@@ -91,7 +91,7 @@ impl Session {
         let everything_shown = overview.complete;
         // Reading is the planner's work, so only a repeated look (or the last turn) makes it submit.
         let turns = self.cfg.agent.max_planner_turns;
-        let mut progress = Progress::new(turns.saturating_sub(1));
+        let mut progress = Progress::new(turns.saturating_sub(1), progress::REPEATS_BEFORE_STUCK);
         for turn in 0..turns {
             let tools = if progress.must_act() {
                 progress::acting_tools(specs(ToolSet::Planner))
@@ -231,7 +231,7 @@ impl Session {
     /// The first plan of a session, made without a model call where a model would only restate the task:
     /// planner and executor both run on the local model, the overview shows every file of the repository, no
     /// MCP tool reaches beyond it, a plan was not asked for by itself (`--plan-only`), and the code files fit one
-    /// whole-file step (`agent.whole_file_chars`). The one step is the task over those files; a failed step is
+    /// whole-file step (the profile's `whole_file_chars`). The one step is the task over those files; a failed step is
     /// re-planned by the model as usual. On a CPU a local planner's call costs a minute or more, and for a
     /// repository this small its plan was the task restated (eval runs 4–6).
     fn direct_plan(&self, overview: &crate::repomap::Overview) -> Option<Plan> {
@@ -268,7 +268,7 @@ impl Session {
             // a step refused for it is re-planned by the model, which decides.
             changes_tests: false,
         };
-        // Only a step the whole-file request will take (local executor, within agent.whole_file_chars and one
+        // Only a step the whole-file request will take (local executor, within the profile's whole_file_chars and one
         // reply): otherwise the planner's choice of files is worth its call.
         self.whole_file_targets(&step, false)?;
         tracing::info!(files = ?step.files, "planned without a model call");

@@ -3,7 +3,7 @@
 //! in a traceback and still rewrites some other function; named, the function to change is found.
 
 use super::Session;
-use super::whole::{is_test_path, looks_like_path, vendored};
+use crate::agent::names::{is_test_path, looks_like_path, vendored};
 use crate::repomap::tags::{Lang, tags};
 
 /// Most failing lines a pointer message names.
@@ -15,13 +15,13 @@ impl Session {
     /// Where the failing lines of `report` lead in `files` (the step's files, with their texts): each failing
     /// test line with the functions of those files it calls, and the names it calls on a file's module that the
     /// file does not define. Empty when no failing line calls into them.
-    pub(super) fn failing_calls(&self, report: &str, files: &[(String, Option<String>)]) -> String {
+    pub(crate) fn failing_calls(&self, report: &str, files: &[(String, Option<String>)]) -> String {
         describe(&self.failing_targets(report, files))
     }
 
     /// Each failing test line of `report` (file and line) with what it calls among `files`' definitions and
     /// the names it calls on their modules that they lack; at most [`LINES_MAX`] lines, each once.
-    pub(super) fn failing_targets(
+    pub(crate) fn failing_targets(
         &self,
         report: &str,
         files: &[(String, Option<String>)],
@@ -74,10 +74,10 @@ impl Session {
 }
 
 /// A failing test line (file, 1-based line) and what it calls in the step's files.
-pub(super) type Failing = (String, usize, Vec<Target>);
+pub(crate) type Failing = (String, usize, Vec<Target>);
 
 /// The brief's lines for `failing`: each failing test line and where it leads; empty when none.
-pub(super) fn describe(failing: &[Failing]) -> String {
+pub(crate) fn describe(failing: &[Failing]) -> String {
     if failing.is_empty() {
         return String::new();
     }
@@ -95,7 +95,7 @@ pub(super) fn describe(failing: &[Failing]) -> String {
 /// changes: the first line of one of those definitions (up to its name, so the signature may change), or of
 /// the class or `impl` around it. Nothing when a failing line calls what a file does not define yet (the reply
 /// then starts with a new definition) or calls none of them.
-pub(super) fn reply_leads(
+pub(crate) fn reply_leads(
     failing: &[Failing],
     files: &[(String, Option<String>)],
 ) -> Vec<(String, Vec<String>)> {
@@ -135,7 +135,7 @@ pub(super) fn reply_leads(
 
 /// What a failing line calls in the step's files.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Target {
+pub(crate) enum Target {
     /// A function, method or class one of the files defines (1-based line).
     Defined {
         name: String,
@@ -319,7 +319,7 @@ fn calls(source: &str) -> Vec<(Option<String>, String)> {
 /// `File "/ws/test_x.py", line 3` (Python), `test_x.py:3: AssertionError` (pytest), `src/lib.rs:3:5` (Rust),
 /// `(/ws/x.test.js:5:8)` (Node), `x_test.go:3:` (Go). Paths under `root` are made relative to it; absolute
 /// paths elsewhere are dropped.
-pub(super) fn report_lines(root: &str, report: &str) -> Vec<(String, usize)> {
+pub(crate) fn report_lines(root: &str, report: &str) -> Vec<(String, usize)> {
     let root = format!("{}/", root.trim_end_matches('/'));
     let mut out: Vec<(String, usize)> = Vec::new();
     let mut push = |path: &str, line: &str| {

@@ -5,16 +5,13 @@ use std::collections::HashMap;
 
 use crate::model::ToolSpec;
 
-/// Read-only turns in a row (or repeated calls) after which the next reply must act.
-pub const IDLE_TURNS_BEFORE_FORCING: u32 = 3;
-
 /// Tools that only look; withheld from a reply that must act.
 const LOOKING: [&str; 4] = ["read_file", "list_dir", "grep", "outline"];
 
 /// Tools that end the round; never answered from memory.
 const ENDING: [&str; 3] = ["step_done", "step_failed", "submit_plan"];
 
-/// Answered repeats (since the workspace last changed) after which the round is stuck.
+/// The planner's answered repeats (since the workspace last changed) after which its round is stuck.
 pub const REPEATS_BEFORE_STUCK: u32 = 2;
 
 /// Characters of an earlier result quoted back to a model that repeats the call.
@@ -27,6 +24,7 @@ pub struct Progress {
     seen: HashMap<(String, String), String>,
     idle_turns: u32,
     idle_limit: u32,
+    stuck_after: u32,
     repeats: u32,
     last_repeat: Option<String>,
 }
@@ -42,12 +40,14 @@ pub enum Verdict {
 }
 
 impl Progress {
-    /// A fresh round that must act after `idle_limit` turns without acting (or at the first repeat).
-    pub fn new(idle_limit: u32) -> Progress {
+    /// A fresh round that must act after `idle_limit` turns without acting (or at the first repeat), and is
+    /// stuck after `stuck_after` answered repeats.
+    pub fn new(idle_limit: u32, stuck_after: u32) -> Progress {
         Progress {
             seen: HashMap::new(),
             idle_turns: 0,
             idle_limit: idle_limit.max(1),
+            stuck_after: stuck_after.max(1),
             repeats: 0,
             last_repeat: None,
         }
@@ -118,10 +118,10 @@ impl Progress {
         self.repeats > 0 || self.idle_turns >= self.idle_limit
     }
 
-    /// The call the model keeps repeating, once it has been answered from memory [`REPEATS_BEFORE_STUCK`] times
+    /// The call the model keeps repeating, once it has been answered from memory as often as the round allows
     /// with nothing changed: the round should end rather than spend its turns.
     pub fn stuck(&self) -> Option<&str> {
-        (self.repeats >= REPEATS_BEFORE_STUCK)
+        (self.repeats >= self.stuck_after)
             .then_some(self.last_repeat.as_deref())
             .flatten()
     }
@@ -188,9 +188,12 @@ fn canonical(arguments: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The default profile's `idle_turns`.
+    const IDLE_TURNS_BEFORE_FORCING: u32 = 3;
+
     #[test]
     fn a_repeated_call_is_answered_with_what_it_gave_and_forces_action() {
-        let mut p = Progress::new(IDLE_TURNS_BEFORE_FORCING);
+        let mut p = Progress::new(IDLE_TURNS_BEFORE_FORCING, REPEATS_BEFORE_STUCK);
         let args = r#"{"path":"a.py"}"#;
         assert_eq!(p.check("read_file", args, "Edit."), Verdict::Run);
         p.record("read_file", args, true, "a.py\n    1| x = 1");
@@ -212,7 +215,7 @@ mod tests {
 
     #[test]
     fn a_failing_command_repeated_is_not_run_again_and_then_the_round_is_stuck() {
-        let mut p = Progress::new(IDLE_TURNS_BEFORE_FORCING);
+        let mut p = Progress::new(IDLE_TURNS_BEFORE_FORCING, REPEATS_BEFORE_STUCK);
         let cmd = r#"{"command":"test_convert.py"}"#;
         assert_eq!(p.check("run", cmd, ""), Verdict::Run);
         p.record("run", cmd, false, "exit code 127\ncommand not found");
@@ -230,7 +233,7 @@ mod tests {
 
     #[test]
     fn alternating_read_only_commands_do_not_reset_what_was_seen() {
-        let mut p = Progress::new(IDLE_TURNS_BEFORE_FORCING);
+        let mut p = Progress::new(IDLE_TURNS_BEFORE_FORCING, REPEATS_BEFORE_STUCK);
         let a = r#"{"command":"grep 'to_fahrenheit' convert.py"}"#;
         let b = r#"{"command":"grep 'to_celsius' convert.py"}"#;
         for args in [a, b] {
@@ -248,7 +251,7 @@ mod tests {
 
     #[test]
     fn reading_without_acting_forces_action_after_some_turns() {
-        let mut p = Progress::new(IDLE_TURNS_BEFORE_FORCING);
+        let mut p = Progress::new(IDLE_TURNS_BEFORE_FORCING, REPEATS_BEFORE_STUCK);
         for i in 0..IDLE_TURNS_BEFORE_FORCING {
             assert!(!p.must_act());
             let args = format!(r#"{{"pattern":"x{i}"}}"#);
@@ -279,7 +282,7 @@ mod tests {
 
     #[test]
     fn a_repeat_withholds_commands_too_and_looking_commands_are_looking() {
-        let mut p = Progress::new(IDLE_TURNS_BEFORE_FORCING);
+        let mut p = Progress::new(IDLE_TURNS_BEFORE_FORCING, REPEATS_BEFORE_STUCK);
         let grep = r#"{"command":"grep -n camelCase strings.js"}"#;
         p.record("run", grep, true, "4: camelCase");
         assert!(!p.must_change());

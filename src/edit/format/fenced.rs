@@ -1,36 +1,12 @@
-//! The whole-file reply format (aider's "whole"): a path on a line of its own, then a fenced block with the file's
-//! complete new content. Small models write a file out whole far more reliably than they quote a search text
-//! or escape code into JSON, and a local engine can hold them to the format with a grammar.
+//! The syntax the fenced formats share (whole file, definitions): a path on a line of its own, then a fenced
+//! block. Small models write a file out whole far more reliably than they quote a search text or escape code
+//! into JSON, and a local engine can hold them to the syntax with a grammar.
 
-use super::defs::{Merge, merge};
-use super::matching::{Rewrite, is_elision, rewrite};
+use super::{FileEdit, Scope};
 use crate::repomap::tags::Lang;
 
 /// The fence that opens and closes a file's block.
 const FENCE: &str = "```";
-
-/// One file of a whole-file reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WholeFile {
-    /// The path, one of those the reply was allowed to write.
-    pub path: String,
-    /// Its new content: complete, or the definitions it changes (newline-terminated lines).
-    pub content: String,
-    /// What the content stands for.
-    pub scope: Scope,
-}
-
-/// What a block's content stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// The whole file, as the model was asked for it (a much shorter reply, or one with a marker for left-out
-    /// lines, is merged by definition where it can be).
-    File,
-    /// The definitions the reply changes or adds (see [`super::defs`]).
-    Definitions,
-    /// The file's exact text, written as it is (a file put back).
-    Exact,
-}
 
 /// Whether `content` can be carried in the format: no line of it may start with a fence.
 pub fn representable(content: &str) -> bool {
@@ -224,13 +200,13 @@ pub fn closed(reply: &str) -> bool {
             .is_some_and(|l| l.trim_start().starts_with(FENCE))
 }
 
-/// The files a reply writes, in order (a path written twice keeps its last block); a block whose path is not one
+/// The files a reply writes (each with `scope`), in order (a path written twice keeps its last block); a block whose path is not one
 /// of `paths`, or that is cut off before its closing fence, is left out. A reply with one fenced block and no
 /// path line is taken as the only allowed path when there is just one (what a remote model without the grammar
 /// often sends).
-pub fn parse(reply: &str, paths: &[String]) -> Vec<WholeFile> {
+pub fn parse(reply: &str, paths: &[String], scope: Scope) -> Vec<FileEdit> {
     let lines: Vec<&str> = reply.split_inclusive('\n').collect();
-    let mut out: Vec<WholeFile> = Vec::new();
+    let mut out: Vec<FileEdit> = Vec::new();
     let mut i = 0;
     let mut pending: Option<Named> = None;
     let mut unnamed_blocks = 0;
@@ -248,10 +224,10 @@ pub fn parse(reply: &str, paths: &[String]) -> Vec<WholeFile> {
             match pending.take() {
                 Some(Named::Allowed(path)) => {
                     out.retain(|f| f.path != path);
-                    out.push(WholeFile {
+                    out.push(FileEdit {
                         path,
                         content,
-                        scope: Scope::File,
+                        scope: scope.clone(),
                     });
                 }
                 // A block under another file's name is that file's, not an unnamed one.
@@ -276,10 +252,10 @@ pub fn parse(reply: &str, paths: &[String]) -> Vec<WholeFile> {
         && unnamed_blocks == 1
         && let ([path], Some(content)) = (paths, unnamed)
     {
-        out.push(WholeFile {
+        out.push(FileEdit {
             path: path.clone(),
             content,
-            scope: Scope::File,
+            scope,
         });
     }
     out
@@ -309,159 +285,9 @@ fn named_path(line: &str, paths: &[String]) -> Option<String> {
     paths.iter().find(|p| p.as_str() == t).cloned()
 }
 
-/// The file `old` at `path` becomes when a reply gives `text` for it; `Err` says why the text cannot stand for
-/// the file. In a language tandem parses, a reply of some of the file's definitions (functions, classes,
-/// methods, imports) replaces those and adds the new ones, leaving the rest as it is ([`super::defs`]).
-/// Otherwise the text replaces the file whole, unless it is much shorter than the file and is one whole
-/// definition of it (a small model often writes back only the function it changed), which then replaces just
-/// that definition. Text that stands for lines it leaves out (`...`, `// ... rest unchanged`) is refused: the
-/// file would lose them.
-pub fn apply(path: &str, old: &str, text: &str, scope: Scope) -> Result<String, String> {
-    if scope == Scope::Exact {
-        return Ok(text.to_string());
-    }
-    apply_reply(path, old, text, scope).map(|new| without_self_imports(path, old, &new))
-}
-
-/// `new` without the top-level lines that import the file at `path` into itself and that `old` did not have:
-/// a small model shown a test beside the code copies the test's `require('./text')` or `from todo import …`
-/// into the code, which then declares every name twice or imports itself in a loop. Never right in the file
-/// itself, so such a line is dropped rather than the reply refused.
-pub fn without_self_imports(path: &str, old: &str, new: &str) -> String {
-    let p = std::path::Path::new(path);
-    let Some(stem) = p.file_stem().and_then(|s| s.to_str()) else {
-        return new.to_string();
-    };
-    let matcher = match Lang::of(p) {
-        Some(Lang::Python) => {
-            // The module by its file name, or by its dotted path from the workspace root.
-            let dotted = regex::escape(&path.trim_end_matches(".py").replace('/', "."));
-            regex::Regex::new(&format!(
-                r"^(?:import\s+(?:{stem}|{dotted})(?:\s+as\s+\w+)?\s*(?:#.*)?$|from\s+(?:{stem}|{dotted})\s+import\b)",
-                stem = regex::escape(stem)
-            ))
-        }
-        Some(Lang::JavaScript | Lang::TypeScript | Lang::Tsx) => regex::Regex::new(&format!(
-            r#"(?:require\(\s*|\bfrom\s+|^import\s+)['"]\./{}(?:\.[cm]?[jt]sx?)?['"]"#,
-            regex::escape(stem)
-        )),
-        _ => return new.to_string(),
-    };
-    let Ok(matcher) = matcher else {
-        return new.to_string();
-    };
-    let old_lines: std::collections::HashSet<&str> = old.lines().map(str::trim_end).collect();
-    let drop = |line: &str| {
-        !line.starts_with([' ', '\t'])
-            && matcher.is_match(line.trim_end())
-            && !old_lines.contains(line.trim_end())
-            // One statement on the line (a multi-line import is left alone).
-            && !line.trim_end().ends_with(['{', '(', ','])
-    };
-    if !new.lines().any(drop) {
-        return new.to_string();
-    }
-    let kept: String = new.split_inclusive('\n').filter(|l| !drop(l)).collect();
-    // A blank line left at the very top by a dropped first line goes too.
-    let trimmed = kept.trim_start_matches('\n');
-    if old.starts_with('\n') {
-        kept
-    } else {
-        trimmed.to_string()
-    }
-}
-
-fn apply_reply(path: &str, old: &str, text: &str, scope: Scope) -> Result<String, String> {
-    // A reply asked for the whole file is taken whole (a removal, a rename) unless it is evidently not.
-    let partial = scope == Scope::Definitions
-        || text.lines().count() * 2 < old.lines().count()
-        || text.lines().any(is_elision);
-    if partial
-        && let Some(lang) = Lang::of(std::path::Path::new(path))
-        && !old.trim().is_empty()
-    {
-        match merge(old, text, lang) {
-            Ok(Some(Merge::Merged(new))) => return Ok(new),
-            Ok(_) => {}
-            // Code that is no definition of the file's language on its own (a JavaScript method written
-            // outside its class) may still be one whole definition of the file, found by its lines.
-            Err(e) => {
-                return match rewrite(old, text) {
-                    Some((new, Rewrite::Block { .. })) if !text.lines().any(is_elision) => Ok(new),
-                    _ => Err(e),
-                };
-            }
-        }
-    }
-    let old_lines = old.lines().count();
-    let new_lines = text.lines().count();
-    if let Some(marker) = text
-        .lines()
-        .find(|l| is_elision(l) && !old.lines().any(|o| o.trim() == l.trim()))
-    {
-        return Err(format!(
-            "the reply stands for lines it leaves out (`{}`); write every line of the file",
-            marker.trim()
-        ));
-    }
-    if text.trim().is_empty() && !old.trim().is_empty() {
-        return Err("the reply's block is empty; write every line of the file".into());
-    }
-    let fragment = new_lines * 2 < old_lines;
-    let mut whole = match rewrite(old, text) {
-        Some((new, Rewrite::Block { .. })) if fragment => return Ok(new),
-        Some((new, Rewrite::Whole)) => new,
-        _ if fragment => {
-            return Err(format!(
-                "the reply has {new_lines} lines for a file of {old_lines}, and it is neither the whole file nor one whole definition in it; write every line of the file"
-            ));
-        }
-        _ => text.to_string(),
-    };
-    if !old.ends_with('\n') && whole.ends_with('\n') && !old.is_empty() {
-        whole.pop();
-    }
-    Ok(whole)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_file_never_gains_an_import_of_itself() {
-        let old =
-            "'use strict';\n\nfunction wrap(t) {\n  return [t];\n}\n\nmodule.exports = { wrap };\n";
-        let new = "const assert = require('assert');\nconst { wrap } = require('./text');\n\nfunction wrap(t) {\n  return [t, t];\n}\n\nmodule.exports = { wrap };\n";
-        assert_eq!(
-            without_self_imports("text.js", old, new),
-            "const assert = require('assert');\n\nfunction wrap(t) {\n  return [t, t];\n}\n\nmodule.exports = { wrap };\n"
-        );
-        // Another module's import stays, and so does one the file already had.
-        let keep = "const { pad } = require('./pad');\nimport x from \"./text.js\";\n";
-        assert_eq!(
-            without_self_imports("lib/text.js", "import x from \"./text.js\";\n", keep),
-            keep
-        );
-        // Python: by its name or its dotted path; an indented or multi-line import is left alone.
-        let new = "import todo\nfrom todo import add, load\nfrom pkg.todo import render\nimport json\n\ndef f():\n    import todo\n    from todo import (\n        x,\n    )\n";
-        assert_eq!(
-            without_self_imports("pkg/todo.py", "import json\n", new),
-            "import json\n\ndef f():\n    import todo\n    from todo import (\n        x,\n    )\n"
-        );
-        assert_eq!(
-            without_self_imports("todo.py", "", "import todos\n"),
-            "import todos\n"
-        );
-        // Through apply, whatever the scope but an exact put-back.
-        let reply = "from todo import load\n\ndef load():\n    return [1]\n";
-        let old = "def load():\n    return []\n";
-        assert_eq!(
-            apply("todo.py", old, reply, Scope::File).unwrap(),
-            "def load():\n    return [1]\n"
-        );
-        assert_eq!(apply("todo.py", old, reply, Scope::Exact).unwrap(), reply);
-    }
 
     fn paths(ps: &[&str]) -> Vec<String> {
         ps.iter().map(|p| p.to_string()).collect()
@@ -470,16 +296,16 @@ mod tests {
     #[test]
     fn a_reply_names_its_files_and_each_block_is_its_content() {
         let reply = "src/a.py\n```python\ndef f():\n    return 1\n```\n\nb.py\n```\nx = 2\n```\n";
-        let files = parse(reply, &paths(&["src/a.py", "b.py"]));
+        let files = parse(reply, &paths(&["src/a.py", "b.py"]), Scope::File);
         assert_eq!(
             files,
             vec![
-                WholeFile {
+                FileEdit {
                     path: "src/a.py".into(),
                     content: "def f():\n    return 1\n".into(),
                     scope: Scope::File,
                 },
-                WholeFile {
+                FileEdit {
                     path: "b.py".into(),
                     content: "x = 2\n".into(),
                     scope: Scope::File,
@@ -492,7 +318,7 @@ mod tests {
     fn decorated_path_lines_are_understood_and_unknown_paths_are_ignored() {
         let reply =
             "**a.py**\n```\nA\n```\n`/etc/passwd`\n```\nroot\n```\n# ./b.py:\n```js\nB\n```\n";
-        let files = parse(reply, &paths(&["a.py", "b.py"]));
+        let files = parse(reply, &paths(&["a.py", "b.py"]), Scope::File);
         let got: Vec<(&str, &str)> = files
             .iter()
             .map(|f| (f.path.as_str(), f.content.as_str()))
@@ -503,12 +329,12 @@ mod tests {
     #[test]
     fn a_block_cut_off_before_its_fence_is_not_a_file() {
         let reply = "a.py\n```\ndef f():\n    return";
-        assert!(parse(reply, &paths(&["a.py"])).is_empty());
+        assert!(parse(reply, &paths(&["a.py"]), Scope::File).is_empty());
         assert!(!closed(reply));
         // A two-file reply cut off in its second block still parses its first: the caller, told that the
         // reply did not end, writes neither.
         let two = "a.py\n```\nx = 1\n```\nb.py\n```\ny =";
-        assert_eq!(parse(two, &paths(&["a.py", "b.py"])).len(), 1);
+        assert_eq!(parse(two, &paths(&["a.py", "b.py"]), Scope::File).len(), 1);
         assert!(!closed(two));
         assert!(closed("a.py\n```\nx = 1\n```\nb.py\n```\ny = 2\n```\n"));
         assert!(!closed("a.py\n```\n"));
@@ -517,19 +343,19 @@ mod tests {
     #[test]
     fn a_single_unnamed_block_is_the_single_allowed_file_only() {
         let reply = "Here it is:\n```python\nx = 1\n```\n";
-        assert_eq!(parse(reply, &paths(&["a.py"])).len(), 1);
-        assert!(parse(reply, &paths(&["a.py", "b.py"])).is_empty());
+        assert_eq!(parse(reply, &paths(&["a.py"]), Scope::File).len(), 1);
+        assert!(parse(reply, &paths(&["a.py", "b.py"]), Scope::File).is_empty());
         let two = "```\nx\n```\n```\ny\n```\n";
-        assert!(parse(two, &paths(&["a.py"])).is_empty());
+        assert!(parse(two, &paths(&["a.py"]), Scope::File).is_empty());
         // A block under another path's name is not taken for the allowed file.
         let other = "../outside.py\n```\nprint('x')\n```\n";
-        assert!(parse(other, &paths(&["a.py"])).is_empty());
+        assert!(parse(other, &paths(&["a.py"]), Scope::File).is_empty());
     }
 
     #[test]
     fn a_path_written_twice_keeps_its_last_block() {
         let reply = "a.py\n```\nfirst\n```\na.py\n```\nsecond\n```\n";
-        let files = parse(reply, &paths(&["a.py"]));
+        let files = parse(reply, &paths(&["a.py"]), Scope::File);
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].content, "second\n");
     }
@@ -538,7 +364,7 @@ mod tests {
     fn rendered_files_parse_back() {
         let content = "fn main() {\n    println!(\"`hi`\");\n}";
         let reply = render("src/main.rs", "rust", content);
-        let files = parse(&reply, &paths(&["src/main.rs"]));
+        let files = parse(&reply, &paths(&["src/main.rs"]), Scope::File);
         assert_eq!(files[0].content, format!("{content}\n"));
         assert!(representable(content));
         assert!(!representable("# Title\n```sh\nls\n```\n"));
@@ -619,74 +445,5 @@ mod tests {
         );
         assert!(g.contains("first1 ::= (\"fn \" | \"pub \""), "{g}");
         assert_eq!(grammar(&paths(&["a.py"])).matches("first").count(), 0);
-    }
-
-    #[test]
-    fn a_whole_reply_replaces_the_file_even_when_its_first_line_changed() {
-        let old = "import sys\n\ndef f():\n    raise NotImplementedError\n";
-        let text = "import os\nimport sys\n\ndef f():\n    return os.sep\n";
-        assert_eq!(apply("f.txt", old, text, Scope::File).unwrap(), text);
-    }
-
-    #[test]
-    fn a_short_reply_that_is_one_definition_replaces_only_it() {
-        let old = "def a():\n    return 1\n\n\ndef b():\n    return 2\n\n\ndef c():\n    return 3\n\n\ndef d():\n    return 4\n";
-        let text = "def b():\n    return 20\n";
-        let new = apply("f.txt", old, text, Scope::File).unwrap();
-        assert_eq!(new, old.replace("return 2\n", "return 20\n"));
-    }
-
-    #[test]
-    fn a_reply_that_leaves_lines_out_is_refused() {
-        let old = "def a():\n    return 1\n\ndef b():\n    return 2\n";
-        let text = "def a():\n    return 10\n\n# ... rest unchanged\n";
-        let err = apply("f.txt", old, text, Scope::File).unwrap_err();
-        assert!(err.contains("leaves out"), "{err}");
-        // `...` that the file already had is code, not a marker.
-        let stub = "class P:\n    ...\n\ndef f():\n    pass\n";
-        let text = "class P:\n    ...\n\ndef f():\n    return 1\n";
-        assert_eq!(apply("f.txt", stub, text, Scope::File).unwrap(), text);
-    }
-
-    #[test]
-    fn a_short_fragment_that_is_no_definition_is_refused() {
-        let old: String = (0..20).map(|i| format!("x{i} = {i}\n")).collect();
-        let err = apply("f.txt", &old, "y = 1\n", Scope::File).unwrap_err();
-        assert!(err.contains("whole file"), "{err}");
-        assert!(apply("f.txt", "a = 1\n", "", Scope::File).is_err());
-    }
-
-    #[test]
-    fn a_file_without_a_final_newline_keeps_that() {
-        assert_eq!(
-            apply("f.txt", "a = 1", "a = 2\n", Scope::File).unwrap(),
-            "a = 2"
-        );
-    }
-
-    #[test]
-    fn in_a_parsed_language_the_definitions_of_a_reply_are_merged_by_name() {
-        let old = "def a():\n    return 1\n\n\ndef b():\n    return 2\n";
-        // Two of three definitions: b changed and c added; a stays.
-        let reply = "def b():\n    return 20\n\n\ndef c():\n    return 3\n";
-        let new = apply("m.py", old, reply, Scope::Definitions).unwrap();
-        assert_eq!(
-            new,
-            "def a():\n    return 1\n\n\ndef b():\n    return 20\n\n\ndef c():\n    return 3\n"
-        );
-        // Asked for the whole file, the same reply is the file: `a` was removed.
-        assert_eq!(apply("m.py", old, reply, Scope::File).unwrap(), reply);
-        // A reply asked for whole that marks what it leaves out keeps what it marks.
-        let marked = "def b():\n    return 20\n\n\n# ... the rest as it was\n";
-        assert_eq!(
-            apply("m.py", old, marked, Scope::File).unwrap(),
-            old.replace("return 2", "return 20")
-        );
-        // Exact content is written as it is.
-        assert_eq!(apply("m.py", old, "x\n", Scope::Exact).unwrap(), "x\n");
-        // A JavaScript method written outside its class parses as no definition, but is one of the file.
-        let js = "class A {\n  f() {\n    return 1;\n  }\n\n  g() {\n    return 2;\n  }\n}\n\nfunction h() {}\n\nfunction i() {}\n";
-        let new = apply("a.js", js, "  f() {\n    return 10;\n  }\n", Scope::File).unwrap();
-        assert_eq!(new, js.replace("return 1;", "return 10;"));
     }
 }
