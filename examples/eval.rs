@@ -103,6 +103,11 @@ struct Args {
     /// task's text, AGENTS.md or the project's files, as it does for a user.
     #[arg(long)]
     check_from_task: bool,
+    /// Run each task from its saved plan (`plan.json` beside `task.toml`, the kind a frontier planner writes)
+    /// with `exec --plan`, so the local executor is measured apart from the local planner; tasks without one
+    /// are left out.
+    #[arg(long)]
+    from_plan: bool,
 }
 
 /// A task's `task.toml`.
@@ -501,7 +506,12 @@ impl Runner {
                 .arg("--model")
                 .arg(&self.model)
                 .args(&self.args.tandem_arg)
-                .args(["exec", "--json", "--approve", "auto", &spec.prompt]);
+                .args(["exec", "--json", "--approve", "auto"]);
+            if self.args.from_plan {
+                // Outside the workspace: the plan is the person's, not the repository's.
+                cmd.arg("--plan").arg(dir.join("plan.json"));
+            }
+            cmd.arg(&spec.prompt);
             let (out, err) = (logs.join("events.jsonl"), logs.join("stderr.log"));
             let (status, wall) = run_with_timeout(cmd, &out, &err, timeout)?;
             let text = std::fs::read_to_string(&out).unwrap_or_default();
@@ -691,6 +701,7 @@ fn main() -> Result<()> {
         .with_context(|| format!("reading the tasks dir {}", args.tasks.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join("task.toml").is_file())
+        .filter(|p| !args.from_plan || p.join("plan.json").is_file())
         .filter(|p| {
             let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
             args.filter
@@ -871,6 +882,20 @@ not json
                     "{}: {f}",
                     task.display()
                 );
+            }
+            // A saved plan (`--from-plan`) is one tandem executes: it parses, and each file it names is in the
+            // repository or in the solution (a file the task creates).
+            if task.join("plan.json").is_file() {
+                let (_, plan) = tandem::exec::load_saved_plan(&task.join("plan.json"))
+                    .unwrap_or_else(|e| panic!("{}: {e:#}", task.display()));
+                for f in plan.steps.iter().flat_map(|s| &s.files) {
+                    assert!(
+                        task.join("repo").join(f).is_file()
+                            || task.join("solution").join(f).is_file(),
+                        "{}: the plan names {f}",
+                        task.display()
+                    );
+                }
             }
             *langs.entry(spec.lang).or_default() += 1;
         }

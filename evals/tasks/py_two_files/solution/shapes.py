@@ -1,0 +1,33 @@
+"""Shapes with an area and a name."""
+import math
+
+
+class Circle:
+    kind = "circle"
+
+    def __init__(self, radius):
+        self.radius = radius
+
+    def area(self):
+        return math.pi * self.radius ** 2
+
+
+class Rect:
+    kind = "rect"
+
+    def __init__(self, width, height):
+        self.width = width
+        self.height = height
+
+    def area(self):
+        return self.width * self.height
+
+
+class Square:
+    kind = "square"
+
+    def __init__(self, side):
+        self.side = side
+
+    def area(self):
+        return self.side * self.side
