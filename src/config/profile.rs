@@ -54,10 +54,10 @@ pub struct Profile {
     /// the check (0 to 3).
     pub alternatives: u32,
     /// The temperature of a retried request (greedy decoding would repeat the reply that failed).
-    pub retry_temperature: f32,
+    pub retry_temperature: f64,
     /// Sample-check: the temperature after a reply that wrote the files back unchanged (with the whole
     /// distribution: top-p 1).
-    pub repeat_temperature: f32,
+    pub repeat_temperature: f64,
     /// Times one attempt at the plan's last open step runs the check and shows the model the result (after
     /// each applied edit and before step_done counts; 0: the session still checks at the end).
     pub step_checks: u32,

@@ -347,9 +347,9 @@ impl Rounds {
             // just that, hotter, over the whole distribution (the usual top-p/min-p cut leaves a confident
             // small model one candidate per token).
             temperature: retry.then_some(if self.repeated {
-                profile.repeat_temperature
+                profile.repeat_temperature as f32
             } else {
-                profile.retry_temperature
+                profile.retry_temperature as f32
             }),
             top_p: self.repeated.then_some(1.0),
             // Replies sampled beside a retry's, from the brief alone: fresh answers to it, where a later round's

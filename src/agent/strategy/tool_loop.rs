@@ -92,7 +92,7 @@ async fn turns(cx: &mut StepContext<'_>) -> Attempt {
             // A retry (another attempt, or a later round) samples: with the same prompt a greedy model
             // would repeat the attempt that failed, token for token.
             temperature: (cx.previous_failure.is_some() || cx.session.round > 1)
-                .then_some(cx.session.cfg.profile.retry_temperature),
+                .then_some(cx.session.cfg.profile.retry_temperature as f32),
             ..ChatRequest::default()
         };
         let response = match cx
