@@ -19,6 +19,9 @@ pub enum CheckSource {
     Task,
     /// The project's instructions (AGENTS.md) name it.
     Instructions,
+    /// The project's README (or CONTRIBUTING) names it; docs go stale, so like a guess it must run at least one
+    /// test to count as a check.
+    Readme,
     /// Guessed from the project's files; it must run at least one test to count as a check.
     Detected,
 }
@@ -26,7 +29,7 @@ pub enum CheckSource {
 impl CheckSource {
     /// Whether a person or the project named the command (a named check that runs no test has failed).
     pub fn named(self) -> bool {
-        self != CheckSource::Detected
+        !matches!(self, CheckSource::Detected | CheckSource::Readme)
     }
 
     /// Words for summaries.
@@ -35,6 +38,7 @@ impl CheckSource {
             CheckSource::Config => "the config's agent.verify",
             CheckSource::Task => "named in the task",
             CheckSource::Instructions => "named in the project's instructions",
+            CheckSource::Readme => "named in the project's README",
             CheckSource::Detected => "detected from the project's files",
         }
     }
@@ -86,7 +90,8 @@ pub fn disabled(configured: &str) -> bool {
 }
 
 /// The check for a session: `configured` (`agent.verify`: empty = find one, `none`/`off` = no check), else a
-/// test command the task names, else one the instructions name, else one detected from the files.
+/// test command the task names, else one the instructions name, else one the project's README or CONTRIBUTING
+/// names, else one detected from the files.
 pub fn choose(
     workspace: &Path,
     configured: &str,
@@ -107,9 +112,37 @@ pub fn choose(
     if let Some(cmd) = instructions.and_then(named_command) {
         return named(cmd, CheckSource::Instructions);
     }
+    if let Some(cmd) = project_docs(workspace).find_map(|text| named_command(&text)) {
+        return named(cmd, CheckSource::Readme);
+    }
     detect(workspace).map(|command| CheckCommand {
         command,
         source: CheckSource::Detected,
+    })
+}
+
+/// The files a project tells contributors how to run its tests in, at the workspace's top.
+const PROJECT_DOCS: &[&str] = &[
+    "README.md",
+    "README",
+    "README.rst",
+    "README.txt",
+    "CONTRIBUTING.md",
+];
+
+/// Bytes of a project doc read for a test command.
+const PROJECT_DOC_MAX: u64 = 256 * 1024;
+
+/// The text of each project doc there is: regular files only (a link is not followed), each within
+/// [`PROJECT_DOC_MAX`].
+fn project_docs(workspace: &Path) -> impl Iterator<Item = String> + '_ {
+    PROJECT_DOCS.iter().filter_map(move |name| {
+        let path = workspace.join(name);
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if !meta.is_file() || meta.len() > PROJECT_DOC_MAX {
+            return None;
+        }
+        std::fs::read_to_string(&path).ok()
     })
 }
 
@@ -587,5 +620,30 @@ mod tests {
             ("cargo test", CheckSource::Detected)
         );
         assert!(choose(dir.path(), "none", task, agents).is_none());
+        // The project's README, after the instructions and before detection; a README that is a link is not
+        // read, and one that names no test command is passed over.
+        std::fs::write(
+            dir.path().join("README.md"),
+            "# x\n\nBuild with `cargo build`.\n\nTests: `cargo test --features full`.\n",
+        )
+        .unwrap();
+        let c = choose(dir.path(), "", "fix the bug", agents).unwrap();
+        assert_eq!(c.source, CheckSource::Instructions);
+        let c = choose(dir.path(), "", "fix the bug", None).unwrap();
+        assert_eq!(
+            (c.command.as_str(), c.source),
+            ("cargo test --features full", CheckSource::Readme)
+        );
+        assert!(
+            !c.source.named(),
+            "a README's command must run a test to count"
+        );
+        std::fs::remove_file(dir.path().join("README.md")).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("R.md"), "Run `cargo test --outside`.\n").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("R.md"), dir.path().join("README.md"))
+            .unwrap();
+        let c = choose(dir.path(), "", "fix the bug", None).unwrap();
+        assert_eq!(c.source, CheckSource::Detected);
     }
 }

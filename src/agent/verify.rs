@@ -57,6 +57,30 @@ pub fn detect(ws: &Path) -> Option<String> {
     if node_tests {
         return Some("node --test".into());
     }
+    // Plain test scripts `node --test` does not find by name (test_x.js, x.spec.js): each run as a script.
+    let mut scripts: Vec<String> = std::fs::read_dir(ws)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|name| {
+                    let stem = ["js", "mjs", "cjs"]
+                        .iter()
+                        .find_map(|ext| name.strip_suffix(&format!(".{ext}")));
+                    stem.is_some_and(|stem| stem.starts_with("test_") || stem.ends_with(".spec"))
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !scripts.is_empty() {
+        scripts.sort();
+        let runs: Vec<String> = scripts.iter().map(|s| format!("node {s}")).collect();
+        return Some(runs.join(" && "));
+    }
     let python_tests = std::fs::read_dir(ws).ok().is_some_and(|entries| {
         entries.flatten().any(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -365,6 +389,13 @@ mod tests {
         std::fs::write(dir.path().join("test.js"), "").unwrap();
         assert_eq!(detect(dir.path()).as_deref(), Some("node --test"));
         std::fs::remove_file(dir.path().join("test.js")).unwrap();
+        // Scripts node's runner does not find by name are run each as a script.
+        std::fs::write(dir.path().join("test_query.js"), "").unwrap();
+        std::fs::write(dir.path().join("cart.spec.js"), "").unwrap();
+        assert_eq!(
+            detect(dir.path()).as_deref(),
+            Some("node cart.spec.js && node test_query.js")
+        );
         std::fs::write(dir.path().join("wrap.test.mjs"), "").unwrap();
         assert_eq!(detect(dir.path()).as_deref(), Some("node --test"));
         std::fs::write(

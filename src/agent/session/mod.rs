@@ -489,7 +489,7 @@ impl Session {
             self.verified = Some(if crate::agent::check::disabled(&self.cfg.agent.verify) {
                 "no check (agent.verify = \"none\")".to_string()
             } else {
-                "no check: none was named (config, task, AGENTS.md) and none was found in the project's files"
+                "no check: none was named (config, task, AGENTS.md, README) and none was found in the project's files"
                         .to_string()
             });
             return None;
