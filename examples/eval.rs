@@ -509,7 +509,8 @@ impl Runner {
                 .args(["exec", "--json", "--approve", "auto"]);
             if self.args.from_plan {
                 // Outside the workspace: the plan is the person's, not the repository's.
-                cmd.arg("--plan").arg(dir.join("plan.json"));
+                cmd.arg("--plan")
+                    .arg(std::path::absolute(dir.join("plan.json"))?);
             }
             cmd.arg(&spec.prompt);
             let (out, err) = (logs.join("events.jsonl"), logs.join("stderr.log"));
