@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 command -v cargo-deny >/dev/null || cargo install --locked cargo-deny@0.20.2
+# cargo deny reads the whole graph, every target's crates included (a build fetches only this host's): fetch
+# them from the registry first, so the offline check below finds them on a fresh machine.
+cargo fetch --locked
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 # cargo deny keeps each database in <db-path>/<last URL segment>-<hash of the URL>; it names the folder it
