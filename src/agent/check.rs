@@ -133,16 +133,12 @@ const PROJECT_DOCS: &[&str] = &[
 /// Bytes of a project doc read for a test command.
 const PROJECT_DOC_MAX: u64 = 256 * 1024;
 
-/// The text of each project doc there is: regular files only (a link is not followed), each within
-/// [`PROJECT_DOC_MAX`].
+/// The text of each project doc there is, through the symlink-safe reader tandem reads its own files with (a
+/// link, a FIFO or anything but a regular file is not read), each within [`PROJECT_DOC_MAX`].
 fn project_docs(workspace: &Path) -> impl Iterator<Item = String> + '_ {
     PROJECT_DOCS.iter().filter_map(move |name| {
-        let path = workspace.join(name);
-        let meta = std::fs::symlink_metadata(&path).ok()?;
-        if !meta.is_file() || meta.len() > PROJECT_DOC_MAX {
-            return None;
-        }
-        std::fs::read_to_string(&path).ok()
+        let bytes = crate::sandbox::state::read(&workspace.join(name), PROJECT_DOC_MAX).ok()??;
+        Some(String::from_utf8_lossy(&bytes).into_owned())
     })
 }
 

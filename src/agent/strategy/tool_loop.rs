@@ -288,16 +288,7 @@ fn named_files(
         }
         out.push_str(&section);
         progress.already_seen("read_file", &args);
-        let call = crate::model::ToolCall {
-            id: "brief".into(),
-            name: "read_file".into(),
-            arguments: args,
-        };
-        for source in crate::agent::session::sources::sources_of(&session.ws, &call, &text) {
-            if !sources.contains(&source) {
-                sources.push(source);
-            }
-        }
+        session.add_sources(path, sources);
     }
     out
 }
