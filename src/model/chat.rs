@@ -216,6 +216,9 @@ pub enum ChatEvent {
     Alternative {
         /// Its text.
         text: String,
+        /// Why it ended (`None`: the provider did not say).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        finish: Option<FinishReason>,
     },
     /// The whole reply as the model generated it (local models only; sent once, before `Finish`).
     Verbatim {
@@ -259,12 +262,44 @@ pub struct ChatResponse {
     /// The model the server says served the reply (`None`: it did not say).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    /// Other replies sampled beside this one, where the request asked for them and the provider could.
+    /// Other replies sampled beside this one, where the request asked for them and the provider could: the
+    /// reply's sequences 1 and on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub alternatives: Vec<String>,
+    pub alternatives: Vec<Sequence>,
+}
+
+/// One of the replies a request was answered with: the main reply is sequence 0, those sampled beside it follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequence {
+    /// Its text.
+    pub text: String,
+    /// Why it ended (`None`: the provider did not say, or a stream broke off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish: Option<FinishReason>,
+}
+
+impl Sequence {
+    /// Whether it ended on its own, rather than being cut off (by its token budget, a cancel, a filter) or ending
+    /// without saying why.
+    pub fn complete(&self) -> bool {
+        matches!(
+            self.finish,
+            Some(FinishReason::Stop | FinishReason::ToolCalls)
+        )
+    }
 }
 
 impl ChatResponse {
+    /// Every reply to the request, in order: the main one (sequence 0), then the alternatives.
+    pub fn sequences(&self) -> Vec<Sequence> {
+        std::iter::once(Sequence {
+            text: self.text.clone(),
+            finish: self.finish,
+        })
+        .chain(self.alternatives.iter().cloned())
+        .collect()
+    }
+
     /// Applies one streamed event.
     pub fn apply(&mut self, event: &ChatEvent) {
         match event {
@@ -286,7 +321,10 @@ impl ChatResponse {
                 }
             }
             ChatEvent::Verbatim { text } => self.verbatim = Some(text.clone()),
-            ChatEvent::Alternative { text } => self.alternatives.push(text.clone()),
+            ChatEvent::Alternative { text, finish } => self.alternatives.push(Sequence {
+                text: text.clone(),
+                finish: *finish,
+            }),
             ChatEvent::Served { model } => self.model = Some(model.clone()),
             ChatEvent::Usage { usage } => self.usage = *usage,
             ChatEvent::Finish { reason } => self.finish = Some(*reason),

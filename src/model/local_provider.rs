@@ -361,21 +361,18 @@ impl ChatModel for LocalProvider {
                             let called = out
                                 .iter()
                                 .any(|e| matches!(e, Ok(ChatEvent::ToolCallStart { .. })));
-                            let reason = match finish {
-                                EngineFinish::MaxTokens | EngineFinish::ContextFull => {
-                                    FinishReason::Length
-                                }
-                                EngineFinish::Cancelled => FinishReason::Cancelled,
-                                _ if called => FinishReason::ToolCalls,
-                                _ => FinishReason::Stop,
+                            let reason = match chat_finish(finish) {
+                                FinishReason::Stop if called => FinishReason::ToolCalls,
+                                reason => reason,
                             };
                             // Alternatives of a tool reply are not offered: only the main call is parsed.
                             if !tools {
-                                out.extend(
-                                    alternatives
-                                        .into_iter()
-                                        .map(|text| Ok(ChatEvent::Alternative { text })),
-                                );
+                                out.extend(alternatives.into_iter().map(|a| {
+                                    Ok(ChatEvent::Alternative {
+                                        text: a.text,
+                                        finish: Some(chat_finish(a.finish)),
+                                    })
+                                }));
                             }
                             out.push(Ok(ChatEvent::Usage { usage }));
                             out.push(Ok(ChatEvent::Finish { reason }));
@@ -398,6 +395,15 @@ impl ChatModel for LocalProvider {
 const ALTERNATIVE_TEMPERATURE: f32 = 0.8;
 
 /// Samplers for `n` alternative replies beside one sampled with `main`: hotter, over the whole distribution
+/// What the engine's reason for ending a reply is called on the chat API.
+fn chat_finish(finish: EngineFinish) -> FinishReason {
+    match finish {
+        EngineFinish::MaxTokens | EngineFinish::ContextFull => FinishReason::Length,
+        EngineFinish::Cancelled => FinishReason::Cancelled,
+        EngineFinish::Eos | EngineFinish::Stop => FinishReason::Stop,
+    }
+}
+
 /// (a top-p/min-p cut leaves a confident small model one candidate per token), each with its own seed.
 fn alternative_sampling(main: &SamplingParams, n: u32) -> Vec<SamplingParams> {
     (0..n)

@@ -11,6 +11,6 @@ pub mod openai;
 
 pub use chat::{
     ChatEvent, ChatMessage, ChatModel, ChatRequest, ChatResponse, ChatStream, FinishReason, Role,
-    ToolCall, ToolChoice, ToolSpec, Usage, collect,
+    Sequence, ToolCall, ToolChoice, ToolSpec, Usage, collect,
 };
 pub use error::ProviderError;

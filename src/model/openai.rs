@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::chat::ToolChoice;
 use super::chat::{
-    ChatEvent, ChatMessage, ChatModel, ChatRequest, ChatStream, FinishReason, Role, Usage,
+    ChatEvent, ChatMessage, ChatModel, ChatRequest, ChatStream, FinishReason, Role, Sequence, Usage,
 };
 use super::error::ProviderError;
 use super::http;
@@ -141,8 +141,8 @@ async fn pump(
 ) {
     let mut events = response.bytes_stream().eventsource();
     let mut started: Vec<bool> = Vec::new();
-    // The texts of choices after the first (a request with `n`), by index - 1.
-    let mut others: Vec<String> = Vec::new();
+    // The choices after the first (a request with `n`), by index - 1.
+    let mut others: Vec<Sequence> = Vec::new();
     let mut served = false;
     let mut finish: Option<FinishReason> = None;
     let mut usage: Option<Usage> = None;
@@ -184,15 +184,21 @@ async fn pump(
             events.push(ChatEvent::Served { model });
         }
         for choice in chunk.choices.iter().filter(|c| c.index > 0) {
-            let Some(text) = choice.delta.content.as_deref() else {
-                continue;
-            };
             let i = (choice.index - 1) as usize;
-            if i < crate::model::local::MAX_ALTERNATIVES {
-                if others.len() <= i {
-                    others.resize(i + 1, String::new());
-                }
-                others[i].push_str(text);
+            if i >= crate::model::local::MAX_ALTERNATIVES {
+                continue;
+            }
+            if others.len() <= i {
+                others.resize_with(i + 1, || Sequence {
+                    text: String::new(),
+                    finish: None,
+                });
+            }
+            if let Some(text) = choice.delta.content.as_deref() {
+                others[i].text.push_str(text);
+            }
+            if let Some(reason) = choice.finish_reason.as_deref() {
+                others[i].finish = Some(finish_reason(reason));
             }
         }
         for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
@@ -220,12 +226,7 @@ async fn pump(
                 }
             }
             if let Some(reason) = choice.finish_reason {
-                finish = Some(match reason.as_str() {
-                    "length" => FinishReason::Length,
-                    "tool_calls" | "function_call" => FinishReason::ToolCalls,
-                    "content_filter" => FinishReason::ContentFilter,
-                    _ => FinishReason::Stop,
-                });
+                finish = Some(finish_reason(&reason));
             }
         }
         if let Some(u) = chunk.usage {
@@ -248,8 +249,8 @@ async fn pump(
     }
     let end = match finish {
         Some(reason) => {
-            for text in others.into_iter().filter(|t| !t.is_empty()) {
-                let _ = tx.send(Ok(ChatEvent::Alternative { text })).await;
+            for Sequence { text, finish } in others.into_iter().filter(|s| !s.text.is_empty()) {
+                let _ = tx.send(Ok(ChatEvent::Alternative { text, finish })).await;
             }
             if let Some(usage) = usage {
                 let _ = tx.send(Ok(ChatEvent::Usage { usage })).await;
@@ -261,6 +262,16 @@ async fn pump(
         )),
     };
     let _ = tx.send(end).await;
+}
+
+/// A choice's `finish_reason` as a [`FinishReason`] (an unknown one is an ordinary stop).
+fn finish_reason(reason: &str) -> FinishReason {
+    match reason {
+        "length" => FinishReason::Length,
+        "tool_calls" | "function_call" => FinishReason::ToolCalls,
+        "content_filter" => FinishReason::ContentFilter,
+        _ => FinishReason::Stop,
+    }
 }
 
 #[derive(Debug, Deserialize)]

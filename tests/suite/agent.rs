@@ -1856,6 +1856,47 @@ async fn a_later_step_on_files_an_earlier_step_wrote_samples_beside_its_first_re
 }
 
 #[tokio::test]
+async fn a_reply_sampled_beside_the_first_that_was_cut_off_by_its_budget_writes_nothing_though_it_looks_whole()
+ {
+    let wrong = FIXED_CALC.replace("a + b", "a * b");
+    let swapped = FIXED_CALC.replace("a + b", "b + a");
+    let (_dir, ws) = fixture();
+    let (outcome, events, _) = scripted_local_in(
+        &ws,
+        config("w23", "Fix add()", agent()),
+        vec![
+            tool(
+                "submit_plan",
+                plan(&[
+                    ("Change add()", &["calc.py"]),
+                    ("Make add() add", &["calc.py"]),
+                ]),
+            ),
+            text(&format!("calc.py\n```\n{wrong}```\n")),
+            // Sequence 1 has the fix and every fence closed, but the server says its budget cut it off: it is
+            // not a whole reply, and only sequence 2, which ended on its own, is tried.
+            Reply::Sse(sse::openai::choices_ending(&[
+                (&format!("calc.py\n```\n{wrong}```\n"), "stop"),
+                (&format!("calc.py\n```\n{FIXED_CALC}```\n"), "length"),
+                (&format!("calc.py\n```\n{swapped}```\n"), "stop"),
+            ])),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Done, "{:?}", kinds(&events));
+    assert_eq!(
+        std::fs::read_to_string(ws.root().join("calc.py")).unwrap(),
+        swapped
+    );
+    assert_eq!(
+        kinds(&events).iter().filter(|k| **k == "edit").count(),
+        2,
+        "step 1's edit and sequence 2's: {:?}",
+        kinds(&events)
+    );
+}
+
+#[tokio::test]
 async fn replies_sampled_beside_a_failing_one_are_tried_on_the_check_before_the_model_is_asked_again()
  {
     let wrong = |n: u32| FIXED_CALC.replace("a + b", &format!("a + b + {n}"));

@@ -762,10 +762,19 @@ fn replies_sampled_beside_the_main_one_follow_its_grammar_and_leave_it_and_the_c
     // The main reply is the greedy one whatever is decoded beside it.
     assert_eq!(together.text, alone.text);
     assert_eq!(together.alternatives.len(), 2);
-    for text in &together.alternatives {
+    for alt in &together.alternatives {
+        let text = &alt.text;
         assert!(
             text.starts_with("calc.py\n```") || "calc.py\n```".starts_with(text.as_str()),
             "{text:?}"
+        );
+        // Each says why it ended, as the main reply does: under the grammar, its end or its budget.
+        assert!(
+            matches!(
+                alt.finish,
+                FinishReason::Eos | FinishReason::Stop | FinishReason::MaxTokens
+            ),
+            "{alt:?}"
         );
     }
     assert!(
@@ -854,7 +863,15 @@ fn an_alternative_with_a_prompt_of_its_own_decodes_only_its_own_part_and_answers
         .unwrap();
     // Each reply is the one its own prompt gives alone.
     assert_eq!(together.text, revision.text);
-    assert_eq!(together.alternatives, vec![fresh.text.clone()]);
+    // ... and ends as it does alone, for the same reason.
+    assert_eq!(
+        together
+            .alternatives
+            .iter()
+            .map(|a| (a.text.clone(), a.finish))
+            .collect::<Vec<_>>(),
+        vec![(fresh.text.clone(), fresh.finish)]
+    );
     assert_eq!(
         together.stats.alternative_tokens,
         fresh.stats.generated_tokens
@@ -943,8 +960,8 @@ fn a_reply_that_copies_its_prompt_is_the_same_with_drafts_and_most_of_it_comes_f
         drafted_alts.alternatives.len(),
         plain_alts.alternatives.len()
     );
-    for text in &drafted_alts.alternatives {
-        assert!(text.starts_with("wc.py\n```"), "{text:?}");
+    for alt in &drafted_alts.alternatives {
+        assert!(alt.text.starts_with("wc.py\n```"), "{alt:?}");
     }
     assert!(
         drafted_alts.stats.draft_accepted > drafted.stats.draft_accepted,

@@ -10,7 +10,7 @@ use tandem::model::anthropic::AnthropicProvider;
 use tandem::model::local::SamplingParams;
 use tandem::model::local_provider::LocalProvider;
 use tandem::model::openai::OpenAiProvider;
-use tandem::model::{ChatMessage, ChatModel, ChatRequest, ProviderError, Usage};
+use tandem::model::{ChatMessage, ChatModel, ChatRequest, FinishReason, ProviderError, Usage};
 use tandem::router::sensitive::{Kind, Scanner, ScannerConfig};
 use tandem::router::{
     RouteReason, RouteRole, Routed, Router, RouterConfig, RouterError, RouterEvent, Target,
@@ -508,7 +508,11 @@ async fn replies_sampled_beside_the_first_are_asked_of_a_local_server_and_never_
     let server = MockServer::start();
     server.push([
         Reply::Sse(sse::openai::reply("cloud answer", 50, 0, 3)),
-        Reply::Sse(sse::openai::choices(&["one\n", "two\n", "three\n"])),
+        Reply::Sse(sse::openai::choices_ending(&[
+            ("one\n", "stop"),
+            ("two\n", "stop"),
+            ("three\n", "length"),
+        ])),
     ]);
     let cloud = router(vec![openai(&server)], None, config("openai"), None);
     let request = ChatRequest {
@@ -535,5 +539,22 @@ async fn replies_sampled_beside_the_first_are_asked_of_a_local_server_and_never_
     let response = routed.unwrap().response;
     assert_eq!(server.requests()[1].json()["n"], 3);
     assert_eq!(response.text, "one\n");
-    assert_eq!(response.alternatives, vec!["two\n", "three\n"]);
+    // Each is a sequence of the reply with its own reason for ending: the third was cut off by its budget.
+    let sequences = response.sequences();
+    let got: Vec<(&str, Option<FinishReason>)> = sequences
+        .iter()
+        .map(|s| (s.text.as_str(), s.finish))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("one\n", Some(FinishReason::Stop)),
+            ("two\n", Some(FinishReason::Stop)),
+            ("three\n", Some(FinishReason::Length)),
+        ]
+    );
+    assert_eq!(
+        sequences.iter().map(|s| s.complete()).collect::<Vec<_>>(),
+        [true, true, false]
+    );
 }

@@ -13,7 +13,7 @@ use crate::agent::names;
 use crate::agent::session::{CallError, Session, pointers};
 use crate::agent::verify::Tally;
 use crate::edit::format::{EditFormat, FileEdit, Scope, fenced, fenced_for};
-use crate::model::{ChatMessage, ChatRequest};
+use crate::model::{ChatMessage, ChatRequest, Sequence};
 use crate::protocol::RouteRole;
 use crate::router::RouterError;
 
@@ -371,22 +371,16 @@ impl Rounds {
             }
         };
         // A reply cut off by its token budget writes nothing, not even the files it finished.
-        let main_ended = response.finish != Some(crate::model::FinishReason::Length);
-        if !main_ended {
+        let sequences = response.sequences();
+        if !sequences[0].complete() {
             tracing::info!(
                 step = cx.step.id,
                 round,
-                "a reply was cut off by its token budget; nothing of it is written"
+                finish = ?response.finish,
+                "the reply did not end on its own (cut off by its token budget?); nothing of it is written"
             );
         }
-        let mut order = candidates(
-            (&response.text, main_ended),
-            &response.alternatives,
-            &self.paths,
-            &self.before,
-            failing,
-            self.format,
-        );
+        let mut order = candidates(&sequences, &self.paths, &self.before, failing, self.format);
         if order.is_empty() {
             tracing::info!(step = cx.step.id, round, "a reply named no file");
             return Err(None);
@@ -555,34 +549,25 @@ fn setback(tally: Option<crate::agent::verify::Tally>, report: &str) -> String {
     }
 }
 
-/// The replies to try, in order, each with its files: the main reply (with whether it ended, rather
-/// than being cut off by its token budget), then those sampled beside it that change a file (relative to
-/// `before`) in a way no earlier one does. Replies that name no file, and replies cut off before their end (an
-/// alternative is complete when its last line closes a block), are left out: none of their files is written.
-/// When the check is known to fail (`failing`), a reply that leaves every file as it is goes only where no
-/// reply changes one, and then alone; otherwise the main reply stays first whatever it does (its "nothing to
-/// change" is an answer).
+/// The replies to try, in order, each with its files: the main reply (sequence 0), then those sampled beside it
+/// that change a file (relative to `before`) in a way no earlier one does. Replies that name no file, and
+/// replies that did not end on their own (cut off by their token budget, or ending without saying why), are left
+/// out: none of their files is written. When the check is known to fail (`failing`), a reply that leaves every
+/// file as it is goes only where no reply changes one, and then alone; otherwise the main reply stays first
+/// whatever it does (its "nothing to change" is an answer).
 fn candidates(
-    (main, main_ended): (&str, bool),
-    alternatives: &[String],
+    sequences: &[Sequence],
     paths: &[String],
     before: &[(String, Option<String>)],
     failing: bool,
     format: &dyn EditFormat,
 ) -> Vec<Candidate> {
     let mut out: Vec<(String, Vec<FileEdit>, bool)> = Vec::new();
-    for (i, text) in std::iter::once(main)
-        .chain(alternatives.iter().map(String::as_str))
-        .enumerate()
-    {
-        let ended = if i == 0 {
-            main_ended
-        } else {
-            fenced::closed(text)
-        };
-        if !ended {
+    for (i, sequence) in sequences.iter().enumerate() {
+        if !sequence.complete() {
             continue;
         }
+        let text = sequence.text.as_str();
         let files = format.parse(text, paths);
         if files.is_empty() || out.iter().any(|(_, f, _)| *f == files) {
             continue;
@@ -692,88 +677,69 @@ mod tests {
         let reply = |body: &str| format!("a.py\n```py\n{body}```\n");
         let copy = reply("x = 1\n");
         let (two, three) = (reply("x = 2\n"), reply("x = 3\n"));
-        let texts = |c: Vec<(String, Vec<FileEdit>)>| -> Vec<String> {
-            c.into_iter().map(|(t, _)| t).collect()
+        let ended = |text: &str| Sequence {
+            text: text.to_string(),
+            finish: Some(crate::model::FinishReason::Stop),
         };
-        // A failing check: the copy goes, the changes stay in order, a duplicate and a non-reply go.
-        let alts = vec![
-            two.clone(),
-            "no file here".to_string(),
-            two.clone(),
-            three.clone(),
-        ];
-        assert_eq!(
-            texts(candidates(
-                (&copy, true),
-                &alts,
+        // Sequence 0 is the main reply, the rest were sampled beside it.
+        let order = |replies: &[&str], failing: bool| -> Vec<String> {
+            let sequences: Vec<Sequence> = replies.iter().map(|t| ended(t)).collect();
+            candidates(
+                &sequences,
                 &paths,
                 &before,
-                true,
-                &crate::edit::format::whole_file::WholeFile
-            )),
+                failing,
+                &crate::edit::format::whole_file::WholeFile,
+            )
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect()
+        };
+        // A failing check: the copy goes, the changes stay in order, a duplicate and a non-reply go.
+        assert_eq!(
+            order(&[&copy, &two, "no file here", &two, &three], true),
             vec![two.clone(), three.clone()]
         );
         // No failing check: the main reply's "nothing to change" is its answer and stays first; an alternative
         // that also copies adds nothing.
         assert_eq!(
-            texts(candidates(
-                (&copy, true),
-                &[copy.clone(), two.clone()],
-                &paths,
-                &before,
-                false,
-                &crate::edit::format::whole_file::WholeFile
-            )),
+            order(&[&copy, &copy, &two], false),
             vec![copy.clone(), two.clone()]
         );
         // Only copies under a failing check: the main one alone (the repeat rule takes it from there).
-        assert_eq!(
-            texts(candidates(
-                (&copy, true),
-                std::slice::from_ref(&copy),
-                &paths,
-                &before,
-                true,
-                &crate::edit::format::whole_file::WholeFile
-            )),
-            vec![copy.clone()]
-        );
+        assert_eq!(order(&[&copy, &copy], true), vec![copy.clone()]);
         // A main reply that names no file gives way to one that does.
-        assert_eq!(
-            texts(candidates(
-                ("prose", true),
-                std::slice::from_ref(&three),
-                &paths,
-                &before,
-                true,
-                &crate::edit::format::whole_file::WholeFile
-            )),
-            vec![three.clone()]
-        );
-        assert!(
-            candidates(
-                ("prose", true),
-                &[],
-                &paths,
-                &before,
-                true,
-                &crate::edit::format::whole_file::WholeFile
-            )
-            .is_empty()
-        );
-        // Replies cut off before their end write nothing: a main reply stopped by its token budget, and an
-        // alternative whose last block is not closed, even where a file before the cut is whole.
+        assert_eq!(order(&["prose", &three], true), vec![three.clone()]);
+        assert!(order(&["prose"], true).is_empty());
+        // Replies that did not end on their own write nothing, even where a file before the cut is whole: a
+        // main reply stopped by its token budget, an alternative cut off with it, one whose provider did not
+        // say why it ended.
         let cut = format!("{two}b.py\n```\nunfinished =");
-        assert_eq!(
-            texts(candidates(
-                (&cut, false),
-                &[cut.clone(), three.clone()],
-                &["a.py".to_string(), "b.py".to_string()],
-                &before,
-                true,
-                &crate::edit::format::whole_file::WholeFile
-            )),
-            vec![three]
-        );
+        let sequences = [
+            Sequence {
+                text: cut.clone(),
+                finish: Some(crate::model::FinishReason::Length),
+            },
+            Sequence {
+                text: cut.clone(),
+                finish: Some(crate::model::FinishReason::Cancelled),
+            },
+            Sequence {
+                text: two.clone(),
+                finish: None,
+            },
+            ended(&three),
+        ];
+        let kept: Vec<String> = candidates(
+            &sequences,
+            &["a.py".to_string(), "b.py".to_string()],
+            &before,
+            true,
+            &crate::edit::format::whole_file::WholeFile,
+        )
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+        assert_eq!(kept, vec![three]);
     }
 }

@@ -184,22 +184,6 @@ fn gbnf_literal(text: &str) -> String {
     out
 }
 
-/// Whether a reply ends as the format does, with a line that closes a block (one cut off inside a block, or
-/// with a block still to close, does not).
-pub fn closed(reply: &str) -> bool {
-    let fences = reply
-        .lines()
-        .filter(|l| l.trim_start().starts_with(FENCE))
-        .count();
-    fences > 0
-        && fences % 2 == 0
-        && reply
-            .trim_end()
-            .lines()
-            .last()
-            .is_some_and(|l| l.trim_start().starts_with(FENCE))
-}
-
 /// The files a reply writes (each with `scope`), in order (a path written twice keeps its last block); a block whose path is not one
 /// of `paths`, or that is cut off before its closing fence, is left out. A reply with one fenced block and no
 /// path line is taken as the only allowed path when there is just one (what a remote model without the grammar
@@ -330,14 +314,10 @@ mod tests {
     fn a_block_cut_off_before_its_fence_is_not_a_file() {
         let reply = "a.py\n```\ndef f():\n    return";
         assert!(parse(reply, &paths(&["a.py"]), Scope::File).is_empty());
-        assert!(!closed(reply));
         // A two-file reply cut off in its second block still parses its first: the caller, told that the
         // reply did not end, writes neither.
         let two = "a.py\n```\nx = 1\n```\nb.py\n```\ny =";
         assert_eq!(parse(two, &paths(&["a.py", "b.py"]), Scope::File).len(), 1);
-        assert!(!closed(two));
-        assert!(closed("a.py\n```\nx = 1\n```\nb.py\n```\ny = 2\n```\n"));
-        assert!(!closed("a.py\n```\n"));
     }
 
     #[test]

@@ -33,8 +33,9 @@ pub use sampler::grammar_text;
 pub use serve::serve_stdio;
 pub use template::{TemplateChoice, TemplateMode, chatml};
 pub use types::{
-    ALTERNATIVE_PROMPT_MAX, AlternativeRequest, CancelToken, Completion, Constraint, EngineError,
-    FinishReason, GenEvent, GenRequest, GenStats, MAX_ALTERNATIVES, Prompt, SamplingParams,
+    ALTERNATIVE_PROMPT_MAX, AlternativeReply, AlternativeRequest, CancelToken, Completion,
+    Constraint, EngineError, FinishReason, GenEvent, GenRequest, GenStats, MAX_ALTERNATIVES,
+    Prompt, SamplingParams,
 };
 pub use wire::WORKER_ARG;
 

@@ -136,7 +136,7 @@ impl GenRequest {
 }
 
 /// Why generation ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
     /// The model produced an end-of-generation token (or its grammar completed).
@@ -209,8 +209,8 @@ pub enum GenEvent {
         finish: FinishReason,
         /// What it cost.
         stats: GenStats,
-        /// The alternative replies' texts, in the order their samplers were given.
-        alternatives: Vec<String>,
+        /// The alternative replies, in the order their samplers were given.
+        alternatives: Vec<AlternativeReply>,
     },
     /// Generation failed; no `Done` follows.
     Failed(EngineError),
@@ -225,8 +225,17 @@ pub struct Completion {
     pub finish: FinishReason,
     /// What it cost.
     pub stats: GenStats,
-    /// The alternative replies' texts.
-    pub alternatives: Vec<String>,
+    /// The alternative replies.
+    pub alternatives: Vec<AlternativeReply>,
+}
+
+/// A reply sampled beside the main one, and why it ended (as the main reply's `finish` says for it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlternativeReply {
+    /// Its text.
+    pub text: String,
+    /// Why it ended.
+    pub finish: FinishReason,
 }
 
 /// Cancels a request; cloning shares the flag.

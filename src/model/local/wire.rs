@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::types::{EngineError, FinishReason, GenEvent, GenRequest, GenStats, Prompt};
+use super::types::{
+    AlternativeReply, EngineError, FinishReason, GenEvent, GenRequest, GenStats, Prompt,
+};
 use super::{EngineConfig, ModelInfo};
 
 /// The argument that makes the tandem binary an engine worker (hidden: not a command for people).
@@ -60,7 +62,7 @@ pub(super) enum FromWorker {
         /// What it cost.
         stats: Box<GenStats>,
         /// The alternative replies.
-        alternatives: Vec<String>,
+        alternatives: Vec<AlternativeReply>,
     },
     /// Generation `id` failed.
     Failed {

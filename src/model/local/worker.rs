@@ -22,8 +22,8 @@ use super::slots::{self, Placement};
 use super::template::ChatFormatter;
 use super::text::{StopMatcher, StopScan, Utf8Stream};
 use super::types::{
-    ALTERNATIVE_PROMPT_MAX, CancelToken, Constraint, EngineError, FinishReason, GenEvent,
-    GenRequest, GenStats, MAX_ALTERNATIVES, Prompt,
+    ALTERNATIVE_PROMPT_MAX, AlternativeReply, CancelToken, Constraint, EngineError, FinishReason,
+    GenEvent, GenRequest, GenStats, MAX_ALTERNATIVES, Prompt,
 };
 use super::{EngineConfig, ModelInfo};
 
@@ -456,7 +456,7 @@ impl Worker<'_> {
         request: &GenRequest,
         events: &UnboundedSender<GenEvent>,
         cancel: &CancelToken,
-    ) -> Result<(FinishReason, GenStats, Vec<String>), EngineError> {
+    ) -> Result<(FinishReason, GenStats, Vec<AlternativeReply>), EngineError> {
         let started = Instant::now();
         let prompt_text = self.render(&request.prompt)?;
         let tokens = self.prompt_tokens(&prompt_text);
@@ -625,7 +625,7 @@ impl Worker<'_> {
                 stop: StopMatcher::new(stops),
                 text: String::new(),
                 generated: 0,
-                done: false,
+                ended: None,
             });
         }
         Ok(out)
@@ -989,7 +989,8 @@ struct Alternative {
     stop: StopMatcher,
     text: String,
     generated: u32,
-    done: bool,
+    /// Why it ended (`None`: it goes on).
+    ended: Option<FinishReason>,
 }
 
 impl Alternative {
@@ -1004,15 +1005,19 @@ impl Alternative {
         piece: impl Fn(LlamaToken) -> Vec<u8>,
     ) {
         let draft = std::mem::take(&mut self.draft);
-        let Some(at) = self.logits_at.filter(|_| !self.done) else {
+        let Some(at) = self.logits_at.filter(|_| self.ended.is_none()) else {
             return;
         };
         // The draft's cells end the sequence; a token sampled at batch index at + i goes where draft[i] is.
         let draft_start = self.pos.saturating_sub(draft.len());
         let mut kept = 0usize;
         for (i, logits) in (0..=draft.len()).zip(at..) {
-            if self.generated >= max_tokens || draft_start + kept >= n_ctx {
-                self.done = true;
+            if self.generated >= max_tokens {
+                self.ended = Some(FinishReason::MaxTokens);
+                break;
+            }
+            if draft_start + kept >= n_ctx {
+                self.ended = Some(FinishReason::ContextFull);
                 break;
             }
             // An alternative that cannot go on ends; the main reply is not failed for it.
@@ -1020,12 +1025,13 @@ impl Alternative {
                 Ok(token) => token,
                 Err(e) => {
                     tracing::debug!(seq = self.seq, "an alternative reply ended: {e}");
-                    self.done = true;
+                    // Not an end of its own: what it holds is not a whole reply.
+                    self.ended = Some(FinishReason::Cancelled);
                     break;
                 }
             };
             if is_eog(token) {
-                self.done = true;
+                self.ended = Some(FinishReason::Eos);
                 break;
             }
             self.generated += 1;
@@ -1033,7 +1039,7 @@ impl Alternative {
             match self.stop.push(&text) {
                 StopScan::Stopped(before) => {
                     self.text.push_str(&before);
-                    self.done = true;
+                    self.ended = Some(FinishReason::Stop);
                     break;
                 }
                 StopScan::Continue(out) => self.text.push_str(&out),
@@ -1053,7 +1059,7 @@ impl Alternative {
             self.accepted += kept as u32;
             self.draft_len = lookup::next_len(self.draft_len, draft.len(), kept, self.draft_max);
             let end = draft_start + kept;
-            if end < self.pos && !self.done {
+            if end < self.pos && self.ended.is_none() {
                 self.cut_from = Some(end);
                 self.pos = end;
             }
@@ -1064,7 +1070,10 @@ impl Alternative {
     /// `max_tokens` and the context.
     fn plan_draft(&mut self, max_tokens: u32, n_ctx: usize) {
         self.draft.clear();
-        let Some(next) = self.next.filter(|_| !self.done && !self.history.is_empty()) else {
+        let Some(next) = self
+            .next
+            .filter(|_| self.ended.is_none() && !self.history.is_empty())
+        else {
             return;
         };
         let room = (max_tokens.saturating_sub(self.generated) as usize)
@@ -1072,17 +1081,23 @@ impl Alternative {
         self.draft = lookup::draft(&self.history, next, self.draft_len.min(room));
     }
 
-    /// Its whole text.
-    fn finish(mut self) -> String {
+    /// Its whole text, and why it ended (one that never did was cut short with the main reply: `Cancelled`).
+    fn finish(mut self) -> AlternativeReply {
         let tail = self.utf8.finish();
         match self.stop.push(&tail) {
-            StopScan::Stopped(before) => self.text.push_str(&before),
+            StopScan::Stopped(before) => {
+                self.text.push_str(&before);
+                self.ended.get_or_insert(FinishReason::Stop);
+            }
             StopScan::Continue(out) => {
                 self.text.push_str(&out);
                 self.text.push_str(&self.stop.finish());
             }
         }
-        self.text
+        AlternativeReply {
+            text: self.text,
+            finish: self.ended.unwrap_or(FinishReason::Cancelled),
+        }
     }
 }
 

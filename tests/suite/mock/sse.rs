@@ -86,6 +86,13 @@ pub mod openai {
     /// A reply to a request with `n` = `texts.len()`: the choices' deltas interleaved, each with its index,
     /// each choice's stop, usage, [DONE].
     pub fn choices(texts: &[&str]) -> Vec<String> {
+        let ending: Vec<(&str, &str)> = texts.iter().map(|t| (*t, "stop")).collect();
+        choices_ending(&ending)
+    }
+
+    /// As [`choices`], each choice with its own `finish_reason` (`"length"`: cut off by its token budget).
+    pub fn choices_ending(replies: &[(&str, &str)]) -> Vec<String> {
+        let texts: Vec<&str> = replies.iter().map(|(t, _)| *t).collect();
         let frame = |index: usize, delta: Value, finish: Option<&str>| {
             let body = json!({
                 "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_763_700_000, "model": "mock-model",
@@ -110,8 +117,8 @@ pub mod openai {
                 }
             }
         }
-        for index in 0..texts.len() {
-            frames.push(frame(index, json!({}), Some("stop")));
+        for (index, (_, finish)) in replies.iter().enumerate() {
+            frames.push(frame(index, json!({}), Some(finish)));
         }
         frames.push(usage(500, 0, 40));
         frames.push(done());
