@@ -2213,8 +2213,13 @@ fn plans(events: &[Event]) -> Vec<&Plan> {
 #[tokio::test]
 async fn a_small_repository_planned_locally_is_one_step_over_its_code_without_a_model_call() {
     let extra = [("README.md", "# calc\nAdds and multiplies.\n".to_string())];
+    // A long task, as an issue or an exercise states it: the plan takes it whole as its one step's goal.
+    let task = format!(
+        "Fix add() so the tests pass.\n\n{}",
+        "Callers rely on add() returning the sum of its two arguments, whatever their sign.\n".repeat(20)
+    );
     let (outcome, events, requests) = scripted_all_local(
-        config("d1", "Fix add() so the tests pass", agent()),
+        config("d1", &task, agent()),
         vec![text(&format!("calc.py\n```python\n{FIXED_CALC}```\n"))],
         &extra,
     )
@@ -2226,7 +2231,7 @@ async fn a_small_repository_planned_locally_is_one_step_over_its_code_without_a_
     assert_eq!(plans.len(), 1);
     let step = &plans[0].steps[0];
     assert_eq!(plans[0].steps.len(), 1);
-    assert_eq!(step.goal, "Fix add() so the tests pass");
+    assert_eq!(step.goal, task.trim());
     // The code files, not the README; the test is there for reference.
     let mut files = step.files.clone();
     files.sort();
@@ -2238,6 +2243,13 @@ async fn a_small_repository_planned_locally_is_one_step_over_its_code_without_a_
         prompt.contains("return a - b") && prompt.contains("test_add"),
         "{prompt}"
     );
+    // The brief states the task once; the plan and the step name it rather than repeat it.
+    assert_eq!(
+        prompt.matches("whatever their sign").count(),
+        20,
+        "{prompt}"
+    );
+    assert!(prompt.contains("the task, as a whole"), "{prompt}");
     assert!(kinds(&events).ends_with(&["edit", "verify-ok", "done", "finished"]));
 }
 

@@ -427,8 +427,11 @@ impl Session {
                 match self.execute_step(&step).await {
                     Ok(()) => {}
                     Err(Some(reason)) => {
-                        revision =
-                            Some(format!("Step {} ({}) failed: {reason}", step.id, step.goal));
+                        revision = Some(format!(
+                            "Step {} ({}) failed: {reason}",
+                            step.id,
+                            self.goal_words(&step)
+                        ));
                         break;
                     }
                     Err(None) if self.stopped => return self.finish(Outcome::Failed),

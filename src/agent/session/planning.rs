@@ -292,9 +292,22 @@ impl Session {
             };
             out.push_str(&format!(
                 "[{mark}] {}. {} (done when: {})\n",
-                step.id, step.goal, step.done_when
+                step.id,
+                self.goal_words(step),
+                step.done_when
             ));
         }
         out
+    }
+
+    /// A step's goal as a brief names it: the task itself, where a plan made without a model call took it
+    /// whole, is named rather than repeated (every brief states the task first; a long task said three times
+    /// tripled the prompt).
+    pub(crate) fn goal_words<'a>(&self, step: &'a crate::protocol::Step) -> &'a str {
+        if step.goal.trim() == self.cfg.task.trim() {
+            "the task, as a whole"
+        } else {
+            &step.goal
+        }
     }
 }

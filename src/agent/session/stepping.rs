@@ -110,7 +110,7 @@ impl Session {
             "Task: {}\n\nPlan:\n{plan}\nYour step: {}. {}\n{files}Done when: {}",
             self.cfg.task.trim(),
             step.id,
-            step.goal,
+            self.goal_words(step),
             step.done_when
         )
     }
