@@ -35,7 +35,8 @@
 //! --no-pretty --model openai/NAME --openai-api-base URL --test-cmd TEST --auto-test --message PROMPT FILES…` in the task's
 //! dir (FILES: the task's `files`), with `OPENAI_API_KEY=sk-local` unless one is set. Its model calls and tokens
 //! are read from aider's `Tokens: N sent, M received` lines (aider rounds large counts: `2.3k`); its failed
-//! edits (`failed to match`) count as failed tool calls; it reports no cached tokens.
+//! edits (`failed to match`) count as failed tool calls; it reports no cached tokens. `--aider-once` leaves out
+//! `--test-cmd`/`--auto-test`: one completion in aider's edit format, the plain-model baseline.
 
 // Developer tools print their own reports; the user-facing printing path is src/text.rs.
 #![allow(clippy::disallowed_macros)]
@@ -84,6 +85,10 @@ struct Args {
     /// The OpenAI-compatible endpoint (`--agent aider`), e.g. llama-server's.
     #[arg(long, default_value = "http://127.0.0.1:8080/v1")]
     api_base: String,
+    /// Run aider without its test loop (`--agent aider`: no `--test-cmd`/`--auto-test`): one completion of the
+    /// model in aider's edit format, applied once, the baseline an agent loop has to beat.
+    #[arg(long)]
+    aider_once: bool,
     /// Where each task's logs go [default: evals/runs/<unix time>].
     #[arg(long)]
     logs: Option<PathBuf>,
@@ -586,12 +591,15 @@ impl Runner {
             format!("openai/{}", self.args.aider_model),
             "--openai-api-base".to_string(),
             self.args.api_base.clone(),
-            "--test-cmd".to_string(),
-            spec.test.clone(),
-            "--auto-test".to_string(),
-            "--message".to_string(),
-            spec.prompt.clone(),
         ]);
+        if !self.args.aider_once {
+            a.extend([
+                "--test-cmd".to_string(),
+                spec.test.clone(),
+                "--auto-test".to_string(),
+            ]);
+        }
+        a.extend(["--message".to_string(), spec.prompt.clone()]);
         a.extend(spec.files.iter().cloned());
         a
     }
