@@ -2216,7 +2216,8 @@ async fn a_small_repository_planned_locally_is_one_step_over_its_code_without_a_
     // A long task, as an issue or an exercise states it: the plan takes it whole as its one step's goal.
     let task = format!(
         "Fix add() so the tests pass.\n\n{}",
-        "Callers rely on add() returning the sum of its two arguments, whatever their sign.\n".repeat(20)
+        "Callers rely on add() returning the sum of its two arguments, whatever their sign.\n"
+            .repeat(20)
     );
     let (outcome, events, requests) = scripted_all_local(
         config("d1", &task, agent()),
